@@ -1,0 +1,41 @@
+# crm-pay — the two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-sqlite test-postgres lint bench clean browser
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install crm-pay with its test tools
+
+demo: install  ## run the whole product locally (SQLite, Braintree sandbox, builtin CRM)
+	$(BIN)/crm-pay demo
+
+lint: install  ## ruff, mypy on the pure core, import direction
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: install lint  ## lint, then the suite on SQLite, and on PostgreSQL when CRM_PAY_TEST_DATABASE_URL is set
+	env -u CRM_PAY_TEST_DATABASE_URL $(BIN)/python -m pytest -q
+	@if [ -n "$$CRM_PAY_TEST_DATABASE_URL" ]; then \
+		echo "== integration suite again, on PostgreSQL ($$CRM_PAY_TEST_DATABASE_URL) =="; \
+		$(BIN)/python -m pytest -q tests/integration; \
+	fi
+
+test-postgres: install  ## the integration suite against the local PostgreSQL
+	CRM_PAY_TEST_DATABASE_URL=$${CRM_PAY_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
+		$(BIN)/python -m pytest -q tests/integration
+
+bench: install  ## performance figures (printed, not asserted)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache .hypothesis
