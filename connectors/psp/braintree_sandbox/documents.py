@@ -1,0 +1,145 @@
+"""The XML documents the gateway answers with, shaped like Braintree's.
+
+Only the elements the SDK's ``Transaction``, ``Dispute`` and ``ErrorResult`` read are
+rendered; the card appears as BIN, last 4, brand and expiry, never more. There is no
+``masked-number`` element: the SDK derives ``masked_number`` from ``bin`` and ``last_4``
+(its property has no setter, so sending the element would break parsing).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from .processing import FieldError
+from .state import SandboxState, parse_timestamp
+from .xml_codec import Items, encode
+
+
+def transaction_fields(transaction: dict[str, Any], state: SandboxState) -> dict[str, Any]:
+    """The ``<transaction>`` content for one stored transaction."""
+    card = transaction["credit_card"]
+    disputes = [state.disputes[d] for d in transaction.get("dispute_ids", [])]
+    return {
+        "id": transaction["id"],
+        "status": transaction["status"],
+        "type": transaction["type"],
+        "amount": transaction["amount"],
+        "currency_iso_code": transaction["currency_iso_code"],
+        "order_id": transaction["order_id"],
+        "customer": {"id": transaction["customer_id"]},
+        "merchant_account_id": transaction["merchant_account_id"],
+        "created_at": parse_timestamp(transaction["created_at"]),
+        "updated_at": parse_timestamp(transaction["updated_at"]),
+        "processor_response_code": transaction["processor_response_code"],
+        "processor_response_text": transaction["processor_response_text"],
+        "processor_response_type": transaction["processor_response_type"],
+        "gateway_rejection_reason": transaction["gateway_rejection_reason"],
+        "payment_instrument_type": "credit_card",
+        "credit_card": {
+            "bin": card["bin"],
+            "last_4": card["last_4"],
+            "card_type": card["card_type"],
+            "expiration_month": card["expiration_month"],
+            "expiration_year": card["expiration_year"],
+            "token": None,
+        },
+        "refund_ids": Items("item", transaction["refund_ids"]),
+        "refunded_transaction_id": transaction["refunded_transaction_id"],
+        "status_history": Items(
+            "status_event",
+            [
+                dict(event, timestamp=parse_timestamp(event["timestamp"]))
+                for event in transaction["status_history"]
+            ],
+        ),
+        "disputes": Items("dispute", [dispute_fields(d, state) for d in disputes]),
+    }
+
+
+def dispute_fields(dispute: dict[str, Any], state: SandboxState) -> dict[str, Any]:
+    transaction = state.transactions[dispute["transaction_id"]]
+    fields = {key: value for key, value in dispute.items() if key != "transaction_id"}
+    fields.update(
+        received_date=date.fromisoformat(dispute["received_date"]),
+        reply_by_date=date.fromisoformat(dispute["reply_by_date"]),
+        created_at=parse_timestamp(dispute["created_at"]),
+        updated_at=parse_timestamp(dispute["updated_at"]),
+        status_history=Items(
+            "status_history",
+            [
+                dict(entry, timestamp=parse_timestamp(entry["timestamp"]))
+                for entry in dispute["status_history"]
+            ],
+        ),
+        evidence=Items("evidence", []),
+        transaction={
+            "id": transaction["id"],
+            "amount": transaction["amount"],
+            "order_id": transaction["order_id"],
+            "created_at": parse_timestamp(transaction["created_at"]),
+            "payment_instrument_subtype": transaction["credit_card"]["card_type"],
+        },
+    )
+    return fields
+
+
+def transaction_document(transaction: dict[str, Any], state: SandboxState) -> bytes:
+    return encode("transaction", transaction_fields(transaction, state))
+
+
+def declined_document(transaction: dict[str, Any], state: SandboxState) -> bytes:
+    """A processor decline or failure: an error result that still carries the transaction."""
+    return encode(
+        "api_error_response",
+        {
+            "errors": {"errors": Items("error", [])},
+            "transaction": transaction_fields(transaction, state),
+            "message": transaction["processor_response_text"],
+        },
+    )
+
+
+def validation_document(errors: tuple[FieldError, ...], params: dict[str, Any]) -> bytes:
+    """Validation errors, nested by object path like Braintree's ``api-error-response``."""
+    grouped: dict[tuple[str, ...], list[FieldError]] = defaultdict(list)
+    for error in errors:
+        grouped[error.path].append(error)
+    tree: dict[str, Any] = {"errors": Items("error", [])}
+    for path, path_errors in grouped.items():
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {"errors": Items("error", [])})
+        node["errors"] = Items(
+            "error",
+            [{"code": e.code, "attribute": e.attribute, "message": e.message} for e in path_errors],
+        )
+    return encode(
+        "api_error_response",
+        {
+            "errors": tree,
+            "params": _safe_params(params),
+            "message": " ".join(e.message for e in errors),
+        },
+    )
+
+
+def _safe_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Echo only harmless request parameters (Braintree echoes params; we echo few)."""
+    transaction = params.get("transaction")
+    if not isinstance(transaction, dict):
+        return {}
+    keys = ("amount", "order_id", "type", "merchant_account_id")
+    return {"transaction": {k: str(transaction[k]) for k in keys if k in transaction}}
+
+
+def search_ids_document(ids: list[str], page_size: int) -> bytes:
+    return encode("search_results", {"page_size": page_size, "ids": Items("item", ids)})
+
+
+def search_document(transactions: list[dict[str, Any]], state: SandboxState) -> bytes:
+    return encode(
+        "credit_card_transactions",
+        Items("transaction", [transaction_fields(t, state) for t in transactions], typed=False),
+    )

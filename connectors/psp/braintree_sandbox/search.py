@@ -1,0 +1,89 @@
+"""Transaction search as the SDK sends it (``<search>`` criteria from ``TransactionSearch``).
+
+Supported: ``ids``, text fields (``order_id``, ``customer_id``, ``id``) with ``is``,
+``is_not``, ``starts_with``, ``ends_with``, ``contains``; ranges on ``created_at``,
+``updated_at`` and ``amount`` (``min``/``max``/``is``); lists on ``status``, ``type`` and
+``merchant_account_id``. Anything else is refused rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .processing import UnsupportedSearch
+from .state import parse_timestamp
+
+_TEXT_FIELDS = {"order_id", "customer_id", "id"}
+_RANGE_FIELDS = {"created_at", "updated_at", "amount"}
+_LIST_FIELDS = {
+    "ids": "id",
+    "status": "status",
+    "type": "type",
+    "merchant_account_id": "merchant_account_id",
+}
+
+
+def matching_ids(transactions: Iterable[dict[str, Any]], criteria: dict[str, Any]) -> list[str]:
+    """Ids of the transactions that satisfy every criterion, oldest first."""
+    for name in criteria:
+        if name not in _TEXT_FIELDS | _RANGE_FIELDS | set(_LIST_FIELDS):
+            raise UnsupportedSearch(
+                f"search criterion {name!r} is not supported by the development sandbox"
+            )
+    return [t["id"] for t in transactions if all(_matches(t, n, c) for n, c in criteria.items())]
+
+
+def _matches(transaction: dict[str, Any], name: str, condition: Any) -> bool:
+    if name in _LIST_FIELDS:
+        values = condition if isinstance(condition, list) else [condition]
+        return transaction.get(_LIST_FIELDS[name]) in values
+    if name in _TEXT_FIELDS:
+        return _text_matches(transaction.get(name) or "", condition)
+    return _range_matches(transaction.get(name), name, condition)
+
+
+def _text_matches(value: str, condition: Any) -> bool:
+    if not isinstance(condition, dict):
+        return bool(value == condition)
+    checks = {
+        "is": lambda wanted: value == wanted,
+        "is_not": lambda wanted: value != wanted,
+        "starts_with": value.startswith,
+        "ends_with": value.endswith,
+        "contains": lambda wanted: wanted in value,
+    }
+    for operator, wanted in condition.items():
+        if operator not in checks:
+            raise UnsupportedSearch(f"text operator {operator!r} is not supported")
+        if not checks[operator](wanted or ""):
+            return False
+    return True
+
+
+def _range_matches(value: str | None, name: str, condition: Any) -> bool:
+    if value is None:
+        return False
+    if not isinstance(condition, dict):
+        condition = {"is": condition}
+    actual = _comparable(name, value)
+    for operator, bound in condition.items():
+        limit = _comparable(name, bound)
+        if operator == "min" and actual < limit:
+            return False
+        if operator == "max" and actual > limit:
+            return False
+        if operator == "is" and actual != limit:
+            return False
+        if operator not in ("min", "max", "is"):
+            raise UnsupportedSearch(f"range operator {operator!r} is not supported")
+    return True
+
+
+def _comparable(name: str, value: str) -> Any:
+    if name == "amount":
+        return Decimal(value)
+    moment: datetime = parse_timestamp(value)
+    return moment
