@@ -1,0 +1,1 @@
+"""Web pages of crm-pay: the customer pay page (and, later, agent and admin consoles)."""

@@ -1,0 +1,125 @@
+"""The customer's pay page: ``{prefix}/p/<token>``.
+
+Card entry happens in the PSP's hosted fields (iframes on the PSP's origin); this page
+only ever sees a one-time nonce. ``POST {prefix}/p/<token>/pay`` takes the form fields a
+hosted-fields page posts (``payment_method_nonce``, optional ``device_data``) and answers
+HTML, or JSON when asked for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from crm_pay.domain.errors import CrmPayError, PspUnavailable
+from crm_pay.extension import get_context
+from crm_pay.services import charging
+
+__all__ = ["bp"]
+
+bp = Blueprint(
+    "crm_pay_paypage",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/crm_pay_ui",
+)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _secure(resp: Response) -> Response:
+    assets = _origin(current_app.config["CRM_PAY_BRAINTREE_ASSETS_URL"])
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'none'; "
+        f"script-src 'self' {assets}; "
+        f"frame-src {assets}; "
+        f"connect-src 'self' {assets}; "
+        "style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    )
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" or request.is_json
+
+
+def _closed_page(exc: CrmPayError) -> Response:
+    resp = Response(
+        render_template("crm_pay/pay_closed.html", message=exc.message, code=exc.code),
+        status=exc.status,
+    )
+    return _secure(resp)
+
+
+@bp.get("/p/<token>")
+def pay_page(token: str) -> Response:
+    ctx = get_context()
+    try:
+        view = charging.pay_link_view(ctx, token, mark_opened=True)
+    except CrmPayError as exc:
+        return _closed_page(exc)
+    if view["link_state"] != "open" and view["status"] not in ("declined", "failed"):
+        return _secure(
+            Response(
+                render_template(
+                    "crm_pay/pay_closed.html",
+                    view=view,
+                    message=charging.closed_message(view["link_state"]),
+                    code=view["link_state"],
+                ),
+                status=410 if view["link_state"] in ("expired", "cancelled", "locked") else 200,
+            )
+        )
+    client_token = None
+    try:
+        client_token = ctx.psp.client_token()
+    except PspUnavailable:
+        client_token = None
+    html = render_template(
+        "crm_pay/pay.html",
+        view=view,
+        token=token,
+        client_token=client_token,
+        assets_url=current_app.config["CRM_PAY_BRAINTREE_ASSETS_URL"].rstrip("/"),
+    )
+    return _secure(Response(html))
+
+
+@bp.post("/p/<token>/pay")
+def pay(token: str) -> Any:
+    ctx = get_context()
+    nonce = request.form.get("payment_method_nonce", "") or (
+        request.get_json(silent=True) or {}
+    ).get("payment_method_nonce", "")
+    device = request.form.get("device_data") or None
+    try:
+        view = charging.pay_with_nonce(ctx, token, nonce, device)
+    except CrmPayError as exc:
+        if _wants_json():
+            return {"error": {"code": exc.code, "message": exc.message}}, exc.status
+        return _closed_page(exc)
+    public = _public_view(view)
+    if _wants_json():
+        return public, 200
+    return _secure(Response(render_template("crm_pay/pay_result.html", view=public, token=token)))
+
+
+def _public_view(view: dict[str, Any]) -> dict[str, Any]:
+    """What a customer may see of their payment: no internal ids beyond the receipt."""
+    keys = ("status", "amount", "currency", "receipt_number", "decline", "card")
+    out = {k: view.get(k) for k in keys}
+    link = view.get("pay_link") or {}
+    out["attempts_left"] = link.get("attempts_left")
+    out["link_state"] = link.get("state")
+    return out

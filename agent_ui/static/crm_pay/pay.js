@@ -1,0 +1,40 @@
+// Customer pay page: card digits stay inside the PSP's hosted-field iframes; this page
+// receives only validity flags and, on submit, a one-time nonce.
+(function () {
+  "use strict";
+  var form = document.getElementById("pay-form");
+  if (!form || !window.sandboxHostedFields && !window.braintree) { return; }
+  var button = document.getElementById("pay-button");
+  var errorBox = document.getElementById("form-error");
+  var lib = window.sandboxHostedFields || (window.braintree && window.braintree.hostedFields);
+  lib.create({
+    authorization: form.dataset.clientToken,
+    fields: {
+      number: { container: "#card-number" },
+      expirationDate: { container: "#expiration-date" },
+      cvv: { container: "#cvv" },
+      postalCode: { container: "#postal-code" }
+    }
+  }).then(function (instance) {
+    instance.on("validityChange", function (event) {
+      var all = Object.keys(event.fields).every(function (k) { return event.fields[k].isValid; });
+      button.disabled = !all;
+    });
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      button.disabled = true;
+      errorBox.hidden = true;
+      instance.tokenize().then(function (payload) {
+        document.getElementById("nonce").value = payload.nonce;
+        form.submit();
+      }).catch(function (err) {
+        errorBox.textContent = (err && err.message) || "Please check the card details.";
+        errorBox.hidden = false;
+        button.disabled = false;
+      });
+    });
+  }).catch(function () {
+    errorBox.textContent = "The secure card fields could not be loaded. Please reload the page.";
+    errorBox.hidden = false;
+  });
+})();

@@ -1,0 +1,42 @@
+"""One error handler: every failure of the JSON API is ``{"error": {"code", "message"}}``
+with the right HTTP status. Internal errors say nothing about internals."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from crm_pay.domain.errors import CrmPayError
+
+__all__ = ["error_response", "register_error_handlers"]
+
+log = logging.getLogger("crm_pay.api")
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def register_error_handlers(bp: Blueprint) -> None:
+    @bp.errorhandler(CrmPayError)
+    def _domain(exc: CrmPayError) -> tuple[Response, int]:
+        if exc.status >= 500:
+            log.error("%s: %s", exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message)
+
+    @bp.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response, int]:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @bp.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unexpected error in the API")
+        return error_response(
+            500,
+            "internal_error",
+            "Something went wrong on our side; nothing was charged twice. "
+            "Retry with the same Idempotency-Key.",
+        )

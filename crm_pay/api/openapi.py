@@ -1,0 +1,263 @@
+"""OpenAPI 3.1 description of the JSON API, served at ``{prefix}/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document"]
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _op(
+    summary: str,
+    ok: dict[str, Any],
+    *,
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    errors: tuple[int, ...] = (401, 403, 404),
+    ok_status: str = "200",
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "parameters": params or [],
+        "responses": {
+            ok_status: {"description": "OK", "content": {"application/json": {"schema": ok}}},
+            **{str(e): _ERROR for e in errors},
+        },
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def openapi_document(base_path: str) -> dict[str, Any]:
+    money = {
+        "type": "string",
+        "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$",
+        "description": 'Exact decimal amount, e.g. "12.34"; never a JSON number.',
+    }
+    payment = {"$ref": "#/components/schemas/Payment"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "crm-pay API",
+            "version": "1",
+            "description": "Take card payments for CRM customers without touching card data. "
+            'Errors are {"error": {"code", "message"}}.',
+        },
+        "servers": [{"url": base_path}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/customers/{crm_ref}": {
+                "get": _op(
+                    "Customer panel: balance, credit, invoices, cards on file, recent payments",
+                    {"$ref": "#/components/schemas/Customer"},
+                    params=[_path_param("crm_ref", "The customer's id in the CRM")],
+                    errors=(401, 403, 404, 503),
+                )
+            },
+            "/customers": {
+                "get": _op(
+                    "Find customers by phone (E.164) or email",
+                    {"type": "object", "properties": {"customers": {"type": "array"}}},
+                    params=[
+                        {
+                            "name": "phone",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "example": "+15551234567",
+                        },
+                        {"name": "email", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    errors=(401, 403, 422, 503),
+                )
+            },
+            "/payments": {
+                "post": _op(
+                    "Create a payment: a pay link for the customer, or a charge of a card on file",
+                    payment,
+                    params=[
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": True,
+                            "description": "Same key + same body returns the first payment; "
+                            "same key + another body is a 422.",
+                            "schema": {"type": "string", "maxLength": 200},
+                        }
+                    ],
+                    body={
+                        "type": "object",
+                        "required": ["customer", "amount", "currency"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "customer": {"type": "string", "description": "CRM id"},
+                            "amount": money,
+                            "currency": {"type": "string", "example": "USD"},
+                            "channel": {"enum": ["link", "vaulted"], "default": "link"},
+                            "allocations": {
+                                "type": "object",
+                                "additionalProperties": money,
+                                "description": "Invoice number → amount; default oldest due first",
+                            },
+                            "description": {"type": "string", "maxLength": 500},
+                            "payment_method_token": {
+                                "type": "string",
+                                "description": "Card on file (channel vaulted)",
+                            },
+                            "customer_consent": {"type": "boolean"},
+                        },
+                    },
+                    errors=(400, 401, 403, 404, 409, 422, 503),
+                    ok_status="201",
+                )
+            },
+            "/payments/{payment_id}": {
+                "get": _op(
+                    "A payment (re-checked with the PSP while its outcome is unknown)",
+                    payment,
+                    params=[_path_param("payment_id", "Payment id")],
+                )
+            },
+            "/payments/{payment_id}/cancel": {
+                "post": _op(
+                    "Cancel a payment that has not been paid (its link stops working)",
+                    payment,
+                    params=[_path_param("payment_id", "Payment id")],
+                    errors=(401, 403, 404, 409),
+                )
+            },
+            "/receipts/{number}": {
+                "get": _op(
+                    "A receipt",
+                    {"$ref": "#/components/schemas/Receipt"},
+                    params=[_path_param("number", "e.g. R-2026-000123")],
+                )
+            },
+            "/receipts/{number}.pdf": {
+                "get": {
+                    "summary": "A receipt as PDF",
+                    "parameters": [_path_param("number", "e.g. R-2026-000123")],
+                    "responses": {
+                        "200": {"description": "PDF", "content": {"application/pdf": {}}},
+                        "401": _ERROR,
+                        "404": _ERROR,
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "crm-pay API key (crm-pay api-keys create)",
+                }
+            },
+            "responses": {
+                "Error": {
+                    "description": "Error",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["error"],
+                                "properties": {
+                                    "error": {
+                                        "type": "object",
+                                        "required": ["code", "message"],
+                                        "properties": {
+                                            "code": {"type": "string"},
+                                            "message": {"type": "string"},
+                                        },
+                                    }
+                                },
+                            }
+                        }
+                    },
+                }
+            },
+            "schemas": {
+                "Payment": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "status": {
+                            "enum": [
+                                "created",
+                                "awaiting_customer",
+                                "processing",
+                                "authorized",
+                                "submitted_for_settlement",
+                                "settled",
+                                "declined",
+                                "failed",
+                                "expired",
+                                "cancelled",
+                                "voided",
+                                "unknown",
+                            ]
+                        },
+                        "channel": {"type": "string"},
+                        "amount": money,
+                        "currency": {"type": "string"},
+                        "customer": {"type": "string"},
+                        "pay_url": {
+                            "type": "string",
+                            "description": "Only when the link is created",
+                        },
+                        "card": {
+                            "type": ["object", "null"],
+                            "properties": {
+                                "brand": {"type": "string"},
+                                "last4": {"type": "string"},
+                            },
+                        },
+                        "decline": {
+                            "type": ["object", "null"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "next_step": {"type": "string"},
+                            },
+                        },
+                        "receipt_number": {"type": ["string", "null"]},
+                        "allocations": {"type": "array"},
+                        "credit": money,
+                    },
+                },
+                "Customer": {
+                    "type": "object",
+                    "properties": {
+                        "crm_ref": {"type": "string"},
+                        "name": {"type": "string"},
+                        "balance": {"type": "string"},
+                        "credit": {"type": "string"},
+                        "invoices": {"type": "array"},
+                        "cards_on_file": {"type": "array"},
+                        "recent_payments": {"type": "array"},
+                    },
+                },
+                "Receipt": {
+                    "type": "object",
+                    "properties": {
+                        "number": {"type": "string"},
+                        "amount_paid": money,
+                        "method": {"type": "string"},
+                        "lines": {"type": "array"},
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,241 @@
+"""Entry points only: translate HTTP into service calls and results into JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from crm_pay.domain.errors import Unauthorized, ValidationError, WebhookRejected
+from crm_pay.rendering.receipt_pdf import render_receipt_pdf
+from crm_pay.services import customers, payments, receipts, webhooks
+from crm_pay.services.access import Principal, authenticate_api_key, require_role
+
+from .errors import error_response, register_error_handlers
+from .openapi import openapi_document
+
+__all__ = ["create_api_blueprint", "create_webhook_blueprint"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _ctx():  # type: ignore[no-untyped-def]
+    from crm_pay.extension import get_context
+
+    return get_context()
+
+
+def auth(role: str = "agent") -> Callable[[F], F]:
+    def deco(fn: F) -> F:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, secret = header.partition(" ")
+            if scheme.lower() != "bearer" or not secret:
+                raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
+            principal = authenticate_api_key(_ctx(), secret.strip())
+            require_role(principal, role)
+            g.crm_pay_principal = principal
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
+
+def _principal() -> Principal:
+    return g.crm_pay_principal  # type: ignore[no-any-return]
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError(
+            "send a JSON object with Content-Type: application/json",
+            status=400,
+            code="invalid_json",
+        )
+    return body
+
+
+def create_api_blueprint() -> Blueprint:
+    bp = Blueprint("crm_pay_api", __name__)
+    register_error_handlers(bp)
+
+    @bp.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(openapi_document(request.script_root + request.path.rsplit("/", 1)[0]))
+
+    @bp.get("/customers/<crm_ref>")
+    @auth("agent")
+    def customer(crm_ref: str) -> Response:
+        return jsonify(customers.customer_view(_ctx(), crm_ref))
+
+    @bp.get("/customers")
+    @auth("agent")
+    def customer_search() -> Response:
+        phone, email = request.args.get("phone"), request.args.get("email")
+        if bool(phone) == bool(email):
+            raise ValidationError("give exactly one of ?phone=+15551234567 or ?email=...")
+        found = (
+            customers.find_by_phone(_ctx(), phone)
+            if phone
+            else customers.find_by_email(_ctx(), email or "")
+        )
+        return jsonify({"customers": found})
+
+    @bp.post("/payments")
+    @auth("agent")
+    def create_payment() -> tuple[Response, int]:
+        body = _json_body()
+        key = request.headers.get("Idempotency-Key", "")
+        unknown = set(body) - {
+            "customer",
+            "amount",
+            "currency",
+            "channel",
+            "allocations",
+            "description",
+            "payment_method_token",
+            "customer_consent",
+        }
+        if unknown:
+            raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        for field in ("customer", "amount", "currency"):
+            if not isinstance(body.get(field), str) or not body[field]:
+                raise ValidationError(f"'{field}' is required (a string)")
+        allocations = body.get("allocations")
+        if allocations is not None and not (
+            isinstance(allocations, dict) and all(isinstance(v, str) for v in allocations.values())
+        ):
+            raise ValidationError('allocations must look like {"INV-1001": "25.00"}')
+        digest = hashlib.sha256(
+            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+        principal = _principal()
+        view, created = payments.create_payment(
+            _ctx(),
+            payments.CreatePayment(
+                crm_ref=body["customer"],
+                amount=body["amount"],
+                currency=body["currency"],
+                channel=str(body.get("channel", "link")),
+                allocations=allocations,
+                description=str(body.get("description") or ""),
+                payment_method_token=body.get("payment_method_token"),
+                customer_consent=body.get("customer_consent") is True,
+            ),
+            actor=principal.actor,
+            idempotency_scope=f"api_key:{principal.id}",
+            idempotency_key=key,
+            request_hash=digest,
+        )
+        return jsonify(view), 201 if created else 200
+
+    @bp.get("/payments/<payment_id>")
+    @auth("agent")
+    def get_payment(payment_id: str) -> Response:
+        return jsonify(payments.get_payment(_ctx(), payment_id))
+
+    @bp.post("/payments/<payment_id>/cancel")
+    @auth("agent")
+    def cancel_payment(payment_id: str) -> Response:
+        return jsonify(payments.cancel_payment(_ctx(), payment_id, actor=_principal().actor))
+
+    @bp.get("/receipts/<number>.pdf")
+    @auth("agent")
+    def receipt_pdf(number: str) -> Response:
+        _, receipt = receipts.get_receipt(_ctx(), number)
+        return Response(
+            render_receipt_pdf(receipt),
+            mimetype="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{number}.pdf"'},
+        )
+
+    @bp.get("/receipts/<number>")
+    @auth("agent")
+    def receipt(number: str) -> Response:
+        row, _ = receipts.get_receipt(_ctx(), number)
+        return jsonify(_receipt_json(row.content))
+
+    return bp
+
+
+def _receipt_json(content: dict[str, Any]) -> dict[str, Any]:
+    from crm_pay.domain.money import Money
+
+    cur = content["currency"]
+
+    def m(minor: int) -> str:
+        return Money(minor, cur).to_decimal_str()
+
+    return {
+        "number": content["number"],
+        "kind": content["kind"],
+        "issued_at": content["issued_at"],
+        "merchant": content["merchant"],
+        "customer": {"crm_ref": content["customer_ref"], "name": content["customer_name"]},
+        "payment_id": content["payment_id"],
+        "currency": cur,
+        "lines": [
+            {
+                "description": x["description"],
+                "quantity": x["quantity"],
+                "unit_price": m(x["unit_price_minor"]),
+                "tax": m(x["tax_minor"]),
+                "invoice": x.get("invoice_ref"),
+            }
+            for x in content["lines"]
+        ],
+        "tax_breakdown": [
+            {"label": label, "amount": m(v)} for label, v in content["tax_breakdown"]
+        ],
+        "shipping": m(content["shipping_minor"]),
+        "allocations": [{"invoice": ref, "amount": m(v)} for ref, v in content["allocations"]],
+        "credit": m(content["credit_minor"]),
+        "amount_paid": m(content["amount_paid_minor"]),
+        "method": content["method"],
+        "psp_reference": content["psp_reference"],
+        "pdf_url": f"{request.script_root}{request.path.rstrip('/')}.pdf",
+    }
+
+
+def create_webhook_blueprint() -> Blueprint:
+    bp = Blueprint("crm_pay_webhooks", __name__)
+    register_error_handlers(bp)
+
+    @bp.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        from sqlalchemy import text
+
+        try:
+            with _ctx().db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - health reports, never raises
+            return jsonify({"status": "unavailable", "database": "unreachable"}), 503
+        return jsonify({"status": "ok"}), 200
+
+    @bp.post("/webhooks/braintree")
+    def braintree_webhook() -> tuple[Response, int]:
+        signature = request.form.get("bt_signature", "")
+        payload = request.form.get("bt_payload", "")
+        if not signature or not payload:
+            return error_response(
+                400, "webhook_rejected", "bt_signature and bt_payload are required"
+            )
+        try:
+            result = webhooks.receive_webhook(
+                _ctx(), signature=signature, payload=payload, remote_addr=request.remote_addr
+            )
+        except WebhookRejected as exc:
+            return error_response(
+                exc.status, exc.code, "signature not valid; stored, not processed"
+            )
+        status = 500 if result.status == "failed" else 200
+        return jsonify({"status": result.status, "id": result.webhook_id}), status
+
+    return bp

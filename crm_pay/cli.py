@@ -1,0 +1,254 @@
+"""``crm-pay`` command line (also ``flask crm-pay``). Each command is a thin wrapper over
+a service function."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app, has_app_context
+
+from crm_pay.domain.errors import CrmPayError
+
+__all__ = ["cli", "main"]
+
+
+@contextmanager
+def _app_context() -> Iterator[Flask]:
+    if has_app_context():
+        yield current_app._get_current_object()  # type: ignore[attr-defined]
+        return
+    from crm_pay.app import create_app
+
+    app = create_app()
+    with app.app_context():
+        yield app
+
+
+def _ctx():  # type: ignore[no-untyped-def]
+    from crm_pay.extension import get_context
+
+    return get_context()
+
+
+def _fail(exc: CrmPayError) -> None:
+    click.secho(f"error: {exc.message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group("crm-pay", help="crm-pay: agent-assisted card payments for contact centers.")
+def cli() -> None:
+    pass
+
+
+@cli.group("db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Apply migrations up to the latest revision.")
+def db_upgrade() -> None:
+    from crm_pay.persistence.migrate import current_revision, upgrade
+
+    with _app_context():
+        ctx = _ctx()
+        upgrade(ctx.db)
+        click.echo(f"database at revision {current_revision(ctx.db)}")
+
+
+@cli.group("users", help="People who sign in.")
+def users_group() -> None:
+    pass
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(["agent", "supervisor", "admin"]), required=True)
+@click.option("--password", help="Default: a random one, printed once.")
+def users_create(email: str, role: str, password: str | None) -> None:
+    from crm_pay.services.access import create_user
+
+    password = password or secrets.token_urlsafe(12)
+    with _app_context():
+        try:
+            create_user(_ctx(), email=email, role=role, password=password)
+        except CrmPayError as exc:
+            _fail(exc)
+    click.echo(f"user {email} ({role}) created")
+    click.echo(f"password: {password}")
+
+
+@cli.group("api-keys", help="Keys for machine clients.")
+def api_keys_group() -> None:
+    pass
+
+
+@api_keys_group.command("create")
+@click.option("--name", required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["agent", "supervisor", "admin"]),
+    default="agent",
+    show_default=True,
+)
+def api_keys_create(name: str, role: str) -> None:
+    """Create an API key; the key is the last line printed (shown only this once)."""
+    from crm_pay.services.access import create_api_key
+
+    with _app_context():
+        try:
+            key = create_api_key(_ctx(), name=name, role=role)
+        except CrmPayError as exc:
+            _fail(exc)
+    click.echo(f"API key {name!r} ({role}) created; store it now, it is not shown again:")
+    click.echo(key)
+
+
+@cli.command("worker", help="Deliver the outbox and run the janitor until interrupted.")
+@click.option("--once", is_flag=True, help="One pass, then exit (cron, tests).")
+def worker(once: bool) -> None:
+    from crm_pay.services.janitor import run_janitor
+    from crm_pay.worker import BackgroundWorkers, make_dispatcher
+
+    with _app_context():
+        ctx = _ctx()
+        if once:
+            report = make_dispatcher(ctx).drain()
+            jan = run_janitor(ctx)
+            click.echo(
+                f"outbox: sent {report.sent}, retrying {report.retried}, dead {report.dead}; "
+                f"janitor: checked {jan.checked}, resolved {jan.resolved}, "
+                f"expired {jan.expired}"
+            )
+            return
+        click.echo("worker running; Ctrl+C stops it")
+        BackgroundWorkers(ctx).run_forever()
+
+
+@cli.group("outbox", help="Side effects waiting for delivery.")
+def outbox_group() -> None:
+    pass
+
+
+@outbox_group.command("status")
+def outbox_status() -> None:
+    from crm_pay.services.outbox import outbox_summary
+
+    with _app_context():
+        summary = outbox_summary(_ctx())
+    for status in ("pending", "sent", "dead"):
+        click.echo(f"{status}: {summary.get(status, 0)}")
+
+
+@outbox_group.command("replay", help="Re-queue dead letters (or the given message ids).")
+@click.argument("ids", nargs=-1, type=int)
+def outbox_replay(ids: tuple[int, ...]) -> None:
+    from crm_pay.services.outbox import replay
+
+    with _app_context():
+        try:
+            n = replay(_ctx(), list(ids) if ids else None)
+        except CrmPayError as exc:
+            _fail(exc)
+    click.echo(f"{n} message(s) queued again")
+
+
+@cli.group("vault", help="Keys and secrets.")
+def vault_group() -> None:
+    pass
+
+
+@vault_group.command("new-key", help="Print a new key-ring entry kid:key.")
+@click.option("--kid", default=None)
+def vault_new_key(kid: str | None) -> None:
+    from vault import KeyRing
+
+    click.echo(f"{kid or 'k' + secrets.token_hex(3)}:{KeyRing.generate_key()}")
+
+
+@vault_group.command("rotate", help="Re-wrap every stored secret under the active key.")
+def vault_rotate() -> None:
+    from crm_pay.services.secrets import rotate_secrets
+
+    with _app_context():
+        ctx = _ctx()
+        done, total = rotate_secrets(ctx)
+        click.echo(f"active key {ctx.keyring.active_kid}: re-wrapped {done} of {total} secret(s)")
+
+
+@cli.group("audit", help="The tamper-evident audit trail.")
+def audit_group() -> None:
+    pass
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    from crm_pay.services.audit import verify
+
+    with _app_context():
+        report = verify(_ctx())
+    if report.ok:
+        click.echo(f"audit chain intact: {report.checked} entries verified")
+        return
+    click.secho(
+        f"audit chain BROKEN at entry {report.first_bad_seq}: {report.reason} "
+        f"({report.checked} entries verified before it)",
+        fg="red",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@cli.command("sandbox", help="Run the Braintree development sandbox (a development tool).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8830, show_default=True)
+@click.option("--assets-port", default=8831, show_default=True)
+@click.option("--webhook-url", default=None)
+def sandbox(host: str, port: int, assets_port: int, webhook_url: str | None) -> None:
+    from crm_pay.demo import start_sandbox
+
+    server = start_sandbox(host=host, port=port, assets_port=assets_port, webhook_url=webhook_url)
+    click.echo(
+        f"Braintree development sandbox: gateway {server.gateway_url}, "
+        f"hosted fields {server.assets_url}"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@cli.command("demo", help="Everything on one machine: sandbox, demo data, app, workers.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--sandbox-port", default=8830, show_default=True)
+@click.option(
+    "--instance",
+    "instance",
+    default="instance",
+    show_default=True,
+    type=click.Path(file_okay=False),
+)
+@click.option("--no-serve", is_flag=True, help="Prepare and print, but do not serve.")
+def demo(host: str, port: int, sandbox_port: int, instance: str, no_serve: bool) -> None:
+    from crm_pay.demo import run_demo
+
+    run_demo(
+        host=host,
+        port=port,
+        sandbox_port=sandbox_port,
+        instance=str(Path(instance).resolve()),
+        serve=not no_serve,
+        echo=click.echo,
+    )
+
+
+def main(argv: list[str] | None = None) -> Any:
+    os.environ.setdefault("CRM_PAY_INSTANCE_PATH", str(Path("instance").resolve()))
+    return cli.main(args=argv, prog_name="crm-pay")

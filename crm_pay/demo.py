@@ -1,0 +1,157 @@
+"""``crm-pay demo``: the embedded default on one machine, zero setup.
+
+SQLite in the instance folder, the Braintree development sandbox as PSP, the builtin CRM
+with demo customers, the outbox dispatcher and janitor as threads. Demo mode only:
+demo users get fixed passwords printed on the console.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from connectors.crm import DEMO_CARD_TOKENS
+from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
+from crm_pay.domain.errors import Conflict
+
+__all__ = ["start_sandbox", "prepare_demo", "run_demo", "DEMO_USERS", "SANDBOX_CREDENTIALS"]
+
+SANDBOX_CREDENTIALS = {
+    "merchant_id": "crm_pay_demo",
+    "public_key": "demo_public_key",
+    "private_key": "demo_private_key",
+}
+
+DEMO_USERS = (
+    ("agent@example.com", "agent", "demo-agent-pass"),
+    ("supervisor@example.com", "supervisor", "demo-supervisor-pass"),
+    ("admin@example.com", "admin", "demo-admin-pass"),
+)
+
+
+class _Sandbox(SandboxServer):
+    def serve_forever(self) -> None:
+        threading.Event().wait()
+
+
+def start_sandbox(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8830,
+    assets_port: int = 8831,
+    webhook_url: str | None = None,
+    state_path: str | None = None,
+) -> _Sandbox:
+    server = _Sandbox(
+        SandboxConfig(
+            host=host,
+            port=port,
+            assets_port=assets_port,
+            webhook_url=webhook_url,
+            state_path=state_path,
+            **SANDBOX_CREDENTIALS,
+        )
+    )
+    server.start()
+    register = getattr(server, "register_payment_method", None)
+    if register is not None:
+        for token, card in DEMO_CARD_TOKENS.items():
+            register(token, card)
+    return server
+
+
+def demo_config(*, host: str, port: int, sandbox_url: str, assets_url: str) -> dict[str, Any]:
+    return {
+        "CRM_PAY_PUBLIC_URL": f"http://{host}:{port}",
+        "CRM_PAY_BRAINTREE_ENVIRONMENT": "local",
+        "CRM_PAY_BRAINTREE_GATEWAY_URL": sandbox_url,
+        "CRM_PAY_BRAINTREE_ASSETS_URL": assets_url,
+        "CRM_PAY_BRAINTREE_MERCHANT_ID": SANDBOX_CREDENTIALS["merchant_id"],
+        "CRM_PAY_BRAINTREE_PUBLIC_KEY": SANDBOX_CREDENTIALS["public_key"],
+        "CRM_PAY_BACKGROUND_WORKERS": True,
+        "CRM_PAY_AUTO_MIGRATE": True,
+        "CRM_PAY_DEMO": True,
+    }
+
+
+def prepare_demo(app: Any) -> str:
+    """Seed users, the sandbox's private key (in the vault) and an API key. Idempotent
+    except for the API key: every run prints a fresh one."""
+    from crm_pay.extension import get_context
+    from crm_pay.services.access import create_api_key, create_user
+    from crm_pay.services.secrets import get_secret, put_secret
+
+    ctx = get_context(app)
+    if get_secret(ctx, "psp.braintree.private_key") is None:
+        put_secret(
+            ctx, "psp.braintree.private_key", SANDBOX_CREDENTIALS["private_key"], actor="demo"
+        )
+    for email, role, password in DEMO_USERS:
+        with contextlib.suppress(Conflict):  # already seeded by an earlier run
+            create_user(ctx, email=email, role=role, password=password)
+    return create_api_key(ctx, name="demo", role="supervisor")
+
+
+def run_demo(
+    *,
+    host: str,
+    port: int,
+    sandbox_port: int,
+    instance: str,
+    serve: bool,
+    echo: Callable[[str], Any],
+) -> None:
+    from werkzeug.serving import run_simple
+
+    from crm_pay.app import create_app
+
+    Path(instance).mkdir(parents=True, exist_ok=True)
+    public = f"http://{host}:{port}"
+    sandbox = start_sandbox(
+        host="127.0.0.1",
+        port=sandbox_port,
+        assets_port=sandbox_port + 1,
+        webhook_url=f"{public}/pay/webhooks/braintree",
+        state_path=str(Path(instance) / "sandbox-state.json"),
+    )
+    app = create_app(
+        demo_config(
+            host=host, port=port, sandbox_url=sandbox.gateway_url, assets_url=sandbox.assets_url
+        ),
+        instance_path=instance,
+    )
+    api_key = prepare_demo(app)
+    prefix = app.config["CRM_PAY_URL_PREFIX"]
+    lines = [
+        "",
+        "crm-pay demo is running (embedded default: SQLite, Braintree development sandbox,",
+        "builtin CRM with demo customers). Test cards only, e.g. 4111 1111 1111 1111.",
+        "",
+        f"  API             {public}{prefix}/api/v1   (OpenAPI: {prefix}/api/v1/openapi.json)",
+        f"  Health          {public}{prefix}/healthz",
+        f"  Sandbox         {sandbox.gateway_url} (gateway), {sandbox.assets_url} (hosted fields)",
+        f"  Instance folder {instance}",
+        "",
+        "  Demo users (demo mode only):",
+        *(f"    {email:<24} {role:<11} password: {pw}" for email, role, pw in DEMO_USERS),
+        "",
+        f'  Try:  curl -H "Authorization: Bearer $KEY" {public}{prefix}/api/v1/customers/CUST-0001',
+        "",
+        "  Demo API key (supervisor):",
+        api_key,
+    ]
+    for line in lines:
+        echo(line)
+    if not serve:
+        sandbox.stop()
+        return
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        workers = app.extensions["crm_pay"].extras.get("workers")
+        if workers is not None:
+            workers.stop()
+        sandbox.stop()

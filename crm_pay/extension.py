@@ -1,0 +1,197 @@
+"""``CrmPay``: the Flask extension and the one wiring point of crm-pay."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+
+from crm_pay.config import DEFAULTS
+from crm_pay.domain.errors import ConfigurationError
+from crm_pay.domain.receipt import Merchant
+from crm_pay.persistence.db import Database
+from crm_pay.persistence.migrate import upgrade
+from crm_pay.services.context import Context, Settings
+from vault import KeyRing, install_pan_filter
+
+__all__ = ["CrmPay", "get_context"]
+
+log = logging.getLogger("crm_pay")
+
+
+class _LazyAdapter:
+    """Builds an adapter on first use: the PSP's private key may live in the vault,
+    which needs the database, which may not be migrated yet when the app starts."""
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._target: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        if self._target is None:
+            with self._lock:
+                if self._target is None:
+                    self._target = self._build()
+        return self._target
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
+def _dev_secrets(instance_path: str) -> dict[str, str]:
+    """Development/demo only: keys generated once into the instance folder (mode 0600)."""
+    path = Path(instance_path) / "dev-secrets.json"
+    if path.exists():
+        data: dict[str, str] = json.loads(path.read_text())
+        return data
+    import secrets as _secrets
+
+    data = {
+        "CRM_PAY_VAULT_KEYS": f"k1:{KeyRing.generate_key()}",
+        "CRM_PAY_TOKEN_PEPPER": _secrets.token_urlsafe(32),
+        "CRM_PAY_AUDIT_KEY": _secrets.token_urlsafe(32),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    return data
+
+
+class CrmPay:
+    """The crm-pay Flask extension.
+
+    ``CrmPay(app)`` or ``crm_pay.init_app(app)``. Per-app state lives in
+    ``app.extensions["crm_pay"]`` (a :class:`~crm_pay.services.context.Context`); the
+    extension object itself holds none, so one instance serves many apps.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read configuration, wire adapters and register blueprints.
+
+        Configuration keys (all optional; see docs/configuration.md):
+
+        - ``CRM_PAY_DATABASE_URL``: SQLAlchemy URL; default a SQLite file in the instance
+          folder. ``postgresql://`` URLs use psycopg 3.
+        - ``CRM_PAY_URL_PREFIX`` (``/pay``), ``CRM_PAY_PUBLIC_URL``: where customers reach us.
+        - ``CRM_PAY_PSP`` (``braintree``) and ``CRM_PAY_BRAINTREE_*``: the PSP.
+        - ``CRM_PAY_CRM`` (``builtin``) and ``CRM_PAY_BUILTIN_CRM_PATH``: the CRM.
+        - ``CRM_PAY_VAULT_KEYS``, ``CRM_PAY_TOKEN_PEPPER``, ``CRM_PAY_AUDIT_KEY``: secrets;
+          generated into the instance folder only while ``CRM_PAY_DEV_SECRETS`` is true.
+        - ``CRM_PAY_PAY_LINK_TTL`` (900 s), ``CRM_PAY_PAY_LINK_MAX_ATTEMPTS`` (5).
+        - ``CRM_PAY_MERCHANT_*``, ``CRM_PAY_RECEIPT_PREFIX``: what receipts show.
+        - ``CRM_PAY_OUTBOX_MAX_ATTEMPTS`` (10), ``CRM_PAY_BACKGROUND_WORKERS`` (False),
+          ``CRM_PAY_AUTO_MIGRATE`` (False), ``CRM_PAY_DEMO`` (False),
+          ``CRM_PAY_ALLOW_AGENT_KEYED`` (False).
+        """
+        if "crm_pay" in app.extensions:
+            raise RuntimeError("crm-pay is already registered on this app")
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        cfg = app.config
+        prefix = cfg["CRM_PAY_URL_PREFIX"].rstrip("/")
+        if prefix and not prefix.startswith("/"):
+            raise ConfigurationError("CRM_PAY_URL_PREFIX must start with '/', e.g. '/pay'")
+
+        secrets = {
+            k: cfg.get(k)
+            for k in ("CRM_PAY_VAULT_KEYS", "CRM_PAY_TOKEN_PEPPER", "CRM_PAY_AUDIT_KEY")
+        }
+        if not all(secrets.values()):
+            if not cfg["CRM_PAY_DEV_SECRETS"]:
+                missing = ", ".join(k for k, v in secrets.items() if not v)
+                raise ConfigurationError(
+                    f"{missing} not set. Generate a vault key with `crm-pay vault new-key` and "
+                    "random 32-byte values for the pepper and audit key (docs/configuration.md)"
+                )
+            generated = _dev_secrets(app.instance_path)
+            secrets = {k: v or generated[k] for k, v in secrets.items()}
+        keyring = KeyRing.from_config(str(secrets["CRM_PAY_VAULT_KEYS"]))
+
+        url = cfg["CRM_PAY_DATABASE_URL"]
+        if not url:
+            os.makedirs(app.instance_path, exist_ok=True)
+            url = "sqlite:///" + os.path.join(app.instance_path, "crm_pay.sqlite3")
+        db = Database(url)
+        if cfg["CRM_PAY_AUTO_MIGRATE"]:
+            upgrade(db)
+
+        settings = Settings(
+            public_url=cfg["CRM_PAY_PUBLIC_URL"],
+            url_prefix=prefix,
+            pay_link_ttl_seconds=int(cfg["CRM_PAY_PAY_LINK_TTL"]),
+            pay_link_max_attempts=int(cfg["CRM_PAY_PAY_LINK_MAX_ATTEMPTS"]),
+            token_pepper=str(secrets["CRM_PAY_TOKEN_PEPPER"]).encode(),
+            audit_key=str(secrets["CRM_PAY_AUDIT_KEY"]).encode(),
+            merchant=Merchant(
+                name=cfg["CRM_PAY_MERCHANT_NAME"],
+                address=cfg["CRM_PAY_MERCHANT_ADDRESS"],
+                email=cfg["CRM_PAY_MERCHANT_EMAIL"],
+                phone=cfg["CRM_PAY_MERCHANT_PHONE"],
+                tax_id=cfg["CRM_PAY_MERCHANT_TAX_ID"],
+            ),
+            receipt_prefix=cfg["CRM_PAY_RECEIPT_PREFIX"],
+            outbox_max_attempts=int(cfg["CRM_PAY_OUTBOX_MAX_ATTEMPTS"]),
+        )
+        ctx = Context(db=db, psp=None, crm=None, settings=settings, keyring=keyring)  # type: ignore[arg-type]
+
+        from crm_pay import wiring
+        from crm_pay.services.secrets import get_secret
+
+        mapping = dict(cfg)
+
+        def secret(name: str) -> str | None:
+            return get_secret(ctx, name)
+
+        ctx.psp = _LazyAdapter(
+            lambda: wiring.load_psp(mapping, instance_path=app.instance_path, secret=secret)
+        )  # type: ignore[assignment]
+        ctx.crm = _LazyAdapter(
+            lambda: wiring.load_crm(mapping, instance_path=app.instance_path, secret=secret)
+        )  # type: ignore[assignment]
+        app.extensions["crm_pay"] = ctx
+
+        # PAN redaction on our loggers and the app's: a card number never reaches a log.
+        for name in ("crm_pay", app.logger.name, "werkzeug", "braintree"):
+            install_pan_filter(logging.getLogger(name))
+
+        from agent_ui.paypage import bp as paypage_bp
+        from crm_pay.api import create_api_blueprint, create_webhook_blueprint
+
+        app.register_blueprint(create_api_blueprint(), url_prefix=f"{prefix}/api/v1")
+        app.register_blueprint(create_webhook_blueprint(), url_prefix=prefix)
+        app.register_blueprint(paypage_bp, url_prefix=prefix)
+
+        from crm_pay.cli import cli
+
+        if "crm-pay" not in app.cli.commands:
+            app.cli.add_command(cli)
+
+        if cfg["CRM_PAY_BACKGROUND_WORKERS"]:
+            from crm_pay.worker import BackgroundWorkers
+
+            workers = BackgroundWorkers(ctx)
+            ctx.extras["workers"] = workers
+            workers.start()
+
+
+def get_context(app: Flask | None = None) -> Context:
+    """The crm-pay context of ``app`` (default: the current app)."""
+    app = app or current_app
+    try:
+        ctx: Context = app.extensions["crm_pay"]
+    except KeyError:
+        raise RuntimeError(
+            "crm-pay is not registered on this app; call CrmPay(app) or crm_pay.init_app(app)"
+        ) from None
+    return ctx

@@ -1,0 +1,261 @@
+"""Ports: the contracts crm-pay's services need from the outside world.
+
+Adapters in ``connectors/`` implement them; only the wiring code (``crm_pay.extension``)
+chooses which. Values crossing a port are small frozen dataclasses built from domain
+types. No port value ever holds a card number or CVV: card data is brand, last 4,
+expiry and BIN at most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from crm_pay.domain.money import Money
+
+__all__ = [
+    "CardSummary",
+    "PspTxnStatus",
+    "PspTransaction",
+    "SaleRequest",
+    "DeclineInfo",
+    "SaleOutcome",
+    "WebhookNotification",
+    "PaymentGateway",
+    "CrmCustomer",
+    "CrmInvoiceLine",
+    "CrmInvoice",
+    "StoredCard",
+    "CrmPaymentRecord",
+    "ConnectionReport",
+    "CrmConnector",
+]
+
+
+# --------------------------------------------------------------------------- PSP port
+@dataclass(frozen=True, slots=True)
+class CardSummary:
+    """What we may know of a card: never the PAN or CVV."""
+
+    brand: str  # "Visa", "MasterCard", "American Express", ...
+    last4: str
+    exp_month: str | None = None
+    exp_year: str | None = None
+    bin: str | None = None
+    wallet: str | None = None  # "apple_pay", "google_pay", "paypal" when a wallet paid
+
+
+class PspTxnStatus(StrEnum):
+    """A PSP transaction's status, normalised from Braintree's vocabulary."""
+
+    AUTHORIZED = "authorized"
+    SUBMITTED_FOR_SETTLEMENT = "submitted_for_settlement"
+    SETTLING = "settling"
+    SETTLED = "settled"
+    VOIDED = "voided"
+    PROCESSOR_DECLINED = "processor_declined"
+    GATEWAY_REJECTED = "gateway_rejected"
+    FAILED = "failed"
+    SETTLEMENT_DECLINED = "settlement_declined"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class PspTransaction:
+    id: str
+    status: PspTxnStatus
+    amount: Money
+    order_id: str | None
+    kind: str = "sale"  # "sale" | "credit" (refund)
+    card: CardSummary | None = None
+    created_at: datetime | None = None
+    processor_response_code: str | None = None
+    refunded_transaction_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRequest:
+    amount: Money
+    order_id: str  # deterministic per payment attempt; lets the janitor find the sale
+    request_key: str  # idempotency key sent as Braintree ``api_request_key``
+    payment_method_nonce: str | None = None
+    payment_method_token: str | None = None  # card on file (channel "vaulted")
+    device_data: str | None = None
+    transaction_source: str | None = None  # "moto", "recurring", "unscheduled"
+    submit_for_settlement: bool = True
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeclineInfo:
+    """Why the PSP said no. ``code`` is the processor/gateway code; the raw text stays
+    internal and is never shown to an agent or customer."""
+
+    kind: str  # "processor" | "gateway" | "validation" | "settlement"
+    code: str
+    raw_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SaleOutcome:
+    """An answer from the PSP. Declines are values; infrastructure failures raise
+    ``PspUnavailable`` instead (their outcome is unknown)."""
+
+    approved: bool
+    transaction: PspTransaction | None = None
+    decline: DeclineInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookNotification:
+    kind: str  # Braintree kind, e.g. "transaction_settled", "dispute_opened"
+    event_id: str  # stable identity for dedupe (kind + subject id + timestamp)
+    timestamp: datetime
+    transaction: PspTransaction | None = None
+    dispute_id: str | None = None
+    dispute_amount: Money | None = None
+
+
+@runtime_checkable
+class PaymentGateway(Protocol):
+    """A payment service provider. Every method either returns a value the PSP really
+    sent, or raises ``PspUnavailable`` (outcome unknown) / ``PspProtocolError``."""
+
+    name: str
+
+    def client_token(self) -> str: ...
+
+    def sale(self, request: SaleRequest) -> SaleOutcome: ...
+
+    def submit_for_settlement(
+        self, transaction_id: str, amount: Money | None = None
+    ) -> SaleOutcome: ...
+
+    def void(self, transaction_id: str) -> SaleOutcome: ...
+
+    def refund(
+        self, transaction_id: str, amount: Money | None, *, request_key: str
+    ) -> SaleOutcome: ...
+
+    def find(self, transaction_id: str) -> PspTransaction | None: ...
+
+    def find_by_order_id(self, order_id: str) -> Sequence[PspTransaction]: ...
+
+    def search(self, start: datetime, end: datetime) -> Sequence[PspTransaction]: ...
+
+    def parse_webhook(self, signature: str, payload: str) -> WebhookNotification:
+        """Verify and decode; raises ``WebhookRejected`` when the signature is not ours."""
+        ...
+
+
+# --------------------------------------------------------------------------- CRM port
+@dataclass(frozen=True, slots=True)
+class CrmCustomer:
+    crm_ref: str
+    name: str
+    email: str | None = None
+    phone: str | None = None  # E.164
+    company: str | None = None
+    currency: str = "USD"
+    psp_customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CrmInvoiceLine:
+    description: str
+    quantity: int
+    unit_price: Money
+    tax: Money  # tax on this line
+    sku: str | None = None
+
+    @property
+    def net(self) -> Money:
+        return Money(self.unit_price.minor * self.quantity, self.unit_price.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class CrmInvoice:
+    crm_ref: str  # the invoice number the customer sees
+    customer_ref: str
+    currency: str
+    issued_on: date
+    due_on: date
+    lines: tuple[CrmInvoiceLine, ...]
+    shipping: Money
+    tax_label: str = "Tax"
+
+    @property
+    def tax(self) -> Money:
+        total = Money.zero(self.currency)
+        for line in self.lines:
+            total += line.tax
+        return total
+
+    @property
+    def total(self) -> Money:
+        total = self.shipping + self.tax
+        for line in self.lines:
+            total += line.net
+        return total
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCard:
+    """A card on file: a PSP token plus what may be displayed."""
+
+    token: str
+    card: CardSummary
+    is_default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CrmPaymentRecord:
+    """What we push to the CRM for a payment (upserted by ``payment_id``)."""
+
+    payment_id: str
+    customer_ref: str
+    status: str
+    amount: Money
+    channel: str
+    card_brand: str | None = None
+    card_last4: str | None = None
+    psp_reference: str | None = None
+    receipt_number: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    allocations: tuple[tuple[str, Money], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionReport:
+    ok: bool
+    checks: tuple[tuple[str, bool, str], ...] = field(default_factory=tuple)  # (name, ok, detail)
+
+
+@runtime_checkable
+class CrmConnector(Protocol):
+    """A CRM. Reads serve the agent; writes are called by the outbox dispatcher only and
+    must be idempotent upserts keyed by our ids, so a replay never duplicates."""
+
+    name: str
+
+    def find_customer(self, crm_ref: str) -> CrmCustomer | None: ...
+
+    def find_customers_by_phone(self, e164: str) -> Sequence[CrmCustomer]: ...
+
+    def find_customers_by_email(self, email: str) -> Sequence[CrmCustomer]: ...
+
+    def open_invoices(self, crm_ref: str) -> Sequence[CrmInvoice]: ...
+
+    def cards_on_file(self, crm_ref: str) -> Sequence[StoredCard]: ...
+
+    def upsert_payment(self, record: CrmPaymentRecord) -> None: ...
+
+    def update_balance(self, crm_ref: str, balance: Money, credit: Money) -> None: ...
+
+    def attach_receipt(self, crm_ref: str, payment_id: str, number: str, pdf: bytes) -> None: ...
+
+    def test_connection(self) -> ConnectionReport: ...

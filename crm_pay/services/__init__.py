@@ -1,0 +1,1 @@
+"""Use cases. Entry points (API, console, CLI, workers) call these; no HTTP here."""

@@ -1,0 +1,62 @@
+"""Discrepancy cases for supervisors, opened automatically."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_pay.persistence.models import Case
+
+from .context import Context
+
+__all__ = ["open_case", "CASE_KINDS"]
+
+log = logging.getLogger("crm_pay.cases")
+
+CASE_KINDS = frozenset(
+    {
+        "failed",
+        "partial",
+        "overpaid",
+        "disputed",
+        "amount_mismatch",
+        "unknown_at_psp",
+        "receipt_undeliverable",
+        "webhook_rejected",
+    }
+)
+
+
+def open_case(
+    session: Session,
+    ctx: Context,
+    *,
+    kind: str,
+    subject: str,
+    payment_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Case:
+    """Open (or return the already open) case of ``kind`` for ``subject``."""
+    if kind not in CASE_KINDS:
+        raise ValueError(f"unknown case kind {kind!r}")
+    existing = session.scalars(
+        select(Case).where(Case.kind == kind, Case.subject == subject)
+    ).first()
+    if existing is not None:
+        return existing
+    case = Case(
+        kind=kind,
+        subject=subject,
+        payment_id=payment_id,
+        status="open",
+        detail=detail or {},
+        note=None,
+        opened_at=ctx.now(),
+        resolved_at=None,
+    )
+    session.add(case)
+    log.warning("case opened: %s for %s", kind, subject)
+    return case

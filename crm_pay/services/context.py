@@ -1,0 +1,63 @@
+"""What every use case is handed: the database, the adapters chosen by the wiring code,
+settings and a clock. Built once per app in ``crm_pay.extension``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from crm_pay.domain.receipt import Merchant
+from crm_pay.persistence.db import Database
+from crm_pay.ports import CrmConnector, PaymentGateway
+
+__all__ = ["Settings", "Context", "LiveStatus"]
+
+# A callback the web layer installs to push live status (payment id, event dict).
+LiveStatus = Callable[[str, dict[str, Any]], None]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Settings:
+    public_url: str = "http://127.0.0.1:5000"
+    url_prefix: str = "/pay"
+    pay_link_ttl_seconds: int = 15 * 60
+    pay_link_max_attempts: int = 5
+    token_pepper: bytes = b""
+    audit_key: bytes = b""
+    merchant: Merchant = field(default_factory=lambda: Merchant(name="Demo Merchant"))
+    receipt_prefix: str = "R"
+    outbox_max_attempts: int = 10
+    outbox_base_delay_seconds: float = 2.0
+    outbox_max_delay_seconds: float = 3600.0
+    janitor_first_check_seconds: int = 30
+    janitor_case_after_checks: int = 5
+    default_currency: str = "USD"
+
+    def pay_url(self, token: str) -> str:
+        return f"{self.public_url.rstrip('/')}{self.url_prefix}/p/{token}"
+
+
+@dataclass
+class Context:
+    db: Database
+    psp: PaymentGateway
+    crm: CrmConnector
+    settings: Settings
+    keyring: Any  # vault.KeyRing (vault is imported by the wiring code only)
+    clock: Callable[[], datetime] = _utcnow
+    live: LiveStatus | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def publish(self, payment_id: str, event: dict[str, Any]) -> None:
+        """Push a live-status event (statuses and flags only, never card data)."""
+        if self.live is not None:
+            self.live(payment_id, event)

@@ -1,0 +1,283 @@
+"""Customer look-ups: the CRM is the source of customers and invoices; our ledger is the
+source of balances. Invoices seen for the first time are charged to the ledger once."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_pay.domain.errors import CrmPayError, NotFound, ValidationError
+from crm_pay.domain.ledger import EntryKind, Ledger, LedgerEntry
+from crm_pay.domain.money import Money
+from crm_pay.persistence.models import Customer, Invoice, LedgerEntryRow, Payment
+from crm_pay.ports import CrmCustomer, CrmInvoice
+
+from .context import Context
+
+__all__ = [
+    "CrmUnavailable",
+    "sync_customer",
+    "customer_view",
+    "find_by_phone",
+    "find_by_email",
+    "load_ledger",
+    "E164",
+    "persist_entries",
+]
+
+log = logging.getLogger("crm_pay.customers")
+
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class CrmUnavailable(CrmPayError):
+    code = "crm_unavailable"
+    status = 503
+
+
+def _crm_call(what: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except CrmPayError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any CRM failure becomes one clear error
+        log.warning("CRM %s failed: %s", what, type(exc).__name__)
+        raise CrmUnavailable(
+            "The CRM did not answer; try again in a moment. Nothing was changed."
+        ) from exc
+
+
+def load_ledger(session: Session, customer: Customer) -> Ledger:
+    rows = session.scalars(
+        select(LedgerEntryRow)
+        .where(LedgerEntryRow.customer_id == customer.id)
+        .order_by(LedgerEntryRow.id)
+    )
+    ledger = Ledger(customer.currency)
+    for row in rows:
+        ledger.append(
+            LedgerEntry(
+                kind=EntryKind(row.kind),
+                amount=Money(row.amount_minor, row.currency),
+                invoice_ref=row.invoice_ref,
+                payment_ref=row.payment_id,
+                memo=row.memo,
+                due_on=row.due_on,
+            )
+        )
+    return ledger
+
+
+def persist_entries(
+    session: Session, customer: Customer, entries: list[LedgerEntry], now: datetime
+) -> None:
+    """Store entries the domain ``Ledger`` produced (and so validated)."""
+    for e in entries:
+        session.add(
+            LedgerEntryRow(
+                customer_id=customer.id,
+                kind=e.kind.value,
+                amount_minor=e.amount.minor,
+                currency=e.amount.currency,
+                invoice_ref=e.invoice_ref,
+                payment_id=e.payment_ref,
+                memo=e.memo,
+                due_on=e.due_on,
+                created_at=now,
+            )
+        )
+
+
+def _store(
+    session: Session, ctx: Context, found: CrmCustomer, invoices: list[CrmInvoice]
+) -> Customer:
+    now = ctx.now()
+    customer = session.scalars(
+        select(Customer).where(Customer.crm_ref == found.crm_ref).with_for_update()
+    ).first()
+    if customer is None:
+        customer = Customer(
+            crm_ref=found.crm_ref, currency=found.currency, synced_at=now, name=found.name
+        )
+        session.add(customer)
+    customer.name = found.name
+    customer.email = found.email
+    customer.phone = found.phone
+    customer.synced_at = now
+    session.flush()
+    charges: list[tuple[str, Money, date]] = []
+    known = set(session.scalars(select(Invoice.crm_ref).where(Invoice.customer_id == customer.id)))
+    for inv in invoices:
+        if inv.crm_ref in known:
+            continue
+        if inv.currency != customer.currency:
+            log.warning(
+                "invoice %s skipped: currency %s differs from the account's %s",
+                inv.crm_ref,
+                inv.currency,
+                customer.currency,
+            )
+            continue
+        session.add(
+            Invoice(
+                customer_id=customer.id,
+                crm_ref=inv.crm_ref,
+                currency=inv.currency,
+                total_minor=inv.total.minor,
+                issued_on=inv.issued_on,
+                due_on=inv.due_on,
+                lines=[
+                    {
+                        "description": line.description,
+                        "quantity": line.quantity,
+                        "unit_price_minor": line.unit_price.minor,
+                        "tax_minor": line.tax.minor,
+                        "sku": line.sku,
+                    }
+                    for line in inv.lines
+                ],
+                shipping_minor=inv.shipping.minor,
+                tax_minor=inv.tax.minor,
+                tax_label=inv.tax_label,
+            )
+        )
+        charges.append((inv.crm_ref, inv.total, inv.due_on))
+    if charges:
+        ledger = load_ledger(session, customer)
+        entries = [
+            ledger.charge_invoice(ref, total, due, memo=f"Invoice {ref}")
+            for ref, total, due in charges
+        ]
+        persist_entries(session, customer, entries, now)
+    session.flush()
+    return customer
+
+
+def sync_customer(ctx: Context, crm_ref: str) -> int:
+    """Fetch the customer and open invoices from the CRM (no transaction open while the
+    CRM answers), then store them. Returns our customer id.
+
+    If the CRM is down but we know the customer, our copy is used (and logged)."""
+    if not crm_ref or len(crm_ref) > 100:
+        raise ValidationError("crm_ref must be 1 to 100 characters")
+    try:
+        found = _crm_call("find_customer", ctx.crm.find_customer, crm_ref)
+        invoices = list(_crm_call("open_invoices", ctx.crm.open_invoices, crm_ref)) if found else []
+    except CrmUnavailable:
+        with ctx.db.transaction() as s:
+            known = s.scalars(select(Customer.id).where(Customer.crm_ref == crm_ref)).first()
+        if known is None:
+            raise
+        log.warning("CRM unavailable; serving stored copy of customer %s", crm_ref)
+        return int(known)
+    if found is None:
+        raise NotFound(f"no customer {crm_ref!r} in the CRM; check the CRM id")
+    with ctx.db.transaction() as s:
+        return _store(s, ctx, found, invoices).id
+
+
+def invoice_views(session: Session, customer: Customer, ledger: Ledger) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(Invoice)
+        .where(Invoice.customer_id == customer.id)
+        .order_by(Invoice.due_on, Invoice.crm_ref)
+    )
+    out = []
+    for inv in rows:
+        total = Money(inv.total_minor, inv.currency)
+        paid = ledger.paid_on(inv.crm_ref)
+        outstanding = total - paid if paid < total else Money.zero(inv.currency)
+        out.append(
+            {
+                "number": inv.crm_ref,
+                "currency": inv.currency,
+                "total": total.to_decimal_str(),
+                "paid": paid.to_decimal_str(),
+                "outstanding": outstanding.to_decimal_str(),
+                "status": ledger.invoice_status(inv.crm_ref).value,
+                "issued_on": inv.issued_on.isoformat(),
+                "due_on": inv.due_on.isoformat(),
+                "tax": Money(inv.tax_minor, inv.currency).to_decimal_str(),
+                "tax_label": inv.tax_label,
+                "shipping": Money(inv.shipping_minor, inv.currency).to_decimal_str(),
+                "lines": [
+                    {
+                        "description": line["description"],
+                        "quantity": line["quantity"],
+                        "unit_price": Money(
+                            line["unit_price_minor"], inv.currency
+                        ).to_decimal_str(),
+                        "tax": Money(line["tax_minor"], inv.currency).to_decimal_str(),
+                    }
+                    for line in inv.lines
+                ],
+            }
+        )
+    return out
+
+
+def customer_view(ctx: Context, crm_ref: str, *, recent: int = 10) -> dict[str, Any]:
+    """Balance, credit, invoices, cards on file (brand + last 4) and recent payments."""
+    from .payments import payment_view  # local: payments imports this module
+
+    customer_id = sync_customer(ctx, crm_ref)
+    try:
+        cards = list(ctx.crm.cards_on_file(crm_ref))
+    except Exception:  # noqa: BLE001 - cards are a convenience; the panel still loads
+        log.warning("CRM cards_on_file failed for %s", crm_ref)
+        cards = []
+    with ctx.db.transaction() as s:
+        customer = s.get(Customer, customer_id)
+        assert customer is not None
+        ledger = load_ledger(s, customer)
+        payments = s.scalars(
+            select(Payment)
+            .where(Payment.customer_id == customer.id)
+            .order_by(Payment.created_at.desc(), Payment.id)
+            .limit(recent)
+        )
+        return {
+            "crm_ref": customer.crm_ref,
+            "name": customer.name,
+            "email": customer.email,
+            "phone": customer.phone,
+            "currency": customer.currency,
+            "balance": ledger.balance().to_decimal_str(),
+            "credit": ledger.credit().to_decimal_str(),
+            "invoices": invoice_views(s, customer, ledger),
+            "cards_on_file": [
+                {
+                    "id": c.token,
+                    "brand": c.card.brand,
+                    "last4": c.card.last4,
+                    "expiry": f"{c.card.exp_month}/{c.card.exp_year}" if c.card.exp_month else None,
+                    "default": c.is_default,
+                }
+                for c in cards
+            ],
+            "recent_payments": [payment_view(s, ctx, p) for p in payments],
+        }
+
+
+def _summary(c: CrmCustomer) -> dict[str, Any]:
+    return {"crm_ref": c.crm_ref, "name": c.name, "email": c.email, "phone": c.phone}
+
+
+def find_by_phone(ctx: Context, phone: str) -> list[dict[str, Any]]:
+    phone = (phone or "").strip()
+    if not E164.fullmatch(phone):
+        raise ValidationError(f"phone {phone!r} is not in E.164 form; write it like +15551234567")
+    return [_summary(c) for c in _crm_call("find_by_phone", ctx.crm.find_customers_by_phone, phone)]
+
+
+def find_by_email(ctx: Context, email: str) -> list[dict[str, Any]]:
+    email = (email or "").strip()
+    if not _EMAIL.fullmatch(email):
+        raise ValidationError(f"{email!r} is not an email address")
+    return [_summary(c) for c in _crm_call("find_by_email", ctx.crm.find_customers_by_email, email)]

@@ -1,0 +1,282 @@
+"""Transactional outbox: side effects (CRM, email, SMS, webhooks) are written as rows in
+the same transaction as the change that causes them, then delivered by a dispatcher.
+
+Delivery is at-least-once: a message is *claimed* (lease) in one short transaction,
+delivered with no transaction open, and marked sent in another. A dispatcher that dies
+between delivery and marking leaves the lease to expire and the message is delivered
+again, so every handler must be an idempotent upsert keyed by our ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from crm_pay.domain.errors import NotFound
+from crm_pay.persistence.db import as_utc
+from crm_pay.persistence.models import OutboxMessage
+
+from .context import Context
+
+__all__ = [
+    "enqueue",
+    "Handler",
+    "RetryLater",
+    "Dispatcher",
+    "replay",
+    "outbox_summary",
+]
+
+log = logging.getLogger("crm_pay.outbox")
+
+Handler = Callable[[Context, dict[str, Any]], None]
+
+
+class RetryLater(Exception):
+    """Raised by a handler to ask for a retry after ``delay`` seconds (e.g. 429)."""
+
+    def __init__(self, message: str, *, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+def enqueue(
+    session: Session,
+    *,
+    topic: str,
+    ordering_key: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> OutboxMessage | None:
+    """Write a message in the caller's transaction; a second message with the same
+    ``dedupe_key`` is ignored (the change that caused it was already recorded)."""
+    exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    if exists is not None:
+        return None
+    msg = OutboxMessage(
+        topic=topic,
+        ordering_key=ordering_key,
+        dedupe_key=dedupe_key,
+        payload=payload,
+        status="pending",
+        attempts=0,
+        available_at=now,
+        locked_until=None,
+        last_error=None,
+        created_at=now,
+        sent_at=None,
+    )
+    session.add(msg)
+    return msg
+
+
+def backoff_delay(attempts: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter (AWS architecture blog's variant)."""
+    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    skipped: int = 0
+
+
+class Dispatcher:
+    """Delivers pending outbox messages to handlers by topic.
+
+    Messages of one ``ordering_key`` go out in id order: while an older one is waiting
+    for a retry, newer ones with the same key wait too. Topics without a handler stay
+    pending (a later release or another worker may handle them); they are not lost.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        handlers: dict[str, Handler],
+        *,
+        lease_seconds: int = 120,
+        batch_size: int = 50,
+        worker_id: str = "dispatcher",
+        rng: random.Random | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.handlers = handlers
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch_size = batch_size
+        self.worker_id = worker_id
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- one pass ---------------------------------------------------------------
+    def _claim(self) -> list[OutboxMessage]:
+        now = self.ctx.now()
+        db = self.ctx.db
+        with db.transaction() as s:
+            stmt = (
+                select(OutboxMessage)
+                .where(OutboxMessage.status == "pending")
+                .where(OutboxMessage.topic.in_(list(self.handlers)))
+                .order_by(OutboxMessage.id)
+                .limit(self.batch_size * 4)
+            )
+            if not db.is_sqlite:
+                stmt = stmt.with_for_update(skip_locked=True)
+            candidates = list(s.scalars(stmt))
+            blocked: set[str] = set()
+            claimed: list[OutboxMessage] = []
+            for msg in candidates:
+                locked = as_utc(msg.locked_until)
+                waiting = as_utc(msg.available_at) > now or (locked is not None and locked > now)
+                if msg.ordering_key in blocked or waiting:
+                    blocked.add(msg.ordering_key)
+                    continue
+                if len(claimed) >= self.batch_size:
+                    break
+                msg.locked_until = now + self.lease
+                msg.attempts += 1
+                claimed.append(msg)
+                # Only one message per key in flight at a time keeps per-key order.
+                blocked.add(msg.ordering_key)
+            return claimed
+
+    def run_once(self) -> DispatchReport:
+        report = DispatchReport()
+        for msg in self._claim():
+            handler = self.handlers[msg.topic]
+            try:
+                handler(self.ctx, dict(msg.payload))
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried
+                self._failed(msg, exc, report)
+            else:
+                self._sent(msg)
+                report.sent += 1
+        return report
+
+    def drain(self, *, max_passes: int = 100) -> DispatchReport:
+        """Deliver until nothing deliverable is left (tests, CLI, shutdown)."""
+        total = DispatchReport()
+        for _ in range(max_passes):
+            r = self.run_once()
+            total.sent += r.sent
+            total.retried += r.retried
+            total.dead += r.dead
+            if r.sent == 0 and r.retried == 0 and r.dead == 0:
+                break
+        return total
+
+    def _sent(self, msg: OutboxMessage) -> None:
+        with self.ctx.db.transaction() as s:
+            s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == msg.id)
+                .values(status="sent", sent_at=self.ctx.now(), locked_until=None, last_error=None)
+            )
+
+    def _failed(self, msg: OutboxMessage, exc: Exception, report: DispatchReport) -> None:
+        settings = self.ctx.settings
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        now = self.ctx.now()
+        if msg.attempts >= settings.outbox_max_attempts:
+            values: dict[str, Any] = {"status": "dead", "locked_until": None, "last_error": error}
+            report.dead += 1
+            log.error(
+                "outbox message %s (%s) dead after %s attempts: %s",
+                msg.id,
+                msg.topic,
+                msg.attempts,
+                error,
+            )
+        else:
+            delay = getattr(exc, "delay", None)
+            if delay is None:
+                delay = backoff_delay(
+                    msg.attempts,
+                    base=settings.outbox_base_delay_seconds,
+                    cap=settings.outbox_max_delay_seconds,
+                    rng=self.rng,
+                )
+            values = {
+                "available_at": now + timedelta(seconds=delay),
+                "locked_until": None,
+                "last_error": error,
+            }
+            report.retried += 1
+            log.warning(
+                "outbox message %s (%s) failed, retry in %.1fs: %s", msg.id, msg.topic, delay, error
+            )
+        with self.ctx.db.transaction() as s:
+            s.execute(update(OutboxMessage).where(OutboxMessage.id == msg.id).values(**values))
+
+    # -- background thread (embedded default) -----------------------------------
+    def start(self, interval: float = 1.0) -> None:
+        if self._thread is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    report = self.run_once()
+                except Exception:  # noqa: BLE001 - keep the dispatcher alive; log and retry
+                    log.exception("outbox dispatcher pass failed")
+                    report = DispatchReport()
+                if report.sent == 0:
+                    self._wake.wait(interval)
+                    self._wake.clear()
+
+        self._thread = threading.Thread(target=loop, name=f"crm-pay-{self.worker_id}", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+def replay(ctx: Context, message_ids: Iterable[int] | None = None) -> int:
+    """Put dead-lettered (or, by id, already sent) messages back in the queue.
+
+    Without ids: every dead letter. Handlers are idempotent, so a replay of a sent
+    message leaves the target exactly as after one delivery.
+    """
+    with ctx.db.transaction() as s:
+        stmt = update(OutboxMessage)
+        if message_ids is None:
+            stmt = stmt.where(OutboxMessage.status == "dead")
+        else:
+            ids = list(message_ids)
+            found = set(s.scalars(select(OutboxMessage.id).where(OutboxMessage.id.in_(ids))))
+            missing = set(ids) - found
+            if missing:
+                raise NotFound(f"no outbox message with id {sorted(missing)}")
+            stmt = stmt.where(OutboxMessage.id.in_(ids))
+        result = s.execute(
+            stmt.values(status="pending", attempts=0, available_at=ctx.now(), locked_until=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def outbox_summary(ctx: Context) -> dict[str, int]:
+    with ctx.db.transaction() as s:
+        rows = s.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        ).all()
+    return {status: int(n) for status, n in rows}

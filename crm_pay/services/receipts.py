@@ -1,0 +1,152 @@
+"""Receipts: numbered gaplessly and issued exactly once per successful payment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_pay.domain.errors import NotFound
+from crm_pay.domain.money import Money
+from crm_pay.domain.receipt import Merchant, Receipt, ReceiptLine, format_receipt_number
+from crm_pay.persistence.models import Customer, Invoice, Payment
+from crm_pay.persistence.models import Receipt as ReceiptRow
+
+from .context import Context
+from .sequences import next_value
+
+__all__ = ["issue_receipt", "receipt_from_row", "get_receipt", "method_label"]
+
+
+def method_label(brand: str | None, last4: str | None, wallet: str | None = None) -> str:
+    if wallet:
+        return wallet.replace("_", " ").title()
+    if brand and last4:
+        return f"{brand} ending {last4}"
+    return "Card"
+
+
+def issue_receipt(
+    session: Session,
+    ctx: Context,
+    *,
+    payment: Payment,
+    customer: Customer,
+    allocations: list[tuple[str, Money]],
+    credit: Money,
+    kind: str = "payment",
+    refund_ref: str = "",
+    amount: Money | None = None,
+) -> ReceiptRow:
+    """Issue the receipt in the caller's transaction; a second call for the same payment
+    (and refund) returns the first receipt, so a number is never issued twice."""
+    existing = session.scalars(
+        select(ReceiptRow).where(
+            ReceiptRow.payment_id == payment.id,
+            ReceiptRow.kind == kind,
+            ReceiptRow.refund_ref == refund_ref,
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    now = ctx.now()
+    prefix = ctx.settings.receipt_prefix
+    seq = next_value(session, f"receipt:{prefix}:{now.year}")
+    number = format_receipt_number(now.year, seq, prefix)
+    refs = [ref for ref, _ in allocations]
+    invoices = (
+        list(
+            session.scalars(
+                select(Invoice).where(Invoice.customer_id == customer.id, Invoice.crm_ref.in_(refs))
+            )
+        )
+        if refs
+        else []
+    )
+    currency = payment.currency
+    lines: list[dict[str, Any]] = []
+    tax_total: dict[str, int] = {}
+    shipping = 0
+    for inv in sorted(invoices, key=lambda i: refs.index(i.crm_ref)):
+        for line in inv.lines:
+            lines.append({**line, "invoice_ref": inv.crm_ref})
+        tax_total[inv.tax_label] = tax_total.get(inv.tax_label, 0) + inv.tax_minor
+        shipping += inv.shipping_minor
+    paid = amount or Money(payment.amount_minor, currency)
+    m = ctx.settings.merchant
+    content = {
+        "number": number,
+        "kind": kind,
+        "issued_at": now.isoformat(),
+        "merchant": {
+            "name": m.name,
+            "address": m.address,
+            "email": m.email,
+            "phone": m.phone,
+            "tax_id": m.tax_id,
+        },
+        "customer_name": customer.name,
+        "customer_ref": customer.crm_ref,
+        "payment_id": payment.id,
+        "currency": currency,
+        "lines": lines,
+        "tax_breakdown": [[label, minor] for label, minor in tax_total.items()],
+        "shipping_minor": shipping,
+        "allocations": [[ref, amt.minor] for ref, amt in allocations],
+        "credit_minor": credit.minor,
+        "amount_paid_minor": paid.minor,
+        "method": method_label(payment.card_brand, payment.card_last4),
+        "psp_reference": refund_ref or payment.psp_transaction_id,
+    }
+    row = ReceiptRow(
+        number=number,
+        payment_id=payment.id,
+        kind=kind,
+        refund_ref=refund_ref,
+        content=content,
+        issued_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def receipt_from_row(row: ReceiptRow) -> Receipt:
+    c = row.content
+    cur = c["currency"]
+    return Receipt(
+        number=c["number"],
+        kind=c["kind"],
+        issued_at=datetime.fromisoformat(c["issued_at"]),
+        merchant=Merchant(**c["merchant"]),
+        customer_name=c["customer_name"],
+        customer_ref=c["customer_ref"],
+        payment_id=c["payment_id"],
+        lines=tuple(
+            ReceiptLine(
+                description=line["description"],
+                quantity=int(line["quantity"]),
+                unit_price=Money(line["unit_price_minor"], cur),
+                tax=Money(line["tax_minor"], cur),
+                invoice_ref=line.get("invoice_ref"),
+            )
+            for line in c["lines"]
+        ),
+        tax_breakdown=tuple((label, Money(minor, cur)) for label, minor in c["tax_breakdown"]),
+        shipping=Money(c["shipping_minor"], cur),
+        allocations=tuple((ref, Money(minor, cur)) for ref, minor in c["allocations"]),
+        credit=Money(c["credit_minor"], cur),
+        amount_paid=Money(c["amount_paid_minor"], cur),
+        method=c["method"],
+        psp_reference=c["psp_reference"],
+    )
+
+
+def get_receipt(ctx: Context, number: str) -> tuple[ReceiptRow, Receipt]:
+    with ctx.db.transaction() as s:
+        row = s.scalars(select(ReceiptRow).where(ReceiptRow.number == number)).first()
+        if row is None:
+            raise NotFound(f"no receipt {number!r}")
+        return row, receipt_from_row(row)

@@ -1,0 +1,76 @@
+"""Background work: the outbox dispatcher and the janitor.
+
+Embedded default: threads in the web process (``CRM_PAY_BACKGROUND_WORKERS``).
+Production: ``crm-pay worker`` processes, as many as needed (``SKIP LOCKED`` on
+PostgreSQL keeps them from taking the same message)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from crm_pay.services.context import Context
+from crm_pay.services.crm_sync import CRM_HANDLERS
+from crm_pay.services.janitor import run_janitor
+from crm_pay.services.outbox import Dispatcher, Handler
+
+__all__ = ["BackgroundWorkers", "handlers", "make_dispatcher"]
+
+log = logging.getLogger("crm_pay.worker")
+
+
+def handlers(ctx: Context) -> dict[str, Handler]:
+    """Every outbox topic this release can deliver."""
+    found: dict[str, Handler] = dict(CRM_HANDLERS)
+    found.update(ctx.extras.get("outbox_handlers", {}))
+    return found
+
+
+def make_dispatcher(ctx: Context) -> Dispatcher:
+    return Dispatcher(ctx, handlers(ctx), worker_id=f"{socket.gethostname()}-{os.getpid()}")
+
+
+class BackgroundWorkers:
+    def __init__(
+        self, ctx: Context, *, outbox_interval: float = 1.0, janitor_interval: float = 15.0
+    ) -> None:
+        self.ctx = ctx
+        self.dispatcher = make_dispatcher(ctx)
+        self.outbox_interval = outbox_interval
+        self.janitor_interval = janitor_interval
+        self._stop = threading.Event()
+        self._janitor: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.dispatcher.start(self.outbox_interval)
+
+        def janitor_loop() -> None:
+            while not self._stop.wait(self.janitor_interval):
+                try:
+                    report = run_janitor(self.ctx)
+                    if report.checked or report.expired:
+                        log.info("janitor: %s", report)
+                except Exception:  # noqa: BLE001 - the loop must survive a bad pass
+                    log.exception("janitor pass failed")
+
+        self._janitor = threading.Thread(target=janitor_loop, name="crm-pay-janitor", daemon=True)
+        self._janitor.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.dispatcher.stop()
+        if self._janitor is not None:
+            self._janitor.join(5)
+
+    def run_forever(self) -> None:
+        """``crm-pay worker``: dispatch and janitor in this process until interrupted."""
+        self.start()
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            log.info("worker stopping")
+        finally:
+            self.stop()

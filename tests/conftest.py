@@ -1,0 +1,118 @@
+"""Shared fixtures: a migrated database (SQLite by default, PostgreSQL when
+CRM_PAY_TEST_DATABASE_URL is set), the Braintree development sandbox over HTTP, the app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
+from crm_pay.app import create_app
+from crm_pay.extension import get_context
+from crm_pay.persistence.migrate import upgrade
+from crm_pay.services.context import Context
+
+PG_URL = os.environ.get("CRM_PAY_TEST_DATABASE_URL")
+SANDBOX = {
+    "merchant_id": "test_merchant",
+    "public_key": "test_public",
+    "private_key": "test_private",
+}
+
+
+def _reset_postgres(url: str) -> None:
+    from crm_pay.persistence.db import normalize_url
+
+    engine = create_engine(normalize_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    if PG_URL:
+        _reset_postgres(PG_URL)
+        return PG_URL
+    return f"sqlite:///{tmp_path / 'crm_pay.sqlite3'}"
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    if not PG_URL:
+        pytest.skip("needs PostgreSQL: set CRM_PAY_TEST_DATABASE_URL (CI does)")
+    _reset_postgres(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    server = SandboxServer(SandboxConfig(timeout_fault_seconds=2.5, **SANDBOX))
+    server.start()
+    from connectors.crm import DEMO_CARD_TOKENS
+
+    for token, card in DEMO_CARD_TOKENS.items():
+        server.register_payment_method(token, card)
+    yield server
+    server.stop()
+
+
+def app_config(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "CRM_PAY_DATABASE_URL": db_url,
+        "CRM_PAY_PUBLIC_URL": "http://shop.test",
+        "CRM_PAY_BRAINTREE_ENVIRONMENT": "local",
+        "CRM_PAY_BRAINTREE_GATEWAY_URL": sandbox.gateway_url,
+        "CRM_PAY_BRAINTREE_ASSETS_URL": sandbox.assets_url,
+        "CRM_PAY_BRAINTREE_MERCHANT_ID": SANDBOX["merchant_id"],
+        "CRM_PAY_BRAINTREE_PUBLIC_KEY": SANDBOX["public_key"],
+        "CRM_PAY_BRAINTREE_PRIVATE_KEY": SANDBOX["private_key"],
+        "CRM_PAY_BRAINTREE_TIMEOUT": 1.0,
+        "CRM_PAY_BUILTIN_CRM_PATH": str(tmp_path / "crm.json"),
+        **extra,
+    }
+
+
+@pytest.fixture
+def app(db_url: str, sandbox: SandboxServer, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(
+        app_config(db_url, sandbox, tmp_path), instance_path=str(tmp_path / "instance")
+    )
+    upgrade(get_context(app).db)
+    yield app
+    get_context(app).db.dispose()
+    close = getattr(get_context(app).psp, "close", None)
+    if get_context(app).psp._target is not None and close:  # type: ignore[attr-defined]
+        close()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Context:
+    return get_context(app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def api_key(ctx: Context) -> str:
+    from crm_pay.services.access import create_api_key
+
+    return create_api_key(ctx, name="tests", role="agent")
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
