@@ -17,7 +17,7 @@ from crm_pay.domain.receipt import Merchant
 from crm_pay.persistence.db import Database
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.context import Context, Settings
-from vault import KeyRing, install_pan_filter
+from vault import KeyRing, install_pan_filter, install_pan_record_factory
 
 __all__ = ["CrmPay", "get_context"]
 
@@ -161,8 +161,10 @@ class CrmPay:
         )  # type: ignore[assignment]
         app.extensions["crm_pay"] = ctx
 
-        # PAN redaction on our loggers and the app's: a card number never reaches a log.
-        for name in ("crm_pay", app.logger.name, "werkzeug", "braintree"):
+        # PAN redaction for every log record of the process (the record factory) and on
+        # the handlers already attached: a card number never reaches a log.
+        install_pan_record_factory()
+        for name in ("crm_pay", app.logger.name, "werkzeug", "braintree", ""):
             install_pan_filter(logging.getLogger(name))
 
         from agent_ui.paypage import bp as paypage_bp

@@ -24,6 +24,7 @@ from vault.pan import (
     contains_pan,
     find_pans,
     install_pan_filter,
+    install_pan_record_factory,
     redact,
     redact_obj,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "find_pans",
     "hash_token",
     "install_pan_filter",
+    "install_pan_record_factory",
     "new_token",
     "next_record",
     "redact",
