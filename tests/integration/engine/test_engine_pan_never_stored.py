@@ -107,5 +107,6 @@ def test_hosted_fields_payment_leaves_no_pan_anywhere(
                 )
             ]
             for table in tables:
-                dump = " ".join(str(r) for r in conn.execute(sql(f'select * from "{table}"'))  # noqa: S608 - our own table names)
+                query = sql(f'select * from "{table}"')  # noqa: S608 - our own table names
+                dump = " ".join(str(r) for r in conn.execute(query))
                 assert TEST_VISA not in dump and not find_pans(dump), table
