@@ -44,6 +44,7 @@ def start_sandbox(
     assets_port: int = 8831,
     webhook_url: str | None = None,
     state_path: str | None = None,
+    auto_settle_seconds: float | None = None,
 ) -> _Sandbox:
     server = _Sandbox(
         SandboxConfig(
@@ -52,14 +53,13 @@ def start_sandbox(
             assets_port=assets_port,
             webhook_url=webhook_url,
             state_path=state_path,
+            auto_settle_seconds=auto_settle_seconds,
             **SANDBOX_CREDENTIALS,
         )
     )
     server.start()
-    register = getattr(server, "register_payment_method", None)
-    if register is not None:
-        for token, card in DEMO_CARD_TOKENS.items():
-            register(token, card)
+    for token, card in DEMO_CARD_TOKENS.items():
+        server.register_payment_method(token, card)
     return server
 
 
@@ -116,6 +116,9 @@ def run_demo(
         assets_port=sandbox_port + 1,
         webhook_url=f"{public}/pay/webhooks/braintree",
         state_path=str(Path(instance) / "sandbox-state.json"),
+        # Settle like Braintree's nightly batch, but within a minute, so the demo shows
+        # the settlement webhook arriving and the payment moving to "settled".
+        auto_settle_seconds=30.0,
     )
     app = create_app(
         demo_config(
