@@ -23,11 +23,10 @@ def create_app(
         instance_path=instance_path or os.environ.get("CRM_PAY_INSTANCE_PATH") or None,
         instance_relative_config=True,
     )
-    app.config.from_prefixed_env("CRM_PAY", loads=_loads)
-    # from_prefixed_env strips the prefix; put it back so every key is CRM_PAY_*.
-    for key in list(app.config):
-        if key.isupper() and f"CRM_PAY_{key}" in os.environ:
-            app.config[f"CRM_PAY_{key}"] = app.config.pop(key)
+    # Every CRM_PAY_* environment variable, JSON-decoded when it parses (numbers, true/false).
+    for key, value in os.environ.items():
+        if key.startswith("CRM_PAY_") and key not in ("CRM_PAY_INSTANCE_PATH",):
+            app.config[key] = _loads(value)
     app.config.setdefault("SECRET_KEY", os.environ.get("CRM_PAY_SECRET_KEY") or os.urandom(32))
     if config:
         app.config.update(config)

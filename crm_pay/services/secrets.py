@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from crm_pay.persistence.models import VaultSecret
+from crm_pay.persistence.models import IdempotencyRecord, VaultSecret
 
 from . import audit
 from .context import Context
@@ -48,12 +48,28 @@ def rotate_secrets(ctx: Context, *, actor: str = "cli") -> tuple[int, int]:
                 row.ciphertext = ctx.keyring.rewrap(row.ciphertext, context=_context(row.name))
                 row.updated_at = ctx.now()
                 done += 1
+        total = len(rows)
+        # Pay-link tokens sealed for idempotent replays are vault ciphertexts too.
+        records = s.scalars(
+            select(IdempotencyRecord).where(IdempotencyRecord.response_body.is_not(None))
+        )
+        for rec in records:
+            body = dict(rec.response_body or {})
+            sealed = body.get("sealed_token")
+            if not sealed:
+                continue
+            total += 1
+            if ctx.keyring.needs_rotation(sealed):
+                context = f"paylink:{body['payment_id']}".encode()
+                body["sealed_token"] = ctx.keyring.rewrap(sealed, context=context)
+                rec.response_body = body
+                done += 1
         audit.record(
             s,
             ctx,
             actor=actor,
             action="vault.rotated",
             subject="vault",
-            data={"rewrapped": done, "total": len(rows)},
+            data={"rewrapped": done, "total": total},
         )
-    return done, len(rows)
+    return done, total
