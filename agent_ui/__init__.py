@@ -1,1 +1,21 @@
-"""Web pages of crm-pay: the customer pay page (and, later, agent and admin consoles)."""
+"""Web pages of crm-pay: the customer pay page, the agent console, live status over
+Socket.IO, the customer receipts portal and (demo only) the mailbox viewer."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+__all__ = ["register_ui"]
+
+
+def register_ui(app: Flask, prefix: str) -> None:
+    """Mount every page under ``prefix``. Called once by ``CrmPay.init_app``."""
+    from . import auth, console, live, mailbox, paypage, receipts_portal
+
+    app.register_blueprint(paypage.bp, url_prefix=prefix)
+    auth.init_auth(app, prefix)
+    app.register_blueprint(console.bp, url_prefix=f"{prefix}/agent")
+    app.register_blueprint(receipts_portal.bp, url_prefix=prefix)
+    live.init_live(app, prefix)
+    if app.config["CRM_PAY_DEMO"]:
+        app.register_blueprint(mailbox.bp, url_prefix=f"{prefix}/demo")

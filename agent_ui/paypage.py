@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from crm_pay.domain.errors import CrmPayError, PspUnavailable
 from crm_pay.extension import get_context
 from crm_pay.services import charging
+from vault.pan import redact
 
 __all__ = ["bp"]
 
@@ -69,7 +70,7 @@ def pay_page(token: str) -> Response:
         view = charging.pay_link_view(ctx, token, mark_opened=True)
     except CrmPayError as exc:
         return _closed_page(exc)
-    if view["link_state"] != "open" and view["status"] not in ("declined", "failed"):
+    if view["link_state"] != "open":
         return _secure(
             Response(
                 render_template(
@@ -107,7 +108,7 @@ def pay(token: str) -> Any:
         view = charging.pay_with_nonce(ctx, token, nonce, device)
     except CrmPayError as exc:
         if _wants_json():
-            return {"error": {"code": exc.code, "message": exc.message}}, exc.status
+            return {"error": {"code": exc.code, "message": redact(exc.message)}}, exc.status
         return _closed_page(exc)
     public = _public_view(view)
     if _wants_json():

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app, has_app_context
+from flask.cli import ScriptInfo
 
 from crm_pay.domain.errors import CrmPayError
 
@@ -23,6 +24,14 @@ __all__ = ["cli", "main"]
 def _app_context() -> Iterator[Flask]:
     if has_app_context():
         yield current_app._get_current_object()  # type: ignore[attr-defined]
+        return
+    # Under `flask crm-pay` or app.test_cli_runner(), Flask knows the app: use it.
+    click_ctx = click.get_current_context(silent=True)
+    info = click_ctx.find_object(ScriptInfo) if click_ctx is not None else None
+    if info is not None and (info.create_app is not None or info.app_import_path):
+        app = info.load_app()
+        with app.app_context():
+            yield app
         return
     from crm_pay.app import create_app
 

@@ -167,12 +167,14 @@ class CrmPay:
         for name in ("crm_pay", app.logger.name, "werkzeug", "braintree", ""):
             install_pan_filter(logging.getLogger(name))
 
-        from agent_ui.paypage import bp as paypage_bp
+        from agent_ui import register_ui
         from crm_pay.api import create_api_blueprint, create_webhook_blueprint
+        from crm_pay.api.errors import register_api_fallbacks
 
         app.register_blueprint(create_api_blueprint(), url_prefix=f"{prefix}/api/v1")
+        register_api_fallbacks(app, f"{prefix}/api")
         app.register_blueprint(create_webhook_blueprint(), url_prefix=prefix)
-        app.register_blueprint(paypage_bp, url_prefix=prefix)
+        register_ui(app, prefix)
 
         from crm_pay.cli import cli
 

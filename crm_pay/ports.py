@@ -32,6 +32,11 @@ __all__ = [
     "CrmPaymentRecord",
     "ConnectionReport",
     "CrmConnector",
+    "OutgoingEmail",
+    "EmailSender",
+    "OutgoingSms",
+    "SmsSender",
+    "DeliveryFailed",
 ]
 
 
@@ -259,3 +264,44 @@ class CrmConnector(Protocol):
     def attach_receipt(self, crm_ref: str, payment_id: str, number: str, pdf: bytes) -> None: ...
 
     def test_connection(self) -> ConnectionReport: ...
+
+
+# --------------------------------------------------------------------------- messaging
+@dataclass(frozen=True, slots=True)
+class OutgoingEmail:
+    """One email. ``message_id`` is stable per logical message (e.g. derived from the
+    receipt number), so a redelivery after a crash is recognisable as a duplicate."""
+
+    message_id: str  # without angle brackets, e.g. "receipt.R-2026-000001@crm-pay.local"
+    sender: str
+    to: str
+    subject: str
+    text: str
+    html: str
+    attachments: tuple[tuple[str, str, bytes], ...] = ()  # (filename, mime type, content)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingSms:
+    message_id: str
+    to: str  # E.164
+    body: str
+
+
+class DeliveryFailed(Exception):
+    """The provider refused the message for good (bad address...): do not retry.
+    Any other exception from a sender is treated as temporary and retried."""
+
+
+@runtime_checkable
+class EmailSender(Protocol):
+    name: str
+
+    def send(self, email: OutgoingEmail) -> None: ...
+
+
+@runtime_checkable
+class SmsSender(Protocol):
+    name: str
+
+    def send(self, sms: OutgoingSms) -> None: ...

@@ -79,6 +79,8 @@ def create_api_blueprint() -> Blueprint:
     @auth("agent")
     def customer_search() -> Response:
         phone, email = request.args.get("phone"), request.args.get("email")
+        if phone and phone[:1] == " " and phone[1:2].isdigit():
+            phone = "+" + phone[1:]  # an unencoded "+" in a query string arrives as a space
         if bool(phone) == bool(email):
             raise ValidationError("give exactly one of ?phone=+15551234567 or ?email=...")
         found = (

@@ -44,6 +44,7 @@ __all__ = [
     "VaultSecret",
     "AuditEntry",
     "Case",
+    "Message",
 ]
 
 NAMING = {
@@ -250,6 +251,12 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # login throttling: consecutive failures and a lock-out until this time
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    # MFA (a later issue): an encrypted TOTP seed; None = not enrolled
+    totp_secret: Mapped[str | None] = mapped_column(Text)
 
 
 class IdempotencyRecord(Base):
@@ -303,3 +310,24 @@ class Case(Base):
     note: Mapped[str | None] = mapped_column(Text)
     opened_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+
+
+class Message(Base):
+    """One customer message (email or SMS) and its delivery status."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # stable per logical message: a redelivery carries the same id (duplicates recognisable)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))  # receipt | pay_link | payment_failed
+    channel: Mapped[str] = mapped_column(String(10))  # email | sms
+    recipient: Mapped[str] = mapped_column(String(320))
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), index=True)
+    receipt_number: Mapped[str | None] = mapped_column(String(30), index=True)
+    status: Mapped[str] = mapped_column(String(10))  # queued | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -139,12 +139,32 @@ _LINK_CLOSED = {
 }
 
 
+def _closed_state(ctx: Context, payment_id: str, token: str) -> str | None:
+    """The link's state if it cannot take a payment. An expired link's payment is moved
+    to ``expired`` here, in a transaction of its own that commits (the caller raises)."""
+    with ctx.db.transaction() as s:
+        payment = ctx.db.lock(s, Payment, payment_id)
+        if payment is None:
+            raise NotFound(f"no payment {payment_id!r}")
+        link, _ = find_link(s, ctx, token)
+        state = link_state(ctx, link, payment)
+        if state == "open":
+            return None
+        if state == "expired" and payment.status != PaymentStatus.EXPIRED.value:
+            _expire(s, ctx, payment)
+        return state
+
+
 def closed_message(state: str) -> str:
     """Plain words for a link that cannot take a payment, with what to do next."""
     return _LINK_CLOSED.get(state, ("", "This payment link cannot be used."))[1]
 
 
 def _begin_attempt(ctx: Context, payment_id: str, link_token: str | None) -> SaleRequest:
+    closed = _closed_state(ctx, payment_id, link_token) if link_token is not None else None
+    if closed is not None:
+        code, message = _LINK_CLOSED[closed]
+        raise (Conflict if closed == "processing" else Gone)(message, code=code)
     with ctx.db.transaction() as s:
         payment = ctx.db.lock(s, Payment, payment_id)
         if payment is None:
@@ -152,9 +172,7 @@ def _begin_attempt(ctx: Context, payment_id: str, link_token: str | None) -> Sal
         if link_token is not None:
             link, _ = find_link(s, ctx, link_token)
             state = link_state(ctx, link, payment)
-            if state != "open":
-                if state == "expired":
-                    _expire(s, ctx, payment)
+            if state != "open":  # changed since the check above: another request won
                 code, message = _LINK_CLOSED[state]
                 raise (Conflict if state == "processing" else Gone)(message, code=code)
         elif payment.status not in (
