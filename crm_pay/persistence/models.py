@@ -160,6 +160,8 @@ class PayLink(Base):
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), unique=True)
     # HMAC of the token: a database leak does not reveal a usable link
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # the token itself, vault-encrypted (bound to the payment id), for resending the link
+    sealed_token: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime]
     max_attempts: Mapped[int] = mapped_column(Integer)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)

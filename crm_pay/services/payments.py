@@ -49,6 +49,7 @@ __all__ = [
     "transition",
     "add_event",
     "crm_sync_messages",
+    "pay_url_of",
 ]
 
 log = logging.getLogger("crm_pay.payments")
@@ -285,6 +286,8 @@ def create_payment(
                 PayLink(
                     payment_id=payment.id,
                     token_hash=tokens.hash_token(token, pepper=ctx.settings.token_pepper),
+                    # The token is shown once; replays and resends get it back from the vault.
+                    sealed_token=ctx.keyring.encrypt_text(token, context=_seal_ctx(payment.id)),
                     expires_at=now + timedelta(seconds=ctx.settings.pay_link_ttl_seconds),
                     max_attempts=ctx.settings.pay_link_max_attempts,
                     failed_attempts=0,
@@ -292,11 +295,6 @@ def create_payment(
                 )
             )
             transition(s, ctx, payment, PaymentStatus.AWAITING_CUSTOMER)
-            # The token is shown once; the idempotent replay gets it back from the vault.
-            record.response_body = {
-                "payment_id": payment.id,
-                "sealed_token": ctx.keyring.encrypt_text(token, context=_seal_ctx(payment.id)),
-            }
         audit.record(
             s,
             ctx,
@@ -349,10 +347,19 @@ def _replay(ctx: Context, scope: str, key: str, request_hash: str) -> dict[str, 
                 code="idempotency_key_in_progress",
             )
         view = payment_view(s, ctx, payment)
-    if "sealed_token" in body:
-        token = ctx.keyring.decrypt_text(body["sealed_token"], context=_seal_ctx(payment.id))
-        view["pay_url"] = ctx.settings.pay_url(token)
+        url = pay_url_of(s, ctx, payment.id)
+    if url is not None:
+        view["pay_url"] = url
     return view
+
+
+def pay_url_of(session: Session, ctx: Context, payment_id: str) -> str | None:
+    """The payment's pay link URL (decrypted from the vault), or None without a link."""
+    link = session.scalars(select(PayLink).where(PayLink.payment_id == payment_id)).first()
+    if link is None:
+        return None
+    token = ctx.keyring.decrypt_text(link.sealed_token, context=_seal_ctx(payment_id))
+    return ctx.settings.pay_url(token)
 
 
 def get_payment(ctx: Context, payment_id: str, *, resolve: bool = True) -> dict[str, Any]:

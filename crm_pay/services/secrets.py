@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from crm_pay.persistence.models import IdempotencyRecord, VaultSecret
+from crm_pay.persistence.models import PayLink, VaultSecret
 
 from . import audit
 from .context import Context
@@ -49,20 +49,12 @@ def rotate_secrets(ctx: Context, *, actor: str = "cli") -> tuple[int, int]:
                 row.updated_at = ctx.now()
                 done += 1
         total = len(rows)
-        # Pay-link tokens sealed for idempotent replays are vault ciphertexts too.
-        records = s.scalars(
-            select(IdempotencyRecord).where(IdempotencyRecord.response_body.is_not(None))
-        )
-        for rec in records:
-            body = dict(rec.response_body or {})
-            sealed = body.get("sealed_token")
-            if not sealed:
-                continue
+        # Pay-link tokens kept for resends and idempotent replays are vault ciphertexts too.
+        for link in s.scalars(select(PayLink).with_for_update()):
             total += 1
-            if ctx.keyring.needs_rotation(sealed):
-                context = f"paylink:{body['payment_id']}".encode()
-                body["sealed_token"] = ctx.keyring.rewrap(sealed, context=context)
-                rec.response_body = body
+            if ctx.keyring.needs_rotation(link.sealed_token):
+                context = f"paylink:{link.payment_id}".encode()
+                link.sealed_token = ctx.keyring.rewrap(link.sealed_token, context=context)
                 done += 1
         audit.record(
             s,

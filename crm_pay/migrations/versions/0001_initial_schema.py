@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 17:31:38.249178
+Create Date: 2026-11-23 17:33:43.530090
 """
 
 from __future__ import annotations
@@ -239,6 +239,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('payment_id', sa.String(length=40), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('sealed_token', sa.Text(), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
     sa.Column('failed_attempts', sa.Integer(), nullable=False),
