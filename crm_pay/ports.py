@@ -32,6 +32,11 @@ __all__ = [
     "CrmPaymentRecord",
     "ConnectionReport",
     "CrmConnector",
+    "RecordResult",
+    "BatchingCrm",
+    "CrmTimeline",
+    "CrmCallFailed",
+    "CrmAuthFailed",
     "OutgoingEmail",
     "EmailSender",
     "OutgoingSms",
@@ -264,6 +269,58 @@ class CrmConnector(Protocol):
     def attach_receipt(self, crm_ref: str, payment_id: str, number: str, pdf: bytes) -> None: ...
 
     def test_connection(self) -> ConnectionReport: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """Outcome of one record in a batch write: ``key`` is our id (payment id)."""
+
+    key: str
+    ok: bool
+    error: str = ""  # the CRM's own message, verbatim (shown to the admin)
+    retryable: bool = True
+
+
+@runtime_checkable
+class BatchingCrm(Protocol):
+    """Optional capability: CRMs with batch endpoints (Salesforce sObject Collections,
+    HubSpot batch upsert, Dataverse $batch) upsert many payments in one call."""
+
+    max_batch: int
+
+    def upsert_payments(self, records: Sequence[CrmPaymentRecord]) -> Sequence[RecordResult]: ...
+
+
+@runtime_checkable
+class CrmTimeline(Protocol):
+    """Optional capability: a note on the customer's timeline (refunds, disputes).
+    ``key`` is our id for the note; writing the same key twice must not duplicate it."""
+
+    def add_timeline_note(self, crm_ref: str, key: str, text: str) -> None: ...
+
+
+class CrmCallFailed(Exception):
+    """A CRM call failed. ``retryable`` False means retrying cannot help (a validation
+    error on a record); ``delay`` (seconds) honours 429 / Retry-After / request limits;
+    ``crm_message`` is the CRM's own error text for the admin (never a secret)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        delay: float | None = None,
+        crm_message: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.delay = delay
+        self.crm_message = crm_message
+
+
+class CrmAuthFailed(CrmCallFailed):
+    """Credentials were refused even after a token refresh: the admin must fix them.
+    Retryable: nothing is lost while they are wrong; fixing them drains the backlog."""
 
 
 # --------------------------------------------------------------------------- messaging
