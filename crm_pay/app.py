@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, redirect
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "env_value"]
 
 
 def create_app(
@@ -23,10 +23,11 @@ def create_app(
         instance_path=instance_path or os.environ.get("CRM_PAY_INSTANCE_PATH") or None,
         instance_relative_config=True,
     )
-    # Every CRM_PAY_* environment variable, JSON-decoded when it parses (numbers, true/false).
+    # Every CRM_PAY_* environment variable, typed like its default (a receipt prefix or
+    # tax id of digits stays a string; "false" is False for a boolean key).
     for key, value in os.environ.items():
         if key.startswith("CRM_PAY_") and key not in ("CRM_PAY_INSTANCE_PATH",):
-            app.config[key] = _loads(value)
+            app.config[key] = env_value(key, value)
     app.config.setdefault("SECRET_KEY", os.environ.get("CRM_PAY_SECRET_KEY") or os.urandom(32))
     if config:
         app.config.update(config)
@@ -42,10 +43,24 @@ def create_app(
     return app
 
 
-def _loads(value: str) -> Any:
-    import json
+def env_value(key: str, value: str) -> Any:
+    """Convert an environment string to the type of ``key``'s default."""
+    from crm_pay.config import DEFAULTS
+    from crm_pay.domain.errors import ConfigurationError
 
+    default = DEFAULTS.get(key)
+    if isinstance(default, bool):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigurationError(f"{key}={value!r}: use true or false")
     try:
-        return json.loads(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
     except ValueError:
-        return value
+        raise ConfigurationError(f"{key}={value!r} is not a number") from None
+    return value

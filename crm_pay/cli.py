@@ -260,4 +260,8 @@ def demo(host: str, port: int, sandbox_port: int, instance: str, no_serve: bool)
 
 def main(argv: list[str] | None = None) -> Any:
     os.environ.setdefault("CRM_PAY_INSTANCE_PATH", str(Path("instance").resolve()))
-    return cli.main(args=argv, prog_name="crm-pay")
+    try:
+        return cli.main(args=argv, prog_name="crm-pay", standalone_mode=True)
+    except CrmPayError as exc:  # configuration problems: say what to fix, no traceback
+        click.secho(f"error: {exc.message}", fg="red", err=True)
+        sys.exit(2)

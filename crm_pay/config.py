@@ -28,11 +28,12 @@ DEFAULTS: dict[str, Any] = {
     # None: ``crm.json`` in the instance folder.
     "CRM_PAY_BUILTIN_CRM_PATH": None,
     # Key ring "kid:base64key,kid:base64key" (first encrypts), token pepper and audit key.
-    # None: generated once into the instance folder — development and demo only.
+    # None: read from <instance>/dev-secrets.json, which only CRM_PAY_DEV_SECRETS=true
+    # (development, tests, `crm-pay demo`) may create. Production sets all three.
     "CRM_PAY_VAULT_KEYS": None,
     "CRM_PAY_TOKEN_PEPPER": None,
     "CRM_PAY_AUDIT_KEY": None,
-    "CRM_PAY_DEV_SECRETS": True,
+    "CRM_PAY_DEV_SECRETS": False,
     "CRM_PAY_PAY_LINK_TTL": 15 * 60,
     "CRM_PAY_PAY_LINK_MAX_ATTEMPTS": 5,
     "CRM_PAY_MERCHANT_NAME": "Demo Merchant Inc.",
@@ -42,6 +43,30 @@ DEFAULTS: dict[str, Any] = {
     "CRM_PAY_MERCHANT_TAX_ID": "",
     "CRM_PAY_RECEIPT_PREFIX": "R",
     "CRM_PAY_OUTBOX_MAX_ATTEMPTS": 10,
+    # Email: "file" writes .eml files into CRM_PAY_MAILBOX_PATH (demo; a viewer page shows
+    # them in demo mode), "smtp" sends through CRM_PAY_SMTP_*. Other senders plug in
+    # through the ``crm_pay.email`` entry-point group.
+    "CRM_PAY_EMAIL_SENDER": "file",
+    # None: ``mailbox/`` in the instance folder.
+    "CRM_PAY_MAILBOX_PATH": None,
+    "CRM_PAY_SMTP_HOST": None,
+    "CRM_PAY_SMTP_PORT": 587,
+    "CRM_PAY_SMTP_USERNAME": None,
+    # None: read from the vault (secret "smtp.password") when a username is set.
+    "CRM_PAY_SMTP_PASSWORD": None,
+    # STARTTLS on a plain connection (port 587), or implicit TLS with SSL (port 465).
+    "CRM_PAY_SMTP_STARTTLS": True,
+    "CRM_PAY_SMTP_SSL": False,
+    "CRM_PAY_SMTP_TIMEOUT": 30.0,
+    # From header of customer emails; None: the merchant's name and CRM_PAY_MERCHANT_EMAIL.
+    "CRM_PAY_EMAIL_FROM": None,
+    # SMS: "file" writes one JSON file per message into CRM_PAY_SMS_OUTBOX_PATH (demo);
+    # real providers plug in through the ``crm_pay.sms`` entry-point group.
+    "CRM_PAY_SMS_SENDER": "file",
+    # None: ``sms-outbox/`` in the instance folder.
+    "CRM_PAY_SMS_OUTBOX_PATH": None,
+    # Days a receipts-portal link in a receipt email keeps working.
+    "CRM_PAY_RECEIPT_LINK_TTL": 90,
     # Run the outbox dispatcher and the janitor as threads in the web process
     # (embedded default). Production runs ``crm-pay worker`` processes instead.
     "CRM_PAY_BACKGROUND_WORKERS": False,
@@ -51,4 +76,23 @@ DEFAULTS: dict[str, Any] = {
     # Agent-keyed card entry brings the agent desktop into PCI scope; off unless an admin
     # turns it on deliberately.
     "CRM_PAY_ALLOW_AGENT_KEYED": False,
+    # --- agent console sign-in (agent_ui.auth) ---
+    # Session cookie sent over HTTPS only. The demo and the tests run on plain http and
+    # turn it off; production keeps it on.
+    "CRM_PAY_SECURE_COOKIES": True,
+    # SameSite of the session cookie. "Lax" suits a console opened in its own tab or in a
+    # same-site CRM frame; a CRM on another site framing the console needs "None" (which
+    # browsers accept only with secure cookies). CSRF tokens protect forms either way.
+    "CRM_PAY_SESSION_SAMESITE": "Lax",
+    # Seconds without a console request after which the agent is signed out.
+    "CRM_PAY_IDLE_TIMEOUT": 15 * 60,
+    # CSP frame-ancestors of console pages: who may frame the console (e.g. the CRM's
+    # origin "https://crm.example.com"). "'none'" forbids framing.
+    "CRM_PAY_FRAME_ANCESTORS": "'self'",
+    # Consecutive wrong passwords before an account is locked, and for how long.
+    "CRM_PAY_LOGIN_MAX_FAILURES": 5,
+    "CRM_PAY_LOGIN_LOCK_SECONDS": 15 * 60,
+    # Failed sign-ins accepted from one IP address per window (in memory, per process).
+    "CRM_PAY_LOGIN_IP_LIMIT": 20,
+    "CRM_PAY_LOGIN_IP_WINDOW": 10 * 60,
 }

@@ -74,6 +74,7 @@ def demo_config(*, host: str, port: int, sandbox_url: str, assets_url: str) -> d
         "CRM_PAY_BACKGROUND_WORKERS": True,
         "CRM_PAY_AUTO_MIGRATE": True,
         "CRM_PAY_DEMO": True,
+        "CRM_PAY_DEV_SECRETS": True,
     }
 
 

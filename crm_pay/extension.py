@@ -12,8 +12,8 @@ from typing import Any
 from flask import Flask, current_app
 
 from crm_pay.config import DEFAULTS
-from crm_pay.domain.errors import ConfigurationError
-from crm_pay.domain.receipt import Merchant
+from crm_pay.domain.errors import ConfigurationError, CrmPayError
+from crm_pay.domain.receipt import Merchant, format_receipt_number
 from crm_pay.persistence.db import Database
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.context import Context, Settings
@@ -44,12 +44,14 @@ class _LazyAdapter:
         return getattr(self._get(), name)
 
 
-def _dev_secrets(instance_path: str) -> dict[str, str]:
+def _dev_secrets(instance_path: str, *, create: bool) -> dict[str, str] | None:
     """Development/demo only: keys generated once into the instance folder (mode 0600)."""
     path = Path(instance_path) / "dev-secrets.json"
     if path.exists():
         data: dict[str, str] = json.loads(path.read_text())
         return data
+    if not create:
+        return None
     import secrets as _secrets
 
     data = {
@@ -108,15 +110,24 @@ class CrmPay:
             for k in ("CRM_PAY_VAULT_KEYS", "CRM_PAY_TOKEN_PEPPER", "CRM_PAY_AUDIT_KEY")
         }
         if not all(secrets.values()):
-            if not cfg["CRM_PAY_DEV_SECRETS"]:
+            generated = _dev_secrets(app.instance_path, create=bool(cfg["CRM_PAY_DEV_SECRETS"]))
+            if generated is None:
                 missing = ", ".join(k for k, v in secrets.items() if not v)
                 raise ConfigurationError(
                     f"{missing} not set. Generate a vault key with `crm-pay vault new-key` and "
-                    "random 32-byte values for the pepper and audit key (docs/configuration.md)"
+                    "random 32-byte values for the pepper and audit key (docs/configuration.md);"
+                    " for development only, CRM_PAY_DEV_SECRETS=true generates them into "
+                    "the instance folder"
                 )
-            generated = _dev_secrets(app.instance_path)
             secrets = {k: v or generated[k] for k, v in secrets.items()}
         keyring = KeyRing.from_config(str(secrets["CRM_PAY_VAULT_KEYS"]))
+
+        try:
+            format_receipt_number(2000, 1, str(cfg["CRM_PAY_RECEIPT_PREFIX"]))
+        except CrmPayError as exc:
+            raise ConfigurationError(
+                f"CRM_PAY_RECEIPT_PREFIX={cfg['CRM_PAY_RECEIPT_PREFIX']!r}: {exc.message}"
+            ) from None
 
         url = cfg["CRM_PAY_DATABASE_URL"]
         if not url:
@@ -134,13 +145,13 @@ class CrmPay:
             token_pepper=str(secrets["CRM_PAY_TOKEN_PEPPER"]).encode(),
             audit_key=str(secrets["CRM_PAY_AUDIT_KEY"]).encode(),
             merchant=Merchant(
-                name=cfg["CRM_PAY_MERCHANT_NAME"],
-                address=cfg["CRM_PAY_MERCHANT_ADDRESS"],
-                email=cfg["CRM_PAY_MERCHANT_EMAIL"],
-                phone=cfg["CRM_PAY_MERCHANT_PHONE"],
-                tax_id=cfg["CRM_PAY_MERCHANT_TAX_ID"],
+                name=str(cfg["CRM_PAY_MERCHANT_NAME"]),
+                address=str(cfg["CRM_PAY_MERCHANT_ADDRESS"]),
+                email=str(cfg["CRM_PAY_MERCHANT_EMAIL"]),
+                phone=str(cfg["CRM_PAY_MERCHANT_PHONE"]),
+                tax_id=str(cfg["CRM_PAY_MERCHANT_TAX_ID"]),
             ),
-            receipt_prefix=cfg["CRM_PAY_RECEIPT_PREFIX"],
+            receipt_prefix=str(cfg["CRM_PAY_RECEIPT_PREFIX"]),
             outbox_max_attempts=int(cfg["CRM_PAY_OUTBOX_MAX_ATTEMPTS"]),
         )
         ctx = Context(db=db, psp=None, crm=None, settings=settings, keyring=keyring)  # type: ignore[arg-type]

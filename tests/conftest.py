@@ -37,6 +37,17 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _restore_log_record_factory() -> Iterator[None]:
+    """The app installs a process-wide PAN-redacting log-record factory; give each test
+    the factory it started with, so tests of the logging filters stay independent."""
+    import logging
+
+    factory = logging.getLogRecordFactory()
+    yield
+    logging.setLogRecordFactory(factory)
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     if PG_URL:
@@ -68,6 +79,7 @@ def sandbox() -> Iterator[SandboxServer]:
 def app_config(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: Any) -> dict[str, Any]:
     return {
         "TESTING": True,
+        "CRM_PAY_DEV_SECRETS": True,
         "SECRET_KEY": "test-secret-key",
         "CRM_PAY_DATABASE_URL": db_url,
         "CRM_PAY_PUBLIC_URL": "http://shop.test",

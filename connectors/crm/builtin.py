@@ -25,7 +25,7 @@ from typing import Any, Final
 from crm_pay.domain.errors import (
     ConfigurationError,
     Conflict,
-    CrmPayError,
+    CrmUnavailable,
     NotFound,
     ValidationError,
 )
@@ -49,13 +49,6 @@ _PHONE_TEXT: Final = re.compile(r"\+?[0-9 ().\-/]*[0-9][0-9 ().\-/]*")
 # Receipt numbers become file names: no separators, no leading dot, nothing to traverse.
 _FILE_SAFE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 Data = dict[str, Any]
-
-
-class CrmUnavailable(CrmPayError):
-    """The CRM did not take the write; nothing changed and the call can be retried."""
-
-    code = "crm_unavailable"
-    status = 502
 
 
 def normalize_phone(text: str, default_country_code: str = "1") -> str | None:

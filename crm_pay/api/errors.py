@@ -40,8 +40,8 @@ def register_error_handlers(bp: Blueprint) -> None:
         return error_response(
             500,
             "internal_error",
-            "Something went wrong on our side; nothing was charged twice. "
-            "Retry with the same Idempotency-Key.",
+            "Something went wrong on our side. It is safe to retry: a payment request "
+            "retried with the same Idempotency-Key is never charged twice.",
         )
 
 

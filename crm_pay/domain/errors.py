@@ -21,6 +21,7 @@ __all__ = [
     "PspProtocolError",
     "WebhookRejected",
     "ConfigurationError",
+    "CrmUnavailable",
 ]
 
 
@@ -103,3 +104,10 @@ class WebhookRejected(CrmPayError):
 class ConfigurationError(CrmPayError):
     code = "configuration_error"
     status = 500
+
+
+class CrmUnavailable(CrmPayError):
+    """The CRM did not answer or did not take a write; nothing changed, retry later."""
+
+    code = "crm_unavailable"
+    status = 503

@@ -45,6 +45,8 @@ __all__ = [
     "AuditEntry",
     "Case",
     "Message",
+    "CrmConnectorRow",
+    "CrmConnectorVersion",
 ]
 
 NAMING = {
@@ -333,3 +335,41 @@ class Message(Base):
     created_by: Mapped[str] = mapped_column(String(200), default="system")
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class CrmConnectorRow(Base):
+    """A configured CRM connector. At most one is enabled (the merchant's CRM)."""
+
+    __tablename__ = "crm_connectors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))  # builtin | salesforce | hubspot | ...
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    settings: Mapped[dict[str, Any]]
+    mapping: Mapped[dict[str, Any]]
+    # vault ciphertext of a JSON object of secrets (bound to the connector's name)
+    secrets: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    last_test_ok: Mapped[bool | None]
+    last_test_at: Mapped[datetime | None]
+    last_test_report: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CrmConnectorVersion(Base):
+    """Append-only history of connector settings (secrets are never copied here)."""
+
+    __tablename__ = "crm_connector_versions"
+    __table_args__ = (UniqueConstraint("connector_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("crm_connectors.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[dict[str, Any]]
+    mapping: Mapped[dict[str, Any]]
+    secrets_changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    changed_by: Mapped[str] = mapped_column(String(200))
+    changed_at: Mapped[datetime]

@@ -10,7 +10,7 @@ from typing import Any
 
 from crm_pay.domain.receipt import Merchant
 from crm_pay.persistence.db import Database
-from crm_pay.ports import CrmConnector, PaymentGateway
+from crm_pay.ports import CrmConnector, EmailSender, PaymentGateway, SmsSender
 
 __all__ = ["Settings", "Context", "LiveStatus"]
 
@@ -38,6 +38,8 @@ class Settings:
     janitor_first_check_seconds: int = 30
     janitor_case_after_checks: int = 5
     default_currency: str = "USD"
+    email_from: str = "Demo Merchant <billing@example.com>"
+    receipt_link_ttl_seconds: int = 90 * 86400
 
     def pay_url(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}{self.url_prefix}/p/{token}"
@@ -52,6 +54,8 @@ class Context:
     keyring: Any  # vault.KeyRing (vault is imported by the wiring code only)
     clock: Callable[[], datetime] = _utcnow
     live: LiveStatus | None = None
+    email: EmailSender | None = None
+    sms: SmsSender | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def now(self) -> datetime:

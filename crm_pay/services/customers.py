@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_pay.domain.errors import CrmPayError, NotFound, ValidationError
+from crm_pay.domain.errors import CrmPayError, CrmUnavailable, NotFound, ValidationError
 from crm_pay.domain.ledger import EntryKind, Ledger, LedgerEntry
 from crm_pay.domain.money import Money
 from crm_pay.persistence.models import Customer, Invoice, LedgerEntryRow, Payment
@@ -34,11 +34,6 @@ log = logging.getLogger("crm_pay.customers")
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-class CrmUnavailable(CrmPayError):
-    code = "crm_unavailable"
-    status = 503
 
 
 def _crm_call(what: str, fn: Any, *args: Any) -> Any:

@@ -128,7 +128,12 @@ def run_janitor(ctx: Context, *, limit: int = 100) -> JanitorReport:
         )
     for pid in due:
         report.checked += 1
-        if resolve_payment(ctx, pid):
+        try:
+            resolved = resolve_payment(ctx, pid)
+        except Exception:  # noqa: BLE001 - one bad payment must not stop the others' checks
+            log.exception("janitor could not resolve payment %s; will retry", pid)
+            resolved = False
+        if resolved:
             report.resolved += 1
         else:
             report.still_unknown += 1

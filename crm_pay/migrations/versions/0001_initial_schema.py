@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 17:33:43.530090
+Create Date: 2026-11-23 17:37:05.794818
 """
 
 from __future__ import annotations
@@ -40,6 +40,23 @@ def upgrade() -> None:
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_log'))
+    )
+    op.create_table('crm_connectors',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('settings', sa.JSON(), nullable=False),
+    sa.Column('mapping', sa.JSON(), nullable=False),
+    sa.Column('secrets', sa.Text(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('last_test_ok', sa.Boolean(), nullable=True),
+    sa.Column('last_test_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_test_report', sa.JSON(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_crm_connectors')),
+    sa.UniqueConstraint('name', name=op.f('uq_crm_connectors_name'))
     )
     op.create_table('customers',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -127,6 +144,23 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_events')),
     sa.UniqueConstraint('event_id', name=op.f('uq_webhook_events_event_id'))
     )
+    op.create_table('crm_connector_versions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('connector_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('settings', sa.JSON(), nullable=False),
+    sa.Column('mapping', sa.JSON(), nullable=False),
+    sa.Column('secrets_changed', sa.Boolean(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('changed_by', sa.String(length=200), nullable=False),
+    sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['connector_id'], ['crm_connectors.id'], name=op.f('fk_crm_connector_versions_connector_id_crm_connectors')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_crm_connector_versions')),
+    sa.UniqueConstraint('connector_id', 'version', name=op.f('uq_crm_connector_versions_connector_id'))
+    )
+    with op.batch_alter_table('crm_connector_versions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_crm_connector_versions_connector_id'), ['connector_id'], unique=False)
+
     op.create_table('invoices',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
@@ -321,6 +355,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_invoices_customer_id'))
 
     op.drop_table('invoices')
+    with op.batch_alter_table('crm_connector_versions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_crm_connector_versions_connector_id'))
+
+    op.drop_table('crm_connector_versions')
     op.drop_table('webhook_events')
     op.drop_table('vault_secrets')
     op.drop_table('users')
@@ -335,6 +373,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customers_phone'))
 
     op.drop_table('customers')
+    op.drop_table('crm_connectors')
     op.drop_table('audit_log')
     op.drop_table('api_keys')
     # ### end Alembic commands ###

@@ -1,0 +1,219 @@
+"""Live payment status: what an agent's screen may be told, and how it is sent.
+
+Services call ``ctx.publish(payment_id, event)``; this module turns that into a Socket.IO
+event ``payment_status`` for the room ``payment:<id>`` of the namespace ``/live``. It is
+the last gate before a message leaves the process, so it keeps a **whitelist**:
+
+============== ===================================================================
+key            value
+============== ===================================================================
+payment_id     the payment's id (set here, from the publish call)
+status         a payment status, e.g. ``processing``
+link           ``"sent"`` or ``"opened"``
+fields         ``{"number"|"expirationDate"|"cvv"|"postalCode": bool}``
+receipt_number the receipt's number
+decline        ``{"message": str, "next_step": str}``: plain words, nothing else
+attempts_left  int
+at             ISO 8601 time of the event (set here when the caller gave none)
+============== ===================================================================
+
+Any other key is dropped, a value of the wrong type is dropped, and a string the PAN
+detector flags is dropped and logged (without the string): a card number can never reach
+an agent's socket, whatever a caller passes in.
+
+The web process emits through its own ``flask_socketio.SocketIO`` server. A ``crm-pay
+worker`` process has no Socket.IO server; with ``CRM_PAY_SOCKETIO_MESSAGE_QUEUE`` set it
+emits through a write-only client of that queue (:func:`make_publisher` given the URL),
+and the web processes deliver to their sockets.
+
+No Flask or web code is imported at module level: workers and services can use it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from crm_pay.services.context import Context, LiveStatus
+from vault.pan import contains_pan
+
+__all__ = [
+    "NAMESPACE",
+    "EVENT",
+    "FIELDS",
+    "LINK_STATES",
+    "DEFAULT_CHANNEL",
+    "room_for",
+    "clean_event",
+    "make_publisher",
+    "client_manager",
+    "install",
+    "use_write_only_emitter",
+]
+
+log = logging.getLogger("crm_pay.live")
+
+#: Socket.IO namespace agents connect to.
+NAMESPACE = "/live"
+#: The one server -> client event.
+EVENT = "payment_status"
+#: Hosted-fields field names whose validity the customer page reports.
+FIELDS = frozenset({"number", "expirationDate", "cvv", "postalCode"})
+LINK_STATES = frozenset({"sent", "opened"})
+#: Message-queue channel shared by web and worker processes (``CRM_PAY_SOCKETIO_CHANNEL``).
+DEFAULT_CHANNEL = "crm-pay-live"
+
+# Generous bounds: a status is a short word, a decline message a sentence or two.
+_MAX_SHORT = 64
+_MAX_TEXT = 500
+# Where ctx.extras keeps the queue a worker process should emit through.
+_QUEUE_EXTRA = "live_message_queue"
+
+
+class Emitter(Protocol):
+    """What can send a Socket.IO event: ``socketio.Server``, ``flask_socketio.SocketIO``."""
+
+    def emit(self, event: str, data: Any = ..., *, to: str, namespace: str) -> Any: ...
+
+
+def room_for(payment_id: str) -> str:
+    """The room whose members are watching ``payment_id``."""
+    return f"payment:{payment_id}"
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        return None
+    return value
+
+
+def _fields(value: Any) -> dict[str, bool] | None:
+    if not isinstance(value, Mapping):
+        return None
+    flags = {k: v for k, v in value.items() if k in FIELDS and isinstance(v, bool)}
+    return flags or None
+
+
+def _decline(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, Mapping):
+        return None
+    out = {k: t for k in ("message", "next_step") if (t := _text(value.get(k), _MAX_TEXT))}
+    return out or None
+
+
+def _attempts(value: Any) -> int | None:
+    # bool is an int subclass; True is not a number of attempts
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1000:
+        return value
+    return None
+
+
+_SHAPES = {
+    "status": lambda v: _text(v, _MAX_SHORT),
+    "link": lambda v: v if v in LINK_STATES else None,
+    "fields": _fields,
+    "receipt_number": lambda v: _text(v, _MAX_SHORT),
+    "decline": _decline,
+    "attempts_left": _attempts,
+    "at": lambda v: _text(v, _MAX_SHORT),
+}
+
+
+def _has_pan(value: Any) -> bool:
+    if isinstance(value, str):
+        return contains_pan(value)
+    if isinstance(value, Mapping):
+        return any(_has_pan(k) or _has_pan(v) for k, v in value.items())
+    return False
+
+
+def clean_event(
+    payment_id: str, event: Mapping[str, Any], *, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """The whitelisted message for ``event``, or None when nothing of it may be sent."""
+    pid = _text(payment_id, _MAX_SHORT)
+    if pid is None or contains_pan(pid):
+        log.warning("live status: refused an event with an invalid payment id")
+        return None
+    message: dict[str, Any] = {}
+    for key, value in event.items():
+        shaped = _SHAPES[key](value) if key in _SHAPES else None
+        if shaped is None:
+            if key not in _SHAPES or value is not None:
+                log.warning("live status for %s: dropped key %r", pid, key)
+            continue
+        if _has_pan(shaped):
+            log.error("live status for %s: dropped %r, it looked like a card number", pid, key)
+            continue
+        message[key] = shaped
+    if not message or set(message) == {"at"}:
+        return None
+    message["payment_id"] = pid
+    message.setdefault("at", (now or datetime.now(UTC)).isoformat())
+    return message
+
+
+def client_manager(url: str | None, *, channel: str, write_only: bool = False) -> Any:
+    """The python-socketio client manager for a message queue URL (None: this process
+    only). ``redis://``/``rediss://`` use Redis; other URLs go through Kombu."""
+    import socketio
+
+    if not url:
+        return socketio.Manager()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return socketio.RedisManager(url, channel=channel, write_only=write_only)
+    return socketio.KombuManager(url, channel=channel, write_only=write_only)
+
+
+def make_publisher(target: Emitter | str, *, channel: str = DEFAULT_CHANNEL) -> LiveStatus:
+    """A ``ctx.live`` callback emitting whitelisted events to ``payment:<id>`` on ``/live``.
+
+    ``target`` is the web process's Socket.IO server, or a message-queue URL: then a
+    write-only emitter (what a worker process uses). Publishing never raises: live status
+    is a courtesy to the agent and must not fail the payment that triggered it."""
+    emitter: Any
+    if isinstance(target, str):
+        import socketio
+
+        emitter = socketio.Server(
+            async_mode="threading",
+            client_manager=client_manager(target, channel=channel, write_only=True),
+        )
+    else:
+        emitter = target
+
+    def publish(payment_id: str, event: dict[str, Any]) -> None:
+        message = clean_event(payment_id, event)
+        if message is None:
+            return
+        try:
+            emitter.emit(EVENT, message, to=room_for(message["payment_id"]), namespace=NAMESPACE)
+        except Exception:  # noqa: BLE001 - a queue outage must not fail a payment
+            log.exception("live status for %s could not be sent", message["payment_id"])
+
+    return publish
+
+
+def install(
+    ctx: Context, server: Emitter, *, message_queue: str | None, channel: str = DEFAULT_CHANNEL
+) -> None:
+    """Web process: publish through ``server``, and remember the queue (if any) so that
+    :func:`use_write_only_emitter` can switch a worker process over to it."""
+    ctx.live = make_publisher(server, channel=channel)
+    if message_queue:
+        ctx.extras[_QUEUE_EXTRA] = (message_queue, channel)
+    else:
+        ctx.extras.pop(_QUEUE_EXTRA, None)
+
+
+def use_write_only_emitter(ctx: Context) -> bool:
+    """In a worker process: send live status through the message queue the web app was
+    configured with (if any). Returns whether one was installed."""
+    queue = ctx.extras.get(_QUEUE_EXTRA)
+    if not queue:
+        return False
+    url, channel = queue
+    ctx.live = make_publisher(url, channel=channel)
+    return True
