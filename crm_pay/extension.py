@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,10 @@ class CrmPay:
         - ``CRM_PAY_OUTBOX_MAX_ATTEMPTS`` (10), ``CRM_PAY_BACKGROUND_WORKERS`` (False),
           ``CRM_PAY_AUTO_MIGRATE`` (False), ``CRM_PAY_DEMO`` (False),
           ``CRM_PAY_ALLOW_AGENT_KEYED`` (False).
+        - ``CRM_PAY_EMAIL_SENDER`` (``file``: ``CRM_PAY_MAILBOX_PATH``; ``smtp``:
+          ``CRM_PAY_SMTP_HOST/PORT/USERNAME/PASSWORD/STARTTLS/SSL/TIMEOUT``),
+          ``CRM_PAY_EMAIL_FROM``; ``CRM_PAY_SMS_SENDER`` (``file``:
+          ``CRM_PAY_SMS_OUTBOX_PATH``); ``CRM_PAY_RECEIPT_LINK_TTL`` (90 days).
         """
         if "crm_pay" in app.extensions:
             raise RuntimeError("crm-pay is already registered on this app")
@@ -153,6 +158,13 @@ class CrmPay:
             ),
             receipt_prefix=str(cfg["CRM_PAY_RECEIPT_PREFIX"]),
             outbox_max_attempts=int(cfg["CRM_PAY_OUTBOX_MAX_ATTEMPTS"]),
+            email_from=str(
+                cfg["CRM_PAY_EMAIL_FROM"]
+                or formataddr(
+                    (str(cfg["CRM_PAY_MERCHANT_NAME"]), str(cfg["CRM_PAY_MERCHANT_EMAIL"]))
+                )
+            ),
+            receipt_link_ttl_seconds=int(float(cfg["CRM_PAY_RECEIPT_LINK_TTL"]) * 86400),
         )
         ctx = Context(db=db, psp=None, crm=None, settings=settings, keyring=keyring)  # type: ignore[arg-type]
 
@@ -167,8 +179,18 @@ class CrmPay:
         ctx.psp = _LazyAdapter(
             lambda: wiring.load_psp(mapping, instance_path=app.instance_path, secret=secret)
         )  # type: ignore[assignment]
-        ctx.crm = _LazyAdapter(
-            lambda: wiring.load_crm(mapping, instance_path=app.instance_path, secret=secret)
+        ctx.crm = wiring.ActiveCrm(  # type: ignore[assignment]
+            ctx,
+            lambda: wiring.load_crm(mapping, instance_path=app.instance_path, secret=secret),
+        )
+        ctx.extras["crm_kinds"] = wiring.crm_kinds(app.instance_path)
+        ctx.email = _LazyAdapter(
+            lambda: wiring.load_email_sender(
+                mapping, instance_path=app.instance_path, secret=secret
+            )
+        )  # type: ignore[assignment]
+        ctx.sms = _LazyAdapter(
+            lambda: wiring.load_sms_sender(mapping, instance_path=app.instance_path, secret=secret)
         )  # type: ignore[assignment]
         app.extensions["crm_pay"] = ctx
 

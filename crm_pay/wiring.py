@@ -1,23 +1,36 @@
 """The one place that chooses concrete adapters, by name.
 
-Third-party packages add adapters through entry points: group ``crm_pay.psp`` or
-``crm_pay.crm``, each entry a factory ``factory(config: Mapping, *, instance_path: str,
-secret: Callable[[str], str | None]) -> adapter``.
+Third-party packages add adapters through entry points: group ``crm_pay.psp``,
+``crm_pay.crm``, ``crm_pay.email`` or ``crm_pay.sms``, each entry a factory
+``factory(config: Mapping, *, instance_path: str, secret: Callable[[str], str | None])
+-> adapter``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from connectors.crm import BuiltinCrm
+from connectors.messaging import FileMailbox, FileSmsOutbox, SmtpSender
 from connectors.psp.braintree import BraintreeGateway
 from crm_pay.domain.errors import ConfigurationError
-from crm_pay.ports import CrmConnector, PaymentGateway
+from crm_pay.ports import CrmConnector, EmailSender, PaymentGateway, SmsSender
 
-__all__ = ["braintree_psp", "builtin_crm", "load_psp", "load_crm"]
+__all__ = [
+    "braintree_psp",
+    "builtin_crm",
+    "file_mailbox",
+    "smtp_email",
+    "file_sms",
+    "load_psp",
+    "load_crm",
+    "load_email_sender",
+    "load_sms_sender",
+]
 
 SecretLookup = Callable[[str], "str | None"]
 
@@ -55,9 +68,53 @@ def builtin_crm(
     return BuiltinCrm(Path(path))
 
 
+def file_mailbox(
+    config: Mapping[str, Any], *, instance_path: str, secret: SecretLookup
+) -> EmailSender:
+    path = config.get("CRM_PAY_MAILBOX_PATH") or str(Path(instance_path) / "mailbox")
+    return FileMailbox(path)
+
+
+def smtp_email(
+    config: Mapping[str, Any], *, instance_path: str, secret: SecretLookup
+) -> EmailSender:
+    host = config.get("CRM_PAY_SMTP_HOST")
+    if not host:
+        raise ConfigurationError(
+            "CRM_PAY_EMAIL_SENDER='smtp' needs CRM_PAY_SMTP_HOST (and usually "
+            "CRM_PAY_SMTP_USERNAME with a password in CRM_PAY_SMTP_PASSWORD or the vault "
+            "secret 'smtp.password')"
+        )
+    username = config.get("CRM_PAY_SMTP_USERNAME") or None
+    password = config.get("CRM_PAY_SMTP_PASSWORD") or (
+        secret("smtp.password") if username else None
+    )
+    if username and not password:
+        raise ConfigurationError(
+            "CRM_PAY_SMTP_USERNAME is set but no password: set CRM_PAY_SMTP_PASSWORD or store "
+            "it in the vault as 'smtp.password'"
+        )
+    return SmtpSender(
+        host,
+        port=int(config.get("CRM_PAY_SMTP_PORT") or 587),
+        username=username,
+        password=password,
+        starttls=bool(config.get("CRM_PAY_SMTP_STARTTLS", True)),
+        ssl=bool(config.get("CRM_PAY_SMTP_SSL", False)),
+        timeout=float(config.get("CRM_PAY_SMTP_TIMEOUT") or 30.0),
+    )
+
+
+def file_sms(config: Mapping[str, Any], *, instance_path: str, secret: SecretLookup) -> SmsSender:
+    path = config.get("CRM_PAY_SMS_OUTBOX_PATH") or str(Path(instance_path) / "sms-outbox")
+    return FileSmsOutbox(path)
+
+
 _BUILTIN: dict[str, dict[str, Callable[..., Any]]] = {
     "crm_pay.psp": {"braintree": braintree_psp},
     "crm_pay.crm": {"builtin": builtin_crm},
+    "crm_pay.email": {"file": file_mailbox, "smtp": smtp_email},
+    "crm_pay.sms": {"file": file_sms},
 }
 
 
@@ -83,3 +140,111 @@ def load_crm(
 ) -> CrmConnector:
     factory = _factory("crm_pay.crm", config["CRM_PAY_CRM"])
     return factory(config, instance_path=instance_path, secret=secret)  # type: ignore[no-any-return]
+
+
+def load_email_sender(
+    config: Mapping[str, Any], *, instance_path: str, secret: SecretLookup
+) -> EmailSender:
+    factory = _factory("crm_pay.email", config["CRM_PAY_EMAIL_SENDER"])
+    return factory(config, instance_path=instance_path, secret=secret)  # type: ignore[no-any-return]
+
+
+def load_sms_sender(
+    config: Mapping[str, Any], *, instance_path: str, secret: SecretLookup
+) -> SmsSender:
+    factory = _factory("crm_pay.sms", config["CRM_PAY_SMS_SENDER"])
+    return factory(config, instance_path=instance_path, secret=secret)  # type: ignore[no-any-return]
+
+
+def crm_kinds(instance_path: str) -> dict[str, Any]:
+    """The kinds of CRM an admin can configure, from the connectors that are installed."""
+    from crm_pay.services.connectors import ConnectorKind
+
+    def builtin(settings: Mapping[str, str], secrets: Mapping[str, str],
+                mapping: Mapping[str, str]) -> CrmConnector:
+        path = settings.get("path") or str(Path(instance_path) / "crm.json")
+        return BuiltinCrm(Path(path))
+
+    kinds: dict[str, Any] = {
+        "builtin": ConnectorKind(
+            kind="builtin",
+            label="Builtin CRM (demo)",
+            factory=builtin,
+            settings_fields=({"name": "path", "label": "Data file", "required": False,
+                              "help": "JSON file; default crm.json in the instance folder"},),
+        )
+    }
+    for kind, module, cls, label in (
+        ("salesforce", "connectors.crm.salesforce", "SalesforceCrm", "Salesforce"),
+        ("hubspot", "connectors.crm.hubspot", "HubSpotCrm", "HubSpot"),
+        ("dynamics", "connectors.crm.dynamics", "DynamicsCrm", "Microsoft Dynamics 365"),
+        ("webhook", "connectors.crm.webhook", "WebhookCrm", "Signed webhook"),
+    ):
+        try:
+            mod = import_module(module)
+        except ImportError:
+            continue
+        factory = getattr(mod, cls, None)
+        if factory is None:
+            continue
+        kinds[kind] = ConnectorKind(
+            kind=kind,
+            label=label,
+            factory=factory,
+            settings_fields=tuple(getattr(mod, "SETTINGS_FIELDS", ())),
+            secret_fields=tuple(getattr(mod, "SECRET_FIELDS", ())),
+            default_mapping=dict(getattr(mod, "DEFAULT_MAPPING", {})),
+        )
+    for ep in entry_points(group="crm_pay.crm_kinds"):
+        kinds[ep.name] = ep.load()()
+    return kinds
+
+
+class ActiveCrm:
+    """``ctx.crm``: the admin's enabled connector, else the configured default.
+
+    Re-checks which connector is enabled (and its version) every ``ttl`` seconds, so an
+    admin's change takes effect without a restart, in every process."""
+
+    def __init__(self, ctx: Any, default: Callable[[], CrmConnector], *, ttl: float = 2.0) -> None:
+        import threading
+
+        self._ctx = ctx
+        self._default_factory = default
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._key: tuple[int, int] | None | str = "unset"
+        self._adapter: Any = None
+        self._checked = -1e9
+
+    def _get(self) -> Any:
+        import time
+
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from crm_pay.services import connectors
+
+        now = time.monotonic()
+        if now - self._checked < self._ttl and self._adapter is not None:
+            return self._adapter
+        with self._lock:
+            try:
+                key = connectors.active_config(self._ctx)
+            except SQLAlchemyError:  # schema not migrated yet: the configured default
+                key = None
+            if key != self._key or self._adapter is None:
+                if key is None:
+                    self._adapter = self._default_factory()
+                else:
+                    row = connectors.load_row(self._ctx, key[0])
+                    self._adapter = connectors.build_adapter(self._ctx, row)
+                self._key = key
+            self._checked = now
+            return self._adapter
+
+    @property
+    def _target(self) -> Any:
+        return self._adapter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)

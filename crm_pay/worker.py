@@ -11,9 +11,11 @@ import os
 import socket
 import threading
 
+from crm_pay.live import use_write_only_emitter
 from crm_pay.services.context import Context
-from crm_pay.services.crm_sync import CRM_HANDLERS
+from crm_pay.services.crm_sync import CRM_BATCH_HANDLERS, CRM_HANDLERS
 from crm_pay.services.janitor import run_janitor
+from crm_pay.services.notifications import deliver_message
 from crm_pay.services.outbox import Dispatcher, Handler
 
 __all__ = ["BackgroundWorkers", "handlers", "make_dispatcher"]
@@ -24,12 +26,18 @@ log = logging.getLogger("crm_pay.worker")
 def handlers(ctx: Context) -> dict[str, Handler]:
     """Every outbox topic this release can deliver."""
     found: dict[str, Handler] = dict(CRM_HANDLERS)
+    found["message.deliver"] = deliver_message
     found.update(ctx.extras.get("outbox_handlers", {}))
     return found
 
 
 def make_dispatcher(ctx: Context) -> Dispatcher:
-    return Dispatcher(ctx, handlers(ctx), worker_id=f"{socket.gethostname()}-{os.getpid()}")
+    return Dispatcher(
+        ctx,
+        handlers(ctx),
+        batch_handlers=dict(CRM_BATCH_HANDLERS),
+        worker_id=f"{socket.gethostname()}-{os.getpid()}",
+    )
 
 
 class BackgroundWorkers:
@@ -65,7 +73,12 @@ class BackgroundWorkers:
             self._janitor.join(5)
 
     def run_forever(self) -> None:
-        """``crm-pay worker``: dispatch and janitor in this process until interrupted."""
+        """``crm-pay worker``: dispatch and janitor in this process until interrupted.
+
+        Live status goes out through the Socket.IO message queue, when one is configured,
+        so agents connected to a web process see what this worker changed."""
+        if use_write_only_emitter(self.ctx):
+            log.info("worker: live status goes through the Socket.IO message queue")
         self.start()
         try:
             while not self._stop.wait(1.0):

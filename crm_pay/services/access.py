@@ -198,9 +198,7 @@ def authenticate_user(
             user.locked_until = None
             previous = as_utc(user.last_login_at) if user.last_login_at else None
             # Strictly later than the last one, even on a frozen or coarse clock.
-            user.last_login_at = (
-                max(now, previous + timedelta(microseconds=1)) if previous else now
-            )
+            user.last_login_at = max(now, previous + timedelta(microseconds=1)) if previous else now
             principal = Principal("user", user.id, user.email, user.role)
     if failed:
         # Raised after the transaction commits, so the failure count is kept.

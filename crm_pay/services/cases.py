@@ -26,6 +26,7 @@ CASE_KINDS = frozenset(
         "unknown_at_psp",
         "receipt_undeliverable",
         "webhook_rejected",
+        "pan_in_payload",
     }
 )
 

@@ -37,6 +37,7 @@ from . import audit
 from .cases import open_case
 from .context import Context
 from .customers import load_ledger, persist_entries
+from .notifications import queue_failure_notice, queue_receipt_email
 from .outbox import enqueue
 from .payments import (
     IN_DOUBT,
@@ -324,6 +325,8 @@ def _apply_decline(session: Session, ctx: Context, payment: Payment, kind: str, 
         data={"code": advice.code, "attempt": payment.attempt},
     )
     crm_sync_messages(session, ctx, payment, customer, f"{target.value}:{payment.attempt}")
+    if payment.channel == "link":
+        queue_failure_notice(session, ctx, payment, customer)
 
 
 def apply_transaction(
@@ -444,14 +447,7 @@ def _record_success(session: Session, ctx: Context, payment: Payment, txn: PspTr
         payload={"receipt_number": receipt.number},
         now=now,
     )
-    enqueue(
-        session,
-        topic="receipt.email",
-        ordering_key=f"email:{customer.crm_ref}",
-        dedupe_key=f"receipt.email:{receipt.number}",
-        payload={"receipt_number": receipt.number},
-        now=now,
-    )
+    queue_receipt_email(session, ctx, receipt_row=receipt, customer=customer)
     log.info("payment %s approved (%s), receipt %s", payment.id, txn.id, receipt.number)
 
 

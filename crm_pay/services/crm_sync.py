@@ -3,6 +3,7 @@ our ids, so a redelivery or a replay leaves the CRM exactly as one delivery woul
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -12,16 +13,17 @@ from crm_pay.domain.errors import NotFound
 from crm_pay.domain.money import Money
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import Customer, LedgerEntryRow, Payment, Receipt
-from crm_pay.ports import CrmPaymentRecord
+from crm_pay.ports import BatchingCrm, CrmCallFailed, CrmPaymentRecord
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
 from vault import pan
 
+from .cases import open_case
 from .context import Context
 from .customers import load_ledger
-from .outbox import Handler
+from .outbox import BatchHandler, Handler
 from .receipts import receipt_from_row
 
-__all__ = ["CRM_HANDLERS", "payment_record"]
+__all__ = ["CRM_HANDLERS", "CRM_BATCH_HANDLERS", "payment_record", "upsert_payments_batch"]
 
 log = logging.getLogger("crm_pay.crm_sync")
 
@@ -61,25 +63,71 @@ def payment_record(ctx: Context, payment_id: str) -> CrmPaymentRecord:
         )
 
 
-def _guard(record: CrmPaymentRecord) -> CrmPaymentRecord:
-    """Last line of defence: nothing that looks like a card number leaves for the CRM."""
+def _guard(ctx: Context, record: CrmPaymentRecord) -> CrmPaymentRecord:
+    """Last line of defence: whatever leaves for the CRM passes the PAN detector. A hit
+    is redacted and raises an admin-visible alert (a case); the value is never logged."""
     fields = {
-        "status": record.status,
-        "channel": record.channel,
-        "psp_reference": record.psp_reference or "",
-        "receipt": record.receipt_number or "",
+        f.name: getattr(record, f.name)
+        for f in dataclasses.fields(record)
+        if isinstance(getattr(record, f.name), str)
     }
-    _, hits = pan.redact_obj(fields)
-    if hits:
-        log.error(
-            "PAN detector hit in CRM payload for payment %s; fields redacted", record.payment_id
+    redacted, hits = pan.redact_obj(fields)
+    if not hits:
+        return record
+    log.error("PAN detector hit in a CRM payload for payment %s; redacted", record.payment_id)
+    with ctx.db.transaction() as s:
+        open_case(
+            s,
+            ctx,
+            kind="pan_in_payload",
+            subject=f"crm:{record.payment_id}",
+            payment_id=record.payment_id,
+            detail={"fields": ",".join(sorted(k for k in fields if fields[k] != redacted[k]))},
         )
-        raise ValueError("refusing to send a payload that contains a card number to the CRM")
-    return record
+    return dataclasses.replace(record, **redacted)
 
 
 def upsert_payment(ctx: Context, payload: dict[str, Any]) -> None:
-    ctx.crm.upsert_payment(_guard(payment_record(ctx, payload["payment_id"])))
+    ctx.crm.upsert_payment(_guard(ctx, payment_record(ctx, payload["payment_id"])))
+
+
+def upsert_payments_batch(ctx: Context, payloads: list[dict[str, Any]]) -> list[Exception | None]:
+    """Many payment upserts in as few CRM calls as its batch endpoint allows."""
+    outcomes: list[Exception | None] = [None] * len(payloads)
+    records: list[tuple[int, CrmPaymentRecord]] = []
+    for i, payload in enumerate(payloads):
+        try:
+            records.append((i, _guard(ctx, payment_record(ctx, payload["payment_id"]))))
+        except Exception as exc:  # noqa: BLE001 - this one fails, the others go on
+            outcomes[i] = exc
+    crm = ctx.crm
+    if not isinstance(crm, BatchingCrm):
+        for i, record in records:
+            try:
+                crm.upsert_payment(record)
+            except Exception as exc:  # noqa: BLE001 - recorded per message by the dispatcher
+                outcomes[i] = exc
+        return outcomes
+    size = max(1, int(crm.max_batch))
+    for start in range(0, len(records), size):
+        chunk = records[start : start + size]
+        try:
+            results = {r.key: r for r in crm.upsert_payments([rec for _, rec in chunk])}
+        except Exception as exc:  # noqa: BLE001 - the whole call failed: all retried
+            for i, _ in chunk:
+                outcomes[i] = exc
+            continue
+        for i, record in chunk:
+            result = results.get(record.payment_id)
+            if result is None:
+                outcomes[i] = CrmCallFailed("the CRM did not report on this record")
+            elif not result.ok:
+                outcomes[i] = CrmCallFailed(
+                    "the CRM refused the record",
+                    retryable=result.retryable,
+                    crm_message=result.error,
+                )
+    return outcomes
 
 
 def update_balance(ctx: Context, payload: dict[str, Any]) -> None:
@@ -101,6 +149,8 @@ def attach_receipt(ctx: Context, payload: dict[str, Any]) -> None:
     pdf = render_receipt_pdf(receipt)
     ctx.crm.attach_receipt(receipt.customer_ref, receipt.payment_id, receipt.number, pdf)
 
+
+CRM_BATCH_HANDLERS: dict[str, BatchHandler] = {"crm.upsert_payment": upsert_payments_batch}
 
 CRM_HANDLERS: dict[str, Handler] = {
     "crm.upsert_payment": upsert_payment,

@@ -60,7 +60,9 @@ def snapshot(ctx: Context, payment_id: str) -> dict[str, Any]:
             event["link"] = "opened" if link.opened_at is not None else "sent"
             event["attempts_left"] = max(0, link.max_attempts - link.failed_attempts)
         number = s.scalars(
-            select(Receipt.number).where(Receipt.payment_id == payment.id, Receipt.kind == "payment")
+            select(Receipt.number).where(
+                Receipt.payment_id == payment.id, Receipt.kind == "payment"
+            )
         ).first()
         if number:
             event["receipt_number"] = number

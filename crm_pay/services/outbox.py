@@ -23,12 +23,14 @@ from sqlalchemy.orm import Session
 from crm_pay.domain.errors import NotFound
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import OutboxMessage
+from vault.pan import redact
 
 from .context import Context
 
 __all__ = [
     "enqueue",
     "Handler",
+    "BatchHandler",
     "RetryLater",
     "Dispatcher",
     "replay",
@@ -38,6 +40,8 @@ __all__ = [
 log = logging.getLogger("crm_pay.outbox")
 
 Handler = Callable[[Context, dict[str, Any]], None]
+# Many payloads in one call; returns, per payload, None (delivered) or the exception.
+BatchHandler = Callable[[Context, list[dict[str, Any]]], list[Exception | None]]
 
 
 class RetryLater(Exception):
@@ -110,9 +114,12 @@ class Dispatcher:
         batch_size: int = 50,
         worker_id: str = "dispatcher",
         rng: random.Random | None = None,
+        batch_handlers: dict[str, BatchHandler] | None = None,
     ) -> None:
         self.ctx = ctx
         self.handlers = handlers
+        # topics delivered many at a time; each must also be in ``handlers``
+        self.batch_handlers = batch_handlers or {}
         self.lease = timedelta(seconds=lease_seconds)
         self.batch_size = batch_size
         self.worker_id = worker_id
@@ -155,7 +162,17 @@ class Dispatcher:
 
     def run_once(self) -> DispatchReport:
         report = DispatchReport()
-        for msg in self._claim():
+        claimed = self._claim()
+        batchable: dict[str, list[OutboxMessage]] = {}
+        single: list[OutboxMessage] = []
+        for msg in claimed:
+            if msg.topic in self.batch_handlers:
+                batchable.setdefault(msg.topic, []).append(msg)
+            else:
+                single.append(msg)
+        for topic, msgs in batchable.items():
+            self._deliver_batch(topic, msgs, report)
+        for msg in single:
             handler = self.handlers[msg.topic]
             try:
                 handler(self.ctx, dict(msg.payload))
@@ -165,6 +182,20 @@ class Dispatcher:
                 self._sent(msg)
                 report.sent += 1
         return report
+
+    def _deliver_batch(self, topic: str, msgs: list[OutboxMessage], report: DispatchReport) -> None:
+        """One call for many messages (CRM batch endpoints); each message still succeeds
+        or fails on its own."""
+        try:
+            outcomes = self.batch_handlers[topic](self.ctx, [dict(m.payload) for m in msgs])
+        except Exception as exc:  # noqa: BLE001 - the whole batch failed: each is retried
+            outcomes = [exc] * len(msgs)
+        for msg, outcome in zip(msgs, outcomes, strict=True):
+            if outcome is None:
+                self._sent(msg)
+                report.sent += 1
+            else:
+                self._failed(msg, outcome, report)
 
     def drain(self, *, max_passes: int = 100) -> DispatchReport:
         """Deliver until nothing deliverable is left (tests, CLI, shutdown)."""
@@ -188,9 +219,14 @@ class Dispatcher:
 
     def _failed(self, msg: OutboxMessage, exc: Exception, report: DispatchReport) -> None:
         settings = self.ctx.settings
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        crm_said = getattr(exc, "crm_message", "")
+        error = redact(
+            f"{type(exc).__name__}: {exc}" + (f" | CRM said: {crm_said}" if crm_said else "")
+        )[:2000]
         now = self.ctx.now()
-        if msg.attempts >= settings.outbox_max_attempts:
+        # A record the target refused for good (validation) would fail the same way again.
+        permanent = getattr(exc, "retryable", True) is False
+        if permanent or msg.attempts >= settings.outbox_max_attempts:
             values: dict[str, Any] = {"status": "dead", "locked_until": None, "last_error": error}
             report.dead += 1
             log.error(

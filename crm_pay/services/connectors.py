@@ -1,0 +1,347 @@
+"""CRM connectors configured by an admin: settings, vault-encrypted secrets and field
+mapping, versioned; at most one enabled. Adapters are built by the wiring code from a
+registry of kinds it places in ``ctx.extras["crm_kinds"]``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from crm_pay.domain.errors import ConfigurationError, NotFound, ValidationError
+from crm_pay.persistence.models import CrmConnectorRow, CrmConnectorVersion, OutboxMessage
+from crm_pay.ports import ConnectionReport, CrmConnector
+
+from . import audit
+from .context import Context
+
+__all__ = [
+    "ConnectorKind",
+    "save_connector",
+    "enable_connector",
+    "disable_connector",
+    "connector_view",
+    "list_connectors",
+    "build_adapter",
+    "test_connector",
+    "active_config",
+    "sync_status",
+]
+
+log = logging.getLogger("crm_pay.connectors")
+
+_NAME = re.compile(r"[a-z][a-z0-9_-]{1,59}")
+
+
+@dataclass(frozen=True)
+class ConnectorKind:
+    """What the admin form needs to know about a kind of CRM, and how to build one."""
+
+    kind: str
+    label: str
+    factory: Any  # (settings, secrets, mapping) -> CrmConnector
+    settings_fields: tuple[dict[str, Any], ...] = ()
+    secret_fields: tuple[dict[str, Any], ...] = ()
+    default_mapping: dict[str, str] = field(default_factory=dict)
+
+
+def _kinds(ctx: Context) -> dict[str, ConnectorKind]:
+    kinds: dict[str, ConnectorKind] = ctx.extras.get("crm_kinds", {})
+    return kinds
+
+
+def _kind(ctx: Context, kind: str) -> ConnectorKind:
+    try:
+        return _kinds(ctx)[kind]
+    except KeyError:
+        known = ", ".join(sorted(_kinds(ctx))) or "none"
+        raise ValidationError(f"unknown connector kind {kind!r}; known: {known}") from None
+
+
+def _secret_ctx(name: str) -> bytes:
+    return f"connector:{name}".encode()
+
+
+def _read_secrets(ctx: Context, row: CrmConnectorRow) -> dict[str, str]:
+    if not row.secrets:
+        return {}
+    data: dict[str, str] = json.loads(
+        ctx.keyring.decrypt_text(row.secrets, context=_secret_ctx(row.name))
+    )
+    return data
+
+
+def save_connector(
+    ctx: Context,
+    *,
+    name: str,
+    kind: str,
+    settings: dict[str, str],
+    secrets: dict[str, str] | None = None,
+    mapping: dict[str, str] | None = None,
+    actor: str,
+) -> dict[str, Any]:
+    """Create or update a connector. Secrets given replace those stored; secrets left
+    empty keep their stored value (the admin never sees them again in full)."""
+    if not _NAME.fullmatch(name or ""):
+        raise ValidationError("name: 2-60 lower-case letters, digits, '-' or '_'")
+    spec = _kind(ctx, kind)
+    required = [f["name"] for f in spec.settings_fields if f.get("required")]
+    missing = [n for n in required if not str(settings.get(n, "")).strip()]
+    if missing:
+        raise ValidationError(f"required setting(s) missing: {', '.join(missing)}")
+    allowed = {f["name"] for f in spec.settings_fields}
+    unknown = set(settings) - allowed
+    if unknown:
+        raise ValidationError(f"unknown setting(s) for {kind}: {', '.join(sorted(unknown))}")
+    now = ctx.now()
+    with ctx.db.transaction() as s:
+        row = s.scalars(
+            select(CrmConnectorRow).where(CrmConnectorRow.name == name).with_for_update()
+        ).first()
+        new_secrets = {k: v for k, v in (secrets or {}).items() if v}
+        if row is None:
+            row = CrmConnectorRow(
+                name=name,
+                kind=kind,
+                enabled=False,
+                settings={},
+                mapping={},
+                secrets="",
+                version=0,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            stored: dict[str, str] = {}
+        else:
+            if row.kind != kind:
+                raise ValidationError(f"connector {name} is a {row.kind} connector")
+            stored = _read_secrets(ctx, row)
+        merged = {**stored, **new_secrets}
+        row.settings = {k: str(v) for k, v in settings.items()}
+        row.mapping = {**spec.default_mapping, **(mapping or {})}
+        row.secrets = ctx.keyring.encrypt_text(json.dumps(merged), context=_secret_ctx(name))
+        row.version += 1
+        row.updated_at = now
+        row.last_test_ok = None
+        s.flush()
+        s.add(
+            CrmConnectorVersion(
+                connector_id=row.id,
+                version=row.version,
+                settings=dict(row.settings),
+                mapping=dict(row.mapping),
+                secrets_changed=bool(new_secrets),
+                enabled=row.enabled,
+                changed_by=actor,
+                changed_at=now,
+            )
+        )
+        audit.record(
+            s,
+            ctx,
+            actor=actor,
+            action="connector.saved",
+            subject=f"connector:{name}",
+            data={"kind": kind, "version": row.version, "secrets_changed": bool(new_secrets)},
+        )
+        return _view(ctx, row, merged)
+
+
+def _set_enabled(ctx: Context, name: str, enabled: bool, actor: str) -> dict[str, Any]:
+    with ctx.db.transaction() as s:
+        row = s.scalars(
+            select(CrmConnectorRow).where(CrmConnectorRow.name == name).with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound(f"no connector {name!r}")
+        if enabled:
+            # One CRM per merchant: enabling one disables the others.
+            s.execute(
+                update(CrmConnectorRow).where(CrmConnectorRow.id != row.id).values(enabled=False)
+            )
+        row.enabled = enabled
+        row.version += 1
+        row.updated_at = ctx.now()
+        s.add(
+            CrmConnectorVersion(
+                connector_id=row.id,
+                version=row.version,
+                settings=dict(row.settings),
+                mapping=dict(row.mapping),
+                secrets_changed=False,
+                enabled=enabled,
+                changed_by=actor,
+                changed_at=ctx.now(),
+            )
+        )
+        audit.record(
+            s,
+            ctx,
+            actor=actor,
+            action="connector.enabled" if enabled else "connector.disabled",
+            subject=f"connector:{name}",
+            data={"version": row.version},
+        )
+        return _view(ctx, row, _read_secrets(ctx, row))
+
+
+def enable_connector(ctx: Context, name: str, *, actor: str) -> dict[str, Any]:
+    return _set_enabled(ctx, name, True, actor)
+
+
+def disable_connector(ctx: Context, name: str, *, actor: str) -> dict[str, Any]:
+    return _set_enabled(ctx, name, False, actor)
+
+
+def _view(ctx: Context, row: CrmConnectorRow, secrets: dict[str, str]) -> dict[str, Any]:
+    spec = _kinds(ctx).get(row.kind)
+    names = [f["name"] for f in spec.secret_fields] if spec else sorted(secrets)
+    return {
+        "name": row.name,
+        "kind": row.kind,
+        "enabled": row.enabled,
+        "version": row.version,
+        "settings": dict(row.settings),
+        "mapping": dict(row.mapping),
+        # never shown again in full: only whether each secret is set
+        "secrets": {n: ("set" if secrets.get(n) else "not set") for n in names},
+        "last_test": (
+            {
+                "ok": row.last_test_ok,
+                "checks": row.last_test_report or [],
+                "at": row.last_test_at.isoformat() if row.last_test_at else None,
+            }
+            if row.last_test_ok is not None
+            else None
+        ),
+    }
+
+
+def connector_view(ctx: Context, name: str) -> dict[str, Any]:
+    with ctx.db.transaction() as s:
+        row = s.scalars(select(CrmConnectorRow).where(CrmConnectorRow.name == name)).first()
+        if row is None:
+            raise NotFound(f"no connector {name!r}")
+        return _view(ctx, row, _read_secrets(ctx, row))
+
+
+def list_connectors(ctx: Context) -> list[dict[str, Any]]:
+    with ctx.db.transaction() as s:
+        rows = list(s.scalars(select(CrmConnectorRow).order_by(CrmConnectorRow.name)))
+        return [_view(ctx, r, _read_secrets(ctx, r)) for r in rows]
+
+
+def build_adapter(ctx: Context, row: CrmConnectorRow) -> CrmConnector:
+    spec = _kind(ctx, row.kind)
+    try:
+        adapter: CrmConnector = spec.factory(
+            dict(row.settings), _read_secrets(ctx, row), dict(row.mapping)
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ConfigurationError(f"connector {row.name} is misconfigured: {exc}") from None
+    return adapter
+
+
+def active_config(ctx: Context) -> tuple[int, int] | None:
+    """(id, version) of the enabled connector, or None to use the configured default."""
+    with ctx.db.transaction() as s:
+        row = s.execute(
+            select(CrmConnectorRow.id, CrmConnectorRow.version).where(CrmConnectorRow.enabled)
+        ).first()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def load_row(ctx: Context, connector_id: int) -> CrmConnectorRow:
+    with ctx.db.transaction() as s:
+        row = s.get(CrmConnectorRow, connector_id)
+        if row is None:
+            raise NotFound(f"no connector {connector_id}")
+        s.expunge(row)
+        return row
+
+
+def test_connector(ctx: Context, name: str, *, actor: str = "admin") -> ConnectionReport:
+    """Run the adapter's own checks and keep the answer for the admin page."""
+    with ctx.db.transaction() as s:
+        row = s.scalars(select(CrmConnectorRow).where(CrmConnectorRow.name == name)).first()
+        if row is None:
+            raise NotFound(f"no connector {name!r}")
+        s.expunge(row)
+    try:
+        report = build_adapter(ctx, row).test_connection()
+    except ConfigurationError as exc:
+        report = ConnectionReport(ok=False, checks=(("configuration", False, exc.message),))
+    except Exception as exc:  # noqa: BLE001 - the admin gets the answer, not a 500
+        report = ConnectionReport(ok=False, checks=(("connection", False, _plain(exc)),))
+    with ctx.db.transaction() as s:
+        stored = s.get(CrmConnectorRow, row.id)
+        assert stored is not None
+        stored.last_test_ok = report.ok
+        stored.last_test_at = ctx.now()
+        stored.last_test_report = [list(c) for c in report.checks]
+        audit.record(
+            s,
+            ctx,
+            actor=actor,
+            action="connector.tested",
+            subject=f"connector:{name}",
+            data={"ok": report.ok},
+        )
+    return report
+
+
+def _plain(exc: Exception) -> str:
+    crm_message = getattr(exc, "crm_message", "")
+    text = f"{exc}" + (f" (CRM said: {crm_message})" if crm_message else "")
+    return text[:500]
+
+
+def sync_status(ctx: Context, *, dead_limit: int = 50) -> dict[str, Any]:
+    """Delivery to the CRM: counts by status, what is retrying, and dead letters with the
+    CRM's own error, newest first."""
+    with ctx.db.transaction() as s:
+        counts = dict(
+            s.execute(
+                select(OutboxMessage.status, func.count())
+                .where(OutboxMessage.topic.like("crm.%"))
+                .group_by(OutboxMessage.status)
+            ).all()
+        )
+        retrying = s.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.topic.like("crm.%"),
+                OutboxMessage.status == "pending",
+                OutboxMessage.attempts > 0,
+            )
+        )
+        dead = s.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.topic.like("crm.%"), OutboxMessage.status == "dead")
+            .order_by(OutboxMessage.id.desc())
+            .limit(dead_limit)
+        ).all()
+        return {
+            "delivered": int(counts.get("sent", 0)),
+            "pending": int(counts.get("pending", 0)),
+            "retrying": int(retrying or 0),
+            "dead": int(counts.get("dead", 0)),
+            "dead_letters": [
+                {
+                    "id": m.id,
+                    "topic": m.topic,
+                    "key": m.ordering_key,
+                    "attempts": m.attempts,
+                    "error": m.last_error,
+                    "created_at": m.created_at.isoformat(),
+                }
+                for m in dead
+            ],
+        }

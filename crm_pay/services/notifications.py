@@ -1,0 +1,391 @@
+"""Customer messages: receipt emails, pay links by email or SMS, payment-failure notices.
+
+Every message is a ``Message`` row (its delivery status for the console) plus an outbox
+message ``message.deliver``, both written in the transaction of the change that causes
+them. The row's ``message_id`` is stable per logical message (``receipt.R-2026-000123@
+example.com``), so a message delivered again after a crash carries the same Message-ID
+and the receiving side recognises the duplicate. A resend is a new logical message
+(``receipt.R-2026-000123.2@...``).
+
+Neither the row nor the outbox payload holds a pay-link URL: the handler re-derives it
+from the payment at delivery time.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_pay.domain.errors import ConfigurationError, Conflict, NotFound, ValidationError
+from crm_pay.persistence.db import as_utc
+from crm_pay.persistence.models import Customer, Message, PayLink, Payment
+from crm_pay.persistence.models import Receipt as ReceiptRow
+from crm_pay.ports import DeliveryFailed, OutgoingEmail
+from vault import pan
+
+from . import audit
+from .cases import open_case
+from .context import Context
+from .message_content import compose, gather
+from .outbox import enqueue
+from .payments import link_state
+
+__all__ = [
+    "queue_receipt_email",
+    "queue_failure_notice",
+    "send_pay_link",
+    "resend_receipt",
+    "deliver_message",
+    "message_views",
+    "message_domain",
+]
+
+log = logging.getLogger("crm_pay.notifications")
+
+TOPIC = "message.deliver"
+_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+")
+_EMAIL = re.compile(r"[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
+
+
+def message_domain(ctx: Context) -> str:
+    """The right-hand side of our Message-IDs: the merchant's mail domain."""
+    domain = ctx.settings.merchant.email.rpartition("@")[2].strip().lower()
+    return domain if _DOMAIN.fullmatch(domain) else "crm-pay.local"
+
+
+def _next_id(session: Session, ctx: Context, base: str, *filters: Any) -> str:
+    """``base@domain`` for the first message of its kind, then ``base.2@domain``..."""
+    domain = message_domain(ctx)
+    n = int(session.scalar(select(func.count()).select_from(Message).where(*filters)) or 0) + 1
+    while True:
+        candidate = f"{base}@{domain}" if n == 1 else f"{base}.{n}@{domain}"
+        if session.scalar(select(Message.id).where(Message.message_id == candidate)) is None:
+            return candidate
+        n += 1
+
+
+def _queue(
+    session: Session,
+    ctx: Context,
+    *,
+    message_id: str,
+    kind: str,
+    channel: str,
+    recipient: str,
+    payment_id: str | None,
+    receipt_number: str | None = None,
+    actor: str = "system",
+) -> Message:
+    now = ctx.now()
+    msg = Message(
+        message_id=message_id,
+        kind=kind,
+        channel=channel,
+        recipient=recipient,
+        payment_id=payment_id,
+        receipt_number=receipt_number,
+        status="queued",
+        attempts=0,
+        last_error=None,
+        created_by=actor,
+        created_at=now,
+        sent_at=None,
+    )
+    session.add(msg)
+    enqueue(
+        session,
+        topic=TOPIC,
+        # One key per message: a message waiting for a retry never holds up another.
+        ordering_key=f"message:{message_id}",
+        dedupe_key=f"message:{message_id}",
+        payload={"message_id": message_id},
+        now=now,
+    )
+    session.flush()
+    return msg
+
+
+def _existing(session: Session, message_id: str) -> Message | None:
+    return session.scalars(select(Message).where(Message.message_id == message_id)).first()
+
+
+def queue_receipt_email(
+    session: Session, ctx: Context, *, receipt_row: ReceiptRow, customer: Customer
+) -> Message | None:
+    """Queue the receipt email, in the transaction that issues the receipt. Called again
+    for the same receipt, it returns the first message. Without an email address there
+    is nothing to send: a ``receipt_undeliverable`` case is opened instead."""
+    number = receipt_row.number
+    if not customer.email:
+        open_case(
+            session,
+            ctx,
+            kind="receipt_undeliverable",
+            subject=f"receipt:{number}",
+            payment_id=receipt_row.payment_id,
+            detail={"receipt": number, "reason": "the customer has no email address"},
+        )
+        return None
+    message_id = f"receipt.{number}@{message_domain(ctx)}"
+    found = _existing(session, message_id)
+    if found is not None:
+        return found
+    return _queue(
+        session,
+        ctx,
+        message_id=message_id,
+        kind="receipt",
+        channel="email",
+        recipient=customer.email,
+        payment_id=receipt_row.payment_id,
+        receipt_number=number,
+    )
+
+
+def queue_failure_notice(
+    session: Session, ctx: Context, payment: Payment, customer: Customer
+) -> Message | None:
+    """Queue a payment-failure notice (once per attempt) by email, else by SMS. Its
+    retry link, if the pay link is still open then, is worked out at delivery."""
+    if customer.email:
+        channel, recipient = "email", customer.email
+    elif customer.phone:
+        channel, recipient = "sms", customer.phone
+    else:
+        return None
+    message_id = f"payment-failed.{payment.id}.{payment.attempt}@{message_domain(ctx)}"
+    found = _existing(session, message_id)
+    if found is not None:
+        return found
+    return _queue(
+        session,
+        ctx,
+        message_id=message_id,
+        kind="payment_failed",
+        channel=channel,
+        recipient=recipient,
+        payment_id=payment.id,
+    )
+
+
+def _wake(ctx: Context) -> None:
+    """Ask an in-process dispatcher to deliver now rather than at its next tick."""
+    workers = ctx.extras.get("workers")
+    dispatcher = getattr(workers, "dispatcher", None)
+    if dispatcher is not None:
+        dispatcher.wake()
+
+
+def send_pay_link(ctx: Context, payment_id: str, *, channel: str, actor: str) -> dict[str, Any]:
+    """Send (or send again) a payment's pay link to its customer by email or SMS."""
+    if channel not in ("email", "sms"):
+        raise ValidationError("channel must be 'email' or 'sms'")
+    with ctx.db.transaction() as s:
+        payment = ctx.db.lock(s, Payment, payment_id)  # serializes resends: ids stay unique
+        if payment is None:
+            raise NotFound(f"no payment {payment_id!r}")
+        link = s.scalars(select(PayLink).where(PayLink.payment_id == payment.id)).first()
+        if link is None:
+            raise Conflict(
+                f"payment {payment_id} has no pay link (channel {payment.channel})",
+                code="no_pay_link",
+            )
+        state = link_state(ctx, link, payment)
+        if state != "open":
+            raise Conflict(
+                f"the pay link is {state}, so it cannot be sent; create a new payment for a "
+                "new link",
+                code="link_not_open",
+            )
+        customer = s.get(Customer, payment.customer_id)
+        assert customer is not None
+        recipient = customer.email if channel == "email" else customer.phone
+        if not recipient:
+            other = "SMS" if channel == "email" else "email"
+            what = "email address" if channel == "email" else "mobile phone number"
+            raise ValidationError(
+                f"customer {customer.crm_ref} has no {what} on file; add one in the CRM or "
+                f"send the link by {other}",
+                code=f"no_{'email' if channel == 'email' else 'phone'}",
+            )
+        message_id = _next_id(
+            s,
+            ctx,
+            f"paylink.{channel}.{payment.id}",
+            Message.kind == "pay_link",
+            Message.payment_id == payment.id,
+            Message.channel == channel,
+        )
+        msg = _queue(
+            s,
+            ctx,
+            message_id=message_id,
+            kind="pay_link",
+            channel=channel,
+            recipient=recipient,
+            payment_id=payment.id,
+            actor=actor,
+        )
+        audit.record(
+            s,
+            ctx,
+            actor=actor,
+            action="pay_link.sent",
+            subject=payment.id,
+            data={"channel": channel, "message_id": message_id},
+        )
+        view = _view(msg)
+    _wake(ctx)
+    return view
+
+
+def resend_receipt(
+    ctx: Context, number: str, *, actor: str, to: str | None = None
+) -> dict[str, Any]:
+    """Email a receipt again, to the customer or to the address ``to``."""
+    if to is not None:
+        to = to.strip()
+        if not _EMAIL.fullmatch(to):
+            raise ValidationError(f"{to[:80]!r} is not an email address", code="invalid_email")
+    with ctx.db.transaction() as s:
+        row = s.scalars(select(ReceiptRow).where(ReceiptRow.number == number)).first()
+        if row is None:
+            raise NotFound(f"no receipt {number!r}")
+        payment = ctx.db.lock(s, Payment, row.payment_id)
+        assert payment is not None
+        customer = s.get(Customer, payment.customer_id)
+        assert customer is not None
+        recipient = to or customer.email
+        if not recipient:
+            raise ValidationError(
+                f"customer {customer.crm_ref} has no email address on file; give one ('to')",
+                code="no_email",
+            )
+        message_id = _next_id(
+            s,
+            ctx,
+            f"receipt.{number}",
+            Message.kind == "receipt",
+            Message.receipt_number == number,
+        )
+        msg = _queue(
+            s,
+            ctx,
+            message_id=message_id,
+            kind="receipt",
+            channel="email",
+            recipient=recipient,
+            payment_id=payment.id,
+            receipt_number=number,
+            actor=actor,
+        )
+        audit.record(
+            s,
+            ctx,
+            actor=actor,
+            action="receipt.resent",
+            subject=number,
+            data={"message_id": message_id, "other_address": to is not None},
+        )
+        view = _view(msg)
+    _wake(ctx)
+    return view
+
+
+def deliver_message(ctx: Context, payload: dict[str, Any]) -> None:
+    """Outbox handler of ``message.deliver``. Idempotent: a message already sent (or
+    given up) is not sent again; one sent but not marked (crash) goes out again with the
+    same Message-ID. A permanent refusal marks it failed and is not retried; any other
+    error is recorded and raised, and the outbox retries with backoff."""
+    message_id = str(payload.get("message_id", ""))
+    with ctx.db.transaction() as s:
+        msg = _existing(s, message_id)
+        if msg is None:
+            log.error("message %s is not in the database; nothing to deliver", message_id)
+            return
+        if msg.status != "queued":
+            return
+        draft = gather(s, ctx, msg)
+    if draft.skip_reason is not None:
+        _finish(ctx, message_id, "skipped", reason=f"not sent: {draft.skip_reason}")
+        return
+    try:
+        outgoing = compose(ctx, draft)
+        sender = ctx.email if isinstance(outgoing, OutgoingEmail) else ctx.sms
+        if sender is None:
+            raise ConfigurationError(f"no {draft.channel} sender is configured")
+        sender.send(outgoing)  # type: ignore[arg-type]
+    except DeliveryFailed as exc:
+        _finish(ctx, message_id, "failed", reason=str(exc))
+        return
+    except Exception as exc:
+        _finish(ctx, message_id, "queued", reason=f"{type(exc).__name__}: {exc}")
+        raise
+    _finish(ctx, message_id, "sent")
+
+
+def _finish(ctx: Context, message_id: str, status: str, *, reason: str | None = None) -> None:
+    reason = pan.redact(reason)[:1000] if reason else None
+    with ctx.db.transaction() as s:
+        msg = _existing(s, message_id)
+        assert msg is not None
+        msg.attempts += 1
+        msg.last_error = reason
+        if status == "queued":  # a temporary failure: the outbox will try again
+            log.warning("message %s not delivered yet: %s", message_id, reason)
+            return
+        msg.status = status
+        if status == "sent":
+            msg.sent_at = ctx.now()
+            log.info("message %s sent (%s %s)", message_id, msg.channel, msg.kind)
+        else:
+            log.warning("message %s %s: %s", message_id, status, reason)
+        if status == "failed" and msg.kind == "receipt":
+            open_case(
+                s,
+                ctx,
+                kind="receipt_undeliverable",
+                subject=f"message:{message_id}",
+                payment_id=msg.payment_id,
+                detail={"receipt": msg.receipt_number, "reason": reason},
+            )
+        payment_id, kind, channel = msg.payment_id, msg.kind, msg.channel
+        payment = s.get(Payment, payment_id) if payment_id else None
+        payment_status = payment.status if payment is not None else None
+    if status == "sent" and kind == "pay_link" and payment_id and payment_status:
+        ctx.publish(payment_id, {"status": payment_status, "link": "sent", "channel": channel})
+
+
+def _view(msg: Message) -> dict[str, Any]:
+    return {
+        "message_id": msg.message_id,
+        "kind": msg.kind,
+        "channel": msg.channel,
+        "recipient": msg.recipient,
+        "payment_id": msg.payment_id,
+        "receipt_number": msg.receipt_number,
+        "status": msg.status,
+        "reason": msg.last_error,
+        "attempts": msg.attempts,
+        "created_by": msg.created_by,
+        "created_at": as_utc(msg.created_at).isoformat(),  # type: ignore[union-attr]
+        "sent_at": as_utc(msg.sent_at).isoformat() if msg.sent_at else None,  # type: ignore[union-attr]
+    }
+
+
+def message_views(
+    ctx: Context, payment_id: str | None = None, receipt_number: str | None = None
+) -> list[dict[str, Any]]:
+    """Messages of a payment and/or a receipt with their delivery status, newest first:
+    ``queued``, ``sent``, ``failed`` (with the reason) or ``skipped`` (out of date)."""
+    stmt = select(Message).order_by(Message.id.desc())
+    if payment_id is not None:
+        stmt = stmt.where(Message.payment_id == payment_id)
+    if receipt_number is not None:
+        stmt = stmt.where(Message.receipt_number == receipt_number)
+    with ctx.db.transaction() as s:
+        return [_view(m) for m in s.scalars(stmt.limit(200))]
