@@ -241,7 +241,9 @@ def test_crm_down_loses_nothing_and_honours_the_retry_delay(
     make_dispatcher(ctx).run_once()
     with ctx.db.transaction() as s:
         msg = s.scalars(
-            select(OutboxMessage).where(OutboxMessage.topic == "crm.upsert_payment")
+            select(OutboxMessage)
+            .where(OutboxMessage.topic == "crm.upsert_payment")
+            .order_by(OutboxMessage.id)
         ).first()
         assert msg is not None and msg.status == "pending"
         wait = msg.available_at.replace(tzinfo=None) - msg.created_at.replace(tzinfo=None)
