@@ -168,6 +168,49 @@ def outbox_replay(ids: tuple[int, ...]) -> None:
     click.echo(f"{n} message(s) queued again")
 
 
+@cli.group("connectors", help="CRM connectors configured by an admin.")
+def connectors_group() -> None:
+    pass
+
+
+@connectors_group.command("list")
+def connectors_list() -> None:
+    from crm_pay.services.connectors import list_connectors, sync_status
+
+    with _app_context():
+        ctx = _ctx()
+        rows = list_connectors(ctx)
+        status = sync_status(ctx)
+    if not rows:
+        click.echo("no connectors configured; the default CRM (CRM_PAY_CRM) is used")
+    for row in rows:
+        mark = "enabled " if row["enabled"] else "disabled"
+        test = row["last_test"]
+        tested = "untested" if test is None else ("test ok" if test["ok"] else "test FAILED")
+        click.echo(f"{mark} {row['name']:<20} {row['kind']:<11} v{row['version']:<4} {tested}")
+    click.echo(
+        f"sync: delivered {status['delivered']}, pending {status['pending']} "
+        f"(retrying {status['retrying']}), dead {status['dead']}"
+    )
+
+
+@connectors_group.command("test")
+@click.argument("name")
+def connectors_test(name: str) -> None:
+    """Check credentials, objects and fields, and print the CRM's plain answer."""
+    from crm_pay.services.connectors import test_connector
+
+    with _app_context():
+        try:
+            report = test_connector(_ctx(), name, actor="cli")
+        except CrmPayError as exc:
+            _fail(exc)
+    for check, ok, detail in report.checks:
+        click.echo(f"{'ok  ' if ok else 'FAIL'} {check}: {detail}")
+    if not report.ok:
+        sys.exit(1)
+
+
 @cli.group("vault", help="Keys and secrets.")
 def vault_group() -> None:
     pass
