@@ -191,13 +191,26 @@ def crm_kinds(instance_path: str) -> dict[str, Any]:
             kind=kind,
             label=label,
             factory=factory,
-            settings_fields=tuple(getattr(mod, "SETTINGS_FIELDS", ())),
-            secret_fields=tuple(getattr(mod, "SECRET_FIELDS", ())),
+            settings_fields=_fields(getattr(mod, "SETTINGS_FIELDS", ())),
+            secret_fields=_fields(getattr(mod, "SECRET_FIELDS", ())),
             default_mapping=dict(getattr(mod, "DEFAULT_MAPPING", {})),
         )
     for ep in entry_points(group="crm_pay.crm_kinds"):
         kinds[ep.name] = ep.load()()
     return kinds
+
+
+def _fields(fields: Any) -> tuple[dict[str, Any], ...]:
+    """Connector packages describe their form fields as dicts or small dataclasses."""
+    import dataclasses
+
+    out = []
+    for f in fields:
+        if dataclasses.is_dataclass(f) and not isinstance(f, type):
+            out.append(dataclasses.asdict(f))
+        else:
+            out.append(dict(f))
+    return tuple(out)
 
 
 class ActiveCrm:
