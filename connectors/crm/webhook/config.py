@@ -1,0 +1,45 @@
+"""Admin-form fields of the webhook connector. Internal to :mod:`connectors.crm.webhook`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["ConfigField", "SECRET_FIELDS", "SETTINGS_FIELDS"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigField:
+    """One field of the admin form that configures a connector."""
+
+    name: str
+    label: str
+    help: str
+    required: bool = False
+
+
+SETTINGS_FIELDS: Final[tuple[ConfigField, ...]] = (
+    ConfigField(
+        "url",
+        "Receiver URL",
+        "Where events are POSTed. https only (http is accepted for localhost).",
+        required=True,
+    ),
+    ConfigField("timeout", "Timeout (seconds)", "Per delivery attempt (default 10)."),
+    ConfigField(
+        "include_pdf",
+        "Include receipt PDFs",
+        'Set to "true" to send the receipt PDF in base64 with receipt.issued (default: '
+        "metadata and SHA-256 only).",
+    ),
+)
+
+SECRET_FIELDS: Final[tuple[ConfigField, ...]] = (
+    ConfigField(
+        "signing_secret",
+        "Signing secret",
+        "A random value of at least 16 characters shared with the receiver, which uses it "
+        "to verify the CrmPay-Signature header.",
+        required=True,
+    ),
+)
