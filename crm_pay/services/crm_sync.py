@@ -13,7 +13,7 @@ from crm_pay.domain.errors import NotFound
 from crm_pay.domain.money import Money
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import Customer, LedgerEntryRow, Payment, Receipt
-from crm_pay.ports import BatchingCrm, CrmCallFailed, CrmPaymentRecord
+from crm_pay.ports import BatchingCrm, CrmCallFailed, CrmPaymentRecord, CrmTimeline
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
 from vault import pan
 
@@ -150,10 +150,18 @@ def attach_receipt(ctx: Context, payload: dict[str, Any]) -> None:
     ctx.crm.attach_receipt(receipt.customer_ref, receipt.payment_id, receipt.number, pdf)
 
 
+def timeline_note(ctx: Context, payload: dict[str, Any]) -> None:
+    """Refunds and disputes as a note on the customer's CRM timeline, where supported."""
+    crm = ctx.crm
+    if isinstance(crm, CrmTimeline):
+        crm.add_timeline_note(payload["crm_ref"], payload["key"], pan.redact(payload["text"]))
+
+
 CRM_BATCH_HANDLERS: dict[str, BatchHandler] = {"crm.upsert_payment": upsert_payments_batch}
 
 CRM_HANDLERS: dict[str, Handler] = {
     "crm.upsert_payment": upsert_payment,
     "crm.update_balance": update_balance,
     "crm.attach_receipt": attach_receipt,
+    "crm.timeline_note": timeline_note,
 }

@@ -20,6 +20,7 @@ from .cases import open_case
 from .charging import apply_transaction
 from .context import Context
 from .customers import load_ledger, persist_entries
+from .outbox import enqueue
 from .payments import add_event, crm_sync_messages
 
 __all__ = ["WebhookResult", "receive_webhook", "replay_webhook"]
@@ -184,4 +185,18 @@ def _apply(s, ctx: Context, note: WebhookNotification) -> bool:  # type: ignore[
         data={"reference": ref, "amount": amount.to_decimal_str()},
     )
     crm_sync_messages(s, ctx, payment, customer, f"{kind}:{ref}")
+    words = {"dispute_opened": "opened", "dispute_won": "won", "dispute_lost": "lost"}[kind]
+    enqueue(
+        s,
+        topic="crm.timeline_note",
+        ordering_key=f"crm:{customer.crm_ref}",
+        dedupe_key=f"crm.note:{kind}:{ref}",
+        payload={
+            "crm_ref": customer.crm_ref,
+            "key": f"{kind}:{ref}",
+            "text": f"Dispute {words} on payment {payment.id} "
+            f"({amount.format()}, PSP reference {txn.id}).",
+        },
+        now=ctx.now(),
+    )
     return True

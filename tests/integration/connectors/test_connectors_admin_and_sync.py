@@ -62,6 +62,11 @@ class FakeBatchCrm:
     def upsert_payment(self, record: CrmPaymentRecord) -> None:
         self.upsert_payments([record])
 
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def add_timeline_note(self, crm_ref: str, key: str, text: str) -> None:
+        self.notes[f"{crm_ref}/{key}"] = text
+
     def test_connection(self) -> ConnectionReport:
         if self.secrets.get("token") != "good":
             return ConnectionReport(
@@ -280,3 +285,30 @@ def test_a_card_number_never_reaches_the_crm_and_raises_an_alert(
     assert "4111111111111111" not in repr(sent)
     with ctx.db.transaction() as s:
         assert "pan_in_payload" in s.scalars(select(Case.kind)).all()
+
+
+def test_disputes_land_on_the_crm_timeline_once(
+    client: FlaskClient, auth: dict[str, str], ctx: Context, fake_kind: dict, sandbox: Any
+) -> None:
+    connectors.save_connector(
+        ctx,
+        name="acme",
+        kind="fake",
+        settings={"instance": "x"},
+        secrets={"token": "good"},
+        actor="admin",
+    )
+    connectors.enable_connector(ctx, "acme", actor="admin")
+    ctx.crm._checked = -1e9
+    _, p = create_link(client, auth, amount="12.00")
+    pay(client, p["pay_url"])
+    txn = client.get(f"/pay/api/v1/payments/{p['id']}", headers=auth).get_json()["psp_reference"]
+    dispute = sandbox.open_dispute(txn)
+    form = sandbox.webhook_form("dispute_opened", dispute)
+    for _ in range(2):  # a replayed notification adds no second note
+        client.post("/pay/webhooks/braintree", data=form)
+    make_dispatcher(ctx).drain()
+    notes = ctx.crm._get().notes
+    assert len(notes) == 1
+    (text,) = notes.values()
+    assert "Dispute opened" in text and "USD 12.00" in text
