@@ -12,7 +12,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install crm-pay with its test tools
+# Front-end assets: the Socket.IO client of the agent console's live panel, pinned in
+# package-lock.json, installed without running package scripts and copied (git-ignored)
+# into agent_ui/static/vendor/. Re-runs only when the lock file changes.
+VENDOR_JS := agent_ui/static/vendor/socket.io.min.js
+
+$(VENDOR_JS): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "npm not found: install Node.js 20+ with npm (e.g. apt-get install nodejs npm)," \
+		     "then run 'make install' again; the agent console's live panel needs it." >&2; \
+		exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p $(@D)
+	cp node_modules/socket.io-client/dist/socket.io.min.js $@
+
+install: $(STAMP) $(VENDOR_JS)  ## create .venv, install crm-pay with its test tools and the console's JS
 
 demo: install  ## run the whole product locally (SQLite, Braintree sandbox, builtin CRM)
 	$(BIN)/crm-pay demo
@@ -38,4 +52,4 @@ bench: install  ## performance figures (printed, not asserted)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) node_modules agent_ui/static/vendor instance .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,9 +1,359 @@
-"""The agent console: screen-pop, customer panel, take payment, live status."""
+"""The agent console: screen-pop, customer panel, take payment, live status.
+
+Entry points only: each view reads the request, calls a service and renders the answer.
+Every page needs a signed-in user (any role); a payment's page, status and actions are
+its creator's or a supervisor's (``access.may_view_payment``).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import uuid
+from datetime import datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from crm_pay.domain.errors import CrmPayError, NotFound, ValidationError
+from crm_pay.extension import get_context
+from crm_pay.rendering.receipt_pdf import render_receipt_pdf
+from crm_pay.services import access, customers, payments, receipts
+from crm_pay.services.access import Principal
+
+from . import console_services as services
+from .auth import security_headers
+from .console_forms import FormError, parse_take_payment
 
 __all__ = ["bp"]
 
-bp = Blueprint("crm_pay_console", __name__, template_folder="templates")
+bp = Blueprint(
+    "crm_pay_console",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+_LIVE_STEPS = (
+    ("sent", "Link sent"),
+    ("opened", "Link opened"),
+    ("number", "Card number"),
+    ("expirationDate", "Expiry"),
+    ("cvv", "CVV"),
+    ("postalCode", "Postal code"),
+    ("processing", "Processing"),
+    ("result", "Result"),
+)
+_STATUS_WORDS = {
+    "created": "Created",
+    "awaiting_customer": "Waiting for the customer",
+    "processing": "Processing",
+    "authorized": "Approved",
+    "submitted_for_settlement": "Approved",
+    "settled": "Approved (settled)",
+    "declined": "Declined",
+    "failed": "Failed",
+    "expired": "Link expired",
+    "cancelled": "Cancelled",
+    "voided": "Voided",
+    "unknown": "Waiting for the bank's answer",
+}
+
+
+def _principal() -> Principal:
+    return current_user.principal  # type: ignore[no-any-return]
+
+
+@bp.before_request
+def _require_sign_in() -> Any:
+    if request.endpoint == "crm_pay_console.static":
+        return None
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    return None
+
+
+@bp.after_request
+def _headers(resp: Response) -> Response:
+    return security_headers(resp)
+
+
+@bp.app_template_filter("status_words")
+def _status_words(status: str) -> str:
+    return _STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
+
+
+@bp.errorhandler(CrmPayError)
+def _service_error(exc: CrmPayError) -> tuple[str, int]:
+    title = {404: "Not found", 403: "Not allowed", 503: "CRM unavailable"}.get(
+        exc.status, "Something needs attention"
+    )
+    return render_template("crm_pay/console_error.html", title=title, message=exc.message), (
+        exc.status
+    )
+
+
+@bp.errorhandler(403)
+@bp.errorhandler(404)
+def _http_error(exc: Any) -> tuple[str, int]:
+    code = getattr(exc, "code", 404)
+    message = (
+        "This payment belongs to another agent; a supervisor can open it."
+        if code == 403
+        else "There is nothing here; check the link or search again."
+    )
+    title = "Not allowed" if code == 403 else "Not found"
+    return render_template("crm_pay/console_error.html", title=title, message=message), code
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("crm_pay/console_index.html", query="")
+
+
+def _phone_from_query(text: str) -> str:
+    # An unencoded "+" in a query string arrives as a space; people type separators.
+    text = text.strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return f"+{digits}" if digits else text
+
+
+def _looks_like_phone(text: str) -> bool:
+    stripped = text.strip()
+    return bool(stripped) and all(ch.isdigit() or ch in "+ ()-." for ch in stripped)
+
+
+@bp.get("/lookup")
+def lookup() -> Any:
+    """Screen-pop: ``?phone=+15551234567`` or ``?email=`` (one match opens the customer,
+    several give a pick list) or ``?q=`` from the search box (a CRM id opens directly)."""
+    ctx = get_context()
+    query = request.args.get("q", "").strip()
+    phone = request.args.get("phone", "")
+    email = request.args.get("email", "").strip()
+    if query and not phone and not email:
+        if "@" in query:
+            email = query
+        elif _looks_like_phone(query):
+            phone = query
+        else:
+            return redirect(url_for(".customer", crm_ref=query))
+    searched = phone.strip() or email or query
+    try:
+        if phone.strip():
+            found = customers.find_by_phone(ctx, _phone_from_query(phone))
+        elif email:
+            found = customers.find_by_email(ctx, email)
+        else:
+            raise ValidationError("Type a CRM id, a phone number (+15551234567) or an email.")
+    except ValidationError as exc:
+        html = render_template("crm_pay/console_index.html", query=searched, error=exc.message)
+        return Response(html, status=422)
+    if len(found) == 1:
+        return redirect(url_for(".customer", crm_ref=found[0]["crm_ref"]))
+    status = 200 if found else 404
+    html = render_template("crm_pay/console_index.html", query=searched, matches=found)
+    return Response(html, status=status)
+
+
+def _render_customer(
+    crm_ref: str,
+    *,
+    form: Any = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    view = customers.customer_view(get_context(), crm_ref)
+    values = {
+        "invoices": form.getlist("invoice") if form else [],
+        "amount": form.get("amount", "") if form else "",
+        "channel": form.get("channel", "email") if form else "email",
+        "card": form.get("card", "") if form else "",
+        "consent": bool(form and form.get("consent") == "yes"),
+        "idempotency_key": (form.get("idempotency_key") if form else None) or uuid.uuid4().hex,
+    }
+    receipts_list = [
+        {"number": p["receipt_number"], "amount": p["amount"], "currency": p["currency"]}
+        for p in view["recent_payments"]
+        if p.get("receipt_number")
+    ]
+    html = render_template(
+        "crm_pay/console_customer.html",
+        c=view,
+        values=values,
+        errors=errors or {},
+        receipts=receipts_list,
+        allow_agent_keyed=bool(current_app.config["CRM_PAY_ALLOW_AGENT_KEYED"]),
+    )
+    return Response(html, status=status)
+
+
+@bp.get("/customers/<crm_ref>")
+def customer(crm_ref: str) -> Response:
+    return _render_customer(crm_ref)
+
+
+@bp.post("/customers/<crm_ref>/payments")
+def take_payment(crm_ref: str) -> Response:
+    ctx = get_context()
+    principal = _principal()
+    view = customers.customer_view(ctx, crm_ref)
+    try:
+        order = parse_take_payment(view, request.form)
+        result, created = payments.create_payment(
+            ctx,
+            order.command,
+            actor=principal.actor,
+            idempotency_scope=f"user:{principal.id}",
+            idempotency_key=order.idempotency_key,
+            request_hash=order.request_hash,
+        )
+    except FormError as exc:
+        return _render_customer(
+            crm_ref, form=request.form, errors={exc.field: exc.message}, status=422
+        )
+    except CrmPayError as exc:
+        field = "consent" if exc.code == "consent_required" else "form"
+        message = exc.message
+        if exc.code == "idempotency_key_reused":
+            message = "This form was already used for another payment; reload the page."
+        return _render_customer(
+            crm_ref, form=request.form, errors={field: message}, status=exc.status
+        )
+    if created and order.send_by:
+        _send_link(result["id"], order.send_by, principal, first=True)
+    return redirect(url_for(".payment", payment_id=result["id"]))
+
+
+def _send_link(payment_id: str, channel: str, principal: Principal, *, first: bool) -> None:
+    word = "Email" if channel == "email" else "SMS"
+    try:
+        services.send_pay_link(get_context(), payment_id, channel=channel, actor=principal.actor)
+    except services.Unavailable:
+        flash(
+            "Sending pay links is not available in this installation yet; the payment "
+            "was created but no message went out.",
+            "warning",
+        )
+    except CrmPayError as exc:
+        flash(f"The {word} could not be sent: {exc.message} Try Resend.", "warning")
+    else:
+        flash(f"{word} with the pay link {'sent' if first else 'sent again'}.", "notice")
+
+
+def _owned_payment(payment_id: str) -> dict[str, Any]:
+    view = payments.get_payment(get_context(), payment_id)
+    if not access.may_view_payment(_principal(), view["created_by"]):
+        abort(403)
+    return view
+
+
+def _expires_in(view: dict[str, Any]) -> int | None:
+    link = view.get("pay_link")
+    if not link or link.get("state") != "open":
+        return None
+    left = datetime.fromisoformat(link["expires_at"]) - get_context().now()
+    return max(0, int(left.total_seconds()))
+
+
+@bp.get("/payments/<payment_id>")
+def payment(payment_id: str) -> Response:
+    ctx = get_context()
+    view = _owned_payment(payment_id)
+    prefix = current_app.config["CRM_PAY_URL_PREFIX"].rstrip("/")
+    html = render_template(
+        "crm_pay/console_payment.html",
+        p=view,
+        live=services.live_snapshot(ctx, payment_id),
+        steps=_LIVE_STEPS,
+        expires_in=_expires_in(view),
+        messages=services.message_views(ctx, payment_id),
+        socket_path=f"{request.script_root}{prefix}/socket.io",
+        status_url=url_for(".payment_status", payment_id=payment_id),
+    )
+    return Response(html)
+
+
+@bp.get("/payments/<payment_id>/status")
+def payment_status(payment_id: str) -> Response:
+    """The live panel's fallback when Socket.IO is unavailable: polled as JSON."""
+    view = _owned_payment(payment_id)
+    event: dict[str, Any] = {"payment_id": view["id"], "status": view["status"]}
+    if view.get("receipt_number"):
+        event["receipt_number"] = view["receipt_number"]
+    if view.get("decline"):
+        event["decline"] = {
+            "message": view["decline"]["message"],
+            "next_step": view["decline"]["next_step"],
+        }
+    if view.get("pay_link"):
+        event["attempts_left"] = view["pay_link"]["attempts_left"]
+        event["link_state"] = view["pay_link"]["state"]
+    return jsonify(event)
+
+
+@bp.post("/payments/<payment_id>/cancel")
+def cancel(payment_id: str) -> Response:
+    _owned_payment(payment_id)
+    try:
+        payments.cancel_payment(get_context(), payment_id, actor=_principal().actor)
+    except CrmPayError as exc:
+        flash(exc.message, "warning")
+    else:
+        flash("Payment cancelled; the link no longer works.", "notice")
+    return redirect(url_for(".payment", payment_id=payment_id))
+
+
+@bp.post("/payments/<payment_id>/resend")
+def resend_link(payment_id: str) -> Response:
+    view = _owned_payment(payment_id)
+    channel = request.form.get("channel", "")
+    if channel not in ("email", "sms"):
+        flash("Choose email or SMS to resend the link.", "warning")
+    elif (view.get("pay_link") or {}).get("state") != "open":
+        flash("This link can no longer be paid; take a new payment instead.", "warning")
+    else:
+        _send_link(payment_id, channel, _principal(), first=False)
+    return redirect(url_for(".payment", payment_id=payment_id))
+
+
+@bp.post("/payments/<payment_id>/resend-receipt")
+def resend_receipt(payment_id: str) -> Response:
+    view = _owned_payment(payment_id)
+    number = view.get("receipt_number")
+    if not number:
+        flash("There is no receipt yet: the payment has not been approved.", "warning")
+        return redirect(url_for(".payment", payment_id=payment_id))
+    try:
+        services.resend_receipt(get_context(), number, actor=_principal().actor)
+    except services.Unavailable:
+        flash("Resending receipts is not available in this installation yet.", "warning")
+    except CrmPayError as exc:
+        flash(f"The receipt could not be resent: {exc.message}", "warning")
+    else:
+        flash(f"Receipt {number} queued to the customer's email again.", "notice")
+    return redirect(url_for(".payment", payment_id=payment_id))
+
+
+@bp.get("/receipts/<number>.pdf")
+def receipt_pdf(number: str) -> Response:
+    try:
+        _, receipt = receipts.get_receipt(get_context(), number)
+    except NotFound:
+        abort(404)
+    return Response(
+        render_receipt_pdf(receipt),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{number}.pdf"'},
+    )

@@ -95,4 +95,14 @@ DEFAULTS: dict[str, Any] = {
     # Failed sign-ins accepted from one IP address per window (in memory, per process).
     "CRM_PAY_LOGIN_IP_LIMIT": 20,
     "CRM_PAY_LOGIN_IP_WINDOW": 10 * 60,
+    # --- live status (agent_ui.live, crm_pay.live) ---
+    # Socket.IO message queue. None: live status stays in this process. "redis://host:6379/0":
+    # every web and `crm-pay worker` process shares live status through Redis.
+    "CRM_PAY_SOCKETIO_MESSAGE_QUEUE": None,
+    # Message-queue channel; deployments sharing one Redis each need their own.
+    "CRM_PAY_SOCKETIO_CHANNEL": "crm-pay-live",
+    # Origins (comma-separated) allowed to open a socket besides CRM_PAY_PUBLIC_URL's.
+    "CRM_PAY_SOCKETIO_CORS_ORIGINS": "",
+    # Field-validity reports a customer's pay page may send per link per minute.
+    "CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE": 60,
 }

@@ -91,6 +91,8 @@ def app_config(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: Any
         "CRM_PAY_BRAINTREE_PRIVATE_KEY": SANDBOX["private_key"],
         "CRM_PAY_BRAINTREE_TIMEOUT": 1.0,
         "CRM_PAY_BUILTIN_CRM_PATH": str(tmp_path / "crm.json"),
+        # The test client speaks plain http; production keeps secure cookies on.
+        "CRM_PAY_SECURE_COOKIES": False,
         **extra,
     }
 

@@ -1,0 +1,158 @@
+"""The console's take-payment form, translated into a ``CreatePayment`` command.
+
+Pure translation, no I/O: the customer panel (``customer_view``) says which invoices are
+open and what each still owes; the form says what the agent picked. Anything the agent
+must fix comes back as a :class:`FormError` naming the field it belongs next to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from crm_pay.domain.errors import ValidationError
+from crm_pay.domain.money import Money
+from crm_pay.services.payments import CreatePayment
+
+__all__ = ["CHANNELS", "FormError", "TakePayment", "parse_take_payment"]
+
+# What the agent chooses → (payment channel, how the pay link travels).
+CHANNELS: dict[str, tuple[str, str | None]] = {
+    "email": ("link", "email"),
+    "sms": ("link", "sms"),
+    "card": ("vaulted", None),
+}
+
+
+class FormError(Exception):
+    """A value the agent must correct; ``field`` is where the message is shown."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TakePayment:
+    command: CreatePayment
+    send_by: str | None  # "email" | "sms" for a pay link; None when a card is charged
+    idempotency_key: str
+    request_hash: str
+
+
+def _outstanding(customer: Mapping[str, Any]) -> dict[str, Money]:
+    """Open invoices in the panel's order (oldest due first) → what each still owes."""
+    cur = customer["currency"]
+    owed = {inv["number"]: Money.parse(inv["outstanding"], cur) for inv in customer["invoices"]}
+    return {ref: amount for ref, amount in owed.items() if amount.is_positive()}
+
+
+def _allocate(
+    picked: Sequence[str], owed: Mapping[str, Money], amount: Money | None
+) -> tuple[Money, dict[str, Money]]:
+    """Without an amount: each picked invoice in full. With one: spread over the picked
+    invoices, oldest due first, each up to what it owes."""
+    if amount is None:
+        return sum((owed[ref] for ref in picked), Money.zero(owed[picked[0]].currency)), {
+            ref: owed[ref] for ref in picked
+        }
+    total = sum((owed[ref] for ref in picked), Money.zero(amount.currency))
+    if amount > total:
+        raise FormError(
+            "amount",
+            f"{amount.currency} {amount.to_decimal_str()} is more than the ticked invoices owe "
+            f"({total.currency} {total.to_decimal_str()}). Lower the amount, or untick every "
+            "invoice to pay towards the balance (anything above it becomes credit).",
+        )
+    allocations: dict[str, Money] = {}
+    remaining = amount
+    for ref in [r for r in owed if r in picked]:
+        if not remaining.is_positive():
+            break
+        share = min(owed[ref], remaining)
+        allocations[ref] = share
+        remaining -= share
+    return amount, allocations
+
+
+def parse_take_payment(customer: Mapping[str, Any], form: Any) -> TakePayment:
+    """Read the form (a werkzeug ``MultiDict``) against the customer panel it was shown on."""
+    currency = customer["currency"]
+    key = (form.get("idempotency_key") or "").strip()
+    if not key or len(key) > 200:
+        raise FormError("form", "This form is incomplete; reload the page and try again.")
+    owed = _outstanding(customer)
+    picked = list(dict.fromkeys(form.getlist("invoice")))
+    stray = [ref for ref in picked if ref not in owed]
+    if stray:
+        raise FormError(
+            "invoice",
+            f"Invoice {stray[0]} has nothing left to pay or is not this customer's; "
+            "reload the page to see the current invoices.",
+        )
+    text = (form.get("amount") or "").strip()
+    amount: Money | None = None
+    if text:
+        try:
+            amount = Money.parse(text, currency)
+        except ValidationError as exc:
+            raise FormError("amount", exc.message) from None
+        if not amount.is_positive():
+            raise FormError("amount", "The amount must be more than zero.")
+    if not picked and amount is None:
+        raise FormError(
+            "amount", "Tick the invoices the customer is paying, or type the amount to take."
+        )
+    if picked:
+        amount, allocations = _allocate(picked, owed, amount)
+    else:
+        allocations = {}
+    assert amount is not None
+
+    choice = form.get("channel", "")
+    if choice not in CHANNELS:
+        raise FormError("channel", "Choose how the customer pays: email link, SMS link or card.")
+    channel, send_by = CHANNELS[choice]
+    if send_by == "email" and not customer.get("email"):
+        raise FormError("channel", "The CRM has no email address for this customer; use SMS.")
+    if send_by == "sms" and not customer.get("phone"):
+        raise FormError("channel", "The CRM has no mobile number for this customer; use email.")
+    card = form.get("card") or None
+    consent = form.get("consent") == "yes"
+    if channel == "vaulted":
+        if not card:
+            raise FormError("card", "Pick the card on file to charge.")
+        if not consent:
+            raise FormError(
+                "consent",
+                "Ask the customer for permission to charge this card, then tick "
+                "'Customer consented'.",
+            )
+    command = CreatePayment(
+        crm_ref=customer["crm_ref"],
+        amount=amount.to_decimal_str(),
+        currency=currency,
+        channel=channel,
+        allocations={ref: m.to_decimal_str() for ref, m in allocations.items()} or None,
+        payment_method_token=card if channel == "vaulted" else None,
+        customer_consent=consent if channel == "vaulted" else False,
+    )
+    digest = hashlib.sha256(
+        json.dumps(
+            {
+                "customer": command.crm_ref,
+                "amount": command.amount,
+                "currency": command.currency,
+                "channel": choice,
+                "allocations": command.allocations,
+                "card": command.payment_method_token,
+                "consent": command.customer_consent,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    return TakePayment(command, send_by, key, digest)
