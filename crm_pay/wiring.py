@@ -160,8 +160,9 @@ def crm_kinds(instance_path: str) -> dict[str, Any]:
     """The kinds of CRM an admin can configure, from the connectors that are installed."""
     from crm_pay.services.connectors import ConnectorKind
 
-    def builtin(settings: Mapping[str, str], secrets: Mapping[str, str],
-                mapping: Mapping[str, str]) -> CrmConnector:
+    def builtin(
+        settings: Mapping[str, str], secrets: Mapping[str, str], mapping: Mapping[str, str]
+    ) -> CrmConnector:
         path = settings.get("path") or str(Path(instance_path) / "crm.json")
         return BuiltinCrm(Path(path))
 
@@ -170,8 +171,14 @@ def crm_kinds(instance_path: str) -> dict[str, Any]:
             kind="builtin",
             label="Builtin CRM (demo)",
             factory=builtin,
-            settings_fields=({"name": "path", "label": "Data file", "required": False,
-                              "help": "JSON file; default crm.json in the instance folder"},),
+            settings_fields=(
+                {
+                    "name": "path",
+                    "label": "Data file",
+                    "required": False,
+                    "help": "JSON file; default crm.json in the instance folder",
+                },
+            ),
         )
     }
     for kind, module, cls, label in (
