@@ -105,4 +105,20 @@ DEFAULTS: dict[str, Any] = {
     "CRM_PAY_SOCKETIO_CORS_ORIGINS": "",
     # Field-validity reports a customer's pay page may send per link per minute.
     "CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE": 60,
+    # --- opening the console from a CRM (agent_ui.launch, crm_pay.services.launch) ---
+    # Salesforce Canvas: the connected app's consumer secret. None: the vault secret
+    # "canvas.consumer_secret".
+    "CRM_PAY_SALESFORCE_CANVAS_SECRET": None,
+    # Seconds a Canvas signed request's issuedAt may be from now (0: not checked).
+    "CRM_PAY_SALESFORCE_CANVAS_MAX_AGE": 15 * 60,
+    # Canvas custom parameter holding the customer's id; else the page's record Id.
+    "CRM_PAY_SALESFORCE_CANVAS_PARAMETER": "recordId",
+    # HubSpot CRM card: the app's client secret. None: the vault secret
+    # "hubspot.client_secret".
+    "CRM_PAY_HUBSPOT_CLIENT_SECRET": None,
+    # Secret signing generic launch links (`crm-pay launch-url`). None: derived from the
+    # token pepper. Changing it invalidates links already handed out.
+    "CRM_PAY_LAUNCH_SECRET": None,
+    # Minutes a launch link printed by `crm-pay launch-url` stays valid by default.
+    "CRM_PAY_LAUNCH_LINK_MINUTES": 5,
 }

@@ -184,6 +184,7 @@ class CrmPay:
             lambda: wiring.load_crm(mapping, instance_path=app.instance_path, secret=secret),
         )
         ctx.extras["crm_kinds"] = wiring.crm_kinds(app.instance_path)
+        ctx.extras["launch_verifiers"] = wiring.launch_verifiers()
         ctx.email = _LazyAdapter(
             lambda: wiring.load_email_sender(
                 mapping, instance_path=app.instance_path, secret=secret

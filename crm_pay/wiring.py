@@ -30,6 +30,7 @@ __all__ = [
     "load_crm",
     "load_email_sender",
     "load_sms_sender",
+    "launch_verifiers",
 ]
 
 SecretLookup = Callable[[str], "str | None"]
@@ -205,6 +206,18 @@ def crm_kinds(instance_path: str) -> dict[str, Any]:
     for ep in entry_points(group="crm_pay.crm_kinds"):
         kinds[ep.name] = ep.load()()
     return kinds
+
+
+def launch_verifiers() -> dict[str, Callable[..., bool]]:
+    """Signature checks of the CRMs that open the agent console (``ctx.extras
+    ["launch_verifiers"]``): the web layer may not import connectors itself."""
+    verifiers: dict[str, Callable[..., bool]] = {}
+    try:
+        from connectors.crm.hubspot import verify_hubspot_signature_v3
+    except ImportError:
+        return verifiers
+    verifiers["hubspot"] = verify_hubspot_signature_v3
+    return verifiers
 
 
 def _fields(fields: Any) -> tuple[dict[str, Any], ...]:

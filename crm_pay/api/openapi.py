@@ -48,6 +48,7 @@ def openapi_document(base_path: str) -> dict[str, Any]:
         "description": 'Exact decimal amount, e.g. "12.34"; never a JSON number.',
     }
     payment = {"$ref": "#/components/schemas/Payment"}
+    message = {"$ref": "#/components/schemas/Message"}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -136,6 +137,47 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     payment,
                     params=[_path_param("payment_id", "Payment id")],
                     errors=(401, 403, 404, 409),
+                )
+            },
+            "/payments/{payment_id}/send-link": {
+                "post": _op(
+                    "Send (or send again) the payment's pay link to its customer by email or "
+                    "SMS; queued for delivery, see /payments/{payment_id}/messages",
+                    message,
+                    params=[_path_param("payment_id", "Payment id")],
+                    body={
+                        "type": "object",
+                        "required": ["channel"],
+                        "additionalProperties": False,
+                        "properties": {"channel": {"enum": ["email", "sms"]}},
+                    },
+                    errors=(400, 401, 403, 404, 409, 422),
+                    ok_status="202",
+                )
+            },
+            "/payments/{payment_id}/messages": {
+                "get": _op(
+                    "Messages sent for a payment (pay links, failure notices, receipt) with "
+                    "their delivery status",
+                    {
+                        "type": "object",
+                        "properties": {"messages": {"type": "array", "items": message}},
+                    },
+                    params=[_path_param("payment_id", "Payment id")],
+                )
+            },
+            "/receipts/{number}/resend": {
+                "post": _op(
+                    "Email a receipt again, to the customer or to another address",
+                    message,
+                    params=[_path_param("number", "e.g. R-2026-000123")],
+                    body={
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"to": {"type": "string", "format": "email"}},
+                    },
+                    errors=(400, 401, 403, 404, 422),
+                    ok_status="202",
                 )
             },
             "/receipts/{number}": {
@@ -247,6 +289,30 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                         "invoices": {"type": "array"},
                         "cards_on_file": {"type": "array"},
                         "recent_payments": {"type": "array"},
+                    },
+                },
+                "Message": {
+                    "type": "object",
+                    "description": "A customer message and its delivery status",
+                    "properties": {
+                        "message_id": {
+                            "type": "string",
+                            "description": "Stable Message-ID, e.g. receipt.R-2026-000123@"
+                            "example.com; a resend gets a suffix (.2, .3, ...)",
+                        },
+                        "kind": {"enum": ["receipt", "pay_link", "payment_failed"]},
+                        "channel": {"enum": ["email", "sms"]},
+                        "recipient": {"type": "string"},
+                        "payment_id": {"type": ["string", "null"]},
+                        "receipt_number": {"type": ["string", "null"]},
+                        "status": {"enum": ["queued", "sent", "failed", "skipped"]},
+                        "reason": {
+                            "type": ["string", "null"],
+                            "description": "Why it failed (or the last temporary error)",
+                        },
+                        "attempts": {"type": "integer"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "sent_at": {"type": ["string", "null"], "format": "date-time"},
                     },
                 },
                 "Receipt": {

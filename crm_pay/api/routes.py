@@ -12,7 +12,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from crm_pay.domain.errors import Unauthorized, ValidationError, WebhookRejected
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
-from crm_pay.services import customers, payments, receipts, webhooks
+from crm_pay.services import customers, notifications, payments, receipts, webhooks
 from crm_pay.services.access import Principal, authenticate_api_key, require_role
 
 from .errors import error_response, register_error_handlers
@@ -147,6 +147,44 @@ def create_api_blueprint() -> Blueprint:
     @auth("agent")
     def cancel_payment(payment_id: str) -> Response:
         return jsonify(payments.cancel_payment(_ctx(), payment_id, actor=_principal().actor))
+
+    @bp.post("/payments/<payment_id>/send-link")
+    @auth("agent")
+    def send_link(payment_id: str) -> tuple[Response, int]:
+        body = _json_body()
+        unknown = set(body) - {"channel"}
+        if unknown:
+            raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        channel = body.get("channel")
+        if channel not in ("email", "sms"):
+            raise ValidationError('channel must be "email" or "sms"')
+        view = notifications.send_pay_link(
+            _ctx(), payment_id, channel=channel, actor=_principal().actor
+        )
+        return jsonify(view), 202
+
+    @bp.get("/payments/<payment_id>/messages")
+    @auth("agent")
+    def payment_messages(payment_id: str) -> Response:
+        payments.get_payment(_ctx(), payment_id, resolve=False)  # 404 for an unknown id
+        return jsonify({"messages": notifications.message_views(_ctx(), payment_id=payment_id)})
+
+    @bp.post("/receipts/<number>/resend")
+    @auth("agent")
+    def resend_receipt(number: str) -> tuple[Response, int]:
+        body = request.get_json(silent=True) if request.data else {}
+        if not isinstance(body, dict):
+            raise ValidationError(
+                'send a JSON object, e.g. {} or {"to": "someone@example.com"}', status=400
+            )
+        unknown = set(body) - {"to"}
+        if unknown:
+            raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        to = body.get("to")
+        if to is not None and not isinstance(to, str):
+            raise ValidationError("'to' must be an email address (a string)")
+        view = notifications.resend_receipt(_ctx(), number, actor=_principal().actor, to=to)
+        return jsonify(view), 202
 
     @bp.get("/receipts/<number>.pdf")
     @auth("agent")

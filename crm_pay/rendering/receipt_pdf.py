@@ -24,7 +24,14 @@ from fpdf.enums import XPos, YPos
 from crm_pay.domain.money import Money
 from crm_pay.domain.receipt import Receipt
 
-__all__ = ["render_receipt_pdf", "render_receipt_text"]
+__all__ = [
+    "ReceiptLayout",
+    "receipt_layout",
+    "render_receipt_pdf",
+    "render_receipt_text",
+    "printed_method",
+    "format_moment",
+]
 
 _PRODUCER: Final = "crm-pay"
 # A card written in the method: masked ("•••• 1111", "**** 1111") or bare digits.
@@ -39,7 +46,7 @@ _TEXT_WIDTH: Final = 72
 
 
 @dataclass(frozen=True, slots=True)
-class _Layout:
+class ReceiptLayout:
     """What a receipt says, as strings, in reading order."""
 
     title: str
@@ -53,7 +60,7 @@ class _Layout:
     total: tuple[str, str]
 
 
-def _printed_method(method: str) -> str:
+def printed_method(method: str) -> str:
     """The payment method as printed: a card shows as ``"Visa ending 1111"``, never more
     than its last 4 digits; a wallet name is kept as it is."""
 
@@ -67,7 +74,7 @@ def _printed_method(method: str) -> str:
 
 def render_receipt_text(receipt: Receipt) -> str:
     """The receipt as plain text (UTF-8 friendly, 72 columns), for e-mails and logs."""
-    layout = _layout(receipt)
+    layout = receipt_layout(receipt)
     out: list[str] = [*layout.merchant, "", layout.title.upper(), ""]
     out += [_pair(label, value) for label, value in layout.details]
     if layout.items:
@@ -91,7 +98,7 @@ def render_receipt_text(receipt: Receipt) -> str:
 def render_receipt_pdf(receipt: Receipt, *, compress: bool = True) -> bytes:
     """The receipt as an A4 PDF. ``compress=False`` leaves the page content readable,
     which tests use to look at the text."""
-    layout = _layout(receipt)
+    layout = receipt_layout(receipt)
     pdf = FPDF(format="A4")
     pdf.set_compression(compress)
     pdf.set_creation_date(receipt.issued_at)
@@ -148,7 +155,7 @@ def render_receipt_pdf(receipt: Receipt, *, compress: bool = True) -> bytes:
 
 
 # ---------------------------------------------------------------------------- layout
-def _layout(receipt: Receipt) -> _Layout:
+def receipt_layout(receipt: Receipt) -> ReceiptLayout:
     currency = receipt.amount_paid.currency
     refund = receipt.kind == "refund"
     merchant = receipt.merchant
@@ -159,7 +166,7 @@ def _layout(receipt: Receipt) -> _Layout:
 
     details = (
         ("Receipt number", receipt.number),
-        ("Date", _when(receipt.issued_at)),
+        ("Date", format_moment(receipt.issued_at)),
         ("Customer", f"{receipt.customer_name} ({receipt.customer_ref})"),
         ("Payment ID", receipt.payment_id),
     )
@@ -179,12 +186,12 @@ def _layout(receipt: Receipt) -> _Layout:
     summary += [(label, amount.format()) for label, amount in receipt.tax_breakdown]
     if receipt.lines or not receipt.shipping.is_zero():
         summary.append(("Shipping", receipt.shipping.format()))
-    payment = [("Paid with" if not refund else "Refunded to", _printed_method(receipt.method))]
+    payment = [("Paid with" if not refund else "Refunded to", printed_method(receipt.method))]
     payment.append(("PSP reference", receipt.psp_reference or "-"))
     allocations = tuple((invoice, amount.format()) for invoice, amount in receipt.allocations)
     if not receipt.credit.is_zero():
         allocations += (("Customer credit", receipt.credit.format()),)
-    return _Layout(
+    return ReceiptLayout(
         title="Refund receipt" if refund else "Receipt",
         merchant=tuple(merchant_lines),
         details=details,
@@ -204,7 +211,7 @@ def _sum(amounts: list[Money], currency: str) -> Money:
     return total
 
 
-def _when(moment: datetime) -> str:
+def format_moment(moment: datetime) -> str:
     """``2026-03-02 14:05:00 EST (UTC-05:00)``: the local time and where it is local."""
     offset = moment.utcoffset()
     assert offset is not None  # Receipt refuses naive date-times

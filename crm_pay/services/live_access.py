@@ -80,7 +80,7 @@ def report_field(ctx: Context, token: str, field: Any, valid: Any) -> str:
     to the agents watching. Returns the payment id. Raises ``ValidationError`` for a
     field or flag we do not know, ``NotFound`` for a bad token, ``Gone`` once the link
     can no longer take a payment (nobody needs ticks then)."""
-    if field not in HOSTED_FIELDS:
+    if not isinstance(field, str) or field not in HOSTED_FIELDS:
         raise ValidationError(f"field must be one of {', '.join(sorted(HOSTED_FIELDS))}")
     if not isinstance(valid, bool):
         raise ValidationError("valid must be true or false")
