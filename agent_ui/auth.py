@@ -243,8 +243,8 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return home
     parts = urlsplit(target)
-    console_root = home.rstrip("/") + "/"
-    if parts.scheme or parts.netloc or "\\" in target or not target.startswith(console_root):
+    roots = (home.rstrip("/") + "/", url_for("crm_pay_admin.index").rstrip("/") + "/")
+    if parts.scheme or parts.netloc or "\\" in target or not target.startswith(roots):
         return home
     return target
 

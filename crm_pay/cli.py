@@ -301,6 +301,15 @@ def demo(host: str, port: int, sandbox_port: int, instance: str, no_serve: bool)
     )
 
 
+def _register_more() -> None:
+    from crm_pay.cli_launch import launch_url
+
+    cli.add_command(launch_url)
+
+
+_register_more()
+
+
 def main(argv: list[str] | None = None) -> Any:
     os.environ.setdefault("CRM_PAY_INSTANCE_PATH", str(Path("instance").resolve()))
     try:

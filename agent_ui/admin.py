@@ -1,0 +1,251 @@
+"""The admin console: CRM connectors (settings, secrets, mapping, test connection,
+enable/disable, history) and CRM sync status with dead letters and replay.
+
+Entry points only: each view reads the form, calls ``crm_pay.services.connectors`` or
+``crm_pay.services.outbox`` and renders the answer. Every page needs the admin role
+(others get 403); every POST carries the session's CSRF token (checked app-wide by
+``agent_ui.auth``). Secrets go one way: typed into a password field, stored encrypted by
+the service, and from then on only shown as "set" or "not set".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from crm_pay.domain.errors import CrmPayError, NotFound
+from crm_pay.extension import get_context
+from crm_pay.services import access, connectors, outbox
+from crm_pay.services.access import Principal
+
+from . import launch
+from .admin_forms import ConnectorForm, form_values, parse_connector_form
+from .admin_services import connector_history
+from .auth import security_headers
+
+__all__ = ["bp", "init_admin"]
+
+bp = Blueprint("crm_pay_admin", __name__, template_folder="templates")
+
+
+def _principal() -> Principal:
+    return current_user.principal  # type: ignore[no-any-return]
+
+
+@bp.before_request
+def _require_admin() -> Any:
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    if not access.has_role(_principal(), "admin"):
+        abort(403)
+    return None
+
+
+@bp.after_request
+def _headers(resp: Response) -> Response:
+    return security_headers(resp)
+
+
+@bp.errorhandler(CrmPayError)
+def _service_error(exc: CrmPayError) -> tuple[str, int]:
+    title = {404: "Not found", 403: "Not allowed"}.get(exc.status, "Something needs attention")
+    return render_template("crm_pay/admin_error.html", title=title, message=exc.message), (
+        exc.status
+    )
+
+
+@bp.errorhandler(403)
+@bp.errorhandler(404)
+def _http_error(exc: Any) -> tuple[str, int]:
+    code = getattr(exc, "code", 404)
+    if code == 403:
+        title, message = "Not allowed", "The admin console is for admins; ask one for access."
+    else:
+        title, message = "Not found", "There is nothing here; go back to the overview."
+    return render_template("crm_pay/admin_error.html", title=title, message=message), code
+
+
+def _kinds() -> dict[str, Any]:
+    kinds: dict[str, Any] = get_context().extras.get("crm_kinds", {})
+    return kinds
+
+
+@bp.get("/")
+def index() -> str:
+    ctx = get_context()
+    return render_template(
+        "crm_pay/admin_index.html",
+        connectors=connectors.list_connectors(ctx),
+        sync=connectors.sync_status(ctx, dead_limit=0),
+        kinds=_kinds(),
+        default_crm=current_app.config["CRM_PAY_CRM"],
+    )
+
+
+def _render_connector(
+    spec: Any,
+    view: dict[str, Any] | None,
+    *,
+    submitted: ConnectorForm | None = None,
+    status: int = 200,
+) -> Response:
+    history = connector_history(get_context(), view["name"]) if view else []
+    html = render_template(
+        "crm_pay/admin_connector.html",
+        spec=spec,
+        view=view,
+        values=form_values(spec, view, submitted),
+        errors=submitted.errors if submitted else {},
+        history=history,
+    )
+    return Response(html, status=status)
+
+
+def _spec_for(kind: str) -> Any:
+    spec = _kinds().get(kind)
+    if spec is None:
+        abort(404)
+    return spec
+
+
+def _save(spec: Any, form: ConnectorForm, view: dict[str, Any] | None) -> Response:
+    """Save through the service; on a refusal show the form again with what was typed
+    (except secrets, which are never sent back)."""
+    typed_a_secret = any(form.secrets.values())
+    if not form.errors:
+        try:
+            saved = connectors.save_connector(
+                get_context(),
+                name=form.name,
+                kind=spec.kind,
+                settings=form.settings,
+                secrets=form.secrets,
+                mapping=form.mapping,
+                actor=_principal().actor,
+            )
+        except CrmPayError as exc:
+            form.errors["form"] = exc.message
+        else:
+            flash(f"Connector {saved['name']} saved (version {saved['version']}).", "notice")
+            return redirect(url_for(".connector", name=saved["name"]))  # type: ignore[return-value]
+    if typed_a_secret:
+        form.errors.setdefault(
+            "secrets", "Secrets you typed were not saved; type them again before saving."
+        )
+    return _render_connector(spec, view, submitted=form, status=422)
+
+
+@bp.route("/connectors/new", methods=["GET", "POST"])
+def new_connector() -> Response:
+    spec = _spec_for(request.values.get("kind", ""))
+    if request.method == "GET":
+        return _render_connector(spec, None)
+    form = parse_connector_form(spec, request.form)
+    if not form.errors.get("name"):
+        try:
+            connectors.connector_view(get_context(), form.name)
+        except NotFound:
+            pass
+        else:
+            form.errors["name"] = f"A connector named {form.name} exists already; pick another."
+    return _save(spec, form, None)
+
+
+@bp.route("/connectors/<name>", methods=["GET", "POST"])
+def connector(name: str) -> Response:
+    view = connectors.connector_view(get_context(), name)
+    spec = _kinds().get(view["kind"])
+    if spec is None:
+        return _render_connector(None, view)
+    if request.method == "GET":
+        return _render_connector(spec, view)
+    form = parse_connector_form(spec, request.form, name=name, secrets_set=view["secrets"])
+    return _save(spec, form, view)
+
+
+@bp.post("/connectors/<name>/enable")
+def enable(name: str) -> Response:
+    connectors.enable_connector(get_context(), name, actor=_principal().actor)
+    flash(
+        f"Connector {name} enabled: customers are looked up in it and payments sync to it. "
+        "Any other connector was disabled.",
+        "notice",
+    )
+    return redirect(url_for(".connector", name=name))  # type: ignore[return-value]
+
+
+@bp.post("/connectors/<name>/disable")
+def disable(name: str) -> Response:
+    connectors.disable_connector(get_context(), name, actor=_principal().actor)
+    flash(
+        f"Connector {name} disabled. Until another is enabled, the default CRM "
+        f"({current_app.config['CRM_PAY_CRM']}) is used.",
+        "notice",
+    )
+    return redirect(url_for(".connector", name=name))  # type: ignore[return-value]
+
+
+@bp.post("/connectors/<name>/test")
+def test_connection(name: str) -> Response:
+    report = connectors.test_connector(get_context(), name, actor=_principal().actor)
+    if report.ok:
+        flash("Test connection passed: every check below is ✓.", "notice")
+    else:
+        flash("Test connection failed: the ✗ lines below say what to fix.", "warning")
+    return redirect(url_for(".connector", name=name, _anchor="test"))  # type: ignore[return-value]
+
+
+@bp.get("/sync")
+def sync() -> str:
+    ctx = get_context()
+    return render_template(
+        "crm_pay/admin_sync.html",
+        sync=connectors.sync_status(ctx, dead_limit=200),
+        all_dead=outbox.outbox_summary(ctx).get("dead", 0),
+    )
+
+
+@bp.post("/sync/replay/<int:message_id>")
+def replay_one(message_id: int) -> Response:
+    count = outbox.replay(get_context(), [message_id])
+    flash(f"Message {message_id} queued again ({count} replayed).", "notice")
+    return redirect(url_for(".sync"))  # type: ignore[return-value]
+
+
+@bp.route("/sync/replay-all", methods=["GET", "POST"])
+def replay_all() -> Any:
+    """A confirmation page (GET) saying how many messages will go again, then the replay."""
+    ctx = get_context()
+    if request.method == "GET" or request.form.get("confirm") != "yes":
+        dead = outbox.outbox_summary(ctx).get("dead", 0)
+        return render_template(
+            "crm_pay/admin_replay_confirm.html",
+            dead=dead,
+            crm_dead=connectors.sync_status(ctx, dead_limit=0)["dead"],
+        )
+    count = outbox.replay(ctx)
+    flash(
+        f"{count} dead letter{'s' if count != 1 else ''} queued again; the dispatcher "
+        "delivers them within seconds.",
+        "notice",
+    )
+    return redirect(url_for(".sync"))
+
+
+def init_admin(app: Flask, prefix: str) -> None:
+    """Mount the admin console at ``{prefix}/admin`` and the CRM launch endpoints."""
+    app.register_blueprint(bp, url_prefix=f"{prefix}/admin")
+    launch.init_launch(app, prefix)

@@ -1,0 +1,41 @@
+"""``crm-pay launch-url``: print a signed link that opens the agent console on a customer.
+
+For CRMs without Canvas or CRM cards: the CRM's button calls this (or the same
+``crm_pay.services.launch.launch_link`` function through a small endpoint of its own) and
+opens the printed URL. A thin wrapper over the service function.
+"""
+
+from __future__ import annotations
+
+import click
+
+from crm_pay.domain.errors import CrmPayError
+
+__all__ = ["launch_url"]
+
+
+@click.command("launch-url", help="Print a signed link that opens the console on a customer.")
+@click.option("--customer", "crm_ref", required=True, help="The customer's CRM id.")
+@click.option(
+    "--minutes",
+    type=click.IntRange(1, 24 * 60),
+    default=None,
+    help="How long the link works (default CRM_PAY_LAUNCH_LINK_MINUTES, 5).",
+)
+@click.option("--agent", default=None, help="Only this agent (email) may use the link.")
+def launch_url(crm_ref: str, minutes: int | None, agent: str | None) -> None:
+    from crm_pay.cli import _app_context, _ctx, _fail
+    from crm_pay.services.launch import LaunchConfig, launch_link
+
+    with _app_context() as app:
+        try:
+            url = launch_link(
+                _ctx(),
+                crm_ref,
+                config=LaunchConfig.from_config(app.config),
+                minutes=minutes or int(app.config["CRM_PAY_LAUNCH_LINK_MINUTES"]),
+                agent=agent,
+            )
+        except CrmPayError as exc:
+            _fail(exc)
+    click.echo(url)
