@@ -33,7 +33,6 @@ from crm_pay.services.access import Principal
 
 from . import launch
 from .admin_forms import ConnectorForm, form_values, parse_connector_form
-from .admin_services import connector_history
 from .auth import security_headers
 
 __all__ = ["bp", "init_admin"]
@@ -102,7 +101,7 @@ def _render_connector(
     submitted: ConnectorForm | None = None,
     status: int = 200,
 ) -> Response:
-    history = connector_history(get_context(), view["name"]) if view else []
+    history = connectors.connector_history(get_context(), view["name"]) if view else []
     html = render_template(
         "crm_pay/admin_connector.html",
         spec=spec,

@@ -30,6 +30,7 @@ __all__ = [
     "test_connector",
     "active_config",
     "sync_status",
+    "connector_history",
 ]
 
 log = logging.getLogger("crm_pay.connectors")
@@ -345,3 +346,28 @@ def sync_status(ctx: Context, *, dead_limit: int = 50) -> dict[str, Any]:
                 for m in dead
             ],
         }
+
+
+def connector_history(ctx: Context, name: str, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The connector's versions, newest first: who changed what, and when (the versions
+    table holds settings and mapping only; secrets are never copied there)."""
+    with ctx.db.transaction() as s:
+        connector_id = s.scalar(select(CrmConnectorRow.id).where(CrmConnectorRow.name == name))
+        if connector_id is None:
+            raise NotFound(f"no connector {name!r}")
+        rows = s.scalars(
+            select(CrmConnectorVersion)
+            .where(CrmConnectorVersion.connector_id == connector_id)
+            .order_by(CrmConnectorVersion.version.desc())
+            .limit(limit)
+        ).all()
+        return [
+            {
+                "version": v.version,
+                "changed_at": v.changed_at.isoformat(),
+                "changed_by": v.changed_by,
+                "enabled": v.enabled,
+                "secrets_changed": v.secrets_changed,
+            }
+            for v in rows
+        ]
