@@ -15,4 +15,6 @@ __all__ = ["BENCHES"]
 #: Bench name -> module (imported only when the bench runs), in run order.
 BENCHES: dict[str, str] = {
     "link_payment": "benchmarks.link_payment",
+    "live_status": "benchmarks.live_status",
+    "crm_sync": "benchmarks.crm_sync",
 }

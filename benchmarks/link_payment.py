@@ -198,6 +198,7 @@ def _app_config(db_url: str, gateway_url: str, assets_url: str, tmp: Path) -> di
     """The app configuration the integration tests use, pointed at this run's pieces."""
     return {
         "TESTING": True,
+        "CRM_PAY_DEV_SECRETS": True,
         "SECRET_KEY": "bench-secret-key",
         "CRM_PAY_DATABASE_URL": db_url,
         "CRM_PAY_PUBLIC_URL": "http://shop.test",
