@@ -29,6 +29,7 @@ from crm_pay.persistence.models import (
     IdempotencyRecord,
     Invoice,
     LedgerEntryRow,
+    OutboxMessage,
     PayLink,
     Payment,
     PaymentEventRow,
@@ -124,7 +125,9 @@ def crm_sync_messages(
 
     The payment upsert carries the payment's state at this moment; the balance message
     carries nothing but the customer: the handler reads the current balance, so a late
-    delivery can never set an older value."""
+    delivery can never set an older value. It is written only when the ledger moved,
+    and not at all while an unclaimed one for the customer is still waiting (that one
+    will read the new balance too), which keeps CRM calls per payment low."""
     now = ctx.now()
     stamp = now.isoformat()
     enqueue(
@@ -135,6 +138,21 @@ def crm_sync_messages(
         payload={"payment_id": payment.id, "status": payment.status, "at": stamp},
         now=now,
     )
+    if not (reason == "succeeded" or reason.startswith("dispute_lost")):
+        return
+    waiting = session.scalars(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.topic == "crm.update_balance",
+            OutboxMessage.ordering_key == f"crm:{customer.crm_ref}",
+            OutboxMessage.status == "pending",
+            OutboxMessage.locked_until.is_(None),
+            OutboxMessage.attempts == 0,
+        )
+        .with_for_update()  # waits for a dispatcher claiming it, then sees the claim
+    ).first()
+    if waiting is not None:
+        return
     enqueue(
         session,
         topic="crm.update_balance",

@@ -131,3 +131,19 @@ def test_replaying_everything_twice_leaves_the_crm_as_after_one_delivery(
         ctx.crm.balance_of("CUST-0001"),
         ctx.crm.receipts_for("CUST-0001"),
     ) == snapshot
+
+
+def test_balance_pushes_coalesce_while_one_is_waiting(
+    client: FlaskClient, auth: dict[str, str], ctx: Context
+) -> None:
+    for amount in ("1.00", "2.00", "3.00"):
+        _, p = create_link(client, auth, amount=amount)
+        pay(client, p["pay_url"])
+    with ctx.db.transaction() as s:
+        balances = s.scalars(
+            select(OutboxMessage).where(OutboxMessage.topic == "crm.update_balance")
+        ).all()
+    assert len(balances) == 1  # three payments, one waiting balance push
+    make_dispatcher(ctx).drain()
+    balance, _ = ctx.crm.balance_of("CUST-0001")
+    assert balance.to_decimal_str() == "622.39"  # 628.39 - 6.00: the latest, not the first
