@@ -3,20 +3,26 @@
 Card entry happens in the PSP's hosted fields (iframes on the PSP's origin); this page
 only ever sees a one-time nonce. ``POST {prefix}/p/<token>/pay`` takes the form fields a
 hosted-fields page posts (``payment_method_nonce``, optional ``device_data``) and answers
-HTML, or JSON when asked for it.
+HTML, or JSON when asked for it. ``POST {prefix}/p/<token>/events`` takes the hosted
+fields' validity changes (``{"field": "cvv", "valid": true}``: flags, never what was
+typed) and forwards them to the agent's live-status panel.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from crm_pay.domain.errors import CrmPayError, PspUnavailable
+from crm_pay.domain.errors import CrmPayError, PspUnavailable, ValidationError
 from crm_pay.extension import get_context
-from crm_pay.services import charging
+from crm_pay.services import charging, live_access
 from vault.pan import redact
+
+from .auth import LoginThrottle
 
 __all__ = ["bp"]
 
@@ -114,6 +120,53 @@ def pay(token: str) -> Any:
     if _wants_json():
         return public, 200
     return _secure(Response(render_template("crm_pay/pay_result.html", view=public, token=token)))
+
+
+# A validity report is a few dozen bytes; anything larger is not one.
+_MAX_EVENT_BYTES = 1024
+
+
+def _field_event_budget() -> LoginThrottle:
+    """Per-link sliding window of field reports (in memory, per process)."""
+    budget: LoginThrottle | None = current_app.extensions.get("crm_pay_field_events")
+    if budget is None:
+        limit = int(current_app.config["CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE"])
+        budget = current_app.extensions.setdefault(
+            "crm_pay_field_events", LoginThrottle(limit, 60.0)
+        )
+    return budget
+
+
+def _event_error(exc: CrmPayError) -> Response:
+    resp = jsonify({"error": {"code": exc.code, "message": exc.message}})
+    resp.status_code = exc.status
+    if exc.status == 429:
+        resp.headers["Retry-After"] = "60"
+    return _secure(resp)
+
+
+@bp.post("/p/<token>/events")
+def field_event(token: str) -> Response:
+    """The customer's hosted fields changed validity: tell the agent (flags only)."""
+    if (request.content_length or 0) > _MAX_EVENT_BYTES:
+        return _event_error(ValidationError("this report is too large", status=413))
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _event_error(
+            ValidationError('send JSON like {"field": "cvv", "valid": true}', status=400)
+        )
+    # Keyed by a digest: the budget table never holds a usable link token.
+    key = hashlib.sha256(token.encode()).hexdigest()
+    budget, now = _field_event_budget(), time.monotonic()
+    if budget.blocked(key, now):
+        slow_down = "too many updates from this page; please wait a minute"
+        return _event_error(CrmPayError(slow_down, code="rate_limited", status=429))
+    budget.failed(key, now)  # the throttle counts every report, not only failures
+    try:
+        live_access.report_field(get_context(), token, body.get("field"), body.get("valid"))
+    except CrmPayError as exc:
+        return _event_error(exc)
+    return _secure(Response(status=204))
 
 
 def _public_view(view: dict[str, Any]) -> dict[str, Any]:

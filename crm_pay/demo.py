@@ -75,6 +75,8 @@ def demo_config(*, host: str, port: int, sandbox_url: str, assets_url: str) -> d
         "CRM_PAY_AUTO_MIGRATE": True,
         "CRM_PAY_DEMO": True,
         "CRM_PAY_DEV_SECRETS": True,
+        # the demo serves plain http on any host; production keeps secure cookies
+        "CRM_PAY_SECURE_COOKIES": False,
     }
 
 
@@ -136,6 +138,7 @@ def run_demo(
         "",
         f"  API             {public}{prefix}/api/v1   (OpenAPI: {prefix}/api/v1/openapi.json)",
         f"  Health          {public}{prefix}/healthz",
+        f"  Live status     {public}{prefix}/socket.io (Socket.IO, namespace /live)",
         f"  Sandbox         {sandbox.gateway_url} (gateway), {sandbox.assets_url} (hosted fields)",
         f"  Instance folder {instance}",
         "",
@@ -153,6 +156,10 @@ def run_demo(
         sandbox.stop()
         return
     try:
+        # The Socket.IO server wraps app.wsgi_app (agent_ui.live), so this threaded server
+        # also speaks Socket.IO: long-polling, and WebSocket through simple-websocket.
+        # (Not socketio.run(): it goes through app.run(), which does nothing under the
+        # `flask` command, i.e. `flask crm-pay demo`.) Ctrl+C ends serve_forever cleanly.
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         workers = app.extensions["crm_pay"].extras.get("workers")

@@ -112,7 +112,7 @@ def _attempts(value: Any) -> int | None:
 
 _SHAPES = {
     "status": lambda v: _text(v, _MAX_SHORT),
-    "link": lambda v: v if v in LINK_STATES else None,
+    "link": lambda v: v if isinstance(v, str) and v in LINK_STATES else None,
     "fields": _fields,
     "receipt_number": lambda v: _text(v, _MAX_SHORT),
     "decline": _decline,
@@ -141,8 +141,10 @@ def clean_event(
     for key, value in event.items():
         shaped = _SHAPES[key](value) if key in _SHAPES else None
         if shaped is None:
-            if key not in _SHAPES or value is not None:
-                log.warning("live status for %s: dropped key %r", pid, key)
+            if key not in _SHAPES:  # e.g. a detail the console has no use for
+                log.debug("live status for %s: dropped key %r", pid, key)
+            elif value is not None:
+                log.warning("live status for %s: dropped %r, not a valid value", pid, key)
             continue
         if _has_pan(shaped):
             log.error("live status for %s: dropped %r, it looked like a card number", pid, key)

@@ -7,6 +7,19 @@
   var button = document.getElementById("pay-button");
   var errorBox = document.getElementById("form-error");
   var lib = window.sandboxHostedFields || (window.braintree && window.braintree.hostedFields);
+  // The agent's screen ticks each field as it becomes valid: only the field's name and a
+  // true/false flag are sent (same origin, allowed by the page's connect-src 'self').
+  var eventsUrl = form.action.replace(/\/pay$/, "/events");
+  function reportValidity(event) {
+    var name = event.emittedBy;
+    if (!name || !event.fields[name] || !window.fetch) { return; }
+    fetch(eventsUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ field: name, valid: event.fields[name].isValid === true })
+    }).catch(function () { /* a lost tick must never disturb the payment */ });
+  }
   lib.create({
     authorization: form.dataset.clientToken,
     fields: {
@@ -19,6 +32,7 @@
     instance.on("validityChange", function (event) {
       var all = Object.keys(event.fields).every(function (k) { return event.fields[k].isValid; });
       button.disabled = !all;
+      reportValidity(event);
     });
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
