@@ -10,6 +10,7 @@ key            value
 payment_id     the payment's id (set here, from the publish call)
 status         a payment status, e.g. ``processing``
 link           ``"sent"`` or ``"opened"``
+channel        how the link was sent: ``"email"`` or ``"sms"``
 fields         ``{"number"|"expirationDate"|"cvv"|"postalCode": bool}``
 receipt_number the receipt's number
 decline        ``{"message": str, "next_step": str}``: plain words, nothing else
@@ -113,6 +114,7 @@ def _attempts(value: Any) -> int | None:
 _SHAPES = {
     "status": lambda v: _text(v, _MAX_SHORT),
     "link": lambda v: v if isinstance(v, str) and v in LINK_STATES else None,
+    "channel": lambda v: v if v in ("email", "sms") else None,
     "fields": _fields,
     "receipt_number": lambda v: _text(v, _MAX_SHORT),
     "decline": _decline,

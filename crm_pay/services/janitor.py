@@ -21,7 +21,7 @@ from crm_pay.persistence.models import PayLink, Payment
 from crm_pay.ports import PspTransaction
 
 from .cases import open_case
-from .charging import _expire, apply_transaction, order_id_for
+from .charging import _expire, apply_transaction, order_id_for, publish_status
 from .context import Context
 from .payments import transition
 
@@ -56,6 +56,13 @@ def _pick(found: list[PspTransaction]) -> PspTransaction | None:
 
 def resolve_payment(ctx: Context, payment_id: str) -> bool:
     """Ask the PSP about one payment in doubt. Returns True if it was resolved."""
+    resolved = _resolve(ctx, payment_id)
+    if resolved:
+        publish_status(ctx, payment_id)
+    return resolved
+
+
+def _resolve(ctx: Context, payment_id: str) -> bool:
     with ctx.db.transaction() as s:
         payment = s.get(Payment, payment_id)
         if payment is None or payment.status not in ("unknown", "processing"):

@@ -17,7 +17,7 @@ from crm_pay.ports import WebhookNotification
 
 from . import audit
 from .cases import open_case
-from .charging import apply_transaction
+from .charging import apply_transaction, publish_status
 from .context import Context
 from .customers import load_ledger, persist_entries
 from .outbox import enqueue
@@ -124,6 +124,12 @@ def _process(
             row.error = f"{exc.code}: {exc.message}"
         log.error("webhook %s failed: %s", webhook_id, exc.message)
         return WebhookResult("failed", webhook_id, note.kind)
+    if status == "processed" and note.transaction is not None:
+        with ctx.db.transaction() as s:
+            payment = _payment_for(s, note)
+            payment_id = payment.id if payment is not None else None
+        if payment_id is not None:
+            publish_status(ctx, payment_id)  # e.g. settled: the agent's panel follows
     return WebhookResult(status, webhook_id, note.kind)
 
 

@@ -171,3 +171,20 @@ def test_janitor_opens_a_case_when_the_psp_never_heard_of_the_attempt(
         status = s.get(Payment, payment["id"]).status  # type: ignore[union-attr]
     assert "unknown_at_psp" in kinds
     assert status == "unknown"  # never silently treated as failed
+
+
+def test_janitor_resolution_is_pushed_to_the_watching_agent(
+    client: FlaskClient, auth: dict[str, str], sandbox: SandboxServer, ctx: Context
+) -> None:
+    _, payment = create_link(client, auth, amount="63.00")
+    sandbox.fail_next("timeout")
+    pay(client, payment["pay_url"])
+    seen: list[tuple[str, dict]] = []
+    ctx.live = lambda pid, event: seen.append((pid, event))
+    import time
+
+    time.sleep(2.0)
+    run_janitor(ctx)
+    statuses = [e.get("status") for pid, e in seen if pid == payment["id"]]
+    assert statuses and statuses[-1] == "submitted_for_settlement"
+    assert any(e.get("receipt_number") for _, e in seen)

@@ -94,3 +94,17 @@ def test_lost_dispute_becomes_a_chargeback_and_the_customer_owes_it_again(
     with ctx.db.transaction() as s:
         assert "disputed" in s.scalars(select(Case.kind)).all()
     assert events(ctx, payment["id"], "dispute_lost") == 1
+
+
+def test_settlement_by_webhook_is_pushed_to_the_watching_agent(
+    client: FlaskClient, auth: dict[str, str], sandbox: SandboxServer, ctx: Context
+) -> None:
+    payment = paid_payment(client, auth)
+    seen: list[tuple[str, dict]] = []
+    ctx.live = lambda pid, event: seen.append((pid, event))
+    sandbox.settle(payment["psp_reference"])
+    client.post(
+        "/pay/webhooks/braintree",
+        data=sandbox.webhook_form("transaction_settled", payment["psp_reference"]),
+    )
+    assert (payment["id"], "settled") in [(pid, e.get("status")) for pid, e in seen]
