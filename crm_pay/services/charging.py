@@ -58,6 +58,7 @@ __all__ = [
     "apply_transaction",
     "order_id_for",
     "closed_message",
+    "publish_status",
 ]
 
 log = logging.getLogger("crm_pay.charging")
@@ -242,12 +243,27 @@ def _call_and_apply(ctx: Context, payment_id: str, request: SaleRequest) -> dict
     return view
 
 
+def publish_status(ctx: Context, payment_id: str) -> None:
+    """Push the payment's current status to agents watching it (after a commit made by
+    someone other than the customer's request: the janitor, a webhook)."""
+    with ctx.db.transaction() as s:
+        payment = s.get(Payment, payment_id)
+        if payment is None:
+            return
+        view = payment_view(s, ctx, payment)
+    ctx.publish(payment_id, _live(view))
+
+
 def _live(view: dict[str, Any]) -> dict[str, Any]:
     event: dict[str, Any] = {"status": view["status"]}
     if view.get("receipt_number"):
         event["receipt_number"] = view["receipt_number"]
     if view.get("decline"):
         event["decline"] = view["decline"]
+    link = view.get("pay_link") or {}
+    if isinstance(link.get("attempts_left"), int):
+        # a decline used one attempt: the agent's "Attempts left" must follow
+        event["attempts_left"] = link["attempts_left"]
     return event
 
 
