@@ -3,7 +3,7 @@
 One server process (this one: crm-pay served by werkzeug's threaded server, Socket.IO in
 ``threading`` mode, as ``crm-pay demo`` serves it) holds 200 agent sockets. Each socket
 is a WebSocket, the transport browsers use, speaking Engine.IO 4 / Socket.IO 5 directly
-(a minimal client over ``simple_websocket``; the real python-socketio client would need
+(a minimal client over ``wsproto``; the real python-socketio client would need
 ``websocket-client``), connected to ``/live`` and watching its own payment, created by
 its own agent.
 
@@ -27,7 +27,9 @@ process (and its GIL); a separate server process would only do better.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import socket
 import tempfile
 import threading
@@ -61,71 +63,87 @@ class BenchError(RuntimeError):
     """An event did not arrive; the figures would lie."""
 
 
-class _DaemonThread(threading.Thread):
-    """The WebSocket's reader thread must not keep the bench alive after a failure."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, daemon=True, **kwargs)
-
-
 class AgentSocket:
-    """One agent's browser tab: a WebSocket on ``/live`` watching one payment."""
+    """One agent's browser tab: a WebSocket on ``/live`` watching one payment.
 
-    def __init__(self, base_ws: str, agent: int, payment_id: str) -> None:
-        from simple_websocket import Client
+    A few lines of Engine.IO 4 / Socket.IO 5 over ``wsproto`` (installed with
+    simple-websocket): connect, join ``/live``, ``watch``, answer pings, and time every
+    ``payment_status`` for our payment the moment its frame is decoded."""
+
+    _EVENT = '42/live,["payment_status",'
+
+    def __init__(self, host: str, port: int, agent: int, payment_id: str) -> None:
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import Request
 
         self.payment_id = payment_id
-        self.ws = Client.connect(
-            f"{base_ws}/pay/socket.io/?EIO=4&transport=websocket&agent={agent}"
-        )
         self.arrived = threading.Event()
         self.received_ns = 0
-        self.count = 0
-        # Ask for /live at once: simple_websocket's client leaves a frame that arrives with
-        # the HTTP 101 answer unread until more data comes, so the reply to this request
-        # is what brings the Engine.IO handshake out.
-        self.ws.send("40/live,")
-        handshake = self._read()
-        if not handshake.startswith("0"):
-            raise BenchError(f"unexpected Engine.IO handshake {handshake!r}")
-        joined = self._read()
-        if not joined.startswith("40/live,"):
-            raise BenchError(f"agent {agent} was refused: {joined!r}")
-        self.ws.send("42/live,1" + json.dumps(["watch", {"payment_id": payment_id}]))
-        ack = self._read()
-        if not ack.startswith("43/live,1") or not json.loads(ack[9:])[0]["ok"]:
-            raise BenchError(f"agent {agent} could not watch its payment: {ack!r}")
+        self._replies: queue.Queue[str] = queue.Queue()
+        self._partial = ""
+        self._conn = WSConnection(ConnectionType.CLIENT)
+        self._send_lock = threading.Lock()
+        self._sock = socket.create_connection((host, port), timeout=TIMEOUT)
+        self._sock.settimeout(None)
+        path = f"/pay/socket.io/?EIO=4&transport=websocket&agent={agent}"
+        self._sock.sendall(self._conn.send(Request(host=f"{host}:{port}", target=path)))
         self._reader = threading.Thread(target=self._loop, daemon=True)
         self._reader.start()
+        if not self._reply().startswith("0"):
+            raise BenchError("unexpected Engine.IO handshake")
+        self._send("40/live,")
+        if not self._reply().startswith("40/live,"):
+            raise BenchError(f"agent {agent} was refused")
+        self._send("42/live,1" + json.dumps(["watch", {"payment_id": payment_id}]))
+        ack = self._reply()
+        if not ack.startswith("43/live,1") or not json.loads(ack[9:])[0]["ok"]:
+            raise BenchError(f"agent {agent} could not watch its payment: {ack!r}")
 
-    def _read(self) -> str:
-        while True:
-            data = self.ws.receive(timeout=TIMEOUT)
-            if data is None:
-                raise BenchError("the server did not answer")
-            if data == "2":  # Engine.IO ping
-                self.ws.send("3")
-                continue
-            return str(data)
+    def _send(self, text: str) -> None:
+        from wsproto.events import TextMessage
+
+        with self._send_lock:
+            self._sock.sendall(self._conn.send(TextMessage(data=text)))
+
+    def _reply(self) -> str:
+        try:
+            return self._replies.get(timeout=TIMEOUT)
+        except queue.Empty:
+            raise BenchError("the server did not answer") from None
 
     def _loop(self) -> None:
-        prefix = '42/live,["payment_status",'
+        from wsproto.events import CloseConnection, Ping, TextMessage
+
         while True:
             try:
-                data = self.ws.receive()
-            except Exception:  # noqa: BLE001 - closed at the end of the run
+                data = self._sock.recv(65536)
+            except OSError:
                 return
             now = time.perf_counter_ns()
-            if data is None:
+            if not data:
                 return
-            if data == "2":
-                self.ws.send("3")
-            elif isinstance(data, str) and data.startswith(prefix):
-                message = json.loads(data[len("42/live,") :])[1]
-                if message["payment_id"] == self.payment_id:
-                    self.received_ns = now
-                    self.count += 1
-                    self.arrived.set()
+            self._conn.receive_data(data)
+            for event in self._conn.events():
+                if isinstance(event, Ping):
+                    with self._send_lock:
+                        self._sock.sendall(self._conn.send(event.response()))
+                elif isinstance(event, CloseConnection):
+                    return
+                elif isinstance(event, TextMessage):
+                    self._partial += event.data
+                    if event.message_finished:
+                        self._message(self._partial, now)
+                        self._partial = ""
+
+    def _message(self, text: str, now: int) -> None:
+        if text == "2":  # Engine.IO ping
+            self._send("3")
+        elif text.startswith(self._EVENT):
+            if json.loads(text[len("42/live,") :])[1]["payment_id"] == self.payment_id:
+                self.received_ns = now
+                self.arrived.set()
+        else:
+            self._replies.put(text)
 
     def expect(self) -> None:
         self.arrived.clear()
@@ -136,7 +154,9 @@ class AgentSocket:
         return self.received_ns
 
     def close(self) -> None:
-        self.ws.close()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
 
 
 def _free_redis() -> str | None:
@@ -256,7 +276,8 @@ def _customer_ticks(
 
 
 def _connect_all(base: str, payments: list[tuple[str, str]]) -> list[AgentSocket]:
-    return [AgentSocket(f"ws://{base}", agent, pid) for agent, (pid, _) in enumerate(payments)]
+    host, port = base.rsplit(":", 1)
+    return [AgentSocket(host, int(port), agent, pid) for agent, (pid, _) in enumerate(payments)]
 
 
 def run(options: RunOptions) -> dict[str, Any]:
