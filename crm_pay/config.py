@@ -121,4 +121,7 @@ DEFAULTS: dict[str, Any] = {
     "CRM_PAY_LAUNCH_SECRET": None,
     # Minutes a launch link printed by `crm-pay launch-url` stays valid by default.
     "CRM_PAY_LAUNCH_LINK_MINUTES": 5,
+    # Refunds by agents up to this amount (in the payment's currency); above it, and
+    # always when "0", a supervisor's key or sign-in is needed.
+    "CRM_PAY_AGENT_REFUND_LIMIT": "0",
 }

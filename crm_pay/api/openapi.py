@@ -131,6 +131,30 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     params=[_path_param("payment_id", "Payment id")],
                 )
             },
+            "/payments/{payment_id}/refund": {
+                "post": _op(
+                    "Refund a settled payment (all that is left, or an amount), or void an "
+                    "unsettled one in full. Needs Idempotency-Key; above "
+                    "CRM_PAY_AGENT_REFUND_LIMIT it needs a supervisor key.",
+                    payment,
+                    params=[
+                        _path_param("payment_id", "Payment id"),
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string", "maxLength": 200},
+                        },
+                    ],
+                    body={
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"amount": money},
+                    },
+                    errors=(400, 401, 403, 404, 409, 422, 502),
+                    ok_status="201",
+                )
+            },
             "/payments/{payment_id}/cancel": {
                 "post": _op(
                     "Cancel a payment that has not been paid (its link stops working)",

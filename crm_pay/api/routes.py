@@ -8,11 +8,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from crm_pay.domain.errors import Unauthorized, ValidationError, WebhookRejected
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
-from crm_pay.services import customers, notifications, payments, receipts, webhooks
+from crm_pay.services import customers, notifications, payments, receipts, refunds, webhooks
 from crm_pay.services.access import Principal, authenticate_api_key, require_role
 
 from .errors import error_response, register_error_handlers
@@ -147,6 +147,29 @@ def create_api_blueprint() -> Blueprint:
     @auth("agent")
     def cancel_payment(payment_id: str) -> Response:
         return jsonify(payments.cancel_payment(_ctx(), payment_id, actor=_principal().actor))
+
+    @bp.post("/payments/<payment_id>/refund")
+    @auth("agent")
+    def refund_payment(payment_id: str) -> tuple[Response, int]:
+        body = request.get_json(silent=True) or {}
+        if not isinstance(body, dict) or set(body) - {"amount"}:
+            raise ValidationError('send {"amount": "10.00"} or {} for everything left')
+        amount = body.get("amount")
+        if amount is not None and not isinstance(amount, str):
+            raise ValidationError('amount must be a decimal string such as "10.00"')
+        digest = hashlib.sha256(
+            json.dumps({"payment": payment_id, **body}, sort_keys=True).encode()
+        ).hexdigest()
+        view, created = refunds.refund_payment(
+            _ctx(),
+            payment_id,
+            amount=amount,
+            principal=_principal(),
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
+            request_hash=digest,
+            agent_limit=str(current_app.config["CRM_PAY_AGENT_REFUND_LIMIT"]),
+        )
+        return jsonify(view), 201 if created else 200
 
     @bp.post("/payments/<payment_id>/send-link")
     @auth("agent")

@@ -138,7 +138,7 @@ def crm_sync_messages(
         payload={"payment_id": payment.id, "status": payment.status, "at": stamp},
         now=now,
     )
-    if not (reason == "succeeded" or reason.startswith("dispute_lost")):
+    if not (reason == "succeeded" or reason.startswith(("dispute_lost", "refund:"))):
         return
     waiting = session.scalars(
         select(OutboxMessage.id)
