@@ -28,7 +28,9 @@ def create_app(
     for key, value in os.environ.items():
         if key.startswith("CRM_PAY_") and key not in ("CRM_PAY_INSTANCE_PATH",):
             app.config[key] = env_value(key, value)
-    app.config.setdefault("SECRET_KEY", os.environ.get("CRM_PAY_SECRET_KEY") or os.urandom(32))
+    # Flask's defaults hold SECRET_KEY = None, so setdefault() would never fill it in.
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = os.environ.get("CRM_PAY_SECRET_KEY") or os.urandom(32)
     if config:
         app.config.update(config)
     CrmPay(app)
