@@ -4,6 +4,8 @@ demo mailbox holds exactly what production would hand to the mail server."""
 from __future__ import annotations
 
 import re
+import secrets
+import string
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -19,6 +21,9 @@ _BREAKS = re.compile(r"[\r\n]+")
 
 def _header(value: str) -> str:
     return _BREAKS.sub(" ", value).strip()
+
+
+_LETTERS = string.ascii_letters
 
 
 def build_message(email: OutgoingEmail, *, date: datetime | None = None) -> EmailMessage:
@@ -41,4 +46,9 @@ def build_message(email: OutgoingEmail, *, date: datetime | None = None) -> Emai
             subtype=subtype or "octet-stream",
             filename=_header(filename),
         )
+    # The email package's own boundaries hold 19 random digits, which now and then pass
+    # the card-number check of every outgoing text; letters-only boundaries never do.
+    for part in msg.walk():
+        if part.is_multipart():
+            part.set_boundary("=_crm-pay_" + "".join(secrets.choice(_LETTERS) for _ in range(24)))
     return msg

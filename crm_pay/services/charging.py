@@ -97,7 +97,8 @@ def pay_link_view(ctx: Context, token: str, *, mark_opened: bool = False) -> dic
     with ctx.db.transaction() as s:
         link, payment = find_link(s, ctx, token)
         state = link_state(ctx, link, payment)
-        if state == "expired" and payment.status != PaymentStatus.EXPIRED.value:
+        expired_now = state == "expired" and payment.status != PaymentStatus.EXPIRED.value
+        if expired_now:
             _expire(s, ctx, payment)
         first_open = mark_opened and link.opened_at is None and state == "open"
         if first_open:
@@ -116,6 +117,8 @@ def pay_link_view(ctx: Context, token: str, *, mark_opened: bool = False) -> dic
         ]
     if first_open:
         ctx.publish(payment.id, {"status": payment.status, "link": "opened"})
+    if expired_now:
+        ctx.publish(payment.id, {"status": PaymentStatus.EXPIRED.value})
     return view
 
 
@@ -152,9 +155,12 @@ def _closed_state(ctx: Context, payment_id: str, token: str) -> str | None:
         state = link_state(ctx, link, payment)
         if state == "open":
             return None
-        if state == "expired" and payment.status != PaymentStatus.EXPIRED.value:
+        expired_now = state == "expired" and payment.status != PaymentStatus.EXPIRED.value
+        if expired_now:
             _expire(s, ctx, payment)
-        return state
+    if expired_now:
+        ctx.publish(payment_id, {"status": PaymentStatus.EXPIRED.value})
+    return state
 
 
 def closed_message(state: str) -> str:

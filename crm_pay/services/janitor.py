@@ -145,6 +145,7 @@ def run_janitor(ctx: Context, *, limit: int = 100) -> JanitorReport:
         else:
             report.still_unknown += 1
     for pid in awaiting:
+        expired = False
         with ctx.db.transaction() as s:
             payment = ctx.db.lock(s, Payment, pid)
             link = s.scalars(select(PayLink).where(PayLink.payment_id == pid)).first()
@@ -156,4 +157,7 @@ def run_janitor(ctx: Context, *, limit: int = 100) -> JanitorReport:
             ):
                 _expire(s, ctx, payment)
                 report.expired += 1
+                expired = True
+        if expired:
+            ctx.publish(pid, {"status": PaymentStatus.EXPIRED.value})
     return report

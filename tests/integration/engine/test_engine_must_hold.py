@@ -188,3 +188,18 @@ def test_janitor_resolution_is_pushed_to_the_watching_agent(
     statuses = [e.get("status") for pid, e in seen if pid == payment["id"]]
     assert statuses and statuses[-1] == "submitted_for_settlement"
     assert any(e.get("receipt_number") for _, e in seen)
+
+
+def test_link_expiry_is_pushed_to_the_watching_agent(
+    client: FlaskClient, auth: dict[str, str], ctx: Context
+) -> None:
+    _, first = create_link(client, auth, amount="64.00")
+    _, second = create_link(client, auth, amount="65.00", customer="CUST-0002")
+    seen: list[tuple[str, str | None]] = []
+    ctx.live = lambda pid, event: seen.append((pid, event.get("status")))
+    real = ctx.clock
+    ctx.clock = lambda: real() + timedelta(minutes=16)
+    client.get(f"/pay/p/{token_of(first['pay_url'])}")  # the customer opens it too late
+    run_janitor(ctx)  # nobody opens the other one
+    assert (first["id"], "expired") in seen
+    assert (second["id"], "expired") in seen

@@ -110,3 +110,22 @@ def test_sms_outbox_writes_one_json_file_per_message_once(tmp_path: Path) -> Non
     assert outbox.read(sms.message_id) == record
     assert outbox.list_messages() == [record]
     assert outbox.read("other") is None
+
+
+def test_mime_boundaries_never_look_like_card_numbers() -> None:
+    from connectors.messaging.mime import build_message
+    from crm_pay.ports import OutgoingEmail
+    from vault.pan import find_pans
+
+    email = OutgoingEmail(
+        message_id="r.1@x",
+        sender="a@x",
+        to="b@x",
+        subject="s",
+        text="t",
+        html="<p>t</p>",
+        attachments=(("r.pdf", "application/pdf", b"%PDF"),),
+    )
+    for _ in range(300):
+        raw = build_message(email).as_string()
+        assert not find_pans(raw)
