@@ -176,4 +176,12 @@ def _public_view(view: dict[str, Any]) -> dict[str, Any]:
     link = view.get("pay_link") or {}
     out["attempts_left"] = link.get("attempts_left")
     out["link_state"] = link.get("state")
+    decline = view.get("decline")
+    if decline:
+        # words addressed to the customer, not the agent's "ask the customer to..."
+        out["decline"] = {
+            "code": decline.get("code"),
+            "message": decline.get("message"),
+            "next_step": decline.get("customer_next_step"),
+        }
     return out

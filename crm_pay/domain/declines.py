@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["DeclineAdvice", "DECLINE_KINDS", "advise"]
+__all__ = ["DeclineAdvice", "DECLINE_KINDS", "advise", "customer_next_step"]
 
 DECLINE_KINDS: Final = frozenset({"processor", "gateway", "validation", "settlement", "unknown"})
 
@@ -253,3 +253,40 @@ def advise(kind: str, code: str) -> DeclineAdvice:
     if kind == "unknown":
         return _advice("unknown", _FALLBACK[kind])
     return _advice(f"{kind}.other", _FALLBACK[kind])
+
+
+# What the customer reads on the pay page and in emails: the agent's advice speaks about
+# the customer ("Ask the customer to..."); this speaks to them.
+_TRY_ANOTHER = "Please try another card, or contact your bank."
+_FOR_CUSTOMER: Final[dict[str, str]] = {
+    "limit_exceeded": "Please try another card or a smaller amount, or contact your bank.",
+    "expired_card": "Please use a card that is still valid.",
+    "card_details": "Please check the card number and expiry date and enter them again.",
+    "security_code": "Please check the 3- or 4-digit code on your card and enter it again.",
+    "address": "Please check your billing postal code and try again.",
+    "address_and_security_code": "Please check your postal code and the code on your card, "
+    "then try again.",
+    "call_issuer": "Please call the number on the back of your card, or try another card.",
+    "card_not_usable": "Please try another card.",
+    "card_type_not_accepted": "Please try another card.",
+    "duplicate": "This payment looks like one made moments ago. Please contact us before "
+    "paying again.",
+    "authentication_failed": "Please try again and complete your bank's check, or use "
+    "another card.",
+    "too_many_attempts": "Please try another card, or try again later.",
+    "merchant_setup": "Please contact us; we could not take the payment.",
+    "invalid_transaction": "Please contact us; we could not take the payment.",
+    "operation_not_possible": "Please contact us; we could not take the payment.",
+    "network_unavailable": "No money was taken. Please wait a moment and try again.",
+    "details_not_accepted": "Please check your details and enter them again.",
+    "settlement_declined": "Please contact us before paying again.",
+    "outcome_unknown": "Please do not pay again until we confirm; we will be in touch.",
+}
+
+
+def customer_next_step(code: str) -> str:
+    """The next step to show the customer for a stored decline ``code`` (as in
+    ``DeclineAdvice.code``, e.g. ``processor.2001``). Never raises."""
+    kind, _, raw = str(code).partition(".")
+    category = advise(kind, raw).category
+    return _FOR_CUSTOMER.get(category, _TRY_ANOTHER)

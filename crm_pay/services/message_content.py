@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_pay.domain.declines import customer_next_step
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import PaymentStatus
 from crm_pay.domain.receipt import Receipt
@@ -99,7 +100,7 @@ def gather(session: Session, ctx: Context, msg: Message) -> Draft:
             customer_name=customer.name,
             amount=amount,
             reason=payment.decline_message or "Your bank did not approve the payment.",
-            next_step=payment.decline_next_step or "Please try again or use another card.",
+            next_step=customer_next_step(payment.decline_code or "unknown"),
             retry_url=retry,
             expires_at=as_utc(link.expires_at) if retry and link is not None else None,
             method=(

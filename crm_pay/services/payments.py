@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crm_pay.domain.declines import customer_next_step
 from crm_pay.domain.errors import Conflict, IdempotencyConflict, NotFound, ValidationError
 from crm_pay.domain.ledger import OpenInvoice, plan_allocation
 from crm_pay.domain.money import Money, normalize_currency
@@ -480,6 +481,7 @@ def payment_view(session: Session, ctx: Context, payment: Payment) -> dict[str, 
                 "code": payment.decline_code,
                 "message": payment.decline_message,
                 "next_step": payment.decline_next_step,
+                "customer_next_step": customer_next_step(payment.decline_code),
             }
             if payment.decline_code and payment.status in ("declined", "failed")
             else None

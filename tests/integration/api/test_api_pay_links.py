@@ -155,9 +155,8 @@ def test_declines_count_down_then_the_link_locks(
         assert body["attempts_left"] == 5 - attempt
         decline = body["decline"]
         assert decline["message"] == "The card issuer declined the payment."
-        assert decline["next_step"] == (
-            "Ask the customer to use another card or contact their bank."
-        )
+        # the customer reads words addressed to them, not the agent's advice
+        assert decline["next_step"] == "Please try another card, or contact your bank."
         text = json.dumps(body)
         assert "Do Not Honor" not in text and "do not honor" not in text.lower()
         assert "processor_declined" not in text

@@ -156,3 +156,14 @@ def test_validation_and_settlement_keep_numeric_codes() -> None:
     settlement = advise("settlement", "4001")
     assert settlement.code == "settlement.4001"
     assert settlement.retryable is False
+
+
+def test_customer_next_step_speaks_to_the_customer() -> None:
+    from crm_pay.domain.declines import customer_next_step
+
+    assert customer_next_step("processor.2001") == "Please try another card, or contact your bank."
+    assert "code on your card" in customer_next_step("gateway.cvv")
+    assert customer_next_step("processor.3000").startswith("No money was taken")
+    for code in ("processor.2004", "gateway.avs", "unknown", "nonsense", ""):
+        words = customer_next_step(code)
+        assert words and "the customer" not in words and "their" not in words
