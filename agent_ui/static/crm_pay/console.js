@@ -79,6 +79,14 @@
       strong.id = "receipt-number";
       strong.textContent = state.receipt;
       result.appendChild(strong);
+      var receiptForm = document.getElementById("resend-receipt-form");
+      var pdf = document.getElementById("receipt-pdf");
+      if (receiptForm) { receiptForm.hidden = false; }
+      if (pdf && pdf.dataset.hrefTemplate) {
+        pdf.href = pdf.dataset.hrefTemplate.replace("RECEIPT", encodeURIComponent(state.receipt));
+      }
+      var linkForm = document.getElementById("resend-form");
+      if (linkForm) { linkForm.hidden = true; }
     } else if (state.decline && isIn(FAILED, state.status)) {
       result.textContent = "";
       var message = document.createElement("span");

@@ -144,6 +144,10 @@ def test_agent_takes_a_link_payment_live_and_no_card_data_leaks(
     assert agent.inner_text("#payment-status") == "Approved"
     step(agent, "processing")
     step(agent, "result")
+    # the receipt actions appear with the approval, live
+    assert agent.is_visible("#resend-receipt-form")
+    assert agent.get_attribute("#receipt-pdf", "href").endswith(f"/receipts/{receipt}.pdf")
+    assert not agent.is_visible("#resend-form")
     # all of it without a reload: same window object, no main-frame navigation
     assert agent.evaluate("window.__noReload") == "still-the-same-page"
     assert navigations == []
@@ -172,9 +176,8 @@ def test_agent_takes_a_link_payment_live_and_no_card_data_leaks(
     customer.wait_for_selector(f"text={receipt}")
     shoot(customer, "customer-06-receipts-portal")
 
-    # -- the agent resends the receipt (the button comes with the next page load), then
-    # sees the invoice paid and the new balance
-    agent.reload()
+    # -- the agent resends the receipt (the button appeared live, no reload), then sees
+    # the invoice paid and the new balance
     agent.click("#resend-receipt-form button[type=submit]")
     agent.wait_for_selector(f"p.flash:has-text('Receipt {receipt} queued')")
     agent.click("a[href$='/customers/CUST-0001']")
