@@ -4,6 +4,7 @@ registry of kinds it places in ``ctx.extras["crm_kinds"]``."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
@@ -240,13 +241,42 @@ def list_connectors(ctx: Context) -> list[dict[str, Any]]:
 
 def build_adapter(ctx: Context, row: CrmConnectorRow) -> CrmConnector:
     spec = _kind(ctx, row.kind)
+    extra: dict[str, Any] = {}
+    try:
+        accepts = "on_refresh_token" in inspect.signature(spec.factory).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if accepts:
+        # OAuth CRMs (HubSpot) may rotate the refresh token: keep the new one, encrypted.
+        extra["on_refresh_token"] = lambda token: store_refresh_token(ctx, row.name, token)
     try:
         adapter: CrmConnector = spec.factory(
-            dict(row.settings), _read_secrets(ctx, row), dict(row.mapping)
+            dict(row.settings), _read_secrets(ctx, row), dict(row.mapping), **extra
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigurationError(f"connector {row.name} is misconfigured: {exc}") from None
     return adapter
+
+
+def store_refresh_token(ctx: Context, name: str, token: str) -> None:
+    """Replace the stored refresh token of connector ``name`` (encrypted); no new
+    version: the admin's settings did not change."""
+    with ctx.db.transaction() as s:
+        row = s.scalars(
+            select(CrmConnectorRow).where(CrmConnectorRow.name == name).with_for_update()
+        ).first()
+        if row is None:
+            return
+        secrets = {**_read_secrets(ctx, row), "refresh_token": token}
+        row.secrets = ctx.keyring.encrypt_text(json.dumps(secrets), context=_secret_ctx(name))
+        audit.record(
+            s,
+            ctx,
+            actor="crm",
+            action="connector.token_rotated",
+            subject=f"connector:{name}",
+            data={},
+        )
 
 
 def active_config(ctx: Context) -> tuple[int, int] | None:

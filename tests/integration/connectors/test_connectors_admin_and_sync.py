@@ -312,3 +312,41 @@ def test_disputes_land_on_the_crm_timeline_once(
     assert len(notes) == 1
     (text,) = notes.values()
     assert "Dispute opened" in text and "USD 12.00" in text
+
+
+def test_a_rotated_refresh_token_is_kept_encrypted(ctx: Context) -> None:
+    got: dict[str, Any] = {}
+
+    def factory(settings: dict, secrets: dict, mapping: dict, *, on_refresh_token: Any) -> Any:
+        got["callback"] = on_refresh_token
+        got["secrets"] = secrets
+        return object()
+
+    ctx.extras["crm_kinds"] = {
+        **ctx.extras["crm_kinds"],
+        "oauthy": ConnectorKind(
+            kind="oauthy",
+            label="OAuth CRM",
+            factory=factory,
+            secret_fields=({"name": "refresh_token", "label": "Refresh token", "required": True},),
+        ),
+    }
+    connectors.save_connector(
+        ctx,
+        name="oauth-crm",
+        kind="oauthy",
+        settings={},
+        secrets={"refresh_token": "first-refresh-token"},
+        actor="admin",
+    )
+    with ctx.db.transaction() as s:
+        row = s.scalars(select(CrmConnectorRow)).one()
+        s.expunge(row)
+    connectors.build_adapter(ctx, row)
+    got["callback"]("second-refresh-token")
+    with ctx.db.transaction() as s:
+        row = s.scalars(select(CrmConnectorRow)).one()
+        assert "second-refresh-token" not in row.secrets  # encrypted at rest
+        s.expunge(row)
+    connectors.build_adapter(ctx, row)
+    assert got["secrets"]["refresh_token"] == "second-refresh-token"
