@@ -32,6 +32,7 @@ __all__ = [
     "CrmPaymentRecord",
     "ConnectionReport",
     "CrmConnector",
+    "ConfigField",
     "RecordResult",
     "BatchingCrm",
     "CrmTimeline",
@@ -243,6 +244,19 @@ class CrmPaymentRecord:
 class ConnectionReport:
     ok: bool
     checks: tuple[tuple[str, bool, str], ...] = field(default_factory=tuple)  # (name, ok, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigField:
+    """One input of the admin form that configures a connector. ``choices`` lists the
+    allowed values when they are fixed."""
+
+    name: str
+    label: str
+    help: str
+    required: bool = False
+    default: str = ""
+    choices: tuple[str, ...] = ()
 
 
 @runtime_checkable

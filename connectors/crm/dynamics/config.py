@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import normalize_currency
+from crm_pay.ports import ConfigField
 
 __all__ = [
     "API_PATH",
@@ -35,16 +36,6 @@ _GUID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}
 # lookups keep their capitals, e.g. ``crmpay_Contact``). Nothing that could bend a URL.
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _TENANT: Final = re.compile(r"[A-Za-z0-9.\-]{1,253}")
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigField:
-    """One field of the admin form that configures a connector."""
-
-    name: str
-    label: str
-    help: str
-    required: bool = False
 
 
 SETTINGS_FIELDS: Final[tuple[ConfigField, ...]] = (

@@ -14,6 +14,7 @@ from typing import Final
 
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import normalize_currency
+from crm_pay.ports import ConfigField
 
 __all__ = [
     "ConfigField",
@@ -32,16 +33,6 @@ _AUTH_MODES: Final = ("private_app", "oauth")
 _OBJECT_TYPE: Final = re.compile(r"[a-z][a-z0-9_]{0,99}|[0-9]+-[0-9]+")
 _PROPERTY: Final = re.compile(r"[a-z][a-z0-9_]{0,99}")
 _FOLDER: Final = re.compile(r"/[A-Za-z0-9 _\-/]{0,200}")
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigField:
-    """One field of the admin form that configures a connector."""
-
-    name: str
-    label: str
-    help: str
-    required: bool = False
 
 
 SETTINGS_FIELDS: Final[tuple[ConfigField, ...]] = (

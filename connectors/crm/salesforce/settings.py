@@ -14,20 +14,9 @@ from urllib.parse import urlsplit
 
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import normalize_currency
+from crm_pay.ports import ConfigField
 
 __all__ = ["ConfigField", "SETTINGS_FIELDS", "SECRET_FIELDS", "Settings"]
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigField:
-    """One input of the connector form. ``choices`` lists the allowed values, if fixed."""
-
-    name: str
-    label: str
-    help: str
-    required: bool
-    default: str = ""
-    choices: tuple[str, ...] = ()
 
 
 SETTINGS_FIELDS: Final[tuple[ConfigField, ...]] = (

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
+from crm_pay.ports import ConfigField
+
 __all__ = ["ConfigField", "SECRET_FIELDS", "SETTINGS_FIELDS"]
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigField:
-    """One field of the admin form that configures a connector."""
-
-    name: str
-    label: str
-    help: str
-    required: bool = False
 
 
 SETTINGS_FIELDS: Final[tuple[ConfigField, ...]] = (
