@@ -17,4 +17,5 @@ BENCHES: dict[str, str] = {
     "link_payment": "benchmarks.link_payment",
     "live_status": "benchmarks.live_status",
     "crm_sync": "benchmarks.crm_sync",
+    "receipt_rendering": "benchmarks.receipt_rendering",
 }
