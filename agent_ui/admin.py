@@ -28,7 +28,7 @@ from flask_login import current_user
 
 from crm_pay.domain.errors import CrmPayError, NotFound
 from crm_pay.extension import get_context
-from crm_pay.services import access, connectors, outbox
+from crm_pay.services import access, cases, connectors, outbox
 from crm_pay.services.access import Principal
 
 from . import launch
@@ -91,6 +91,7 @@ def index() -> str:
         sync=connectors.sync_status(ctx, dead_limit=0),
         kinds=_kinds(),
         default_crm=current_app.config["CRM_PAY_CRM"],
+        alerts=cases.open_cases(ctx, kinds=cases.ALERT_KINDS),
     )
 
 

@@ -336,6 +336,10 @@ class CrmAuthFailed(CrmCallFailed):
     """Credentials were refused even after a token refresh: the admin must fix them.
     Retryable: nothing is lost while they are wrong; fixing them drains the backlog."""
 
+    # The outbox never dead-letters for this: the message waits (backoff capped) until
+    # the admin fixes the credentials.
+    keep_retrying = True
+
 
 # --------------------------------------------------------------------------- messaging
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from crm_pay.persistence.models import Case
 
 from .context import Context
 
-__all__ = ["open_case", "CASE_KINDS"]
+__all__ = ["open_case", "open_cases", "CASE_KINDS", "ALERT_KINDS"]
 
 log = logging.getLogger("crm_pay.cases")
 
@@ -29,6 +29,32 @@ CASE_KINDS = frozenset(
         "pan_in_payload",
     }
 )
+
+
+# Cases an admin must see at once (security and data-protection alerts).
+ALERT_KINDS = frozenset({"pan_in_payload", "webhook_rejected"})
+
+
+def open_cases(
+    ctx: Context, *, kinds: frozenset[str] | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Open cases, newest first (optionally only some kinds)."""
+    with ctx.db.transaction() as s:
+        stmt = select(Case).where(Case.status == "open")
+        if kinds is not None:
+            stmt = stmt.where(Case.kind.in_(sorted(kinds)))
+        rows = s.scalars(stmt.order_by(Case.id.desc()).limit(limit)).all()
+        return [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "subject": c.subject,
+                "payment_id": c.payment_id,
+                "detail": dict(c.detail),
+                "opened_at": c.opened_at.isoformat(),
+            }
+            for c in rows
+        ]
 
 
 def open_case(

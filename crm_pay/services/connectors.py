@@ -19,6 +19,7 @@ from crm_pay.ports import ConnectionReport, CrmConnector
 
 from . import audit
 from .context import Context
+from .outbox import retry_now
 
 __all__ = [
     "ConnectorKind",
@@ -152,7 +153,12 @@ def save_connector(
             subject=f"connector:{name}",
             data={"kind": kind, "version": row.version, "secrets_changed": bool(new_secrets)},
         )
-        return _view(ctx, row, merged)
+        view = _view(ctx, row, merged)
+        enabled = row.enabled
+    if enabled:
+        # New credentials or settings: whatever waited for the CRM may go through now.
+        retry_now(ctx, "crm.")
+    return view
 
 
 def _set_enabled(ctx: Context, name: str, enabled: bool, actor: str) -> dict[str, Any]:
@@ -194,7 +200,9 @@ def _set_enabled(ctx: Context, name: str, enabled: bool, actor: str) -> dict[str
 
 
 def enable_connector(ctx: Context, name: str, *, actor: str) -> dict[str, Any]:
-    return _set_enabled(ctx, name, True, actor)
+    view = _set_enabled(ctx, name, True, actor)
+    retry_now(ctx, "crm.")  # the backlog goes to the newly enabled CRM at once
+    return view
 
 
 def disable_connector(ctx: Context, name: str, *, actor: str) -> dict[str, Any]:

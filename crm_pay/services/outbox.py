@@ -35,6 +35,7 @@ __all__ = [
     "Dispatcher",
     "replay",
     "outbox_summary",
+    "retry_now",
 ]
 
 log = logging.getLogger("crm_pay.outbox")
@@ -226,7 +227,9 @@ class Dispatcher:
         now = self.ctx.now()
         # A record the target refused for good (validation) would fail the same way again.
         permanent = getattr(exc, "retryable", True) is False
-        if permanent or msg.attempts >= settings.outbox_max_attempts:
+        # Wrong credentials: waiting is all that helps; a dead letter would need a replay.
+        patient = getattr(exc, "keep_retrying", False) is True
+        if permanent or (not patient and msg.attempts >= settings.outbox_max_attempts):
             values: dict[str, Any] = {"status": "dead", "locked_until": None, "last_error": error}
             report.dead += 1
             log.error(
@@ -306,6 +309,22 @@ def replay(ctx: Context, message_ids: Iterable[int] | None = None) -> int:
             stmt = stmt.where(OutboxMessage.id.in_(ids))
         result = s.execute(
             stmt.values(status="pending", attempts=0, available_at=ctx.now(), locked_until=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def retry_now(ctx: Context, topic_prefix: str) -> int:
+    """Make every pending message of these topics due now (after the cause of their
+    failures was fixed, e.g. a CRM's credentials): the backlog drains at once."""
+    with ctx.db.transaction() as s:
+        result = s.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.topic.like(f"{topic_prefix}%"),
+                OutboxMessage.locked_until.is_(None),
+            )
+            .values(available_at=ctx.now())
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -350,3 +350,58 @@ def test_a_rotated_refresh_token_is_kept_encrypted(ctx: Context) -> None:
         s.expunge(row)
     connectors.build_adapter(ctx, row)
     assert got["secrets"]["refresh_token"] == "second-refresh-token"
+
+
+def test_wrong_credentials_lose_nothing_and_fixing_them_drains_the_backlog(
+    client: FlaskClient, auth: dict[str, str], ctx: Context, fake_kind: dict
+) -> None:
+    from crm_pay.ports import CrmAuthFailed
+
+    original = FakeBatchCrm.upsert_payments
+
+    connectors.save_connector(
+        ctx,
+        name="acme",
+        kind="fake",
+        settings={"instance": "x"},
+        secrets={"token": "bad"},
+        actor="admin",
+    )
+    connectors.enable_connector(ctx, "acme", actor="admin")
+    ctx.crm._checked = -1e9
+
+    def refuse(self: FakeBatchCrm, records: list) -> list:  # type: ignore[type-arg]
+        if self.secrets.get("token") != "good":
+            raise CrmAuthFailed(
+                "CRM refused the credentials",
+                crm_message="INVALID_SESSION_ID: Session expired or invalid",
+            )
+        return original(self, records)
+
+    FakeBatchCrm.upsert_payments = refuse  # type: ignore[method-assign]
+    try:
+        _, p = create_link(client, auth, amount="9.50")
+        pay(client, p["pay_url"])
+        real = ctx.clock
+        for hour in range(1, 30):  # far more attempts than the outbox's maximum
+            make_dispatcher(ctx).run_once()
+            ctx.clock = lambda hour=hour: real() + timedelta(hours=hour)
+        status = connectors.sync_status(ctx)
+        assert status["dead"] == 0 and status["pending"] >= 1
+        report = connectors.test_connector(ctx, "acme")
+        assert not report.ok and "invalid_grant" in report.checks[0][2]
+        # The admin fixes the credentials: the waiting messages go at once.
+        connectors.save_connector(
+            ctx,
+            name="acme",
+            kind="fake",
+            settings={"instance": "x"},
+            secrets={"token": "good"},
+            actor="admin",
+        )
+        ctx.crm._checked = -1e9
+        make_dispatcher(ctx).drain()
+        assert p["id"] in ctx.crm._get().stored
+        assert connectors.sync_status(ctx)["pending"] == 0
+    finally:
+        FakeBatchCrm.upsert_payments = original  # type: ignore[method-assign]
