@@ -11,6 +11,7 @@ typed) and forwards them to the agent's live-status panel.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,9 @@ from vault.pan import redact
 
 from .auth import LoginThrottle
 
-__all__ = ["bp"]
+__all__ = ["bp", "hosted_fields_scripts"]
+
+log = logging.getLogger("crm_pay.paypage")
 
 bp = Blueprint(
     "crm_pay_paypage",
@@ -40,15 +43,65 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+# Braintree's hosted fields in production: the scripts come from js.braintreegateway.com
+# (version-pinned, with Subresource Integrity), the field iframes from
+# assets.braintreegateway.com, and they talk to Braintree's client API.
+_BRAINTREE_JS = "https://js.braintreegateway.com"
+_BRAINTREE_ORIGINS = {
+    "script": f"{_BRAINTREE_JS} https://assets.braintreegateway.com",
+    "frame": "https://assets.braintreegateway.com",
+    "connect": "https://api.braintreegateway.com https://api.sandbox.braintreegateway.com "
+    "https://client-analytics.braintreegateway.com "
+    "https://client-analytics.sandbox.braintreegateway.com https://*.braintree-api.com",
+    "img": "https://assets.braintreegateway.com",
+}
+
+
+class HostedFieldsNotConfigured(CrmPayError):
+    code = "payment_page_not_configured"
+    status = 503
+
+
+def hosted_fields_scripts() -> list[dict[str, str | None]]:
+    """The scripts the pay page loads: the development sandbox's library, or Braintree's
+    client and hosted-fields scripts pinned to ``CRM_PAY_BRAINTREE_JS_VERSION`` with the
+    SRI hashes of ``CRM_PAY_BRAINTREE_JS_INTEGRITY`` (refused without them: card entry
+    never runs code we have not pinned)."""
+    cfg = current_app.config
+    if cfg["CRM_PAY_BRAINTREE_ENVIRONMENT"] == "local":
+        base = cfg["CRM_PAY_BRAINTREE_ASSETS_URL"].rstrip("/")
+        return [{"src": f"{base}/hosted-fields.js", "integrity": None}]
+    version = str(cfg["CRM_PAY_BRAINTREE_JS_VERSION"])
+    hashes = cfg["CRM_PAY_BRAINTREE_JS_INTEGRITY"] or {}
+    scripts = []
+    for name in ("client", "hosted-fields"):
+        integrity = hashes.get(name) if isinstance(hashes, dict) else None
+        if not integrity or not str(integrity).startswith(("sha384-", "sha512-")):
+            raise HostedFieldsNotConfigured(
+                "The payment page is not configured: set CRM_PAY_BRAINTREE_JS_INTEGRITY "
+                f'{{"client": "sha384-...", "hosted-fields": "sha384-..."}} for version {version}.'
+            )
+        scripts.append(
+            {"src": f"{_BRAINTREE_JS}/web/{version}/js/{name}.min.js", "integrity": str(integrity)}
+        )
+    return scripts
+
+
 def _secure(resp: Response) -> Response:
-    assets = _origin(current_app.config["CRM_PAY_BRAINTREE_ASSETS_URL"])
+    cfg = current_app.config
+    if cfg["CRM_PAY_BRAINTREE_ENVIRONMENT"] == "local":
+        assets = _origin(cfg["CRM_PAY_BRAINTREE_ASSETS_URL"])
+        script, frame, connect, img = assets, assets, assets, ""
+    else:
+        script, frame = _BRAINTREE_ORIGINS["script"], _BRAINTREE_ORIGINS["frame"]
+        connect, img = _BRAINTREE_ORIGINS["connect"], _BRAINTREE_ORIGINS["img"]
     resp.headers["Content-Security-Policy"] = (
         "default-src 'none'; "
-        f"script-src 'self' {assets}; "
-        f"frame-src {assets}; "
-        f"connect-src 'self' {assets}; "
-        "style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "base-uri 'none'; frame-ancestors 'none'"
+        f"script-src 'self' {script}; "
+        f"frame-src {frame}; "
+        f"connect-src 'self' {connect}; "
+        f"style-src 'self'; img-src 'self' data: {img}".rstrip()
+        + "; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -88,6 +141,17 @@ def pay_page(token: str) -> Response:
                 status=410 if view["link_state"] in ("expired", "cancelled", "locked") else 200,
             )
         )
+    try:
+        scripts = hosted_fields_scripts()
+    except HostedFieldsNotConfigured as exc:
+        log.error("%s", exc.message)
+        return _closed_page(
+            CrmPayError(
+                "Card payment is not available right now. Nothing was charged; please contact us.",
+                status=503,
+                code=exc.code,
+            )
+        )
     client_token = None
     try:
         client_token = ctx.psp.client_token()
@@ -98,7 +162,7 @@ def pay_page(token: str) -> Response:
         view=view,
         token=token,
         client_token=client_token,
-        assets_url=current_app.config["CRM_PAY_BRAINTREE_ASSETS_URL"].rstrip("/"),
+        scripts=scripts,
     )
     return _secure(Response(html))
 

@@ -58,6 +58,13 @@ def env_value(key: str, value: str) -> Any:
         if lowered in ("0", "false", "no", "off", ""):
             return False
         raise ConfigurationError(f"{key}={value!r}: use true or false")
+    if (default is None or isinstance(default, dict | list)) and value.strip()[:1] in ("{", "["):
+        import json
+
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ConfigurationError(f"{key} is not valid JSON") from None
     try:
         if isinstance(default, int):
             return int(value)

@@ -124,4 +124,10 @@ DEFAULTS: dict[str, Any] = {
     # Refunds by agents up to this amount (in the payment's currency); above it, and
     # always when "0", a supervisor's key or sign-in is needed.
     "CRM_PAY_AGENT_REFUND_LIMIT": "0",
+    # Braintree's hosted-fields scripts (environments "sandbox"/"production"): the pinned
+    # version and their Subresource Integrity hashes, {"client": "sha384-...",
+    # "hosted-fields": "sha384-..."} from Braintree's release notes. Without the hashes
+    # the pay page refuses to load card entry.
+    "CRM_PAY_BRAINTREE_JS_VERSION": "3.111.0",
+    "CRM_PAY_BRAINTREE_JS_INTEGRITY": None,
 }

@@ -6,7 +6,27 @@
   if (!form || !window.sandboxHostedFields && !window.braintree) { return; }
   var button = document.getElementById("pay-button");
   var errorBox = document.getElementById("form-error");
-  var lib = window.sandboxHostedFields || (window.braintree && window.braintree.hostedFields);
+  var options = {
+    fields: {
+      number: { container: "#card-number" },
+      expirationDate: { container: "#expiration-date" },
+      cvv: { container: "#cvv" },
+      postalCode: { container: "#postal-code" }
+    }
+  };
+  // The development sandbox's library takes the client token directly; Braintree's
+  // own hosted fields take a client instance made from it.
+  function createFields() {
+    if (window.sandboxHostedFields) {
+      options.authorization = form.dataset.clientToken;
+      return window.sandboxHostedFields.create(options);
+    }
+    return window.braintree.client.create({ authorization: form.dataset.clientToken })
+      .then(function (client) {
+        options.client = client;
+        return window.braintree.hostedFields.create(options);
+      });
+  }
   // The agent's screen ticks each field as it becomes valid: only the field's name and a
   // true/false flag are sent (same origin, allowed by the page's connect-src 'self').
   var eventsUrl = form.action.replace(/\/pay$/, "/events");
@@ -20,15 +40,7 @@
       body: JSON.stringify({ field: name, valid: event.fields[name].isValid === true })
     }).catch(function () { /* a lost tick must never disturb the payment */ });
   }
-  lib.create({
-    authorization: form.dataset.clientToken,
-    fields: {
-      number: { container: "#card-number" },
-      expirationDate: { container: "#expiration-date" },
-      cvv: { container: "#cvv" },
-      postalCode: { container: "#postal-code" }
-    }
-  }).then(function (instance) {
+  createFields().then(function (instance) {
     instance.on("validityChange", function (event) {
       var all = Object.keys(event.fields).every(function (k) { return event.fields[k].isValid; });
       button.disabled = !all;

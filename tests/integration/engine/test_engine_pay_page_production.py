@@ -1,0 +1,83 @@
+"""With Braintree's own hosted fields (sandbox/production), the pay page loads only
+pinned scripts with Subresource Integrity, and its CSP allows exactly Braintree's origins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from connectors.psp.braintree_sandbox import SandboxServer
+from crm_pay.app import create_app, env_value
+from crm_pay.extension import get_context
+from crm_pay.persistence.migrate import upgrade
+from crm_pay.services.access import create_api_key
+from paytest import create_link, token_of
+
+HASHES = {"client": "sha384-" + "A" * 64, "hosted-fields": "sha384-" + "B" * 64}
+
+
+def production_like(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: object) -> Flask:
+    from conftest import app_config
+
+    # The real gateway is not reachable from here: the client token still comes from the
+    # local sandbox; only the page's scripts and CSP are Braintree's.
+    app = create_app(
+        app_config(db_url, sandbox, tmp_path, **extra), instance_path=str(tmp_path / "instance")
+    )
+    upgrade(get_context(app).db)
+    app.config["CRM_PAY_BRAINTREE_ENVIRONMENT"] = "production"
+    return app
+
+
+def _link(app: Flask) -> tuple[FlaskClient, str]:
+    client = app.test_client()
+    key = create_api_key(get_context(app), name="t", role="agent")
+    _, payment = create_link(client, {"Authorization": f"Bearer {key}"}, amount="10.00")
+    return client, token_of(payment["pay_url"])
+
+
+def test_pinned_scripts_with_integrity_and_a_strict_csp(
+    db_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    app = production_like(
+        db_url,
+        sandbox,
+        tmp_path,
+        CRM_PAY_BRAINTREE_JS_VERSION="3.111.0",
+        CRM_PAY_BRAINTREE_JS_INTEGRITY=HASHES,
+    )
+    client, token = _link(app)
+    page = client.get(f"/pay/p/{token}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert (
+        'src="https://js.braintreegateway.com/web/3.111.0/js/client.min.js" '
+        f'integrity="{HASHES["client"]}" crossorigin="anonymous"'
+    ) in html
+    assert f'hosted-fields.min.js" integrity="{HASHES["hosted-fields"]}"' in html
+    assert sandbox.assets_url not in html  # no development script in production
+    csp = page.headers["Content-Security-Policy"]
+    assert (
+        "script-src 'self' https://js.braintreegateway.com https://assets.braintreegateway.com;"
+        in csp
+    )
+    assert "frame-src https://assets.braintreegateway.com;" in csp
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+
+
+def test_without_integrity_hashes_card_entry_is_refused(
+    db_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    app = production_like(db_url, sandbox, tmp_path)
+    client, token = _link(app)
+    page = client.get(f"/pay/p/{token}")
+    assert page.status_code == 503
+    assert b"card-number" not in page.data and b"Nothing was charged" in page.data
+
+
+def test_integrity_hashes_can_come_from_the_environment() -> None:
+    assert env_value("CRM_PAY_BRAINTREE_JS_INTEGRITY", '{"client": "sha384-x"}') == {
+        "client": "sha384-x"
+    }
