@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -30,9 +31,25 @@ def create_app(
             app.config[key] = env_value(key, value)
     # Flask's defaults hold SECRET_KEY = None, so setdefault() would never fill it in.
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = os.environ.get("CRM_PAY_SECRET_KEY") or os.urandom(32)
+        app.config["SECRET_KEY"] = os.environ.get("CRM_PAY_SECRET_KEY")
     if config:
         app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        if not (app.config.get("CRM_PAY_DEMO") or app.config.get("TESTING")):
+            logging.getLogger("crm_pay").warning(
+                "CRM_PAY_SECRET_KEY is not set: console sessions are signed with a random key "
+                "and will not survive a restart or span several worker processes"
+            )
+        app.config["SECRET_KEY"] = os.urandom(32)
+    hops = int(app.config.get("CRM_PAY_PROXY_FIX") or 0)
+    if hops:
+        # Behind a reverse proxy: trust its X-Forwarded-* headers (that many hops), so
+        # login throttling and logs see the client's address, not the proxy's.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     CrmPay(app)
     prefix = app.config["CRM_PAY_URL_PREFIX"].rstrip("/")
 

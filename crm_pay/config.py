@@ -130,4 +130,7 @@ DEFAULTS: dict[str, Any] = {
     # the pay page refuses to load card entry.
     "CRM_PAY_BRAINTREE_JS_VERSION": "3.111.0",
     "CRM_PAY_BRAINTREE_JS_INTEGRITY": None,
+    # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host
+    # are trusted (werkzeug's ProxyFix); 0 = none (requests come straight to the app).
+    "CRM_PAY_PROXY_FIX": 0,
 }

@@ -98,6 +98,15 @@ def prepare_demo(app: Any) -> str:
     return create_api_key(ctx, name="demo", role="supervisor")
 
 
+def _prefix() -> str:
+    """The URL prefix the app will use (the demo's sandbox must post webhooks there)."""
+    import os
+
+    from crm_pay.config import DEFAULTS
+
+    return str(os.environ.get("CRM_PAY_URL_PREFIX") or DEFAULTS["CRM_PAY_URL_PREFIX"]).rstrip("/")
+
+
 def run_demo(
     *,
     host: str,
@@ -117,7 +126,7 @@ def run_demo(
         host="127.0.0.1",
         port=sandbox_port,
         assets_port=sandbox_port + 1,
-        webhook_url=f"{public}/pay/webhooks/braintree",
+        webhook_url=f"{public}{_prefix()}/webhooks/braintree",
         state_path=str(Path(instance) / "sandbox-state.json"),
         # Settle like Braintree's nightly batch, but within a minute, so the demo shows
         # the settlement webhook arriving and the payment moving to "settled".

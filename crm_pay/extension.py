@@ -82,24 +82,47 @@ class CrmPay:
     def init_app(self, app: Flask) -> None:
         """Read configuration, wire adapters and register blueprints.
 
-        Configuration keys (all optional; see docs/configuration.md):
+        Every key is optional and has its default in :data:`crm_pay.config.DEFAULTS`;
+        docs/configuration.md gives each one's meaning and production advice. Keys are
+        read from ``app.config`` only (``crm_pay.create_app`` also reads ``CRM_PAY_*``
+        environment variables, typed like their defaults). The groups:
 
-        - ``CRM_PAY_DATABASE_URL``: SQLAlchemy URL; default a SQLite file in the instance
-          folder. ``postgresql://`` URLs use psycopg 3.
-        - ``CRM_PAY_URL_PREFIX`` (``/pay``), ``CRM_PAY_PUBLIC_URL``: where customers reach us.
-        - ``CRM_PAY_PSP`` (``braintree``) and ``CRM_PAY_BRAINTREE_*``: the PSP.
-        - ``CRM_PAY_CRM`` (``builtin``) and ``CRM_PAY_BUILTIN_CRM_PATH``: the CRM.
-        - ``CRM_PAY_VAULT_KEYS``, ``CRM_PAY_TOKEN_PEPPER``, ``CRM_PAY_AUDIT_KEY``: secrets;
-          generated into the instance folder only while ``CRM_PAY_DEV_SECRETS`` is true.
-        - ``CRM_PAY_PAY_LINK_TTL`` (900 s), ``CRM_PAY_PAY_LINK_MAX_ATTEMPTS`` (5).
-        - ``CRM_PAY_MERCHANT_*``, ``CRM_PAY_RECEIPT_PREFIX``: what receipts show.
-        - ``CRM_PAY_OUTBOX_MAX_ATTEMPTS`` (10), ``CRM_PAY_BACKGROUND_WORKERS`` (False),
-          ``CRM_PAY_AUTO_MIGRATE`` (False), ``CRM_PAY_DEMO`` (False),
-          ``CRM_PAY_ALLOW_AGENT_KEYED`` (False).
-        - ``CRM_PAY_EMAIL_SENDER`` (``file``: ``CRM_PAY_MAILBOX_PATH``; ``smtp``:
-          ``CRM_PAY_SMTP_HOST/PORT/USERNAME/PASSWORD/STARTTLS/SSL/TIMEOUT``),
-          ``CRM_PAY_EMAIL_FROM``; ``CRM_PAY_SMS_SENDER`` (``file``:
-          ``CRM_PAY_SMS_OUTBOX_PATH``); ``CRM_PAY_RECEIPT_LINK_TTL`` (90 days).
+        - Core: ``CRM_PAY_DATABASE_URL`` (default a SQLite file in the instance folder;
+          ``postgresql://`` URLs use psycopg 3), ``CRM_PAY_URL_PREFIX`` (``/pay``),
+          ``CRM_PAY_PUBLIC_URL``, ``CRM_PAY_AUTO_MIGRATE`` (False), ``CRM_PAY_DEMO``
+          (False; mounts the demo mailbox viewer).
+        - PSP: ``CRM_PAY_PSP`` (``braintree``), ``CRM_PAY_BRAINTREE_ENVIRONMENT``
+          (``local``), ``_GATEWAY_URL``, ``_ASSETS_URL``, ``_MERCHANT_ID``,
+          ``_PUBLIC_KEY``, ``_PRIVATE_KEY`` (else the vault), ``_MERCHANT_ACCOUNT_ID``,
+          ``_TIMEOUT`` (20 s), ``_JS_VERSION``, ``_JS_INTEGRITY`` (Braintree's own
+          hosted-fields scripts and their SRI hashes).
+        - CRM: ``CRM_PAY_CRM`` (``builtin``; the default while no admin-configured
+          connector is enabled), ``CRM_PAY_BUILTIN_CRM_PATH``.
+        - Vault and secrets: ``CRM_PAY_VAULT_KEYS``, ``CRM_PAY_TOKEN_PEPPER``,
+          ``CRM_PAY_AUDIT_KEY``; generated into the instance folder only while
+          ``CRM_PAY_DEV_SECRETS`` (False) is true, else start-up fails without them.
+        - Pay links: ``CRM_PAY_PAY_LINK_TTL`` (900 s), ``CRM_PAY_PAY_LINK_MAX_ATTEMPTS`` (5).
+        - Receipts and merchant: ``CRM_PAY_MERCHANT_NAME/ADDRESS/EMAIL/PHONE/TAX_ID``,
+          ``CRM_PAY_RECEIPT_PREFIX`` (``R``, checked here), ``CRM_PAY_RECEIPT_LINK_TTL``
+          (90 days).
+        - Outbox and workers: ``CRM_PAY_OUTBOX_MAX_ATTEMPTS`` (10),
+          ``CRM_PAY_BACKGROUND_WORKERS`` (False).
+        - Messaging: ``CRM_PAY_EMAIL_SENDER`` (``file``: ``CRM_PAY_MAILBOX_PATH``;
+          ``smtp``: ``CRM_PAY_SMTP_HOST/PORT/USERNAME/PASSWORD/STARTTLS/SSL/TIMEOUT``),
+          ``CRM_PAY_EMAIL_FROM``, ``CRM_PAY_SMS_SENDER`` (``file``:
+          ``CRM_PAY_SMS_OUTBOX_PATH``).
+        - Console sign-in and security: ``CRM_PAY_SECURE_COOKIES`` (True),
+          ``CRM_PAY_SESSION_SAMESITE`` (``Lax``), ``CRM_PAY_IDLE_TIMEOUT`` (900 s),
+          ``CRM_PAY_FRAME_ANCESTORS`` (``'self'``), ``CRM_PAY_LOGIN_MAX_FAILURES`` (5),
+          ``CRM_PAY_LOGIN_LOCK_SECONDS`` (900), ``CRM_PAY_LOGIN_IP_LIMIT`` (20),
+          ``CRM_PAY_LOGIN_IP_WINDOW`` (600 s), ``CRM_PAY_ALLOW_AGENT_KEYED`` (False).
+        - Live status: ``CRM_PAY_SOCKETIO_MESSAGE_QUEUE`` (None, or ``redis://...``),
+          ``CRM_PAY_SOCKETIO_CHANNEL``, ``CRM_PAY_SOCKETIO_CORS_ORIGINS``,
+          ``CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE`` (60).
+        - Embedding in a CRM: ``CRM_PAY_SALESFORCE_CANVAS_SECRET/MAX_AGE/PARAMETER``,
+          ``CRM_PAY_HUBSPOT_CLIENT_SECRET``, ``CRM_PAY_LAUNCH_SECRET``,
+          ``CRM_PAY_LAUNCH_LINK_MINUTES`` (5).
+        - Refunds: ``CRM_PAY_AGENT_REFUND_LIMIT`` (``"0"``: agents may not refund).
         """
         if "crm_pay" in app.extensions:
             raise RuntimeError("crm-pay is already registered on this app")

@@ -260,7 +260,10 @@ def _receipt_json(content: dict[str, Any]) -> dict[str, Any]:
         "shipping": m(content["shipping_minor"]),
         "allocations": [{"invoice": ref, "amount": m(v)} for ref, v in content["allocations"]],
         "credit": m(content["credit_minor"]),
-        "amount_paid": m(content["amount_paid_minor"]),
+        # a refund receipt states what went back to the card, not what was paid
+        ("amount_refunded" if content["kind"] == "refund" else "amount_paid"): m(
+            content["amount_paid_minor"]
+        ),
         "method": content["method"],
         "psp_reference": content["psp_reference"],
         "pdf_url": f"{request.script_root}{request.path.rstrip('/')}.pdf",

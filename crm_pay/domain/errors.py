@@ -56,8 +56,10 @@ class Conflict(CrmPayError):
 
 
 class IdempotencyConflict(Conflict):
+    """The Idempotency-Key was used before with another request body."""
+
     code = "idempotency_key_reused"
-    status = 409
+    status = 422
 
 
 class IllegalTransition(Conflict):

@@ -21,8 +21,10 @@ from crm_pay.domain.payment import (
     SUCCESSFUL,
     Channel,
     EventKind,
+    PaymentEvent,
     PaymentStatus,
     check_transition,
+    totals_from_events,
 )
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import (
@@ -448,6 +450,22 @@ def payment_view(session: Session, ctx: Context, payment: Payment) -> dict[str, 
     receipt = session.scalars(
         select(Receipt.number).where(Receipt.payment_id == payment.id, Receipt.kind == "payment")
     ).first()
+    refund_receipts = list(
+        session.scalars(
+            select(Receipt.number)
+            .where(Receipt.payment_id == payment.id, Receipt.kind == "refund")
+            .order_by(Receipt.id)
+        )
+    )
+    totals = totals_from_events(
+        cur,
+        (
+            PaymentEvent(EventKind(e.kind), Money(e.amount_minor, e.currency))
+            for e in session.scalars(
+                select(PaymentEventRow).where(PaymentEventRow.payment_id == payment.id)
+            )
+        ),
+    )
     link = session.scalars(select(PayLink).where(PayLink.payment_id == payment.id)).first()
     view: dict[str, Any] = {
         "id": payment.id,
@@ -476,6 +494,10 @@ def payment_view(session: Session, ctx: Context, payment: Payment) -> dict[str, 
         ),
         "psp_reference": payment.psp_transaction_id,
         "receipt_number": receipt,
+        # derived from the append-only events, never kept as a running total
+        "captured": totals.captured.to_decimal_str(),
+        "refunded": totals.refunded.to_decimal_str(),
+        "refund_receipts": refund_receipts,
         "decline": (
             {
                 "code": payment.decline_code,

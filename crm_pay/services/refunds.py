@@ -30,6 +30,7 @@ from crm_pay.domain.money import Money
 from crm_pay.domain.payment import EventKind, PaymentStatus
 from crm_pay.persistence.models import Customer, IdempotencyRecord, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
+from crm_pay.ports import PspTxnStatus, SaleOutcome
 
 from . import audit
 from .access import Principal, has_role
@@ -145,6 +146,13 @@ def refund_payment(
             "the payment provider did not answer; retry with the same "
             "Idempotency-Key: it will not refund twice"
         ) from None
+    if void and not outcome.approved:
+        # A void that timed out earlier may have gone through: the retry's "cannot void"
+        # then means "already voided". Ask the PSP before calling it refused.
+        found = ctx.psp.find(psp_txn)
+        if found is not None and found.status is PspTxnStatus.VOIDED:
+            outcome = SaleOutcome(approved=True, transaction=found)
+    refused = False
     with ctx.db.transaction() as s:
         payment = ctx.db.lock(s, Payment, payment_id)
         assert payment is not None
@@ -162,11 +170,13 @@ def refund_payment(
                 amount=wanted,
                 detail={"code": outcome.decline.code if outcome.decline else ""},
             )
-            raise Conflict("the payment provider refused the refund", code="refund_refused")
-        if rec.response_status is None:
+            refused = True  # the event commits with this transaction; the error follows
+        elif rec.response_status is None:
             _apply(s, ctx, payment, wanted, outcome, void=void, actor=principal.actor)
             rec.response_status = 200
         view = payment_view(s, ctx, payment)
+    if refused:
+        raise Conflict("the payment provider refused the refund", code="refund_refused")
     publish_status(ctx, payment_id)
     return view, True
 

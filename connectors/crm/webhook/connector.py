@@ -18,6 +18,7 @@ from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import Money
 from crm_pay.ports import (
     ConnectionReport,
+    CrmAuthFailed,
     CrmCallFailed,
     CrmCustomer,
     CrmInvoice,
@@ -247,6 +248,14 @@ class WebhookCrm:
         if 200 <= status < 300:
             return
         excerpt = redact(response.text.strip()[:_EXCERPT])
+        if status in (401, 403):
+            # The receiver refuses our signature or key: the admin fixes the secret, and
+            # the events wait for it (never dead-lettered for this).
+            raise CrmAuthFailed(
+                f"the webhook refused our credentials (HTTP {status}) for {what}"
+                + (f": {excerpt}" if excerpt else ""),
+                crm_message=excerpt,
+            )
         retryable = status >= 500 or status in _RETRYABLE_4XX
         raise CrmCallFailed(
             f"the webhook answered HTTP {status} to {what}" + (f": {excerpt}" if excerpt else ""),

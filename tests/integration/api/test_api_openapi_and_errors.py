@@ -152,3 +152,24 @@ def test_routing_errors_on_api_paths_use_the_envelope(
 def test_wrong_method_is_405_at_least(client: FlaskClient, auth: dict[str, str]) -> None:
     """The status part of the above holds today; only the body is wrong."""
     assert client.delete(f"{API}/payments/pay_x", headers=auth).status_code == 405
+
+
+def test_behind_a_proxy_the_client_address_is_the_forwarded_one(
+    db_url: str, sandbox: Any, tmp_path: Any
+) -> None:
+    from conftest import app_config
+    from flask import request
+
+    from crm_pay.app import create_app
+
+    app = create_app(
+        app_config(db_url, sandbox, tmp_path, CRM_PAY_PROXY_FIX=1),
+        instance_path=str(tmp_path / "proxied"),
+    )
+
+    @app.get("/who")
+    def who() -> str:
+        return request.remote_addr or ""
+
+    seen = app.test_client().get("/who", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert seen.get_data(as_text=True) == "203.0.113.7"

@@ -58,6 +58,8 @@ def test_unsettled_payment_is_voided_in_full_and_the_balance_restored(
     resp = refund(client, supervisor, p["id"])
     assert resp.status_code == 201, resp.get_json()
     assert resp.get_json()["status"] == "voided"
+    assert resp.get_json()["captured"] == "0.00"
+    assert len(resp.get_json()["refund_receipts"]) == 1
     assert balance(client, auth) == before
     with ctx.db.transaction() as s:
         kinds = s.scalars(select(Receipt.kind).where(Receipt.payment_id == p["id"])).all()
@@ -85,6 +87,12 @@ def test_settled_payment_partial_refunds_up_to_what_is_left(
     nothing = refund(client, supervisor, p["id"], amount="1.00")
     assert nothing.status_code == 409
     assert balance(client, auth) == before  # 80 paid, 80 refunded
+    view = client.get(f"/pay/api/v1/payments/{p['id']}", headers=auth).get_json()
+    assert (view["captured"], view["refunded"]) == ("80.00", "80.00")
+    first = client.get(f"/pay/api/v1/receipts/{view['refund_receipts'][0]}", headers=auth)
+    assert first.get_json()["kind"] == "refund"
+    assert first.get_json()["amount_refunded"] == "30.00"
+    assert "amount_paid" not in first.get_json()
     assert (
         sandbox.transactions
         and sum(1 for t in sandbox.transactions if t.get("type") == "credit") == 2

@@ -213,7 +213,6 @@ def test_pdf_only_behind_the_setting(mock: responses.RequestsMock) -> None:
         (408, True),
         (409, True),
         (400, False),
-        (401, False),
         (404, False),
         (410, False),
     ],
@@ -229,6 +228,19 @@ def test_non_2xx_is_a_failure(
     assert info.value.retryable is retryable
     assert info.value.crm_message == "receiver says: invalid payload"
     assert info.value.delay == (30.0 if retryable else None)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_wait_for_the_admin(
+    mock: responses.RequestsMock, crm: WebhookCrm, status: int
+) -> None:
+    from crm_pay.ports import CrmAuthFailed
+
+    mock.post(URL, status=status, body="bad signature")
+    with pytest.raises(CrmAuthFailed) as info:
+        crm.upsert_payment(record())
+    assert info.value.retryable and info.value.keep_retrying
+    assert info.value.crm_message == "bad signature"
 
 
 def test_unreachable_receiver_is_retryable(mock: responses.RequestsMock, crm: WebhookCrm) -> None:
