@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -18,13 +17,9 @@ from crm_pay.app import create_app
 from crm_pay.extension import get_context
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.context import Context
+from paytest import SANDBOX, app_config
 
 PG_URL = os.environ.get("CRM_PAY_TEST_DATABASE_URL")
-SANDBOX = {
-    "merchant_id": "test_merchant",
-    "public_key": "test_public",
-    "private_key": "test_private",
-}
 
 
 def _reset_postgres(url: str) -> None:
@@ -74,27 +69,6 @@ def sandbox() -> Iterator[SandboxServer]:
         server.register_payment_method(token, card)
     yield server
     server.stop()
-
-
-def app_config(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "TESTING": True,
-        "CRM_PAY_DEV_SECRETS": True,
-        "SECRET_KEY": "test-secret-key",
-        "CRM_PAY_DATABASE_URL": db_url,
-        "CRM_PAY_PUBLIC_URL": "http://shop.test",
-        "CRM_PAY_BRAINTREE_ENVIRONMENT": "local",
-        "CRM_PAY_BRAINTREE_GATEWAY_URL": sandbox.gateway_url,
-        "CRM_PAY_BRAINTREE_ASSETS_URL": sandbox.assets_url,
-        "CRM_PAY_BRAINTREE_MERCHANT_ID": SANDBOX["merchant_id"],
-        "CRM_PAY_BRAINTREE_PUBLIC_KEY": SANDBOX["public_key"],
-        "CRM_PAY_BRAINTREE_PRIVATE_KEY": SANDBOX["private_key"],
-        "CRM_PAY_BRAINTREE_TIMEOUT": 1.0,
-        "CRM_PAY_BUILTIN_CRM_PATH": str(tmp_path / "crm.json"),
-        # The test client speaks plain http; production keeps secure cookies on.
-        "CRM_PAY_SECURE_COOKIES": False,
-        **extra,
-    }
 
 
 @pytest.fixture

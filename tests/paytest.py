@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask.testing import FlaskClient
 
-__all__ = ["create_link", "pay", "token_of"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from connectors.psp.braintree_sandbox import SandboxServer
+
+__all__ = ["SANDBOX", "app_config", "create_link", "pay", "token_of"]
+
+# Credentials of the test sandbox (a development tool; not Braintree's)
+SANDBOX = {
+    "merchant_id": "test_merchant",
+    "public_key": "test_public",
+    "private_key": "test_private",
+}
 
 
 def create_link(
@@ -40,3 +52,24 @@ def pay(client: FlaskClient, pay_url: str, nonce: str = "fake-valid-nonce") -> A
         data={"payment_method_nonce": nonce},
         headers={"Accept": "application/json"},
     )
+
+
+def app_config(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "CRM_PAY_DEV_SECRETS": True,
+        "SECRET_KEY": "test-secret-key",
+        "CRM_PAY_DATABASE_URL": db_url,
+        "CRM_PAY_PUBLIC_URL": "http://shop.test",
+        "CRM_PAY_BRAINTREE_ENVIRONMENT": "local",
+        "CRM_PAY_BRAINTREE_GATEWAY_URL": sandbox.gateway_url,
+        "CRM_PAY_BRAINTREE_ASSETS_URL": sandbox.assets_url,
+        "CRM_PAY_BRAINTREE_MERCHANT_ID": SANDBOX["merchant_id"],
+        "CRM_PAY_BRAINTREE_PUBLIC_KEY": SANDBOX["public_key"],
+        "CRM_PAY_BRAINTREE_PRIVATE_KEY": SANDBOX["private_key"],
+        "CRM_PAY_BRAINTREE_TIMEOUT": 1.0,
+        "CRM_PAY_BUILTIN_CRM_PATH": str(tmp_path / "crm.json"),
+        # The test client speaks plain http; production keeps secure cookies on.
+        "CRM_PAY_SECURE_COOKIES": False,
+        **extra,
+    }

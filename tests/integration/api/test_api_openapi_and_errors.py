@@ -157,10 +157,10 @@ def test_wrong_method_is_405_at_least(client: FlaskClient, auth: dict[str, str])
 def test_behind_a_proxy_the_client_address_is_the_forwarded_one(
     db_url: str, sandbox: Any, tmp_path: Any
 ) -> None:
-    from conftest import app_config
     from flask import request
 
     from crm_pay.app import create_app
+    from paytest import app_config
 
     app = create_app(
         app_config(db_url, sandbox, tmp_path, CRM_PAY_PROXY_FIX=1),

@@ -19,7 +19,7 @@ HASHES = {"client": "sha384-" + "A" * 64, "hosted-fields": "sha384-" + "B" * 64}
 
 
 def production_like(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: object) -> Flask:
-    from conftest import app_config
+    from paytest import app_config
 
     # The real gateway is not reachable from here: the client token still comes from the
     # local sandbox; only the page's scripts and CSP are Braintree's.
