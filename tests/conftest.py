@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
 from crm_pay.app import create_app
@@ -25,7 +26,8 @@ PG_URL = os.environ.get("CRM_PAY_TEST_DATABASE_URL")
 def _reset_postgres(url: str) -> None:
     from crm_pay.persistence.db import normalize_url
 
-    engine = create_engine(normalize_url(url))
+    # NullPool: the connection is closed when the block ends, not kept in a pool.
+    engine = create_engine(normalize_url(url), poolclass=NullPool)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))

@@ -3,8 +3,10 @@ pinned scripts with Subresource Integrity, and its CSP allows exactly Braintree'
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -16,6 +18,14 @@ from crm_pay.services.access import create_api_key
 from paytest import create_link, token_of
 
 HASHES = {"client": "sha384-" + "A" * 64, "hosted-fields": "sha384-" + "B" * 64}
+
+
+@pytest.fixture
+def built() -> Iterator[list[Flask]]:
+    apps: list[Flask] = []
+    yield apps
+    for app in apps:  # close their database connections (PostgreSQL warns otherwise)
+        get_context(app).db.dispose()
 
 
 def production_like(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: object) -> Flask:
@@ -39,7 +49,7 @@ def _link(app: Flask) -> tuple[FlaskClient, str]:
 
 
 def test_pinned_scripts_with_integrity_and_a_strict_csp(
-    db_url: str, sandbox: SandboxServer, tmp_path: Path
+    db_url: str, sandbox: SandboxServer, tmp_path: Path, built: list[Flask]
 ) -> None:
     app = production_like(
         db_url,
@@ -48,6 +58,7 @@ def test_pinned_scripts_with_integrity_and_a_strict_csp(
         CRM_PAY_BRAINTREE_JS_VERSION="3.111.0",
         CRM_PAY_BRAINTREE_JS_INTEGRITY=HASHES,
     )
+    built.append(app)
     client, token = _link(app)
     page = client.get(f"/pay/p/{token}")
     html = page.get_data(as_text=True)
@@ -68,9 +79,10 @@ def test_pinned_scripts_with_integrity_and_a_strict_csp(
 
 
 def test_without_integrity_hashes_card_entry_is_refused(
-    db_url: str, sandbox: SandboxServer, tmp_path: Path
+    db_url: str, sandbox: SandboxServer, tmp_path: Path, built: list[Flask]
 ) -> None:
     app = production_like(db_url, sandbox, tmp_path)
+    built.append(app)
     client, token = _link(app)
     page = client.get(f"/pay/p/{token}")
     assert page.status_code == 503
