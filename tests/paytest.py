@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
     from connectors.psp.braintree_sandbox import SandboxServer
 
-__all__ = ["SANDBOX", "app_config", "create_link", "pay", "token_of"]
+__all__ = ["SANDBOX", "app_config", "create_link", "free_pair", "free_port", "pay", "token_of"]
 
 # Credentials of the test sandbox (a development tool; not Braintree's)
 SANDBOX = {
@@ -73,3 +74,24 @@ def app_config(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: Any
         "CRM_PAY_SECURE_COOKIES": False,
         **extra,
     }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_pair() -> int:
+    """A port P with P+1 free too (the sandbox's hosted-fields origin)."""
+    for _ in range(50):
+        p = free_port()
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", p))
+                b.bind(("127.0.0.1", p + 1))
+            except OSError:
+                continue
+        return p
+    raise RuntimeError("no free port pair")

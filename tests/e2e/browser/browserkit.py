@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from paytest import free_pair, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -45,26 +46,6 @@ XSS_LINE = "<script>alert('xss-line')</script>Garden hose <b onmouseover=alert(1
 
 
 # ----------------------------------------------------------------------------- the server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _free_pair() -> int:
-    """A port P with P+1 free too (the sandbox's hosted-fields origin)."""
-    for _ in range(50):
-        p = _free_port()
-        with socket.socket() as a, socket.socket() as b:
-            try:
-                a.bind(("127.0.0.1", p))
-                b.bind(("127.0.0.1", p + 1))
-            except OSError:
-                continue
-        return p
-    raise RuntimeError("no free port pair")
 
 
 @dataclass
@@ -93,7 +74,7 @@ class DemoServer:
     def start(self) -> DemoServer:
         exe = shutil.which("crm-pay", path=str(Path(sys.executable).parent))
         assert exe, "crm-pay console script is not installed in the virtualenv"
-        port, sandbox_port = _free_port(), _free_pair()
+        port, sandbox_port = free_port(), free_pair()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_PAY_")}
         env.update(self.env)
         env["PYTHONUNBUFFERED"] = "1"
