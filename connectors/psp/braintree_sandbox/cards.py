@@ -1,17 +1,24 @@
-"""Braintree's published test values and the behaviours they trigger.
+"""Braintree's published test card numbers and the amount ranges that simulate outcomes.
 
-Everything here comes from Braintree's public testing guide: the test card numbers, the
-fake nonces, and the amount ranges that simulate declines and failures. The sandbox
-accepts nothing else, so a real card number cannot be typed into a demo.
+Sources: Braintree docs "Testing" (developer.paypal.com/braintree/docs/reference/general/
+testing: test card numbers, the transaction amount table) and braintree_python
+``braintree/test/credit_card_numbers.py``. The sandbox accepts nothing else, so a real card
+number cannot be typed into a demo. The fake nonces live in ``nonces.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
-Outcome = Literal["approve", "processor_declined", "failed"]
+#: What a payment method does when charged. ``gateway_rejected_fraud`` and
+#: ``luhn_invalid`` come from fake nonces (see ``nonces.py``); ``dispute`` is the
+#: chargeback card of ``credit_card_numbers.py`` (``Disputes.Chargeback``).
+Outcome = Literal[
+    "approve", "processor_declined", "failed", "gateway_rejected_fraud", "luhn_invalid", "dispute"
+]
+_OUTCOMES = frozenset(get_args(Outcome))
 
 #: Published Braintree test card numbers -> the outcome of a sale made with them.
 TEST_CARD_OUTCOMES: dict[str, Outcome] = {
@@ -36,6 +43,10 @@ TEST_CARD_OUTCOMES: dict[str, Outcome] = {
     "378734493671000": "processor_declined",
     "6011000990139424": "processor_declined",
     "4000111111111511": "failed",
+    # braintree_python test/credit_card_numbers.py Disputes.Chargeback: a sale with it
+    # comes back with an open chargeback (tests/integration/test_disputes.py
+    # ::create_sample_dispute reads ``transaction.disputes[0]``).
+    "4023898493988028": "dispute",
 }
 
 ONLY_TEST_CARDS_MESSAGE = "Only Braintree test card numbers are accepted by the development sandbox"
@@ -65,7 +76,7 @@ class CardDetails:
     @classmethod
     def from_dict(cls, data: dict[str, str]) -> CardDetails:
         outcome = data.get("outcome", "approve")
-        if outcome not in ("approve", "processor_declined", "failed"):
+        if outcome not in _OUTCOMES:
             outcome = "approve"
         return cls(
             bin=data["bin"],
@@ -109,29 +120,11 @@ def describe_test_card(number: str, month: str, year: str) -> CardDetails | None
     )
 
 
-def _fake(bin_: str, last_4: str, card_type: str, outcome: Outcome = "approve") -> CardDetails:
-    return CardDetails(bin_, last_4, card_type, "12", "2030", outcome)
-
-
-#: Braintree's static test nonces (usable any number of times, like in Braintree's sandbox).
-FAKE_NONCES: dict[str, CardDetails] = {
-    "fake-valid-nonce": _fake("401288", "1881", "Visa"),
-    "fake-valid-visa-nonce": _fake("401288", "1881", "Visa"),
-    "fake-valid-mastercard-nonce": _fake("555555", "4444", "MasterCard"),
-    "fake-valid-amex-nonce": _fake("378282", "0005", "American Express"),
-    "fake-valid-discover-nonce": _fake("601111", "1117", "Discover"),
-    "fake-processor-declined-visa-nonce": _fake("400011", "1115", "Visa", "processor_declined"),
-    "fake-processor-declined-mastercard-nonce": _fake(
-        "510510", "5100", "MasterCard", "processor_declined"
-    ),
-    "fake-processor-failure-visa-nonce": _fake("400011", "1511", "Visa", "failed"),
-}
-
-#: A nonce Braintree documents as already consumed.
-CONSUMED_NONCE = "fake-consumed-nonce"
-
+#: Braintree docs "Processor responses > Authorization responses": code -> (text, type).
 PROCESSOR_RESPONSES: dict[int, tuple[str, str]] = {
     1000: ("Approved", "approved"),
+    1002: ("Processed", "approved"),
+    1005: ("Auth Declined but Settlement Captured", "approved"),
     2000: ("Do Not Honor", "soft_declined"),
     2001: ("Insufficient Funds", "soft_declined"),
     2002: ("Limit Exceeded", "soft_declined"),
@@ -162,7 +155,11 @@ class Authorization:
 
 
 def authorize(amount: Decimal, card: CardDetails) -> Authorization:
-    """Apply Braintree's test behaviours: the card's outcome first, then the amount ranges."""
+    """Apply Braintree's test behaviours: the card's outcome first, then the amount ranges
+    (Braintree docs "Testing > Transaction amounts", whatever the currency)."""
+    if card.outcome == "gateway_rejected_fraud":
+        # Nonces.GatewayRejectedFraud: gateway_rejected with reason "fraud".
+        return Authorization("gateway_rejected", 1000, "Approved", "approved", "fraud")
     if card.outcome == "processor_declined":
         return _response("processor_declined", 2000)
     if card.outcome == "failed":
@@ -178,13 +175,30 @@ def authorize(amount: Decimal, card: CardDetails) -> Authorization:
     return _response("authorized", 1000)
 
 
+def refund_authorization(amount: Decimal) -> Authorization:
+    """A refund's answer. braintree_python tests/integration/test_transaction.py::
+    test_refund_returns_an_error_if_hard_declined (refund of 2004.00: processor_declined,
+    hard_declined) and ::test_refund_returns_an_success_with_error_in_processor_response_
+    if_soft_declined (2046.00: success, submitted_for_settlement, approved); the soft case
+    answers 1005 "Auth Declined but Settlement Captured" (Braintree docs, Authorization
+    responses). The original is in ``additional_processor_response`` as "2046 : Declined".
+    """
+    if Decimal("2000.00") <= amount < Decimal("3000.00"):
+        declined = _response("processor_declined", int(amount))
+        if declined.response_type == "hard_declined":
+            return declined
+        return Authorization("submitted_for_settlement", 1005, *PROCESSOR_RESPONSES[1005])
+    return Authorization("submitted_for_settlement", 1002, *PROCESSOR_RESPONSES[1002])
+
+
+def refund_decline_note(amount: Decimal) -> str | None:
+    """``additional_processor_response`` of a refund in the decline range, else None."""
+    if Decimal("2000.00") <= amount < Decimal("3000.00"):
+        code = int(amount)
+        return f"{code} : {_response('processor_declined', code).text}"
+    return None
+
+
 def _response(status: str, code: int) -> Authorization:
     text, response_type = PROCESSOR_RESPONSES.get(code, ("Processor Declined", "soft_declined"))
     return Authorization(status, code, text, response_type)
-
-
-def settlement_declines(amount: Decimal) -> bool:
-    """Braintree declines settlement of 4001.00-4001.99 and 4003.00-5000.99."""
-    return Decimal("4001.00") <= amount < Decimal("4002.00") or (
-        Decimal("4003.00") <= amount < Decimal("5001.00")
-    )

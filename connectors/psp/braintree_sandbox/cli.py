@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  hosted fields: {server.assets_url}/hosted-fields.js", flush=True)
     print(f"  merchant id:   {config.merchant_id}  public key: {config.public_key}", flush=True)
     print(f"  webhooks to:   {config.webhook_url or '(none)'}", flush=True)
+    accounts = ", ".join(f"{a} ({c})" for a, c in config.merchant_accounts.items())
+    print(f"  merchant accounts: {accounts}", flush=True)
     try:
         while not finished.wait(1.0):
             pass

@@ -41,8 +41,11 @@ def fingerprint_is_valid(fingerprint: str, merchant_id: str, private_key: str) -
     return 0 <= time.time() - issued_at <= FINGERPRINT_LIFETIME_SECONDS
 
 
-def make_client_token(merchant_id: str, private_key: str, assets_url: str) -> str:
-    """Base64 JSON shaped like Braintree's client token (version 2)."""
+def make_client_token(
+    merchant_id: str, private_key: str, assets_url: str, *, merchant_account_id: str | None = None
+) -> str:
+    """Base64 JSON shaped like Braintree's client token (version 2); it names the merchant
+    account it was generated for, as Braintree's client configuration does."""
     body = {
         "version": 2,
         "environment": "crm-pay-development-sandbox",
@@ -51,5 +54,6 @@ def make_client_token(merchant_id: str, private_key: str, assets_url: str) -> st
         "assetsUrl": assets_url,
         "clientApiUrl": assets_url,
         "configUrl": f"{assets_url}/config",
+        "merchantAccountId": merchant_account_id,
     }
     return base64.b64encode(json.dumps(body).encode()).decode("ascii")

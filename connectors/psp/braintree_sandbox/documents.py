@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from .processing import FieldError
+from .records import FieldError
 from .state import SandboxState, parse_timestamp
 from .xml_codec import Items, encode
 
@@ -35,8 +35,11 @@ def transaction_fields(transaction: dict[str, Any], state: SandboxState) -> dict
         "processor_response_code": transaction["processor_response_code"],
         "processor_response_text": transaction["processor_response_text"],
         "processor_response_type": transaction["processor_response_type"],
+        "additional_processor_response": transaction.get("additional_processor_response"),
+        "processor_settlement_response_code": transaction.get("processor_settlement_response_code"),
+        "processor_settlement_response_text": transaction.get("processor_settlement_response_text"),
         "gateway_rejection_reason": transaction["gateway_rejection_reason"],
-        "payment_instrument_type": "credit_card",
+        "payment_instrument_type": transaction.get("payment_instrument_type", "credit_card"),
         "credit_card": {
             "bin": card["bin"],
             "last_4": card["last_4"],
@@ -59,30 +62,90 @@ def transaction_fields(transaction: dict[str, Any], state: SandboxState) -> dict
 
 
 def dispute_fields(dispute: dict[str, Any], state: SandboxState) -> dict[str, Any]:
+    """The ``<dispute>`` content, element for element as in the SDK's webhook samples
+    (braintree_python ``webhook_testing_gateway.py``, ``__new_dispute_*_sample_xml``)."""
     transaction = state.transactions[dispute["transaction_id"]]
-    fields = {key: value for key, value in dispute.items() if key != "transaction_id"}
-    fields.update(
-        received_date=date.fromisoformat(dispute["received_date"]),
-        reply_by_date=date.fromisoformat(dispute["reply_by_date"]),
-        created_at=parse_timestamp(dispute["created_at"]),
-        updated_at=parse_timestamp(dispute["updated_at"]),
-        status_history=Items(
+    fields: dict[str, Any] = {
+        "id": dispute["id"],
+        "amount": dispute["amount"],
+        "amount_disputed": dispute["amount_disputed"],
+        "amount_won": dispute["amount_won"],
+        "case_number": dispute["case_number"],
+        "created_at": parse_timestamp(dispute["created_at"]),
+        "currency_iso_code": dispute["currency_iso_code"],
+        "forwarded_comments": dispute.get("forwarded_comments"),
+        "kind": dispute["kind"],
+        "merchant_account_id": dispute["merchant_account_id"],
+        "reason": dispute["reason"],
+        "reason_code": dispute.get("reason_code"),
+        "reason_description": dispute.get("reason_description"),
+        "received_date": date.fromisoformat(dispute["received_date"]),
+        "reference_number": dispute.get("reference_number"),
+        "reply_by_date": date.fromisoformat(dispute["reply_by_date"]),
+        "status": dispute["status"],
+        "updated_at": parse_timestamp(dispute["updated_at"]),
+        "original_dispute_id": dispute.get("original_dispute_id"),
+        "status_history": Items(
             "status_history",
             [
-                dict(entry, timestamp=parse_timestamp(entry["timestamp"]))
+                {"status": entry["status"], "timestamp": parse_timestamp(entry["timestamp"])}
                 for entry in dispute["status_history"]
             ],
         ),
-        evidence=Items("evidence", []),
-        transaction={
+        "evidence": Items("evidence", [evidence_fields(e) for e in dispute.get("evidence", [])]),
+        "transaction": {
             "id": transaction["id"],
             "amount": transaction["amount"],
-            "order_id": transaction["order_id"],
             "created_at": parse_timestamp(transaction["created_at"]),
+            "order_id": transaction["order_id"],
+            "purchase_order_number": None,
             "payment_instrument_subtype": transaction["credit_card"]["card_type"],
         },
-    )
+        "date_opened": date.fromisoformat(dispute.get("date_opened") or dispute["received_date"]),
+        "remaining_file_evidence_storage": int(dispute.get("remaining_file_evidence_storage", 0)),
+    }
+    if dispute.get("date_won"):
+        fields["date_won"] = date.fromisoformat(dispute["date_won"])
     return fields
+
+
+def evidence_fields(evidence: dict[str, Any]) -> dict[str, Any]:
+    """One ``<evidence>``. The gateway's answer names the text ``comment``
+    (test_disputes.py::test_add_text_evidence_adds_text_evidence reads ``evidence.comment``);
+    the webhook samples name it ``comments``: both are written so either reader finds it."""
+    return {
+        "id": evidence["id"],
+        "comment": evidence.get("comment"),
+        "comments": evidence.get("comment"),
+        "category": evidence.get("category"),
+        "sequence_number": evidence.get("sequence_number"),
+        "created_at": parse_timestamp(evidence["created_at"]),
+        "sent_to_processor_at": None,
+        "url": evidence.get("url"),
+    }
+
+
+def dispute_document(dispute: dict[str, Any], state: SandboxState) -> bytes:
+    return encode("dispute", dispute_fields(dispute, state))
+
+
+def evidence_document(evidence: dict[str, Any]) -> bytes:
+    return encode("evidence", evidence_fields(evidence))
+
+
+def document_upload_document(document: dict[str, Any]) -> bytes:
+    """``<document-upload>`` as ``DocumentUpload`` reads it (test_document_upload.py:
+    content_type, kind, name, size)."""
+    return encode(
+        "document_upload",
+        {
+            "id": document["id"],
+            "kind": document["kind"],
+            "content_type": document["content_type"],
+            "name": document["name"],
+            "size": int(document["size"]),
+        },
+    )
 
 
 def transaction_document(transaction: dict[str, Any], state: SandboxState) -> bytes:
@@ -96,9 +159,17 @@ def declined_document(transaction: dict[str, Any], state: SandboxState) -> bytes
         {
             "errors": {"errors": Items("error", [])},
             "transaction": transaction_fields(transaction, state),
-            "message": transaction["processor_response_text"],
+            "message": decline_message(transaction),
         },
     )
+
+
+def decline_message(transaction: dict[str, Any]) -> str:
+    """``ErrorResult.message`` of an unsuccessful transaction: the processor's text, or
+    "Gateway Rejected: <reason>" (Braintree docs, Transaction: Sale > Gateway rejections)."""
+    if transaction["status"] == "gateway_rejected":
+        return f"Gateway Rejected: {transaction['gateway_rejection_reason']}"
+    return str(transaction["processor_response_text"])
 
 
 def validation_document(errors: tuple[FieldError, ...], params: dict[str, Any]) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from .client_token import make_client_token
+from .dispute_routes import register_dispute_routes
 from .documents import (
     declined_document,
     search_document,
@@ -20,12 +21,9 @@ from .documents import (
     transaction_document,
     validation_document,
 )
-from .processing import (
-    Processor,
-    TransactionNotFound,
-    UnsupportedSearch,
-    ValidationFailure,
-)
+from .idempotency import Answer, answer_once
+from .processing import Processor
+from .records import TransactionNotFound, UnsupportedSearch, ValidationFailure, fail
 from .search import matching_ids
 from .xml_codec import XmlFormatError, decode, encode
 
@@ -129,23 +127,14 @@ def create_gateway_app(settings: GatewaySettings, processor: Processor, faults: 
         value = g.params.get(root) or {}
         return value if isinstance(value, dict) else {}
 
-    def idempotent(operation: str, body: dict[str, Any], run: Callable[[], Response]) -> Response:
-        key = body.get("api_request_key")
-        if not key:
-            return run()
-        slot = f"{operation}:{key}"
-        with state.lock:
-            first = state.idempotent_responses.get(slot)
-            if first is not None:
-                return xml(first["body"].encode(), first["status"])
-            response = run()
-            if response.status_code in (200, 201) or b"<transaction>" in response.get_data():
-                state.idempotent_responses[slot] = {
-                    "status": response.status_code,
-                    "body": response.get_data(as_text=True),
-                }
-                state.save()
-            return response
+    def once(operation: str, body: dict[str, Any], run: Callable[[], Answer]) -> Response:
+        status, answer = answer_once(state, operation, body, run)
+        return xml(answer, status)
+
+    def transaction_answer(transaction: dict[str, Any], ok: bool, status: int = 200) -> Answer:
+        if ok:
+            return status, transaction_document(transaction, state)
+        return 422, declined_document(transaction, state)
 
     @app.get("/")
     def index() -> Response:
@@ -161,21 +150,30 @@ def create_gateway_app(settings: GatewaySettings, processor: Processor, faults: 
 
     @app.post(f"{base}/client_token")
     def client_token(merchant_id: str) -> Response:
-        params("client_token")
-        token = make_client_token(settings.merchant_id, settings.private_key, settings.assets_url())
+        body = params("client_token")
+        # An unknown account is ClientToken.MerchantAccountDoesNotExist (92807); the SDK's
+        # client_token_gateway.py raises ValueError with the error's message.
+        requested = body.get("merchant_account_id")
+        if requested and requested not in processor.merchant_accounts:
+            raise fail(
+                "92807",
+                "merchant_account_id",
+                "Merchant account does not exist.",
+                ("client_token",),
+            )
+        account = str(requested or processor.default_merchant_account_id)
+        token = make_client_token(
+            settings.merchant_id,
+            settings.private_key,
+            settings.assets_url(),
+            merchant_account_id=account,
+        )
         return xml(encode("client_token", {"value": token}), 201)
 
     @app.post(f"{base}/transactions")
     def create_transaction(merchant_id: str) -> Response:
         body = params("transaction")
-
-        def run() -> Response:
-            transaction, ok = processor.sale(body)
-            if ok:
-                return xml(transaction_document(transaction, state), 201)
-            return xml(declined_document(transaction, state), 422)
-
-        return idempotent("sale", body, run)
+        return once("sale", body, lambda: transaction_answer(*processor.sale(body), status=201))
 
     @app.get(f"{base}/transactions/<transaction_id>")
     def find_transaction(merchant_id: str, transaction_id: str) -> Response:
@@ -184,40 +182,48 @@ def create_gateway_app(settings: GatewaySettings, processor: Processor, faults: 
     @app.put(f"{base}/transactions/<transaction_id>/submit_for_settlement")
     def submit_for_settlement(merchant_id: str, transaction_id: str) -> Response:
         body = params("transaction")
-        return idempotent(
-            f"submit:{transaction_id}",
+        return once(
+            f"submit_for_settlement:{transaction_id}",
             body,
-            lambda: xml(
-                transaction_document(
-                    processor.submit_for_settlement(transaction_id, body.get("amount")), state
-                )
+            lambda: transaction_answer(
+                processor.submit_for_settlement(transaction_id, body.get("amount")), True
             ),
         )
 
     @app.put(f"{base}/transactions/<transaction_id>/void")
     def void(merchant_id: str, transaction_id: str) -> Response:
         body = params("transaction")
-        return idempotent(
+        return once(
             f"void:{transaction_id}",
             body,
-            lambda: xml(transaction_document(processor.void(transaction_id), state)),
+            lambda: transaction_answer(processor.void(transaction_id), True),
         )
 
     @app.post(f"{base}/transactions/<transaction_id>/refund")
     def refund(merchant_id: str, transaction_id: str) -> Response:
         body = params("transaction")
-        return idempotent(
+        return once(
             f"refund:{transaction_id}",
             body,
-            lambda: xml(
-                transaction_document(processor.refund(transaction_id, body.get("amount")), state),
-                201,
+            lambda: transaction_answer(
+                *processor.refund(transaction_id, body.get("amount")), status=201
             ),
         )
 
-    @app.put(f"{base}/transactions/<transaction_id>/settle")
-    def settle(merchant_id: str, transaction_id: str) -> Response:
-        return xml(transaction_document(processor.settle(transaction_id), state))
+    # Sandbox-only testing endpoints (braintree_python braintree/testing_gateway.py).
+    testing = {
+        "settle": processor.settlement.settle,
+        "settlement_confirm": processor.settlement.confirm,
+        "settlement_decline": processor.settlement.decline,
+        "settlement_pending": processor.settlement.pending,
+    }
+
+    @app.put(f"{base}/transactions/<transaction_id>/<action>")
+    def simulate_settlement(merchant_id: str, transaction_id: str, action: str) -> Response:
+        simulate = testing.get(action)
+        if simulate is None:
+            raise TransactionNotFound(action)
+        return xml(transaction_document(simulate(transaction_id), state))
 
     @app.post(f"{base}/transactions/advanced_search_ids")
     def search_ids(merchant_id: str) -> Response:
@@ -233,6 +239,8 @@ def create_gateway_app(settings: GatewaySettings, processor: Processor, faults: 
             ids = matching_ids(state.transactions.values(), criteria)[:PAGE_SIZE]
             found = [state.transactions[i] for i in ids]
             return xml(search_document(found, state))
+
+    register_dispute_routes(app, base, processor.disputes, xml)
 
     @app.post(f"{base}/payment_methods")
     def vault_payment_method(merchant_id: str) -> Response:

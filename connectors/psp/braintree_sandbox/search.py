@@ -1,9 +1,15 @@
 """Transaction search as the SDK sends it (``<search>`` criteria from ``TransactionSearch``).
 
+Criterion names are those of braintree_python ``braintree/transaction_search.py``.
 Supported: ``ids``, text fields (``order_id``, ``customer_id``, ``id``) with ``is``,
-``is_not``, ``starts_with``, ``ends_with``, ``contains``; ranges on ``created_at``,
-``updated_at`` and ``amount`` (``min``/``max``/``is``); lists on ``status``, ``type`` and
-``merchant_account_id``. Anything else is refused rather than silently ignored.
+``is_not``, ``starts_with``, ``ends_with``, ``contains``; ranges (``min``/``max``/``is``)
+on ``created_at``, ``amount`` and the status-change times ``authorized_at``,
+``submitted_for_settlement_at``, ``settled_at``, ``voided_at``, ``processor_declined_at``,
+``failed_at`` and ``gateway_rejected_at`` (the time the transaction first entered that
+status, read from its ``status_history``; the SDK has no ``settlement_declined_at``);
+lists on ``status``, ``type`` and ``merchant_account_id``. Anything else is refused
+rather than silently ignored. Paging is the SDK's: ``advanced_search_ids`` answers every
+id with a page size of 50, then ``advanced_search`` is asked for each page by ``ids``.
 """
 
 from __future__ import annotations
@@ -13,11 +19,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .processing import UnsupportedSearch
+from .records import UnsupportedSearch
 from .state import parse_timestamp
 
 _TEXT_FIELDS = {"order_id", "customer_id", "id"}
-_RANGE_FIELDS = {"created_at", "updated_at", "amount"}
+_STATUS_TIMES = {
+    "authorized_at": "authorized",
+    "submitted_for_settlement_at": "submitted_for_settlement",
+    "settled_at": "settled",
+    "voided_at": "voided",
+    "processor_declined_at": "processor_declined",
+    "failed_at": "failed",
+    "gateway_rejected_at": "gateway_rejected",
+}
+_RANGE_FIELDS = {"created_at", "amount", *_STATUS_TIMES}
 _LIST_FIELDS = {
     "ids": "id",
     "status": "status",
@@ -42,7 +57,18 @@ def _matches(transaction: dict[str, Any], name: str, condition: Any) -> bool:
         return transaction.get(_LIST_FIELDS[name]) in values
     if name in _TEXT_FIELDS:
         return _text_matches(transaction.get(name) or "", condition)
-    return _range_matches(transaction.get(name), name, condition)
+    return _range_matches(_range_value(transaction, name), name, condition)
+
+
+def _range_value(transaction: dict[str, Any], name: str) -> str | None:
+    status = _STATUS_TIMES.get(name)
+    if status is None:
+        value = transaction.get(name)
+        return None if value is None else str(value)
+    for event in transaction["status_history"]:
+        if event["status"] == status:
+            return str(event["timestamp"])
+    return None
 
 
 def _text_matches(value: str, condition: Any) -> bool:

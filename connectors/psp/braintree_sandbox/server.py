@@ -6,7 +6,8 @@ import copy
 import logging
 import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +19,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from .assets_app import create_assets_app
 from .documents import dispute_fields, transaction_fields
 from .gateway_app import Faults, GatewaySettings, create_gateway_app
-from .processing import Processor, TransactionNotFound
+from .processing import Processor
+from .records import TransactionNotFound
 from .state import SandboxState
 from .webhooks import (
     DISPUTE_KINDS,
@@ -31,6 +33,14 @@ from .webhooks import (
 log = logging.getLogger("crm_pay.sandbox")
 _QUERY = re.compile(r"\?\S*")
 
+#: The sandbox's merchant accounts and their currencies (the first is the default).
+DEFAULT_MERCHANT_ACCOUNTS: Mapping[str, str] = {
+    "crm_pay_usd": "USD",
+    "crm_pay_gbp": "GBP",
+    "crm_pay_eur": "EUR",
+    "crm_pay_jpy": "JPY",
+}
+
 
 @dataclass(frozen=True)
 class SandboxConfig:
@@ -41,6 +51,10 @@ class SandboxConfig:
     ``state_path``: JSON file that keeps transactions across restarts.
     ``timeout_fault_seconds``: how late a ``fail_next("timeout")`` answer comes.
     ``frame_ancestors``: CSP ``frame-ancestors`` for the field iframes.
+    ``merchant_accounts``: merchant account id -> its currency (ISO 4217), as a Braintree
+    merchant has one account per presentment currency; ``default_merchant_account_id`` is
+    used when a request names none (Braintree's default merchant account; ``None``: the
+    first of ``merchant_accounts``).
     """
 
     merchant_id: str = "crm_pay_demo"
@@ -54,6 +68,10 @@ class SandboxConfig:
     state_path: str | Path | None = None
     timeout_fault_seconds: float = 5.0
     frame_ancestors: str = "*"
+    merchant_accounts: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_MERCHANT_ACCOUNTS)
+    )
+    default_merchant_account_id: str | None = None
 
 
 class _QuietRequestHandler(WSGIRequestHandler):
@@ -81,7 +99,11 @@ class SandboxServer:
         self._stopping = threading.Event()
         self._state = SandboxState(self.config.state_path)
         self._processor = Processor(
-            self._state, merchant_id=self.config.merchant_id, on_event=self._on_event
+            self._state,
+            merchant_id=self.config.merchant_id,
+            on_event=self._on_event,
+            merchant_accounts=self.config.merchant_accounts,
+            default_merchant_account_id=self.config.default_merchant_account_id,
         )
         self._faults = Faults()
         self._servers: list[BaseWSGIServer] = []
@@ -164,7 +186,7 @@ class SandboxServer:
     def _auto_settle(self) -> None:
         delay = float(self.config.auto_settle_seconds or 0)
         while not self._stopping.wait(min(max(delay / 4, 0.05), 1.0)):
-            self._processor.settle_due(timedelta(seconds=delay))
+            self._processor.settlement.run_batch(timedelta(seconds=delay))
 
     # -- where it is -----------------------------------------------------------------
 
@@ -213,22 +235,31 @@ class SandboxServer:
     # -- test controls ---------------------------------------------------------------
 
     def settle(self, transaction_id: str) -> None:
-        """Settle one transaction, submitting it for settlement first if only authorized."""
+        """Settle one transaction now (through ``settling``), submitting it for settlement
+        first if only authorized. Cards settle with no webhook, as at Braintree."""
         if self._processor.find(transaction_id)["status"] == "authorized":
             self._processor.submit_for_settlement(transaction_id)
-        self._processor.settle(transaction_id)
+        self._processor.settlement.settle(transaction_id)
 
     def settle_all(self) -> list[str]:
-        """Settle everything submitted for settlement; returns the settled ids."""
-        return self._processor.settle_due(timedelta(0))
+        """Run the settlement batch now for everything submitted; returns the settled ids."""
+        return self._processor.settlement.run_batch(timedelta(0))
+
+    def settlement_decline(self, transaction_id: str) -> None:
+        """Make a transaction ``settlement_declined`` (what ``gateway.testing.
+        settlement_decline_transaction`` does), submitting it first if only authorized."""
+        if self._processor.find(transaction_id)["status"] == "authorized":
+            self._processor.submit_for_settlement(transaction_id)
+        self._processor.settlement.decline(transaction_id)
 
     def open_dispute(self, transaction_id: str, amount: str | None = None) -> str:
         """Open a chargeback (sends ``dispute_opened``); returns the dispute id."""
-        return str(self._processor.open_dispute(transaction_id, amount)["id"])
+        return self._processor.disputes.open(transaction_id, amount)
 
     def resolve_dispute(self, dispute_id: str, outcome: str) -> None:
-        """Close a dispute as ``"won"`` or ``"lost"`` (sends ``dispute_won``/``dispute_lost``)."""
-        self._processor.resolve_dispute(dispute_id, outcome)
+        """Move a dispute to ``outcome`` (one of ``DISPUTE_OUTCOMES``: won, lost, accepted,
+        auto_accepted, expired, under_review, disputed) and send ``dispute_<outcome>``."""
+        self._processor.disputes.resolve(dispute_id, outcome)
 
     def register_payment_method(self, token: str, card: Any, *, customer_id: str = "") -> None:
         """Put a card on file under a fixed ``token`` (demo data). ``card`` is a
@@ -279,7 +310,10 @@ class SandboxServer:
     # -- webhooks --------------------------------------------------------------------
 
     def webhook_form(self, kind: str, subject_id: str) -> dict[str, str]:
-        """The signed ``bt_signature``/``bt_payload`` form for one notification."""
+        """The signed ``bt_signature``/``bt_payload`` form for one notification, built from
+        the sandbox's current record, on demand (like the SDK's ``webhook_testing.
+        sample_notification``: any supported kind for any subject, whether or not
+        Braintree would have sent it by itself)."""
         with self._state.lock:
             if kind in TRANSACTION_KINDS:
                 transaction = self._processor.find(subject_id)

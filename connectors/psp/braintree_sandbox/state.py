@@ -1,7 +1,8 @@
 """Everything the sandbox remembers, behind one lock, optionally persisted to a JSON file.
 
 Only PSP-side facts are kept: transactions, disputes, unused nonces and vaulted tokens
-(each with BIN, last 4, brand and expiry at most) and the first answer given to each
+(each with BIN, last 4, brand and expiry at most), what describes each uploaded evidence
+document (name, type, size; never its content) and the first answer given to each
 ``api_request_key``. Card numbers and CVVs never reach this object.
 """
 
@@ -51,6 +52,7 @@ class SandboxState:
         self.consumed_nonces: set[str] = set()
         self.vault: dict[str, dict[str, str]] = {}
         self.idempotent_responses: dict[str, dict[str, Any]] = {}
+        self.documents: dict[str, dict[str, Any]] = {}
         if self.path is not None and self.path.exists():
             self._load(self.path)
 
@@ -62,6 +64,7 @@ class SandboxState:
         self.consumed_nonces = set(data.get("consumed_nonces", []))
         self.vault = data.get("vault", {})
         self.idempotent_responses = data.get("idempotent_responses", {})
+        self.documents = data.get("documents", {})
         log.info("development sandbox: loaded %d transactions", len(self.transactions))
 
     def save(self) -> None:
@@ -76,6 +79,7 @@ class SandboxState:
                 "consumed_nonces": sorted(self.consumed_nonces),
                 "vault": self.vault,
                 "idempotent_responses": self.idempotent_responses,
+                "documents": self.documents,
             }
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".sandbox-", suffix=".json")

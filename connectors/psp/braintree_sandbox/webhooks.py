@@ -25,7 +25,16 @@ from .xml_codec import encode
 log = logging.getLogger("crm_pay.sandbox")
 
 TRANSACTION_KINDS = ("transaction_settled", "transaction_settlement_declined")
-DISPUTE_KINDS = ("dispute_opened", "dispute_won", "dispute_lost")
+DISPUTE_KINDS = (
+    "dispute_opened",
+    "dispute_won",
+    "dispute_lost",
+    "dispute_accepted",
+    "dispute_auto_accepted",
+    "dispute_expired",
+    "dispute_under_review",
+    "dispute_disputed",
+)
 SUPPORTED_KINDS = (*TRANSACTION_KINDS, *DISPUTE_KINDS, "check")
 
 

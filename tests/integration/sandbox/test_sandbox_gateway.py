@@ -70,7 +70,8 @@ def test_declining_test_nonce_and_nonce_errors(gateway):
 
     assert declined.transaction.processor_response_code == "2000"
     assert consumed.transaction is None
-    assert [e.code for e in consumed.errors.deep_errors] == ["93107"]
+    # ErrorCodes.Transaction.PaymentMethodNonceConsumed (93107 is the payment-method one)
+    assert [e.code for e in consumed.errors.deep_errors] == ["91564"]
     assert [
         e.code for e in unknown.errors.for_object("transaction").on("payment_method_nonce")
     ] == ["91565"]

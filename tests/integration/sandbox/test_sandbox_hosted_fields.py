@@ -73,7 +73,8 @@ def test_tokenized_test_card_nonce_works_once(gateway, sandbox):
     assert first.is_success
     assert first.transaction.credit_card_details.masked_number == "411111******1111"
     assert not second.is_success
-    assert [e.code for e in second.errors.deep_errors] == ["93107"]
+    # ErrorCodes.Transaction.PaymentMethodNonceConsumed (braintree/error_codes.py)
+    assert [e.code for e in second.errors.deep_errors] == ["91564"]
 
 
 def test_tokenize_requires_a_valid_fingerprint(sandbox):

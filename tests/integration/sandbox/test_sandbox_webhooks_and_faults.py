@@ -32,16 +32,40 @@ def _drain(receiver) -> None:
         receiver.received.get_nowait()
 
 
-def test_settling_posts_a_webhook_the_sdk_verifies(gateway, sandbox, webhook_receiver):
+def _parse(gateway, form):
+    return gateway.webhook_notification.parse(form["bt_signature"], form["bt_payload"])
+
+
+def test_card_settlement_sends_no_webhook(gateway, sandbox, webhook_receiver):
+    # Braintree docs, Webhooks > Transaction: settlement webhooks are for ACH and SEPA
+    # Direct Debit only. The next notification after settling a card is the dispute's.
     _drain(webhook_receiver)
     transaction = _sale(gateway, "42.00")
 
     sandbox.settle(transaction.id)
-    form = webhook_receiver.next()
-    notification = gateway.webhook_notification.parse(form["bt_signature"], form["bt_payload"])
+    dispute_id = sandbox.open_dispute(transaction.id)
+    first = _parse(gateway, webhook_receiver.next())
+
+    assert first.kind == braintree.WebhookNotification.Kind.DisputeOpened
+    assert first.dispute.id == dispute_id
+    found = gateway.transaction.find(transaction.id)
+    assert found.status == braintree.Transaction.Status.Settled
+    assert [e.status for e in found.status_history] == [
+        "authorized",
+        "submitted_for_settlement",
+        "settling",
+        "settled",
+    ]
+
+
+def test_a_settled_notification_can_still_be_built_on_demand(gateway, sandbox):
+    # Like the SDK's webhook_testing.sample_notification: signed, verifiable, current data.
+    transaction = _sale(gateway, "42.00")
+    sandbox.settle(transaction.id)
+
+    notification = _parse(gateway, sandbox.webhook_form("transaction_settled", transaction.id))
 
     assert notification.kind == braintree.WebhookNotification.Kind.TransactionSettled
-    assert notification.transaction.id == transaction.id
     assert notification.transaction.status == "settled"
     assert notification.transaction.amount == Decimal("42.00")
 
@@ -57,34 +81,31 @@ def test_tampered_payload_fails_verification(gateway, sandbox):
 
 
 def test_dispute_opened_and_lost_webhooks(gateway, sandbox, webhook_receiver):
+    _drain(webhook_receiver)
     transaction = _sale(gateway, "25.00")
     sandbox.settle(transaction.id)
-    _drain_after_settle = webhook_receiver.next()
-    assert _drain_after_settle["bt_signature"].startswith(sandbox.config.public_key + "|")
 
     dispute_id = sandbox.open_dispute(transaction.id, "5.00")
     opened = webhook_receiver.next()
     sandbox.resolve_dispute(dispute_id, "lost")
     lost = webhook_receiver.next()
 
-    parsed = [
-        gateway.webhook_notification.parse(f["bt_signature"], f["bt_payload"])
-        for f in (opened, lost)
-    ]
+    assert opened["bt_signature"].startswith(sandbox.config.public_key + "|")
+    parsed = [_parse(gateway, f) for f in (opened, lost)]
     assert [n.kind for n in parsed] == ["dispute_opened", "dispute_lost"]
     assert parsed[0].dispute.id == dispute_id
     assert parsed[0].dispute.amount_disputed == Decimal("5.00")
     assert parsed[0].dispute.transaction.id == transaction.id
+    assert [h.status for h in parsed[1].dispute.status_history] == ["open", "lost"]
 
 
-def test_settlement_decline_amount(gateway, sandbox, webhook_receiver):
-    _drain(webhook_receiver)
+def test_card_sale_in_settlement_decline_amounts_settles(gateway, sandbox):
+    # Braintree docs, Testing > Transaction amounts: 4001.00 declines settlement "on
+    # certain transaction types", settled on all others; card sales settle.
     transaction = _sale(gateway, "4001.00")
     sandbox.settle(transaction.id)
 
-    form = webhook_receiver.next()
-    notification = gateway.webhook_notification.parse(form["bt_signature"], form["bt_payload"])
-    assert notification.kind == "transaction_settlement_declined"
+    assert gateway.transaction.find(transaction.id).status == "settled"
 
 
 def test_server_error_raises(gateway, sandbox):
