@@ -16,9 +16,15 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
-from crm_pay.domain.errors import CrmPayError, PspUnavailable, ValidationError
+from crm_pay.domain.errors import (
+    ConfigurationError,
+    CrmPayError,
+    PspUnavailable,
+    ValidationError,
+)
+from crm_pay.domain.receipt import Merchant
 from crm_pay.extension import get_context
 from crm_pay.services import charging, live_access
 from vault.pan import redact
@@ -114,9 +120,11 @@ def _wants_json() -> bool:
     return best == "application/json" or request.is_json
 
 
-def _closed_page(exc: CrmPayError) -> Response:
+def _closed_page(exc: CrmPayError, *, retry_url: str | None = None) -> Response:
     resp = Response(
-        render_template("crm_pay/pay_closed.html", message=exc.message, code=exc.code),
+        render_template(
+            "crm_pay/pay_closed.html", message=exc.message, code=exc.code, retry_url=retry_url
+        ),
         status=exc.status,
     )
     return _secure(resp)
@@ -152,11 +160,12 @@ def pay_page(token: str) -> Response:
                 code=exc.code,
             )
         )
-    client_token = None
     try:
-        client_token = ctx.psp.client_token()
+        client_token = ctx.psp.client_token(currency=view["currency"])
     except PspUnavailable:
-        client_token = None
+        client_token = None  # the page says the provider is unreachable; reload later
+    except (ConfigurationError, ValidationError) as exc:
+        return _unavailable_page(_payment_unavailable(ctx.settings.merchant, exc, view["id"]))
     html = render_template(
         "crm_pay/pay.html",
         view=view,
@@ -167,19 +176,74 @@ def pay_page(token: str) -> Response:
     return _secure(Response(html))
 
 
+def _payment_unavailable(merchant: Merchant, exc: CrmPayError, payment_id: str = "") -> CrmPayError:
+    """The merchant's PSP set-up refuses this payment (no merchant account for its
+    currency, a client token refused, e.g. Braintree 92807): a fault on our side, not the
+    customer's. The admin reads the log; the customer gets plain words and what to do.
+
+    503, not 500: nothing crashed and nothing was charged; the service cannot take this
+    payment right now and the customer may try again later (it is not cached either)."""
+    log.error(
+        "payment %s: card entry is unavailable (%s): %s",
+        payment_id or "(by pay link)",
+        exc.code,
+        exc.message,
+    )
+    reach = " or ".join(part for part in (merchant.phone, merchant.email) if part)
+    return CrmPayError(
+        f"{merchant.name} cannot take this payment online right now. Nothing was charged. "
+        f"Please try again later or contact us{f' ({reach})' if reach else ''}.",
+        code="payment_unavailable",
+        status=503,
+    )
+
+
+def _unavailable_page(exc: CrmPayError) -> Response:
+    resp = _closed_page(exc)
+    resp.headers["Retry-After"] = "600"
+    return resp
+
+
+def _pay_fields() -> tuple[object, object]:
+    """``payment_method_nonce`` and ``device_data`` as posted, form or JSON, unchecked
+    (the service refuses anything malformed). A field sent twice comes back as a list."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise ValidationError(
+                'send a JSON object like {"payment_method_nonce": "..."}',
+                code="invalid_request_body",
+                status=400,
+            )
+        device = body.get("device_data")
+        return body.get("payment_method_nonce"), None if device in (None, "") else device
+    values = []
+    for name in ("payment_method_nonce", "device_data"):
+        posted = request.form.getlist(name)
+        values.append(posted if len(posted) > 1 else (posted[0] if posted else None))
+    return values[0], values[1] or None
+
+
 @bp.post("/p/<token>/pay")
 def pay(token: str) -> Any:
     ctx = get_context()
-    nonce = request.form.get("payment_method_nonce", "") or (
-        request.get_json(silent=True) or {}
-    ).get("payment_method_nonce", "")
-    device = request.form.get("device_data") or None
     try:
+        nonce, device = _pay_fields()
         view = charging.pay_with_nonce(ctx, token, nonce, device)
     except CrmPayError as exc:
+        unavailable = isinstance(exc, ConfigurationError) or exc.code == "currency_not_supported"
+        if unavailable:
+            exc = _payment_unavailable(ctx.settings.merchant, exc)
         if _wants_json():
-            return {"error": {"code": exc.code, "message": redact(exc.message)}}, exc.status
-        return _closed_page(exc)
+            body = {"error": {"code": exc.code, "message": redact(exc.message)}}
+            return body, exc.status, ({"Retry-After": "600"} if unavailable else {})
+        if unavailable:
+            return _unavailable_page(exc)
+        # A form we could not read (400/422) leaves the link open: offer the way back.
+        retry = (
+            url_for("crm_pay_paypage.pay_page", token=token) if exc.status in (400, 422) else None
+        )
+        return _closed_page(exc, retry_url=retry)
     public = _public_view(view)
     if _wants_json():
         return public, 200

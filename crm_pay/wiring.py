@@ -8,6 +8,7 @@ Third-party packages add adapters through entry points: group ``crm_pay.psp``,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -16,11 +17,13 @@ from typing import Any
 
 from connectors.crm import BuiltinCrm
 from connectors.messaging import FileMailbox, FileSmsOutbox, SmtpSender
-from connectors.psp.braintree import BraintreeGateway
+from connectors.psp.braintree import BraintreeGateway, check_merchant_accounts
+from connectors.psp.braintree_sandbox import SandboxConfig
 from crm_pay.domain.errors import ConfigurationError
 from crm_pay.ports import CrmConnector, EmailSender, PaymentGateway, SmsSender
 
 __all__ = [
+    "braintree_merchant_accounts",
     "braintree_psp",
     "builtin_crm",
     "file_mailbox",
@@ -36,9 +39,60 @@ __all__ = [
 SecretLookup = Callable[[str], "str | None"]
 
 
+def _sandbox_merchant_accounts() -> dict[str, str | None]:
+    """The development sandbox's merchant accounts, as currency -> account id."""
+    return {currency: account for account, currency in SandboxConfig().merchant_accounts.items()}
+
+
+def braintree_merchant_accounts(config: Mapping[str, Any]) -> dict[str, str | None]:
+    """Currency -> Braintree merchant account id, validated (``ConfigurationError``).
+
+    ``CRM_PAY_BRAINTREE_MERCHANT_ACCOUNTS`` (a dict, or a JSON object string as an
+    environment variable gives it) wins; else the one account
+    ``CRM_PAY_BRAINTREE_MERCHANT_ACCOUNT_ID`` in ``CRM_PAY_BRAINTREE_CURRENCY``; else, for
+    the local development sandbox, the sandbox's own accounts, so the demo takes every
+    currency the sandbox has; else the merchant's default account in
+    ``CRM_PAY_BRAINTREE_CURRENCY``. Cheap and offline: call it at start-up to fail early.
+    """
+    raw = config.get("CRM_PAY_BRAINTREE_MERCHANT_ACCOUNTS")
+    single = config.get("CRM_PAY_BRAINTREE_MERCHANT_ACCOUNT_ID") or None
+    currency = config.get("CRM_PAY_BRAINTREE_CURRENCY") or "USD"
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            raw = []  # reported below, with the expected shape
+    if raw is not None:
+        if not isinstance(raw, Mapping):
+            raise ConfigurationError(
+                "CRM_PAY_BRAINTREE_MERCHANT_ACCOUNTS must be a JSON object of currency to "
+                'merchant account id, e.g. {"USD": "acme_usd", "GBP": "acme_gbp"}'
+            )
+        if single:
+            raise ConfigurationError(
+                "set CRM_PAY_BRAINTREE_MERCHANT_ACCOUNTS or CRM_PAY_BRAINTREE_MERCHANT_ACCOUNT_ID,"
+                " not both (the first lists every account, the second is the one-account case)"
+            )
+        accounts: Mapping[str, str | None] = raw
+    elif single is None and config.get("CRM_PAY_BRAINTREE_ENVIRONMENT", "local") == "local":
+        accounts = _sandbox_merchant_accounts()
+    else:
+        accounts = {currency: single}
+    try:
+        return check_merchant_accounts(accounts)
+    except ConfigurationError as exc:
+        source = (
+            "CRM_PAY_BRAINTREE_MERCHANT_ACCOUNTS"
+            if raw is not None
+            else "CRM_PAY_BRAINTREE_MERCHANT_ACCOUNT_ID / CRM_PAY_BRAINTREE_CURRENCY"
+        )
+        raise ConfigurationError(f"{source}: {exc.message}") from None
+
+
 def braintree_psp(
     config: Mapping[str, Any], *, instance_path: str, secret: SecretLookup
 ) -> PaymentGateway:
+    accounts = braintree_merchant_accounts(config)
     private_key = config.get("CRM_PAY_BRAINTREE_PRIVATE_KEY") or secret("psp.braintree.private_key")
     if not private_key:
         raise ConfigurationError(
@@ -49,7 +103,7 @@ def braintree_psp(
         "merchant_id": config["CRM_PAY_BRAINTREE_MERCHANT_ID"],
         "public_key": config["CRM_PAY_BRAINTREE_PUBLIC_KEY"],
         "private_key": private_key,
-        "merchant_account_id": config.get("CRM_PAY_BRAINTREE_MERCHANT_ACCOUNT_ID"),
+        "merchant_accounts": accounts,
         "timeout": float(config.get("CRM_PAY_BRAINTREE_TIMEOUT") or 20.0),
     }
     env = config.get("CRM_PAY_BRAINTREE_ENVIRONMENT", "local")

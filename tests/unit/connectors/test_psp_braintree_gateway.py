@@ -45,6 +45,7 @@ def transaction_xml(
     processor_text: str = "Approved",
     rejection: str | None = None,
     refunded_id: str | None = None,
+    merchant_account: str = "crmpay_usd",
 ) -> str:
     """A Braintree ``<transaction>`` node; the card is Braintree's Visa test card.
 
@@ -68,7 +69,7 @@ def transaction_xml(
   <type>{kind}</type>
   <currency-iso-code>{currency}</currency-iso-code>
   <amount>{amount}</amount>
-  <merchant-account-id>crmpay_usd</merchant-account-id>
+  <merchant-account-id>{merchant_account}</merchant-account-id>
   <order-id>{order_id}</order-id>
   <created-at type="datetime">2026-03-02T10:15:30Z</created-at>
   <updated-at type="datetime">2026-03-02T10:15:31Z</updated-at>
@@ -727,3 +728,145 @@ def test_client_token(psp: responses.RequestsMock, gateway: BraintreeGateway) ->
         match=[xml_fields(**{"client_token/merchant_account_id": "crmpay_usd"})],
     )
     assert gateway.client_token() == "eyJ2ZXJzaW9uIjoyfQ=="
+
+
+# --------------------------------------------------------------------------- currencies
+@pytest.fixture
+def multi() -> BraintreeGateway:
+    return BraintreeGateway.for_local_sandbox(
+        BASE,
+        merchant_id=MERCHANT,
+        public_key="p",
+        private_key="k",
+        merchant_accounts={"usd": "crmpay_usd", "GBP": "crmpay_gbp", "JPY": "crmpay_jpy"},
+    )
+
+
+def test_each_currency_is_charged_on_its_own_merchant_account(
+    psp: responses.RequestsMock, multi: BraintreeGateway
+) -> None:
+    assert multi.currencies == ("USD", "GBP", "JPY")
+    for currency, amount, account in (("GBP", "12.34", "crmpay_gbp"), ("JPY", "500", "crmpay_jpy")):
+        psp.post(
+            TXNS,
+            status=201,
+            body=document(
+                transaction_xml(amount=amount, currency=currency, merchant_account=account)
+            ),
+            match=[
+                xml_fields(
+                    **{
+                        "transaction/amount": amount,
+                        "transaction/merchant_account_id": account,
+                    }
+                )
+            ],
+        )
+        outcome = multi.sale(sale_request(amount=Money.parse(amount, currency)))
+        assert outcome.approved
+        assert outcome.transaction is not None
+        assert outcome.transaction.amount == Money.parse(amount, currency)
+        psp.reset()
+
+
+def test_a_currency_without_an_account_is_refused_before_any_call(
+    psp: responses.RequestsMock, multi: BraintreeGateway
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        multi.sale(sale_request(amount=Money.parse("10.00", "CHF")))
+    assert info.value.code == "currency_not_supported"
+    assert "CHF" in info.value.message and "GBP" in info.value.message
+    with pytest.raises(ValidationError):
+        multi.client_token(currency="CHF")
+    assert len(psp.calls) == 0
+
+
+def test_client_token_is_bound_to_the_currency_account(
+    psp: responses.RequestsMock, multi: BraintreeGateway
+) -> None:
+    psp.post(
+        f"{BASE}/merchants/{MERCHANT}/client_token",
+        status=201,
+        body=document("<client-token><value>Z2Jw</value></client-token>"),
+        match=[xml_fields(**{"client_token/merchant_account_id": "crmpay_gbp"})],
+    )
+    assert multi.client_token(currency="gbp") == "Z2Jw"
+
+
+def test_client_token_refused_by_braintree_is_a_configuration_error(
+    psp: responses.RequestsMock, multi: BraintreeGateway
+) -> None:
+    refused = VALIDATION_XML.replace("<transaction>", "<client-token>").replace(
+        "</transaction>", "</client-token>"
+    )
+    refused = refused.replace("91564", "92807").replace(
+        "Cannot use a payment_method_nonce more than once.", "Merchant account does not exist"
+    )
+    psp.post(f"{BASE}/merchants/{MERCHANT}/client_token", status=422, body=refused)
+    with pytest.raises(ConfigurationError) as info:
+        multi.client_token(currency="JPY")
+    assert info.value.code == "psp_client_token_refused"
+    assert "crmpay_jpy" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("account", "currency", "ok"),
+    [
+        ("crmpay_gbp", "GBP", True),
+        ("crmpay_gbp", "USD", False),  # a GBP account answering in USD
+        ("someone_else", "GBP", False),  # an account we do not know: held to the default
+    ],
+)
+def test_full_refund_is_checked_against_the_currency_of_its_account(
+    psp: responses.RequestsMock, multi: BraintreeGateway, account: str, currency: str, ok: bool
+) -> None:
+    credit = transaction_xml(
+        txn_id="cr3d1t09",
+        kind="credit",
+        currency=currency,
+        merchant_account=account,
+        refunded_id="7x9kq2ab",
+    )
+    psp.post(f"{TXNS}/7x9kq2ab/refund", status=201, body=document(credit))
+    if ok:
+        assert multi.refund("7x9kq2ab", None, request_key="rk-9").approved
+    else:
+        with pytest.raises(PspProtocolError):
+            multi.refund("7x9kq2ab", None, request_key="rk-9")
+
+
+def test_partial_refund_in_another_currency_than_the_credit_is_a_protocol_error(
+    psp: responses.RequestsMock, multi: BraintreeGateway
+) -> None:
+    credit = transaction_xml(
+        txn_id="cr3d1t10", kind="credit", amount="5.00", refunded_id="7x9kq2ab"
+    )  # USD
+    psp.post(f"{TXNS}/7x9kq2ab/refund", status=201, body=document(credit))
+    with pytest.raises(PspProtocolError):
+        multi.refund("7x9kq2ab", Money.parse("5.00", "GBP"), request_key="rk-10")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"merchant_accounts": {}}, "at least one currency"),
+        ({"merchant_accounts": {"XYZ": "a"}}, "XYZ"),
+        ({"merchant_accounts": {"usd": "a", "USD": "b"}}, "twice"),
+        ({"merchant_accounts": {"USD": "a", "GBP": "a"}}, "two currencies"),
+        ({"merchant_accounts": {"USD": "has space"}}, "no spaces"),
+        ({"merchant_accounts": {"USD": None, "GBP": None}}, "default account"),
+        ({"merchant_accounts": {"USD": "a"}, "merchant_account_id": "b"}, "not both"),
+        ({"currency": "ZZZ"}, "ZZZ"),
+    ],
+)
+def test_merchant_accounts_are_validated_at_construction(
+    kwargs: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        BraintreeGateway.for_local_sandbox(
+            BASE,
+            merchant_id=MERCHANT,
+            public_key="p",
+            private_key="k",
+            **kwargs,  # type: ignore[arg-type]
+        )
