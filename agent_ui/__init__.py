@@ -10,12 +10,13 @@ __all__ = ["register_ui"]
 
 def register_ui(app: Flask, prefix: str) -> None:
     """Mount every page under ``prefix``. Called once by ``CrmPay.init_app``."""
-    from . import admin, auth, console, live, mailbox, paypage, receipts_portal
+    from . import admin, auth, console, live, mailbox, paypage, receipts_portal, supervisor
 
     app.register_blueprint(paypage.bp, url_prefix=prefix)
     auth.init_auth(app, prefix)
     app.register_blueprint(console.bp, url_prefix=f"{prefix}/agent")
     admin.init_admin(app, prefix)  # admin console + CRM launch endpoints
+    app.register_blueprint(supervisor.bp, url_prefix=f"{prefix}/supervisor")
     app.register_blueprint(receipts_portal.bp, url_prefix=prefix)
     live.init_live(app, prefix)
     if app.config["CRM_PAY_DEMO"]:

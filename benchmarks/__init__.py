@@ -18,4 +18,5 @@ BENCHES: dict[str, str] = {
     "live_status": "benchmarks.live_status",
     "crm_sync": "benchmarks.crm_sync",
     "receipt_rendering": "benchmarks.receipt_rendering",
+    "reconciliation": "benchmarks.reconciliation",
 }

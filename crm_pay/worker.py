@@ -1,4 +1,4 @@
-"""Background work: the outbox dispatcher and the janitor.
+"""Background work: the outbox dispatcher, the janitor and the daily reconciliation.
 
 Embedded default: threads in the web process (``CRM_PAY_BACKGROUND_WORKERS``).
 Production: ``crm-pay worker`` processes, as many as needed (``SKIP LOCKED`` on
@@ -17,6 +17,7 @@ from crm_pay.services.crm_sync import CRM_BATCH_HANDLERS, CRM_HANDLERS
 from crm_pay.services.janitor import run_janitor
 from crm_pay.services.notifications import deliver_message
 from crm_pay.services.outbox import Dispatcher, Handler
+from crm_pay.services.reconciliation import run_due_reconciliation
 
 __all__ = ["BackgroundWorkers", "handlers", "make_dispatcher"]
 
@@ -42,12 +43,21 @@ def make_dispatcher(ctx: Context) -> Dispatcher:
 
 class BackgroundWorkers:
     def __init__(
-        self, ctx: Context, *, outbox_interval: float = 1.0, janitor_interval: float = 15.0
+        self,
+        ctx: Context,
+        *,
+        outbox_interval: float = 1.0,
+        janitor_interval: float = 15.0,
+        reconciliation_interval: float = 600.0,
     ) -> None:
         self.ctx = ctx
         self.dispatcher = make_dispatcher(ctx)
         self.outbox_interval = outbox_interval
         self.janitor_interval = janitor_interval
+        # How often the worker asks whether yesterday is reconciled; it runs once a day
+        # (a completed day is left alone, a failed one is tried again on the next tick).
+        self.reconciliation_interval = reconciliation_interval
+        self._reconciler: threading.Thread | None = None
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
 
@@ -66,11 +76,32 @@ class BackgroundWorkers:
         self._janitor = threading.Thread(target=janitor_loop, name="crm-pay-janitor", daemon=True)
         self._janitor.start()
 
+        def reconciliation_loop() -> None:
+            while not self._stop.wait(self.reconciliation_interval):
+                try:
+                    report = run_due_reconciliation(self.ctx)
+                    if report is not None:
+                        log.info(
+                            "reconciliation %s: %d matched, %d difference(s)",
+                            report["date"],
+                            report["matched"],
+                            len(report["differences"]),
+                        )
+                except Exception:  # noqa: BLE001 - recorded as failed; retried next tick
+                    log.exception("daily reconciliation failed")
+
+        self._reconciler = threading.Thread(
+            target=reconciliation_loop, name="crm-pay-reconciliation", daemon=True
+        )
+        self._reconciler.start()
+
     def stop(self) -> None:
         self._stop.set()
         self.dispatcher.stop()
         if self._janitor is not None:
             self._janitor.join(5)
+        if self._reconciler is not None:
+            self._reconciler.join(5)
 
     def run_forever(self) -> None:
         """``crm-pay worker``: dispatch and janitor in this process until interrupted.
