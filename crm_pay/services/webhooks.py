@@ -1,40 +1,105 @@
-"""PSP webhook intake (DESIGN.md rule 5): store raw → verify → dedupe → process in one
-transaction → keep failures for replay. Fails closed: no verified signature, no processing."""
+"""PSP webhook intake (DESIGN.md rule 5) that never loses a notice.
+
+Every notice is stored raw first, then verified, deduplicated on the PSP's event
+identity and applied in one transaction. Its row ends in one of:
+
+- ``processed``: applied (a settlement, a dispute, a failed refund);
+- ``ignored``: a kind crm-pay has no use for, with the reason in ``error``;
+- ``pending``: it concerns a charge not applied yet (no payment found, or still
+  processing/unknown) or could not be applied now; ``retry_pending_webhooks`` applies it
+  later and gives up (``failed``, reason kept) after ``PENDING_WINDOW``;
+- ``duplicate``: the same notice was stored before;
+- ``rejected``: not verified or not decodable (the caller answers 4xx; fails closed).
+
+Nothing here answers a 5xx for a stored notice: once it is in our table, Braintree
+resending it would add nothing.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from crm_pay.domain.errors import CrmPayError, NotFound, WebhookRejected
-from crm_pay.domain.money import Money
-from crm_pay.domain.payment import EventKind
-from crm_pay.persistence.models import Customer, Payment, WebhookEvent
+from crm_pay.domain.payment import EventKind, PaymentStatus
+from crm_pay.persistence.db import as_utc
+from crm_pay.persistence.models import Payment, PaymentEventRow, WebhookEvent
 from crm_pay.ports import WebhookNotification
 
 from . import audit
 from .cases import open_case
-from .charging import apply_transaction, publish_status
 from .context import Context
-from .customers import load_ledger, persist_entries
-from .outbox import enqueue
-from .payments import add_event, crm_sync_messages
+from .dispute_records import DISPUTE_KINDS, record_dispute_notice
+from .payments import IN_DOUBT
+from .psp_outcome import apply_transaction, publish_status
 
-__all__ = ["WebhookResult", "receive_webhook", "replay_webhook"]
+__all__ = [
+    "PENDING_WINDOW",
+    "WebhookResult",
+    "ignored_reason",
+    "receive_webhook",
+    "replay_webhook",
+    "retry_pending_webhooks",
+]
 
 log = logging.getLogger("crm_pay.webhooks")
 
 _MAX_BODY = 256 * 1024
+# How long a notice may wait for the charge it concerns before a person must look.
+PENDING_WINDOW = timedelta(days=3)
+_SETTLEMENT_KINDS = frozenset({"transaction_settled", "transaction_settlement_declined"})
+# A payment whose charge has not been applied yet: a notice about it waits.
+_NOT_YET = IN_DOUBT | {PaymentStatus.CREATED.value, PaymentStatus.AWAITING_CUSTOMER.value}
+
+# Kinds crm-pay has no use for, by prefix, with the reason kept on the row
+# (every kind of braintree_python webhook_notification.py WebhookNotification.Kind).
+_IGNORED: tuple[tuple[str, str], ...] = (
+    ("check", "Braintree's test notification; nothing to apply"),
+    ("subscription_", "crm-pay does not use Braintree subscriptions"),
+    ("disbursement", "a payout to the merchant's bank; no customer money moved"),
+    ("transaction_disbursed", "a payout to the merchant's bank; no customer money moved"),
+    ("transaction_retried", "an ACH retry; crm-pay takes card and wallet payments only"),
+    ("transaction_reviewed", "a fraud-review decision made at Braintree; no money moved"),
+    ("partner_merchant_", "a Braintree partner notice; it concerns no payment"),
+    ("connected_merchant_", "a Braintree partner notice; it concerns no payment"),
+    ("oauth_access_revoked", "a Braintree OAuth notice; crm-pay uses API keys"),
+    ("local_payment_", "crm-pay does not offer local payment methods"),
+    ("account_updater_", "cards on file live in the CRM; no payment changes"),
+    ("granted_payment_", "cards on file live in the CRM; no payment changes"),
+    ("grantor_updated_", "cards on file live in the CRM; no payment changes"),
+    ("recipient_updated_", "cards on file live in the CRM; no payment changes"),
+    ("payment_method_", "cards on file live in the CRM; no payment changes"),
+)
 
 
 @dataclass(frozen=True)
 class WebhookResult:
-    status: str  # processed | duplicate | ignored | failed
+    status: str  # processed | ignored | pending | duplicate | failed
     webhook_id: int
     kind: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: str
+    reason: str | None = None
+    payment_id: str | None = None
+
+
+def ignored_reason(kind: str) -> str | None:
+    """Why crm-pay ignores notices of ``kind`` (``None``: it applies them)."""
+    if kind in _SETTLEMENT_KINDS or kind in DISPUTE_KINDS or kind == "refund_failed":
+        return None
+    for prefix, reason in _IGNORED:
+        if kind.startswith(prefix):
+            return reason
+    return f"{kind} is not a notice crm-pay knows"
 
 
 def receive_webhook(
@@ -45,13 +110,14 @@ def receive_webhook(
     remote_addr: str | None,
     provider: str = "braintree",
 ) -> WebhookResult:
+    """Store, verify and apply one notice. Raises ``WebhookRejected`` (4xx) when it is
+    not ours or cannot be decoded; the row is kept as ``rejected`` with the reason."""
     if len(signature) + len(payload) > _MAX_BODY:
         raise WebhookRejected("webhook body too large", status=413)
-    now = ctx.now()
     with ctx.db.transaction() as s:
         row = WebhookEvent(
             provider=provider,
-            received_at=now,
+            received_at=ctx.now(),
             signature=signature[:2000],
             payload=payload,
             remote_addr=remote_addr,
@@ -60,149 +126,217 @@ def receive_webhook(
         s.add(row)
         s.flush()
         webhook_id = row.id
-    try:
-        note = ctx.psp.parse_webhook(signature, payload)
-    except WebhookRejected as exc:
-        with ctx.db.transaction() as s:
-            row = s.get(WebhookEvent, webhook_id)
-            assert row is not None
-            row.status = "rejected"
-            row.error = exc.message
-            open_case(
-                s,
-                ctx,
-                kind="webhook_rejected",
-                subject=f"webhook:{webhook_id}",
-                detail={"remote_addr": remote_addr or "", "reason": exc.message},
-            )
-        log.warning("webhook %s rejected (%s) from %s", webhook_id, exc.message, remote_addr)
-        raise
+    note = _verify(ctx, webhook_id, signature, payload, remote_addr)
     return _process(ctx, webhook_id, note)
 
 
+def _verify(
+    ctx: Context, webhook_id: int, signature: str, payload: str, remote_addr: str | None
+) -> WebhookNotification:
+    try:
+        return ctx.psp.parse_webhook(signature, payload)
+    except CrmPayError as exc:
+        rejected = (
+            exc
+            if isinstance(exc, WebhookRejected)
+            else WebhookRejected(
+                f"webhook payload could not be read: {exc.message}", code="webhook_undecodable"
+            )
+        )
+    with ctx.db.transaction() as s:
+        row = s.get(WebhookEvent, webhook_id)
+        assert row is not None
+        row.status = "rejected"
+        row.error = rejected.message
+        open_case(
+            s,
+            ctx,
+            kind="webhook_rejected",
+            subject=f"webhook:{webhook_id}",
+            detail={"remote_addr": remote_addr or "", "reason": rejected.message},
+        )
+    log.warning("webhook %s rejected (%s) from %s", webhook_id, rejected.message, remote_addr)
+    raise rejected
+
+
 def replay_webhook(ctx: Context, webhook_id: int) -> WebhookResult:
-    """Process a stored, verified-again webhook that failed before."""
+    """Verify a stored notice again and apply it if it has not been (pending, failed)."""
     with ctx.db.transaction() as s:
         row = s.get(WebhookEvent, webhook_id)
         if row is None:
             raise NotFound(f"no webhook {webhook_id}")
-        signature, payload = row.signature, row.payload
-    note = ctx.psp.parse_webhook(signature, payload)
-    return _process(ctx, webhook_id, note, replay=True)
+        if row.status in ("processed", "ignored", "duplicate"):
+            return WebhookResult(row.status, webhook_id, row.kind, row.error)
+        signature, payload, remote_addr = row.signature, row.payload, row.remote_addr
+    note = _verify(ctx, webhook_id, signature, payload, remote_addr)
+    return _process(ctx, webhook_id, note)
 
 
-def _process(
-    ctx: Context, webhook_id: int, note: WebhookNotification, *, replay: bool = False
-) -> WebhookResult:
+def retry_pending_webhooks(ctx: Context, *, limit: int = 200) -> dict[str, int]:
+    """Apply waiting notices again, oldest first (the janitor calls this). A notice
+    still waiting after ``PENDING_WINDOW`` becomes ``failed`` with its reason, and a
+    dispute among them opens a case: a person must find the payment."""
+    counts: dict[str, int] = {}
+    with ctx.db.transaction() as s:
+        waiting = s.execute(
+            select(WebhookEvent.id, WebhookEvent.received_at)
+            .where(WebhookEvent.status == "pending")
+            .order_by(WebhookEvent.id)
+            .limit(limit)
+        ).all()
+    cutoff = ctx.now() - PENDING_WINDOW
+    for webhook_id, received_at in waiting:
+        if as_utc(received_at) < cutoff:  # type: ignore[operator]
+            _give_up(ctx, webhook_id)
+            status = "failed"
+        else:
+            try:
+                status = replay_webhook(ctx, webhook_id).status
+            except WebhookRejected:
+                status = "rejected"
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _give_up(ctx: Context, webhook_id: int) -> None:
+    with ctx.db.transaction() as s:
+        row = s.get(WebhookEvent, webhook_id)
+        assert row is not None
+        row.status = "failed"
+        row.error = f"still not applicable after {PENDING_WINDOW.days} days: {row.error or ''}"
+        open_case(
+            s,
+            ctx,
+            kind="disputed" if row.kind in DISPUTE_KINDS else "webhook_failed",
+            subject=f"webhook:{webhook_id}",
+            detail={"kind": row.kind or "", "reason": row.error[:300]},
+        )
+    log.error("webhook %s given up: no payment to apply it to", webhook_id)
+
+
+def _process(ctx: Context, webhook_id: int, note: WebhookNotification) -> WebhookResult:
     try:
         with ctx.db.transaction() as s:
             row = s.get(WebhookEvent, webhook_id)
             assert row is not None
             row.kind = note.kind
-            if not replay or row.event_id is None:
+            if row.event_id is None:
                 row.event_id = note.event_id
             s.flush()  # the unique constraint on event_id is the dedupe
-            handled = _apply(s, ctx, note)
-            row.status = "processed" if handled else "ignored"
-            row.processed_at = ctx.now()
-            row.error = None
-            status = row.status
+            outcome = _apply(s, ctx, note)
+            row.status, row.error = outcome.status, outcome.reason
+            row.processed_at = ctx.now() if outcome.status != "pending" else None
     except IntegrityError:
-        with ctx.db.transaction() as s:
-            row = s.get(WebhookEvent, webhook_id)
-            assert row is not None
-            row.status = "duplicate"
-            row.kind = note.kind
-        log.info("webhook %s is a duplicate of %s", webhook_id, note.event_id)
-        return WebhookResult("duplicate", webhook_id, note.kind)
+        return _keep(ctx, webhook_id, note, "duplicate", f"same notice as {note.event_id}")
     except CrmPayError as exc:
+        return _keep(ctx, webhook_id, note, "pending", f"{exc.code}: {exc.message}")
+    except Exception as exc:  # noqa: BLE001 - the notice is kept and retried; cause logged
+        log.exception("webhook %s could not be applied", webhook_id)
+        return _keep(ctx, webhook_id, note, "pending", f"internal error ({type(exc).__name__})")
+    if outcome.status == "pending":
+        log.info("webhook %s (%s) waits: %s", webhook_id, note.kind, outcome.reason)
+    elif outcome.status == "ignored":
+        log.info("webhook %s (%s) ignored: %s", webhook_id, note.kind, outcome.reason)
+    if outcome.payment_id is not None and outcome.status == "processed":
+        publish_status(ctx, outcome.payment_id)  # e.g. settled: the agent's panel follows
+    return WebhookResult(outcome.status, webhook_id, note.kind, outcome.reason)
+
+
+def _keep(
+    ctx: Context, webhook_id: int, note: WebhookNotification, status: str, reason: str
+) -> WebhookResult:
+    """Record a notice that was not applied (its transaction rolled back)."""
+    try:
         with ctx.db.transaction() as s:
             row = s.get(WebhookEvent, webhook_id)
             assert row is not None
-            row.status = "failed"
-            row.kind = note.kind
-            row.error = f"{exc.code}: {exc.message}"
-        log.error("webhook %s failed: %s", webhook_id, exc.message)
-        return WebhookResult("failed", webhook_id, note.kind)
-    if status == "processed" and note.transaction is not None:
-        with ctx.db.transaction() as s:
-            payment = _payment_for(s, note)
-            payment_id = payment.id if payment is not None else None
-        if payment_id is not None:
-            publish_status(ctx, payment_id)  # e.g. settled: the agent's panel follows
-    return WebhookResult(status, webhook_id, note.kind)
+            row.kind, row.status, row.error = note.kind, status, reason[:2000]
+            if status == "pending" and row.event_id is None:
+                row.event_id = note.event_id  # a resend is then a duplicate of this row
+                s.flush()
+    except IntegrityError:
+        return _keep(ctx, webhook_id, note, "duplicate", f"same notice as {note.event_id}")
+    level = logging.INFO if status == "duplicate" else logging.WARNING
+    log.log(level, "webhook %s (%s) %s: %s", webhook_id, note.kind, status, reason)
+    return WebhookResult(status, webhook_id, note.kind, reason)
 
 
-def _payment_for(s, note: WebhookNotification) -> Payment | None:  # type: ignore[no-untyped-def]
-    txn = note.transaction
-    if txn is None:
-        return None
-    payment = s.scalars(select(Payment).where(Payment.psp_transaction_id == txn.id)).first()
-    if payment is None and txn.order_id and "-" in txn.order_id:
-        payment = s.get(Payment, txn.order_id.rsplit("-", 1)[0])
+def _payment_for(s: Session, transaction_id: str | None, order_id: str | None) -> Payment | None:
+    payment = None
+    if transaction_id:
+        payment = s.scalars(
+            select(Payment).where(Payment.psp_transaction_id == transaction_id)
+        ).first()
+    if payment is None and order_id and "-" in order_id:
+        # our deterministic order id "<payment id>-<attempt>" finds a charge whose
+        # outcome has not been applied yet
+        payment = s.get(Payment, order_id.rsplit("-", 1)[0])
     return payment
 
 
-def _apply(s, ctx: Context, note: WebhookNotification) -> bool:  # type: ignore[no-untyped-def]
-    payment = _payment_for(s, note)
-    if payment is None:
-        log.info("webhook %s for an unknown transaction ignored", note.kind)
-        return False
-    s.refresh(payment, with_for_update=True)
+def _apply(s: Session, ctx: Context, note: WebhookNotification) -> _Outcome:
+    reason = ignored_reason(note.kind)
+    if reason is not None:
+        return _Outcome("ignored", reason)
+    if note.kind == "refund_failed":
+        return _refund_failed(s, ctx, note)
     txn = note.transaction
-    assert txn is not None
-    kind = note.kind
-    if kind in ("transaction_settled", "transaction_settlement_declined", "transaction_disbursed"):
-        apply_transaction(s, ctx, payment, txn)
-        return True
-    customer = s.get(Customer, payment.customer_id)
-    assert customer is not None
-    amount = note.dispute_amount or Money(payment.amount_minor, payment.currency)
-    ref = note.dispute_id or txn.id
-    if kind == "dispute_opened":
-        add_event(s, ctx, payment, EventKind.DISPUTE_OPENED, amount=amount, psp_reference=ref)
-        open_case(
+    order_id = txn.order_id if txn is not None else None
+    if note.dispute is not None:
+        order_id = note.dispute.order_id
+    payment = _payment_for(s, note.transaction_id, order_id)
+    if payment is None:
+        return _Outcome("pending", f"no payment for transaction {note.transaction_id} yet")
+    payment = ctx.db.lock(s, Payment, payment.id)
+    assert payment is not None
+    if payment.status in _NOT_YET:
+        return _Outcome("pending", f"payment {payment.id} is still {payment.status}")
+    if note.kind in DISPUTE_KINDS:
+        if note.dispute is None:
+            return _Outcome("ignored", "a dispute notice without a dispute")
+        record_dispute_notice(
             s,
             ctx,
-            kind="disputed",
-            subject=payment.id,
-            payment_id=payment.id,
-            detail={"dispute": ref, "amount": amount.to_decimal_str()},
+            payment,
+            note.dispute,
+            status=DISPUTE_KINDS[note.kind],
+            at=note.timestamp,
+            source=note.kind,
         )
-    elif kind == "dispute_won":
-        add_event(s, ctx, payment, EventKind.DISPUTE_WON, amount=amount, psp_reference=ref)
-    elif kind == "dispute_lost":
-        add_event(s, ctx, payment, EventKind.DISPUTE_LOST, amount=amount, psp_reference=ref)
-        ledger = load_ledger(s, customer)
-        persist_entries(
-            s,
-            customer,
-            ledger.record_chargeback(payment.id, amount, memo=f"Chargeback {ref}"),
-            ctx.now(),
+        return _Outcome("processed", None, payment.id)
+    if txn is None:
+        return _Outcome("ignored", f"{note.kind} without a readable amount and currency")
+    # Settlement notices (bank transactions at Braintree): the charging rules apply.
+    apply_transaction(s, ctx, payment, txn)
+    return _Outcome("processed", None, payment.id)
+
+
+def _refund_failed(s: Session, ctx: Context, note: WebhookNotification) -> _Outcome:
+    """A refund we booked did not reach the customer: a supervisor must act (the ledger
+    says the customer was paid back; the case says they were not)."""
+    ref = note.transaction_id
+    event = s.scalars(
+        select(PaymentEventRow).where(
+            PaymentEventRow.kind == EventKind.REFUND_SUCCEEDED.value,
+            PaymentEventRow.psp_reference == ref,
         )
-    else:
-        return False
+    ).first()
+    if event is None:
+        return _Outcome("pending", f"no refund of ours with PSP id {ref} yet")
+    open_case(
+        s,
+        ctx,
+        kind="failed",
+        subject=f"refund:{ref}",
+        payment_id=event.payment_id,
+        detail={"refund": ref, "reason": "the PSP reported the refund failed"},
+    )
     audit.record(
         s,
         ctx,
         actor="psp",
-        action=f"payment.{kind}",
-        subject=payment.id,
-        data={"reference": ref, "amount": amount.to_decimal_str()},
+        action="payment.refund_failed",
+        subject=event.payment_id,
+        data={"refund": ref or ""},
     )
-    crm_sync_messages(s, ctx, payment, customer, f"{kind}:{ref}")
-    words = {"dispute_opened": "opened", "dispute_won": "won", "dispute_lost": "lost"}[kind]
-    enqueue(
-        s,
-        topic="crm.timeline_note",
-        ordering_key=f"crm:{customer.crm_ref}",
-        dedupe_key=f"crm.note:{kind}:{ref}",
-        payload={
-            "crm_ref": customer.crm_ref,
-            "key": f"{kind}:{ref}",
-            "text": f"Dispute {words} on payment {payment.id} "
-            f"({amount.format()}, PSP reference {txn.id}).",
-        },
-        now=ctx.now(),
-    )
-    return True
+    return _Outcome("processed", None, event.payment_id)
