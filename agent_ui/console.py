@@ -67,6 +67,7 @@ _STATUS_WORDS = {
     "expired": "Link expired",
     "cancelled": "Cancelled",
     "voided": "Voided",
+    "settlement_declined": "Reversed: the bank did not pay",
     "unknown": "Waiting for the bank's answer",
 }
 

@@ -134,6 +134,12 @@ def worker(once: bool) -> None:
                 f"outbox: sent {report.sent}, retrying {report.retried}, dead {report.dead}; "
                 f"janitor: checked {jan.checked}, resolved {jan.resolved}, "
                 f"expired {jan.expired}"
+                + (
+                    f"; settlement: checked {jan.settlement.checked}, settled "
+                    f"{jan.settlement.settled}, declined {jan.settlement.declined}"
+                    if jan.settlement is not None
+                    else ""
+                )
             )
             return
         click.echo("worker running; Ctrl+C stops it")
@@ -299,6 +305,70 @@ def demo(host: str, port: int, sandbox_port: int, instance: str, no_serve: bool)
         serve=not no_serve,
         echo=click.echo,
     )
+
+
+@cli.command("reconcile", help="Match the PSP's transactions of a day against our ledger.")
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="One UTC day (default: yesterday).")
+@click.option("--from", "first", metavar="YYYY-MM-DD", help="First day of a range.")
+@click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day of a range (inclusive).")
+def reconcile(day: str | None, first: str | None, last: str | None) -> None:
+    """Each difference is printed and opened as a case; running a day again opens none
+    twice. Exit code 1 when a day has differences or could not be reconciled."""
+    from datetime import timedelta
+
+    from crm_pay.services.reconciliation import day_range, parse_day
+    from crm_pay.services.reconciliation import reconcile as reconcile_day
+
+    if day and (first or last):
+        _fail(CrmPayError("give either --date or --from/--to, not both"))
+    if bool(first) != bool(last):
+        _fail(CrmPayError("a range needs both --from and --to"))
+    with _app_context():
+        ctx = _ctx()
+        try:
+            if first and last:
+                days = day_range(parse_day(first), parse_day(last))
+            else:
+                days = [parse_day(day) if day else ctx.now().date() - timedelta(days=1)]
+        except CrmPayError as exc:
+            _fail(exc)
+        dirty = False
+        for one in days:
+            with click.progressbar(
+                length=1, label=f"{one.isoformat()}: PSP transactions", file=sys.stderr
+            ) as bar:
+
+                def progress(done: int, total: int, bar: Any = bar) -> None:
+                    bar.length = max(total, 1)
+                    bar.update(done - bar.pos)
+
+                try:
+                    report = reconcile_day(ctx, one, actor="cli", progress=progress)
+                except CrmPayError as exc:
+                    _fail(exc)
+            dirty |= bool(report["differences"])
+            _echo_report(report)
+        if dirty:
+            sys.exit(1)
+
+
+def _echo_report(report: dict[str, Any]) -> None:
+    click.echo(
+        f"{report['date']}: {report['psp_rows']} PSP row(s), {report['ledger_rows']} ours, "
+        f"{report['matched']} matched, {report['no_money']} declined/no money, "
+        f"{len(report['differences'])} difference(s), {report['cases_opened']} case(s) opened"
+    )
+    for t in report["totals"]:
+        click.echo(
+            f"  {t['currency']} {t['merchant_account'] or '-'}: {t['sales_count']} sale(s) "
+            f"{t['sales']}, {t['refunds_count']} refund(s) {t['refunds']}, net {t['net']}"
+        )
+    for d in report["differences"]:
+        click.secho(
+            f"  {d['kind']}: psp {d['psp_id']} payment {d['payment_id'] or '-'} "
+            f"ours {d['ours'] or '-'} / PSP {d['theirs'] or '-'} (case {d['case_id']})",
+            fg="yellow",
+        )
 
 
 def _register_more() -> None:

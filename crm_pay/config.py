@@ -22,7 +22,13 @@ DEFAULTS: dict[str, Any] = {
     "CRM_PAY_BRAINTREE_PUBLIC_KEY": "demo_public_key",
     # None: read from the vault (secret "psp.braintree.private_key").
     "CRM_PAY_BRAINTREE_PRIVATE_KEY": None,
+    # Currency -> merchant account id, e.g. {"USD": "acme_usd", "GBP": "acme_gbp"} (a JSON
+    # object as an environment variable); a payment in a currency not listed is refused.
+    # None: the one account below; with neither and environment "local", the sandbox's.
+    "CRM_PAY_BRAINTREE_MERCHANT_ACCOUNTS": None,
+    # One merchant account (None: the merchant's default one) and the currency it settles in.
     "CRM_PAY_BRAINTREE_MERCHANT_ACCOUNT_ID": None,
+    "CRM_PAY_BRAINTREE_CURRENCY": "USD",
     "CRM_PAY_BRAINTREE_TIMEOUT": 20.0,
     "CRM_PAY_CRM": "builtin",
     # None: ``crm.json`` in the instance folder.
@@ -43,6 +49,12 @@ DEFAULTS: dict[str, Any] = {
     "CRM_PAY_MERCHANT_TAX_ID": "",
     "CRM_PAY_RECEIPT_PREFIX": "R",
     "CRM_PAY_OUTBOX_MAX_ATTEMPTS": 10,
+    # Seconds a payment may stay ``unknown`` with no trace at the PSP before it fails as
+    # ``not_at_psp`` (the customer can then pay again).
+    "CRM_PAY_UNKNOWN_WINDOW": 1800,
+    # Seconds between settlement checks of one approved payment (cards settle with no
+    # webhook: the janitor asks the PSP).
+    "CRM_PAY_SETTLEMENT_POLL_INTERVAL": 600,
     # Email: "file" writes .eml files into CRM_PAY_MAILBOX_PATH (demo; a viewer page shows
     # them in demo mode), "smtp" sends through CRM_PAY_SMTP_*. Other senders plug in
     # through the ``crm_pay.email`` entry-point group.

@@ -157,6 +157,11 @@ class CrmPay:
                 f"CRM_PAY_RECEIPT_PREFIX={cfg['CRM_PAY_RECEIPT_PREFIX']!r}: {exc.message}"
             ) from None
 
+        for key in ("CRM_PAY_UNKNOWN_WINDOW", "CRM_PAY_SETTLEMENT_POLL_INTERVAL"):
+            value = cfg[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigurationError(f"{key}={value!r}: use a whole number of seconds above 0")
+
         url = cfg["CRM_PAY_DATABASE_URL"]
         if not url:
             os.makedirs(app.instance_path, exist_ok=True)
@@ -181,6 +186,8 @@ class CrmPay:
             ),
             receipt_prefix=str(cfg["CRM_PAY_RECEIPT_PREFIX"]),
             outbox_max_attempts=int(cfg["CRM_PAY_OUTBOX_MAX_ATTEMPTS"]),
+            unknown_window_seconds=int(cfg["CRM_PAY_UNKNOWN_WINDOW"]),
+            settlement_poll_seconds=int(cfg["CRM_PAY_SETTLEMENT_POLL_INTERVAL"]),
             email_from=str(
                 cfg["CRM_PAY_EMAIL_FROM"]
                 or formataddr(

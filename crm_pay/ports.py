@@ -25,6 +25,8 @@ __all__ = [
     "SaleOutcome",
     "WebhookNotification",
     "PaymentGateway",
+    "PspDispute",
+    "DisputeGateway",
     "CrmCustomer",
     "CrmInvoiceLine",
     "CrmInvoice",
@@ -85,6 +87,8 @@ class PspTransaction:
     created_at: datetime | None = None
     processor_response_code: str | None = None
     refunded_transaction_id: str | None = None
+    merchant_account_id: str | None = None  # decides the settlement currency
+    updated_at: datetime | None = None  # last status change at the PSP
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,12 @@ class WebhookNotification:
     transaction: PspTransaction | None = None
     dispute_id: str | None = None
     dispute_amount: Money | None = None
+    # what the notice is about (transaction, dispute, subscription... id); "" if nothing
+    subject_id: str = ""
+    # the transaction a notice names when it carries too little to map it whole
+    # (refund_failed, transaction_disbursed, transaction_reviewed samples have no currency)
+    transaction_id: str | None = None
+    dispute: PspDispute | None = None
 
 
 @runtime_checkable
@@ -137,7 +147,16 @@ class PaymentGateway(Protocol):
 
     name: str
 
-    def client_token(self) -> str: ...
+    @property
+    def currencies(self) -> Sequence[str]:
+        """ISO 4217 codes this merchant can take a payment in (a merchant account each).
+        A payment in any other currency is refused before anything is recorded."""
+        ...
+
+    def client_token(self, *, currency: str | None = None) -> str:
+        """Authorization for the PSP's hosted fields, for a payment in ``currency``
+        (``None``: the first of :attr:`currencies`)."""
+        ...
 
     def sale(self, request: SaleRequest) -> SaleOutcome: ...
 
@@ -155,11 +174,67 @@ class PaymentGateway(Protocol):
 
     def find_by_order_id(self, order_id: str) -> Sequence[PspTransaction]: ...
 
+    def find_many(
+        self, transaction_ids: Sequence[str], *, statuses: Sequence[PspTxnStatus] = ()
+    ) -> Sequence[PspTransaction]:
+        """The transactions among ``transaction_ids`` (optionally only those now in one of
+        ``statuses``): how settlement is learnt where the PSP sends no webhook for it."""
+        ...
+
     def search(self, start: datetime, end: datetime) -> Sequence[PspTransaction]: ...
 
     def parse_webhook(self, signature: str, payload: str) -> WebhookNotification:
         """Verify and decode; raises ``WebhookRejected`` when the signature is not ours."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class PspDispute:
+    """A dispute (chargeback, retrieval, pre-arbitration) as the PSP reports it.
+
+    ``status`` uses Braintree's words, which are the card schemes' ones: open,
+    under_review, disputed, won, lost, accepted, auto_accepted, expired."""
+
+    id: str
+    status: str
+    kind: str  # "chargeback" | "retrieval" | "pre_arbitration"
+    reason: str
+    amount: Money | None  # the disputed amount, in the dispute's currency
+    transaction_id: str | None
+    transaction_amount: Money | None = None
+    order_id: str | None = None
+    reply_by: date | None = None
+    received_on: date | None = None
+    case_number: str | None = None
+    updated_at: datetime | None = None
+    status_history: tuple[tuple[str, datetime | None], ...] = ()
+    evidence_ids: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class DisputeGateway(Protocol):
+    """Optional capability: answer disputes at the PSP (accept, send evidence, finalize).
+
+    A refusal by the PSP (the dispute is no longer open, evidence not acceptable) raises
+    ``Conflict`` with plain words; ``PspUnavailable`` means the outcome is unknown."""
+
+    def find_dispute(self, dispute_id: str) -> PspDispute | None: ...
+
+    def accept_dispute(self, dispute_id: str) -> None: ...
+
+    def add_text_evidence(
+        self, dispute_id: str, content: str, *, category: str | None = None
+    ) -> str:
+        """Returns the PSP's evidence id."""
+        ...
+
+    def add_file_evidence(
+        self, dispute_id: str, filename: str, content: bytes, *, category: str | None = None
+    ) -> str:
+        """Uploads the document and attaches it; returns the PSP's evidence id."""
+        ...
+
+    def finalize_dispute(self, dispute_id: str) -> None: ...
 
 
 # --------------------------------------------------------------------------- CRM port

@@ -106,3 +106,11 @@ def api_key(ctx: Context) -> str:
 @pytest.fixture
 def auth(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture
+def supervisor(ctx: Context) -> dict[str, str]:
+    """API headers of a supervisor's key (refunds above the agent limit, resolutions)."""
+    from crm_pay.services.access import create_api_key
+
+    return {"Authorization": f"Bearer {create_api_key(ctx, name='sup', role='supervisor')}"}

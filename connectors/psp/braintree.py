@@ -4,6 +4,12 @@ Each :class:`BraintreeGateway` owns one ``braintree.BraintreeGateway`` built fro
 ``braintree.Configuration``; the SDK's process-global configuration is never touched, so
 several merchants (or the sandbox and production) can live in one process.
 
+Braintree has no per-transaction currency: a merchant account settles in one currency.
+The gateway holds a map currency -> merchant account and picks the account by the
+amount's currency for each sale and client token; a currency without an account is
+refused before any call. Refunds, captures and voids act on an existing transaction,
+which keeps the merchant account (and currency) it was made on.
+
 Expected declines come back as values (``SaleOutcome(approved=False, ...)``); anything
 that leaves the outcome unknown raises ``PspUnavailable`` and anything we cannot trust
 (an answer we cannot read, an amount or currency other than the one we asked for)
@@ -12,8 +18,8 @@ raises ``PspProtocolError``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from xml.parsers.expat import ExpatError
 
@@ -22,17 +28,27 @@ from braintree import exceptions as bt_errors
 
 from crm_pay.domain.errors import ConfigurationError, NotFound, ValidationError, WebhookRejected
 from crm_pay.domain.money import Money, normalize_currency
-from crm_pay.ports import PspTransaction, SaleOutcome, SaleRequest, WebhookNotification
+from crm_pay.ports import (
+    PspDispute,
+    PspTransaction,
+    PspTxnStatus,
+    SaleOutcome,
+    SaleRequest,
+    WebhookNotification,
+)
 
 from .braintree_http import RecordingHttp, local_environment, parse_environment, translate_errors
 from .braintree_mapping import (
+    dispute_from_sdk,
+    dispute_refusal,
+    evidence_document,
     notification_from_sdk,
     outcome_from_result,
     transaction_from_sdk,
     utc,
 )
 
-__all__ = ["BraintreeGateway"]
+__all__ = ["BraintreeGateway", "check_merchant_accounts"]
 
 # What a verified-but-broken webhook payload raises inside the SDK.
 _UNDECODABLE = (ValueError, KeyError, TypeError, AttributeError, ArithmeticError)
@@ -46,10 +62,14 @@ class BraintreeGateway:
     :param private_key: API private key (also verifies webhook signatures).
     :param environment: ``"sandbox"``, ``"production"`` or a ``braintree.Environment``
         (see :meth:`for_local_sandbox` for the embedded sandbox).
-    :param merchant_account_id: the merchant account to charge; it decides the
-        settlement currency. ``None`` uses the merchant's default account.
-    :param currency: the ISO 4217 currency of that merchant account. Braintree has no
-        per-transaction currency, so a sale in any other currency is refused up front.
+    :param merchant_accounts: ISO 4217 currency -> merchant account id, one entry per
+        currency the merchant takes (the first entry is the default, used by
+        :meth:`client_token` without a currency). An account id ``None`` means the
+        merchant's default account. When given, ``merchant_account_id`` and ``currency``
+        must not be.
+    :param merchant_account_id: the one-account case: the merchant account to charge
+        (``None``: the merchant's default account) ...
+    :param currency: ... and its ISO 4217 currency (default ``"USD"``).
     :param timeout: seconds to wait for Braintree (connect and each read).
     """
 
@@ -62,8 +82,9 @@ class BraintreeGateway:
         public_key: str,
         private_key: str,
         environment: str | braintree.Environment,
+        merchant_accounts: Mapping[str, str | None] | None = None,
         merchant_account_id: str | None = None,
-        currency: str = "USD",
+        currency: str | None = None,
         timeout: float = 20.0,
     ) -> None:
         for label, value in (
@@ -78,11 +99,14 @@ class BraintreeGateway:
                 )
         if timeout <= 0:
             raise ConfigurationError("Braintree timeout must be a positive number of seconds")
-        self.merchant_account_id = merchant_account_id or None
-        try:
-            self.currency = normalize_currency(currency)
-        except ValidationError as exc:
-            raise ConfigurationError(f"Braintree currency: {exc.message}") from None
+        if merchant_accounts is not None and (merchant_account_id or currency):
+            raise ConfigurationError(
+                "give Braintree either merchant_accounts (currency -> account) or one "
+                "merchant_account_id with its currency, not both"
+            )
+        if merchant_accounts is None:
+            merchant_accounts = {currency or "USD": merchant_account_id or None}
+        self._accounts = check_merchant_accounts(merchant_accounts)
         config = braintree.Configuration(
             environment=parse_environment(environment),
             merchant_id=merchant_id,
@@ -103,8 +127,9 @@ class BraintreeGateway:
         merchant_id: str,
         public_key: str,
         private_key: str,
+        merchant_accounts: Mapping[str, str | None] | None = None,
         merchant_account_id: str | None = None,
-        currency: str = "USD",
+        currency: str | None = None,
         timeout: float = 20.0,
     ) -> BraintreeGateway:
         """A gateway talking to the embedded sandbox at ``gateway_url``
@@ -114,6 +139,7 @@ class BraintreeGateway:
             public_key=public_key,
             private_key=private_key,
             environment=local_environment(gateway_url),
+            merchant_accounts=merchant_accounts,
             merchant_account_id=merchant_account_id,
             currency=currency,
             timeout=timeout,
@@ -123,21 +149,45 @@ class BraintreeGateway:
         """Close this thread's pooled HTTP connection (other threads keep theirs)."""
         self._http.close()
 
+    # ------------------------------------------------------------------ currencies
+    @property
+    def currencies(self) -> tuple[str, ...]:
+        """The currencies this merchant can take a payment in, default first."""
+        return tuple(self._accounts)
+
+    @property
+    def merchant_accounts(self) -> dict[str, str | None]:
+        """Currency -> merchant account id (``None``: the merchant's default account)."""
+        return dict(self._accounts)
+
+    def _account_for(self, currency: str) -> str | None:
+        if currency not in self._accounts:
+            raise ValidationError(
+                f"no Braintree merchant account takes {currency}; this merchant accepts "
+                f"{', '.join(self._accounts)}",
+                code="currency_not_supported",
+            )
+        return self._accounts[currency]
+
     # ------------------------------------------------------------------ payments
-    def client_token(self) -> str:
-        """A client token for the hosted fields (drop-in) on the customer's page."""
-        params: dict[str, Any] = {}
-        if self.merchant_account_id:
-            params["merchant_account_id"] = self.merchant_account_id
+    def client_token(self, *, currency: str | None = None) -> str:
+        """A client token for the hosted fields on the customer's page, bound to the
+        merchant account of ``currency`` (default: the first configured currency), so
+        the nonce it yields is tokenized for the account the sale will use."""
+        code = self.currencies[0] if currency is None else normalize_currency(currency)
+        account = self._account_for(code)
+        params: dict[str, Any] = {"merchant_account_id": account} if account else {}
         with translate_errors("client_token", self._http):
             try:
                 return str(self._gateway.client_token.generate(params))
             except ValueError:
-                # The SDK raises ValueError when Braintree answers with validation errors.
+                # The SDK raises ValueError when Braintree answers with validation errors
+                # (e.g. 92807 ClientToken.MerchantAccountDoesNotExist).
                 pass
         raise ConfigurationError(
-            "Braintree refused to issue a client token; check that merchant_account_id "
-            f"{self.merchant_account_id!r} exists for this merchant"
+            f"Braintree refused to issue a client token for {code}; check that merchant "
+            f"account {account!r} exists for this merchant (CRM_PAY_BRAINTREE_MERCHANT_ACCOUNTS)",
+            code="psp_client_token_refused",
         )
 
     def sale(self, request: SaleRequest) -> SaleOutcome:
@@ -147,7 +197,7 @@ class BraintreeGateway:
         answers a repeat of the same key with the first transaction instead of charging
         again, so a retry after a timeout is safe.
         """
-        self._check_currency(request.amount)
+        account = self._account_for(request.amount.currency)
         if bool(request.payment_method_nonce) == bool(request.payment_method_token):
             raise ValidationError(
                 "a sale needs exactly one of payment_method_nonce or payment_method_token"
@@ -166,46 +216,47 @@ class BraintreeGateway:
             "device_data": request.device_data,
             "transaction_source": request.transaction_source,
             "customer_id": request.customer_id,
-            "merchant_account_id": self.merchant_account_id,
+            "merchant_account_id": account,
         }
         params.update({key: value for key, value in optional.items() if value})
         with translate_errors("sale", self._http):
             result = self._gateway.transaction.sale(params)
-        return outcome_from_result(
-            result, expected_currency=self.currency, expected_amount=request.amount
-        )
+        return self._answer(result, request.amount)
 
     def submit_for_settlement(
         self, transaction_id: str, amount: Money | None = None
     ) -> SaleOutcome:
-        """Capture an authorization, fully or for ``amount``."""
+        """Capture an authorization, fully or for ``amount`` (in the authorization's
+        currency: the transaction keeps its merchant account)."""
         if amount is not None:
-            self._check_currency(amount)
+            self._account_for(amount.currency)
         with translate_errors("submit_for_settlement", self._http):
             result = self._gateway.transaction.submit_for_settlement(
                 transaction_id, amount.to_decimal_str() if amount is not None else None
             )
-        return outcome_from_result(result, expected_currency=self.currency, expected_amount=amount)
+        return self._answer(result, amount)
 
     def void(self, transaction_id: str) -> SaleOutcome:
         """Void an authorized or submitted-for-settlement transaction."""
         with translate_errors("void", self._http):
             result = self._gateway.transaction.void(transaction_id)
-        return outcome_from_result(result, expected_currency=self.currency, expected_amount=None)
+        return self._answer(result, None)
 
     def refund(self, transaction_id: str, amount: Money | None, *, request_key: str) -> SaleOutcome:
         """Refund a settled sale, fully (``amount=None``) or partly.
 
         The approved outcome carries the new *credit* transaction; ``request_key`` is
-        sent as ``api_request_key`` so a retried refund is not paid twice.
+        sent as ``api_request_key`` so a retried refund is not paid twice. Braintree
+        refunds on the sale's own merchant account, so no account is chosen here; the
+        credit must come back in ``amount``'s currency (or, for a full refund, in the
+        currency of the account it names).
         """
         options: dict[str, Any] = {"api_request_key": request_key}
         if amount is not None:
-            self._check_currency(amount)
             options["amount"] = amount.to_decimal_str()
         with translate_errors("refund", self._http):
             result = self._gateway.transaction.refund(transaction_id, options)
-        return outcome_from_result(result, expected_currency=self.currency, expected_amount=amount)
+        return self._answer(result, amount)
 
     # ------------------------------------------------------------------ lookups
     def find(self, transaction_id: str) -> PspTransaction | None:
@@ -230,6 +281,32 @@ class BraintreeGateway:
             )
         return [transaction_from_sdk(txn) for txn in found]
 
+    # Braintree's search takes at most this many ids per query in practice; larger lists
+    # are split (each query is paged by the SDK itself).
+    _IDS_PER_SEARCH = 1000
+
+    def find_many(
+        self, transaction_ids: Sequence[str], *, statuses: Sequence[PspTxnStatus] = ()
+    ) -> Sequence[PspTransaction]:
+        """The transactions among ``transaction_ids`` now in one of ``statuses`` (all when
+        empty). Card settlement has no webhook at Braintree (the settlement webhooks are
+        for bank transfers): the janitor learns it with this search."""
+        found: list[PspTransaction] = []
+        ids = list(dict.fromkeys(transaction_ids))
+        for start in range(0, len(ids), self._IDS_PER_SEARCH):
+            criteria = [
+                braintree.TransactionSearch.ids.in_list(ids[start : start + self._IDS_PER_SEARCH])
+            ]
+            if statuses:
+                criteria.append(
+                    braintree.TransactionSearch.status.in_list([s.value for s in statuses])
+                )
+            with translate_errors("find_many", self._http):
+                found.extend(
+                    transaction_from_sdk(txn) for txn in self._gateway.transaction.search(*criteria)
+                )
+        return found
+
     def search(self, start: datetime, end: datetime) -> Sequence[PspTransaction]:
         """Transactions created in ``[start, end]`` (timezone-aware datetimes), for
         reconciliation."""
@@ -243,6 +320,57 @@ class BraintreeGateway:
                 )
             )
         return [transaction_from_sdk(txn) for txn in found]
+
+    # ------------------------------------------------------------------ reconciliation
+    # (added for crm_pay.services.reconciliation; owned by the reconciliation area)
+
+    # Braintree returns at most this many ids for one search (Braintree docs: General >
+    # Searching > Search results, as cited in braintree-go PR #206): a bigger window is
+    # split in halves and searched again.
+    SEARCH_RESULT_LIMIT: ClassVar[int] = 20_000
+
+    def iter_search(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[int, list[PspTransaction]]]:
+        """Transactions created in ``[start, end]``, one page at a time, as
+        ``(total, page)``: ``total`` is how many ids Braintree found for the whole window
+        (known before the first page, for a progress bar), ``page`` up to 50
+        transactions. The ids come first (``advanced_search_ids``), then the SDK fetches
+        the pages (``advanced_search``, 50 ids each); nothing is held beyond one page."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValidationError("search needs timezone-aware datetimes (e.g. UTC)")
+        collections = self._search_windows(utc(start), utc(end))  # type: ignore[arg-type]
+        total = sum(c.maximum_size for c in collections)
+        for collection in collections:
+            items = iter(collection)
+            page: list[PspTransaction] = []
+            while True:
+                with translate_errors("search", self._http):
+                    sdk_txn = next(items, None)
+                if sdk_txn is None:
+                    break
+                page.append(transaction_from_sdk(sdk_txn))
+                if len(page) == 50:
+                    yield total, page
+                    page = []
+            if page:
+                yield total, page
+
+    def _search_windows(self, start: datetime, end: datetime) -> list[Any]:
+        with translate_errors("search", self._http):
+            collection = self._gateway.transaction.search(
+                braintree.TransactionSearch.created_at.between(start, end)
+            )
+        if collection.maximum_size < self.SEARCH_RESULT_LIMIT or end - start <= timedelta(
+            seconds=1
+        ):
+            return [collection]
+        # Braintree stamps created_at to the second and "between" includes both ends.
+        middle = (start + (end - start) / 2).replace(microsecond=0)
+        second = middle + timedelta(seconds=1)
+        return self._search_windows(start, middle) + self._search_windows(second, end)
+
+    # ------------------------------------------------------------------ end reconciliation
 
     # ------------------------------------------------------------------ webhooks
     def parse_webhook(self, signature: str, payload: str) -> WebhookNotification:
@@ -272,15 +400,121 @@ class BraintreeGateway:
         return notification_from_sdk(notification)
 
     # ------------------------------------------------------------------ internals
-    def _check_currency(self, amount: Money) -> None:
-        if amount.currency != self.currency:
-            raise ValidationError(
-                f"this Braintree merchant account settles in {self.currency}; "
-                f"it cannot take an amount in {amount.currency}"
+    def _answer(self, result: Any, amount: Money | None) -> SaleOutcome:
+        """Map an answer, checking it moved ``amount`` (DESIGN.md rule 3). Without an
+        amount (void, full capture or refund) the transaction must be in the currency
+        of the merchant account it is on; one on an account we do not know is held to
+        the default currency, as a single-account merchant always was."""
+        if amount is not None:
+            return outcome_from_result(
+                result, expected_currency=amount.currency, expected_amount=amount
             )
+        account = getattr(getattr(result, "transaction", None), "merchant_account_id", None)
+        by_account = {acc: cur for cur, acc in self._accounts.items() if acc}
+        expected = by_account.get(account, self.currencies[0]) if account else self.currencies[0]
+        return outcome_from_result(result, expected_currency=expected, expected_amount=None)
 
     def __repr__(self) -> str:
         return (
             f"<BraintreeGateway merchant={self._gateway.config.merchant_id!r} "
-            f"env={self._gateway.config.environment!s} currency={self.currency}>"
+            f"env={self._gateway.config.environment!s} currencies={','.join(self.currencies)}>"
         )
+
+    # ---- disputes
+    # The optional DisputeGateway capability (crm_pay.ports), through the SDK's
+    # gateway.dispute and gateway.document_upload (braintree_python dispute_gateway.py,
+    # document_upload_gateway.py). Refusals (dispute not open...) raise Conflict.
+    def find_dispute(self, dispute_id: str) -> PspDispute | None:
+        """The dispute as Braintree sees it now, or ``None`` if it has none."""
+        try:
+            with translate_errors("find_dispute", self._http):
+                sdk_dispute = self._gateway.dispute.find(dispute_id)
+        except NotFound:
+            return None
+        return dispute_from_sdk(sdk_dispute)
+
+    def accept_dispute(self, dispute_id: str) -> None:
+        """Accept the chargeback: the disputed amount stays with the customer."""
+        with translate_errors("accept_dispute", self._http):
+            result = self._gateway.dispute.accept(dispute_id)
+        dispute_refusal(result, "accept", dispute_id)
+
+    def add_text_evidence(
+        self, dispute_id: str, content: str, *, category: str | None = None
+    ) -> str:
+        """Send text evidence; returns Braintree's evidence id."""
+        request: dict[str, Any] = {"content": content}
+        if category:
+            request["category"] = category
+        with translate_errors("add_text_evidence", self._http):
+            result = self._gateway.dispute.add_text_evidence(dispute_id, request)
+        dispute_refusal(result, "text evidence", dispute_id)
+        return str(result.evidence.id)
+
+    def add_file_evidence(
+        self, dispute_id: str, filename: str, content: bytes, *, category: str | None = None
+    ) -> str:
+        """Upload a document (kind ``evidence_document``) and attach it to the dispute."""
+        with translate_errors("document_upload", self._http):
+            upload = self._gateway.document_upload.create(
+                {"kind": "evidence_document", "file": evidence_document(filename, content)}
+            )
+        dispute_refusal(upload, "document upload", dispute_id)
+        request: dict[str, Any] = {"document_id": str(upload.document_upload.id)}
+        if category:
+            request["category"] = category
+        with translate_errors("add_file_evidence", self._http):
+            result = self._gateway.dispute.add_file_evidence(dispute_id, request)
+        dispute_refusal(result, "file evidence", dispute_id)
+        return str(result.evidence.id)
+
+    def finalize_dispute(self, dispute_id: str) -> None:
+        """Submit the evidence sent so far to the card issuer; no more can be added."""
+        with translate_errors("finalize_dispute", self._http):
+            result = self._gateway.dispute.finalize(dispute_id)
+        dispute_refusal(result, "finalize", dispute_id)
+
+
+# A Braintree merchant account id is a short handle chosen in the control panel; this
+# bound only keeps a pasted secret or a whole JSON document out of it.
+_ACCOUNT_ID_MAX = 64
+
+
+def check_merchant_accounts(accounts: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Validate currency -> merchant account: ISO 4217 codes, each once; ids non-empty
+    text without spaces, each used for one currency only (an account settles in one)."""
+    if not isinstance(accounts, Mapping) or not accounts:
+        raise ConfigurationError(
+            "Braintree merchant accounts must map at least one currency to a merchant "
+            'account id, e.g. {"USD": "acme_usd", "GBP": "acme_gbp"}'
+        )
+    checked: dict[str, str | None] = {}
+    for raw_currency, account in accounts.items():
+        try:
+            currency = normalize_currency(raw_currency)
+        except ValidationError as exc:
+            raise ConfigurationError(f"Braintree merchant accounts: {exc.message}") from None
+        if currency in checked:
+            raise ConfigurationError(f"Braintree merchant accounts name {currency} twice")
+        if account is not None and (
+            not isinstance(account, str)
+            or not account.strip()
+            or len(account) > _ACCOUNT_ID_MAX
+            or any(ch.isspace() or not ch.isprintable() for ch in account)
+        ):
+            raise ConfigurationError(
+                f"Braintree merchant account for {currency} must be the account id from the "
+                f"control panel (Settings > Business > Merchant Accounts): 1-{_ACCOUNT_ID_MAX} "
+                "characters, no spaces"
+            )
+        if account is not None and account in checked.values():
+            raise ConfigurationError(
+                f"Braintree merchant account {account!r} is given for two currencies; an "
+                "account settles in one currency"
+            )
+        checked[currency] = account
+    if list(checked.values()).count(None) > 1:
+        raise ConfigurationError(
+            "only one currency may use the merchant's default account (no account id)"
+        )
+    return checked

@@ -7,15 +7,17 @@ and anything else longer is never read.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import io
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from crm_pay.domain.errors import PspProtocolError, ValidationError
+from crm_pay.domain.errors import Conflict, PspProtocolError, ValidationError, WebhookRejected
 from crm_pay.domain.money import Money
 from crm_pay.ports import (
     CardSummary,
     DeclineInfo,
+    PspDispute,
     PspTransaction,
     PspTxnStatus,
     SaleOutcome,
@@ -24,6 +26,9 @@ from crm_pay.ports import (
 
 __all__ = [
     "check_matches",
+    "dispute_from_sdk",
+    "dispute_refusal",
+    "evidence_document",
     "money_from_psp",
     "notification_from_sdk",
     "outcome_from_result",
@@ -162,6 +167,8 @@ def transaction_from_sdk(sdk_txn: Any) -> PspTransaction:
         created_at=utc(getattr(sdk_txn, "created_at", None)),
         processor_response_code=_text(getattr(sdk_txn, "processor_response_code", None)),
         refunded_transaction_id=_text(getattr(sdk_txn, "refunded_transaction_id", None)),
+        merchant_account_id=_text(getattr(sdk_txn, "merchant_account_id", None)),
+        updated_at=utc(getattr(sdk_txn, "updated_at", None)),
     )
 
 
@@ -217,52 +224,186 @@ def outcome_from_result(
     return SaleOutcome(approved=False, transaction=txn, decline=_decline(sdk_txn, txn))
 
 
+def _day(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
+
+
+def _money_or_none(amount: Any, currency: Any) -> Money | None:
+    # A dispute must never be lost for an amount we cannot read: it is kept with the
+    # amount unknown (None) and the services layer opens a case instead of booking.
+    if amount is None or currency in (None, ""):
+        return None
+    try:
+        return money_from_psp(amount, currency)
+    except PspProtocolError:
+        return None
+
+
+def dispute_from_sdk(dispute: Any) -> PspDispute:
+    """Map a ``braintree.Dispute`` (from a webhook or ``gateway.dispute.find``).
+
+    Braintree sends the disputed transaction as a summary (id, amount, order id) in the
+    dispute's currency; see the SDK's ``webhook_testing_gateway.py`` dispute samples.
+    """
+    dispute_id = _text(getattr(dispute, "id", None))
+    if dispute_id is None:
+        raise PspProtocolError("Braintree sent a dispute without an id")
+    currency = getattr(dispute, "currency_iso_code", None)
+    disputed = getattr(dispute, "amount_disputed", None)
+    if disputed is None:
+        disputed = getattr(dispute, "amount", None)
+    details = getattr(dispute, "transaction_details", None)
+    history = tuple(
+        (str(getattr(h, "status", "") or ""), utc(getattr(h, "timestamp", None)))
+        for h in (getattr(dispute, "status_history", None) or ())
+    )
+    return PspDispute(
+        id=dispute_id,
+        status=_text(getattr(dispute, "status", None)) or "open",
+        kind=_text(getattr(dispute, "kind", None)) or "chargeback",
+        reason=_text(getattr(dispute, "reason", None)) or "",
+        amount=_money_or_none(disputed, currency),
+        transaction_id=_text(getattr(details, "id", None)),
+        transaction_amount=_money_or_none(getattr(details, "amount", None), currency),
+        order_id=_text(getattr(details, "order_id", None)),
+        reply_by=_day(getattr(dispute, "reply_by_date", None)),
+        received_on=_day(getattr(dispute, "received_date", None)),
+        case_number=_text(getattr(dispute, "case_number", None)),
+        updated_at=utc(getattr(dispute, "updated_at", None)),
+        status_history=history,
+        evidence_ids=tuple(
+            str(e.id) for e in (getattr(dispute, "evidence", None) or ()) if getattr(e, "id", None)
+        ),
+    )
+
+
+# Subjects other than transactions and disputes that carry an id worth keeping.
+_SUBJECTS = (
+    "subscription",
+    "merchant_account",
+    "disbursement",
+    "partner_merchant",
+    "local_payment_completed",
+    "local_payment_reversed",
+    "local_payment_funded",
+    "local_payment_expired",
+)
+
+
 def notification_from_sdk(notification: Any) -> WebhookNotification:
-    """Map a verified ``braintree.WebhookNotification``.
+    """Map a verified ``braintree.WebhookNotification`` of any kind.
 
     ``event_id`` is ``"{kind}:{subject id}:{timestamp}"``: Braintree re-sends the same
     notification with the same kind, subject and timestamp, so replays dedupe on it.
-    For dispute notifications Braintree sends only a summary of the disputed transaction;
-    it is mapped with status ``OTHER`` and must not be read as a status change.
+
+    Raises ``WebhookRejected`` when the notice has no kind or timestamp (nothing to
+    dedupe on). A transaction the notice describes only in part (the SDK's
+    ``refund_failed`` and ``transaction_disbursed`` samples carry no currency) is kept
+    as ``transaction_id`` alone: such kinds are not read as money movements.
     """
-    kind = str(notification.kind)
+    kind = _text(getattr(notification, "kind", None))
+    if kind is None:
+        raise WebhookRejected(
+            "Braintree webhook has no kind; it was stored and not processed",
+            code="webhook_undecodable",
+        )
     timestamp = utc(getattr(notification, "timestamp", None))
     if timestamp is None:
-        raise PspProtocolError("Braintree webhook has no timestamp")
+        raise WebhookRejected(
+            f"Braintree webhook {kind} has no timestamp, so it cannot be deduplicated; "
+            "it was stored and not processed",
+            code="webhook_undecodable",
+        )
     transaction: PspTransaction | None = None
-    dispute_id: str | None = None
-    dispute_amount: Money | None = None
+    transaction_id: str | None = None
+    dispute: PspDispute | None = None
     subject_id = ""
-    dispute = getattr(notification, "dispute", None)
+    sdk_dispute = getattr(notification, "dispute", None)
     sdk_txn = getattr(notification, "transaction", None)
-    if dispute is not None:
-        dispute_id = subject_id = str(dispute.id)
-        currency = getattr(dispute, "currency_iso_code", None)
-        disputed = getattr(dispute, "amount_disputed", None) or getattr(dispute, "amount", None)
-        if disputed is not None:
-            dispute_amount = money_from_psp(disputed, currency)
-        details = getattr(dispute, "transaction_details", None)
-        if details is not None and getattr(details, "id", None):
-            transaction = PspTransaction(
-                id=str(details.id),
-                status=PspTxnStatus.OTHER,
-                amount=money_from_psp(getattr(details, "amount", None), currency),
-                order_id=_text(getattr(details, "order_id", None)),
-            )
-    elif sdk_txn is not None:
-        transaction = transaction_from_sdk(sdk_txn)
-        subject_id = transaction.id
-    else:
-        for attr in ("subscription", "merchant_account", "disbursement", "account_updater"):
-            subject = getattr(notification, attr, None)
-            if subject is not None and getattr(subject, "id", None):
-                subject_id = str(subject.id)
-                break
+    review = getattr(notification, "transaction_review", None)
+    try:
+        if sdk_dispute is not None:
+            dispute = dispute_from_sdk(sdk_dispute)
+            subject_id = dispute.id
+            transaction_id = dispute.transaction_id
+            if dispute.transaction_id and dispute.transaction_amount is not None:
+                transaction = PspTransaction(
+                    id=dispute.transaction_id,
+                    status=PspTxnStatus.OTHER,  # a summary: never read as a status change
+                    amount=dispute.transaction_amount,
+                    order_id=dispute.order_id,
+                )
+        elif sdk_txn is not None:
+            transaction_id = subject_id = _text(getattr(sdk_txn, "id", None)) or ""
+            if getattr(sdk_txn, "currency_iso_code", None):
+                transaction = transaction_from_sdk(sdk_txn)
+        elif review is not None:
+            transaction_id = subject_id = _text(getattr(review, "transaction_id", None)) or ""
+        else:
+            for attr in _SUBJECTS:
+                subject = getattr(notification, attr, None)
+                if subject is not None and getattr(subject, "id", None):
+                    subject_id = str(subject.id)
+                    break
+    except PspProtocolError as exc:
+        raise WebhookRejected(
+            f"Braintree webhook {kind} could not be read: {exc.message}",
+            code="webhook_undecodable",
+        ) from None
     return WebhookNotification(
         kind=kind,
         event_id=f"{kind}:{subject_id}:{timestamp.isoformat()}",
         timestamp=timestamp,
         transaction=transaction,
-        dispute_id=dispute_id,
-        dispute_amount=dispute_amount,
+        dispute_id=dispute.id if dispute is not None else None,
+        dispute_amount=dispute.amount if dispute is not None else None,
+        subject_id=subject_id,
+        transaction_id=transaction_id or None,
+        dispute=dispute,
     )
+
+
+# Braintree's dispute error codes (SDK ``error_codes.py`` ErrorCodes.Dispute and
+# DocumentUpload) in plain words for the supervisor.
+_DISPUTE_REFUSALS = {
+    "95701": "evidence can only be added while the dispute is open",
+    "95703": "only evidence documents can be attached to a dispute",
+    "95704": "only an open dispute can be accepted",
+    "95705": "only an open dispute can be finalized",
+    "95706": "that evidence category is not valid",
+    "95708": "the evidence text is too long",
+    "95711": "that evidence category takes text only",
+    "95712": "that evidence category takes a document only",
+    "95714": "evidence of that category was already sent",
+    "95726": "the dispute needs valid evidence before it can be finalized",
+    "84902": "the file is too large",
+    "84903": "the file type is not accepted (PDF, PNG, JPG)",
+    "84904": "the file is malformed or encrypted",
+    "84905": "the file has too many pages",
+    "84906": "the file is empty",
+}
+
+
+def dispute_refusal(result: Any, operation: str, dispute_id: str) -> None:
+    """Raise ``Conflict`` in plain words when Braintree refused a dispute operation."""
+    if result is None:
+        raise PspProtocolError(f"Braintree answered {operation} with nothing")
+    if result.is_success:
+        return
+    errors = getattr(getattr(result, "errors", None), "deep_errors", None) or []
+    code = str(errors[0].code) if errors else ""
+    words = _DISPUTE_REFUSALS.get(code, "Braintree refused it")
+    raise Conflict(
+        f"dispute {dispute_id}: {operation} refused: {words}" + (f" ({code})" if code else ""),
+        code="dispute_refused",
+    )
+
+
+def evidence_document(filename: str, content: bytes) -> io.BytesIO:
+    """A file object the SDK's ``document_upload.create`` accepts: it reads ``.name``
+    for the upload's filename and content type. The bytes stay in memory only."""
+    document = io.BytesIO(content)
+    document.name = filename
+    return document

@@ -41,6 +41,58 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
     }
 
 
+def _reconciliation(money: dict[str, Any]) -> dict[str, Any]:
+    difference_kinds = [
+        "missing_in_ledger",
+        "missing_at_psp",
+        "amount_mismatch",
+        "status_mismatch",
+        "currency_mismatch",
+    ]
+    return {
+        "type": "object",
+        "properties": {
+            "date": {"type": "string", "format": "date"},
+            "status": {"enum": ["running", "completed", "failed"]},
+            "psp_rows": {"type": "integer"},
+            "ledger_rows": {"type": "integer"},
+            "matched": {"type": "integer"},
+            "no_money": {"type": "integer", "description": "PSP declines we do not hold"},
+            "cases_opened": {"type": "integer", "description": "by the last run"},
+            "totals": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "currency": {"type": "string"},
+                        "merchant_account": {"type": "string"},
+                        "sales_count": {"type": "integer"},
+                        "sales": money,
+                        "refunds_count": {"type": "integer"},
+                        "refunds": money,
+                        "net": {"type": "string"},
+                    },
+                },
+            },
+            "differences": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"enum": difference_kinds},
+                        "psp_id": {"type": "string"},
+                        "payment_id": {"type": ["string", "null"]},
+                        "txn_kind": {"enum": ["sale", "credit"]},
+                        "ours": {"type": ["string", "null"], "example": "10.00 USD settled"},
+                        "theirs": {"type": ["string", "null"]},
+                        "case_id": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    }
+
+
 def openapi_document(base_path: str) -> dict[str, Any]:
     money = {
         "type": "string",
@@ -126,7 +178,8 @@ def openapi_document(base_path: str) -> dict[str, Any]:
             },
             "/payments/{payment_id}": {
                 "get": _op(
-                    "A payment (re-checked with the PSP while its outcome is unknown)",
+                    "A payment (re-checked with the PSP while its outcome is unknown, and "
+                    "for settlement while it is approved but not settled)",
                     payment,
                     params=[_path_param("payment_id", "Payment id")],
                 )
@@ -153,6 +206,22 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     },
                     errors=(400, 401, 403, 404, 409, 422, 502),
                     ok_status="201",
+                )
+            },
+            "/payments/{payment_id}/resolve": {
+                "post": _op(
+                    "Supervisor: close a payment whose outcome is unknown. The PSP is asked "
+                    "once more; what it has is applied, and without a sale there the payment "
+                    "fails (decline code not_at_psp) so the customer can pay again. Audited.",
+                    payment,
+                    params=[_path_param("payment_id", "Payment id")],
+                    body={
+                        "type": "object",
+                        "required": ["note"],
+                        "additionalProperties": False,
+                        "properties": {"note": {"type": "string", "minLength": 1}},
+                    },
+                    errors=(400, 401, 403, 404, 409, 503),
                 )
             },
             "/payments/{payment_id}/cancel": {
@@ -222,6 +291,22 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/reconciliations/{day}": {
+                "get": _op(
+                    "Supervisor: the reconciliation report of a UTC day (matched count, "
+                    "totals per currency and merchant account, every difference with its case)",
+                    _reconciliation(money),
+                    params=[_path_param("day", "UTC day, YYYY-MM-DD")],
+                    errors=(401, 403, 404, 422),
+                ),
+                "post": _op(
+                    "Supervisor: reconcile a UTC day now (again). Each difference opens a "
+                    "case; running a day again opens none twice.",
+                    _reconciliation(money),
+                    params=[_path_param("day", "UTC day, YYYY-MM-DD, not in the future")],
+                    errors=(401, 403, 409, 422, 502),
+                ),
+            },
         },
         "components": {
             "securitySchemes": {
@@ -272,6 +357,7 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                                 "expired",
                                 "cancelled",
                                 "voided",
+                                "settlement_declined",
                                 "unknown",
                             ]
                         },

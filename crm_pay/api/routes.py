@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -10,9 +11,19 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from crm_pay.domain.errors import Unauthorized, ValidationError, WebhookRejected
+from crm_pay.domain.errors import PspUnavailable, Unauthorized, ValidationError, WebhookRejected
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
-from crm_pay.services import customers, notifications, payments, receipts, refunds, webhooks
+from crm_pay.services import (
+    customers,
+    janitor,
+    notifications,
+    payments,
+    receipts,
+    reconciliation,
+    refunds,
+    settlement,
+    webhooks,
+)
 from crm_pay.services.access import Principal, authenticate_api_key, require_role
 
 from .errors import error_response, register_error_handlers
@@ -141,7 +152,30 @@ def create_api_blueprint() -> Blueprint:
     @bp.get("/payments/<payment_id>")
     @auth("agent")
     def get_payment(payment_id: str) -> Response:
+        # An approved payment's settlement is learnt from the PSP on read (no webhook
+        # says so for cards); a PSP that does not answer leaves the view as we know it.
+        with contextlib.suppress(PspUnavailable):
+            settlement.refresh_from_psp(_ctx(), payment_id, max_age_seconds=60)
         return jsonify(payments.get_payment(_ctx(), payment_id))
+
+    @bp.post("/payments/<payment_id>/resolve")
+    @auth("supervisor")
+    def resolve_payment(payment_id: str) -> Response:
+        body = request.get_json(silent=True)
+        if (
+            not isinstance(body, dict)
+            or set(body) - {"note"}
+            or not isinstance(body.get("note"), str)
+        ):
+            raise ValidationError(
+                'send {"note": "why"}: the PSP is asked once more, and without a sale '
+                "there the payment fails as not_at_psp"
+            )
+        return jsonify(
+            janitor.resolve_unknown_by_hand(
+                _ctx(), payment_id, principal=_principal(), note=body["note"]
+            )
+        )
 
     @bp.post("/payments/<payment_id>/cancel")
     @auth("agent")
@@ -225,7 +259,26 @@ def create_api_blueprint() -> Blueprint:
         row, _ = receipts.get_receipt(_ctx(), number)
         return jsonify(_receipt_json(row.content))
 
+    @bp.get("/reconciliations/<day>")
+    @auth("supervisor")
+    def get_reconciliation(day: str) -> Response:
+        return jsonify(reconciliation.reconciliation_view(_ctx(), reconciliation.parse_day(day)))
+
+    @bp.post("/reconciliations/<day>")
+    @auth("supervisor")
+    def run_reconciliation(day: str) -> Response:
+        # Runs in the request: a day of the embedded deployment takes seconds; the
+        # worker runs yesterday on its own (crm_pay.worker).
+        return jsonify(
+            reconciliation.reconcile(
+                _ctx(), reconciliation.parse_day(day), actor=_principal().actor
+            )
+        )
+
     return bp
+
+
+_RECEIPT_AMOUNT = {"refund": "amount_refunded", "reversal": "amount_reversed"}
 
 
 def _receipt_json(content: dict[str, Any]) -> dict[str, Any]:
@@ -260,10 +313,9 @@ def _receipt_json(content: dict[str, Any]) -> dict[str, Any]:
         "shipping": m(content["shipping_minor"]),
         "allocations": [{"invoice": ref, "amount": m(v)} for ref, v in content["allocations"]],
         "credit": m(content["credit_minor"]),
-        # a refund receipt states what went back to the card, not what was paid
-        ("amount_refunded" if content["kind"] == "refund" else "amount_paid"): m(
-            content["amount_paid_minor"]
-        ),
+        # a refund receipt states what went back to the card, a reversal what the bank
+        # took back at settlement; neither is what was paid
+        _RECEIPT_AMOUNT.get(content["kind"], "amount_paid"): m(content["amount_paid_minor"]),
         "method": content["method"],
         "psp_reference": content["psp_reference"],
         "pdf_url": f"{request.script_root}{request.path.rstrip('/')}.pdf",
@@ -298,10 +350,9 @@ def create_webhook_blueprint() -> Blueprint:
                 _ctx(), signature=signature, payload=payload, remote_addr=request.remote_addr
             )
         except WebhookRejected as exc:
-            return error_response(
-                exc.status, exc.code, "signature not valid; stored, not processed"
-            )
-        status = 500 if result.status == "failed" else 200
-        return jsonify({"status": result.status, "id": result.webhook_id}), status
+            return error_response(exc.status, exc.code, f"{exc.message}; stored, not processed")
+        # Stored and verified: whatever became of it (processed, ignored, pending, failed
+        # with its reason for replay), Braintree must not resend it.
+        return jsonify({"status": result.status, "id": result.webhook_id}), 200
 
     return bp

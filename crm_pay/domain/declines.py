@@ -12,7 +12,8 @@ Public API::
 ``kind`` is one of ``processor`` (Braintree processor response codes 2000–2999, and 3000
 for the processor network), ``gateway`` (gateway rejection reasons such as ``cvv``),
 ``validation`` (the payment details were refused before reaching the card network),
-``settlement`` (approved, then not settled) or ``unknown``; any other kind is treated as
+``settlement`` (approved, then not settled), ``not_at_psp`` (the PSP never saw the
+attempt) or ``unknown``; any other kind is treated as
 ``unknown``. ``retryable`` says whether trying the same payment again, with at most the
 typed details corrected, has a fair chance of working; it is never True when a second
 attempt could take the money twice.
@@ -25,7 +26,9 @@ from typing import Final
 
 __all__ = ["DeclineAdvice", "DECLINE_KINDS", "advise", "customer_next_step"]
 
-DECLINE_KINDS: Final = frozenset({"processor", "gateway", "validation", "settlement", "unknown"})
+DECLINE_KINDS: Final = frozenset(
+    {"processor", "gateway", "validation", "settlement", "not_at_psp", "unknown"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,12 @@ _CATEGORIES: Final[dict[str, _Words]] = {
         "The payment was approved, but the bank did not complete it.",
         "Do not take the payment again yet. A supervisor will follow up with the customer.",
     ),
+    # The PSP never saw the attempt (searched for longer than its indexing delay).
+    "not_at_psp": _Words(
+        "The payment did not reach the bank. No money was taken.",
+        "The customer can pay again.",
+        retryable=True,
+    ),
     "outcome_unknown": _Words(
         "The payment was not completed.",
         "Check the payment's status before trying again, so the customer is not charged twice.",
@@ -220,6 +229,7 @@ _FALLBACK: Final[dict[str, str]] = {
     "gateway": "not_approved",
     "validation": "details_not_accepted",
     "settlement": "settlement_declined",
+    "not_at_psp": "not_at_psp",
     "unknown": "outcome_unknown",
 }
 
@@ -250,8 +260,8 @@ def advise(kind: str, code: str) -> DeclineAdvice:
         return _advice(f"gateway.{raw.lower()}", _GATEWAY[raw.lower()])
     if kind in ("validation", "settlement") and number is not None:
         return _advice(f"{kind}.{number}", _FALLBACK[kind])
-    if kind == "unknown":
-        return _advice("unknown", _FALLBACK[kind])
+    if kind in ("unknown", "not_at_psp"):
+        return _advice(kind, _FALLBACK[kind])
     return _advice(f"{kind}.other", _FALLBACK[kind])
 
 
@@ -280,6 +290,7 @@ _FOR_CUSTOMER: Final[dict[str, str]] = {
     "network_unavailable": "No money was taken. Please wait a moment and try again.",
     "details_not_accepted": "Please check your details and enter them again.",
     "settlement_declined": "Please contact us before paying again.",
+    "not_at_psp": "No money was taken. Please try again.",
     "outcome_unknown": "Please do not pay again until we confirm; we will be in touch.",
 }
 

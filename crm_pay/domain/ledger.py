@@ -76,10 +76,19 @@ class EntryKind(StrEnum):
     PAYMENT = "payment"
     REFUND = "refund"
     CHARGEBACK = "chargeback"
+    # The PSP's settlement batch declined a captured payment: taken back like a refund.
+    SETTLEMENT_REVERSAL = "settlement_reversal"
+    # A dispute won after its chargeback was booked: the money comes back to the payment
+    # (negative: the customer owes less again). Never more than was charged back.
+    CHARGEBACK_REVERSAL = "chargeback_reversal"
     ADJUSTMENT = "adjustment"
     # Customer credit used to pay an invoice. Always a pair under one payment_ref:
     # +amount on the credit (invoice_ref=None) and -amount on the invoice; net zero.
     CREDIT_APPLIED = "credit_applied"
+
+
+# Entries that take a payment's money back from where it sits (the customer owes it again).
+_TAKE_BACK = frozenset({EntryKind.REFUND, EntryKind.CHARGEBACK, EntryKind.SETTLEMENT_REVERSAL})
 
 
 class InvoiceStatus(StrEnum):
@@ -247,7 +256,11 @@ class LedgerEntry:
                 raise ValidationError(f"a {kind.value} entry needs the payment ref")
             if kind is EntryKind.PAYMENT and sign >= 0:
                 raise ValidationError("a payment entry is negative (the customer owes less)")
-            if kind in (EntryKind.REFUND, EntryKind.CHARGEBACK) and sign <= 0:
+            if kind is EntryKind.CHARGEBACK_REVERSAL and sign >= 0:
+                raise ValidationError(
+                    "a chargeback reversal is negative (the customer owes less again)"
+                )
+            if kind in _TAKE_BACK and sign <= 0:
                 raise ValidationError(f"a {kind.value} entry is positive (the customer owes more)")
             if kind is EntryKind.CREDIT_APPLIED and (
                 sign == 0 or (sign > 0) != (self.invoice_ref is None)
@@ -278,6 +291,7 @@ class _Book:
     placed: dict[str, dict[_Target, int]] = field(default_factory=dict)
     captured: dict[str, int] = field(default_factory=dict)
     reversed: dict[str, int] = field(default_factory=dict)
+    charged_back: dict[str, int] = field(default_factory=dict)
 
     def copy(self) -> _Book:
         return _Book(
@@ -285,6 +299,7 @@ class _Book:
             placed={ref: dict(targets) for ref, targets in self.placed.items()},
             captured=dict(self.captured),
             reversed=dict(self.reversed),
+            charged_back=dict(self.charged_back),
         )
 
     def paid_on(self, invoice_ref: str) -> int:
@@ -317,8 +332,16 @@ class _Book:
             self.captured[pref] = self.captured.get(pref, 0) - minor
         elif pref not in self.captured:
             raise NotFound(f"payment {pref} is not recorded on this account")
-        if kind in (EntryKind.REFUND, EntryKind.CHARGEBACK):
+        if kind in _TAKE_BACK or kind is EntryKind.CHARGEBACK_REVERSAL:
             self.reversed[pref] = self.reversed.get(pref, 0) + minor
+        if kind in (EntryKind.CHARGEBACK, EntryKind.CHARGEBACK_REVERSAL):
+            now_charged = self.charged_back.get(pref, 0) + minor
+            if now_charged < 0:
+                raise ValidationError(
+                    f"payment {pref} has {self.charged_back.get(pref, 0)} charged back; "
+                    "a reversal cannot give back more"
+                )
+            self.charged_back[pref] = now_charged
         # Payment money moves onto a target with a negative amount, off it with a positive one.
         now = targets.get(ref, 0) - minor
         if now < 0:
@@ -524,6 +547,65 @@ class Ledger:
         """Record a lost dispute: the card issuer took ``amount`` of the payment back.
         Taken back like a refund; the customer owes it again."""
         return self._take_back(EntryKind.CHARGEBACK, payment_ref, amount, memo)
+
+    def record_chargeback_reversal(
+        self, payment_ref: str, amount: Money, *, memo: str = ""
+    ) -> list[LedgerEntry]:
+        """Record a dispute won after its chargeback was booked: ``amount`` comes back to
+        the payment, onto the invoices the chargebacks reopened while they still owe it
+        (latest chargeback first), the rest as the customer's credit. At most what was
+        charged back."""
+        if not amount.is_positive():
+            raise ValidationError("a chargeback reversal must be more than zero")
+        charged = self.charged_back(payment_ref)
+        if amount > charged:
+            raise ValidationError(
+                f"payment {payment_ref} has {charged} charged back; a reversal of {amount} "
+                "is too much"
+            )
+        left = amount.minor
+        room: dict[str, int] = {}
+        new: list[LedgerEntry] = []
+        for entry in reversed(self._entries):
+            ref = entry.invoice_ref
+            if left == 0:
+                break
+            if entry.kind is not EntryKind.CHARGEBACK or entry.payment_ref != payment_ref:
+                continue
+            if ref is None:
+                continue
+            if ref not in room:
+                room[ref] = self._book.invoices[ref].total - self._book.paid_on(ref)
+            share = min(left, entry.amount.minor, room[ref])
+            if share > 0:
+                new.append(
+                    LedgerEntry(
+                        EntryKind.CHARGEBACK_REVERSAL, self._money(-share), ref, payment_ref, memo
+                    )
+                )
+                room[ref] -= share
+                left -= share
+        if left:
+            new.append(
+                LedgerEntry(
+                    EntryKind.CHARGEBACK_REVERSAL, self._money(-left), None, payment_ref, memo
+                )
+            )
+        self._commit(new)
+        return new
+
+    def charged_back(self, payment_ref: str) -> Money:
+        """What of payment ``payment_ref`` is charged back now (chargebacks less reversals)."""
+        return self._money(self._book.charged_back.get(payment_ref, 0))
+
+    def record_settlement_reversal(self, payment_ref: str, *, memo: str = "") -> list[LedgerEntry]:
+        """Record that the PSP's settlement declined payment ``payment_ref``: all of it
+        that is still held (not refunded or charged back) is taken back, so the balance
+        is as if the payment had never been made. Nothing left: no entries."""
+        left = self.refundable(payment_ref)
+        if not left.is_positive():
+            return []
+        return self._take_back(EntryKind.SETTLEMENT_REVERSAL, payment_ref, left, memo)
 
     def record_adjustment(
         self, amount: Money, memo: str, *, invoice_ref: str | None = None

@@ -50,6 +50,9 @@ class PaymentStatus(StrEnum):
     EXPIRED = "expired"
     CANCELLED = "cancelled"
     VOIDED = "voided"
+    # The card was charged but the money never arrived: the PSP's settlement batch
+    # declined it. The ledger entry is reversed and a reversal receipt issued.
+    SETTLEMENT_DECLINED = "settlement_declined"
     # The PSP's outcome is not known (timeout, crash). Never treated as failed: the
     # janitor asks the PSP and moves it on.
     UNKNOWN = "unknown"
@@ -69,12 +72,15 @@ TRANSITIONS: Final[dict[PaymentStatus, frozenset[PaymentStatus]]] = {
     S.UNKNOWN: frozenset(
         {S.AUTHORIZED, S.SUBMITTED_FOR_SETTLEMENT, S.SETTLED, S.DECLINED, S.FAILED, S.VOIDED}
     ),
-    S.AUTHORIZED: frozenset({S.SUBMITTED_FOR_SETTLEMENT, S.SETTLED, S.VOIDED}),
-    S.SUBMITTED_FOR_SETTLEMENT: frozenset({S.SETTLED, S.VOIDED}),
+    S.AUTHORIZED: frozenset(
+        {S.SUBMITTED_FOR_SETTLEMENT, S.SETTLED, S.VOIDED, S.SETTLEMENT_DECLINED}
+    ),
+    S.SUBMITTED_FOR_SETTLEMENT: frozenset({S.SETTLED, S.VOIDED, S.SETTLEMENT_DECLINED}),
     S.SETTLED: frozenset(),
     S.EXPIRED: frozenset(),
     S.CANCELLED: frozenset(),
     S.VOIDED: frozenset(),
+    S.SETTLEMENT_DECLINED: frozenset(),
 }
 del S
 
@@ -105,6 +111,7 @@ class EventKind(StrEnum):
     SALE_FAILED = "sale_failed"
     SALE_UNKNOWN = "sale_unknown"
     SETTLEMENT_SUCCEEDED = "settlement_succeeded"
+    SETTLEMENT_DECLINED = "settlement_declined"  # the captured amount never arrived
     VOID_SUCCEEDED = "void_succeeded"
     REFUND_REQUESTED = "refund_requested"
     REFUND_SUCCEEDED = "refund_succeeded"
@@ -112,6 +119,12 @@ class EventKind(StrEnum):
     DISPUTE_OPENED = "dispute_opened"
     DISPUTE_WON = "dispute_won"
     DISPUTE_LOST = "dispute_lost"
+    # The merchant accepted the chargeback (or let Braintree auto-accept it): money gone.
+    DISPUTE_ACCEPTED = "dispute_accepted"
+    # The reply-by date passed without an answer: the issuer keeps the money.
+    DISPUTE_EXPIRED = "dispute_expired"
+    # Won after the money had been booked as gone: the chargeback is reversed.
+    CHARGEBACK_REVERSED = "chargeback_reversed"
     CHARGEBACK = "chargeback"
 
 
@@ -137,23 +150,37 @@ class PaymentTotals:
         return self.captured - self.refunded - self.charged_back
 
 
+# Dispute outcomes that take the disputed amount from the merchant: a dispute leaves
+# "disputed" and the amount is charged back.
+_MONEY_GONE: Final = frozenset(
+    {EventKind.DISPUTE_LOST, EventKind.DISPUTE_ACCEPTED, EventKind.DISPUTE_EXPIRED}
+)
+
+
 def totals_from_events(currency: str, events: Iterable[PaymentEvent]) -> PaymentTotals:
-    """Derive captured/refunded/disputed amounts from the append-only event log."""
+    """Derive captured/refunded/disputed amounts from the append-only event log.
+
+    A dispute is ``disputed`` from its opening until it is won (released) or the money
+    is gone (lost, accepted, expired: charged back); a chargeback reversed after a
+    later win is no longer charged back."""
     zero = Money.zero(currency)
     captured = refunded = disputed = charged_back = zero
     for ev in events:
         if ev.kind is EventKind.SALE_SUCCEEDED:
             captured += ev.amount
-        elif ev.kind is EventKind.VOID_SUCCEEDED:
+        elif ev.kind in (EventKind.VOID_SUCCEEDED, EventKind.SETTLEMENT_DECLINED):
             captured -= ev.amount
         elif ev.kind is EventKind.REFUND_SUCCEEDED:
             refunded += ev.amount
         elif ev.kind is EventKind.DISPUTE_OPENED:
             disputed += ev.amount
-        elif ev.kind in (EventKind.DISPUTE_WON, EventKind.DISPUTE_LOST):
+        elif ev.kind is EventKind.DISPUTE_WON:
             disputed -= ev.amount
-            if ev.kind is EventKind.DISPUTE_LOST:
-                charged_back += ev.amount
+        elif ev.kind in _MONEY_GONE:
+            disputed -= ev.amount
+            charged_back += ev.amount
         elif ev.kind is EventKind.CHARGEBACK:
             charged_back += ev.amount
+        elif ev.kind is EventKind.CHARGEBACK_REVERSED:
+            charged_back -= ev.amount
     return PaymentTotals(captured, refunded, disputed, charged_back)

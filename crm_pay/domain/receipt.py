@@ -66,7 +66,7 @@ class Receipt:
     lines describe what it paid for (the allocated invoices' lines)."""
 
     number: str
-    kind: str  # "payment" | "refund"
+    kind: str  # "payment" | "refund" | "reversal" (settlement declined)
     issued_at: datetime  # timezone-aware
     merchant: Merchant
     customer_name: str

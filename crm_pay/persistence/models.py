@@ -47,6 +47,8 @@ __all__ = [
     "Message",
     "CrmConnectorRow",
     "CrmConnectorVersion",
+    "Dispute",
+    "ReconciliationRun",
 ]
 
 NAMING = {
@@ -136,6 +138,10 @@ class Payment(Base):
     decline_next_step: Mapped[str | None] = mapped_column(String(300))
     janitor_checks: Mapped[int] = mapped_column(Integer, default=0)
     next_check_at: Mapped[datetime | None]
+    # since when the PSP's outcome has been unknown: bounds the janitor's search window
+    in_doubt_since: Mapped[datetime | None]
+    # last time the PSP was asked whether a successful payment has settled
+    settlement_checked_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -373,3 +379,63 @@ class CrmConnectorVersion(Base):
     enabled: Mapped[bool] = mapped_column(Boolean)
     changed_by: Mapped[str] = mapped_column(String(200))
     changed_at: Mapped[datetime]
+
+
+class Dispute(Base):
+    """A PSP dispute on one of our payments, fed by the dispute webhooks.
+
+    ``booked_minor`` is what this dispute has charged back in the ledger right now
+    (0 or the disputed amount): every booking and reversal moves it, so replays and
+    out-of-order notices book once. ``status_history`` and ``evidence`` are
+    append-only lists; evidence lists what was sent (never file bytes)."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    psp_dispute_id: Mapped[str] = mapped_column(String(64), unique=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # chargeback | retrieval | pre_arbitration
+    reason: Mapped[str] = mapped_column(String(60), default="")
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)  # None: PSP sent none
+    currency: Mapped[str | None] = mapped_column(String(3))
+    # open | under_review | disputed | won | lost | accepted | auto_accepted | expired
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    status_at: Mapped[datetime]  # PSP time of the status above: older notices lose
+    status_history: Mapped[list[Any]]  # [{status, at, source}]
+    reply_by: Mapped[date | None] = mapped_column(Date)
+    case_number: Mapped[str | None] = mapped_column(String(60))
+    evidence: Mapped[list[Any]]  # [{kind, psp_id, name/length/sha256, by, at}]
+    booked_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # a supervisor action recorded before the PSP call (accept | text | file | finalize)
+    pending_action: Mapped[str | None] = mapped_column(String(20))
+    finalized_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ReconciliationRun(Base):
+    """The last reconciliation report of one UTC day (a re-run replaces it; the cases it
+    opened stay, deduplicated on their own (kind, subject))."""
+
+    __tablename__ = "reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # unique: the claim a worker takes before running a day (two workers, one run)
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    status: Mapped[str] = mapped_column(String(12))  # running | completed | failed
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    psp_rows: Mapped[int] = mapped_column(Integer, default=0)
+    ledger_rows: Mapped[int] = mapped_column(Integer, default=0)
+    matched: Mapped[int] = mapped_column(Integer, default=0)
+    no_money: Mapped[int] = mapped_column(Integer, default=0)
+    cases_opened: Mapped[int] = mapped_column(Integer, default=0)  # by the last run
+    # [{currency, merchant_account, sales_count, sales_minor, refunds_count, refunds_minor}]
+    totals: Mapped[list[Any]]
+    # [{kind, psp_id, payment_id, txn_kind, ours, theirs, case_id}]
+    differences: Mapped[list[Any]]
+    # the PSP's settlement batch summary when it offers one, else None
+    settlement_summary: Mapped[list[Any] | None] = mapped_column(JSON)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    triggered_by: Mapped[str] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)

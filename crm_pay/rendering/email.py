@@ -100,12 +100,20 @@ def render_receipt_email(
     """The receipt email: a summary in plain text and HTML, the full receipt as text, a
     link to the customer's receipts page and the PDF attached (rendered unless given)."""
     refund = receipt.kind == "refund"
-    what = "refund receipt" if refund else "receipt"
-    subject = _one_line(f"Your {what} {receipt.number} from {receipt.merchant.name}")
+    reversal = receipt.kind == "reversal"
+    if reversal:
+        subject = _one_line(
+            f"{receipt.merchant.name}: your payment of {receipt.amount_paid.format()} "
+            "did not reach us"
+        )
+    else:
+        what = "refund receipt" if refund else "receipt"
+        subject = _one_line(f"Your {what} {receipt.number} from {receipt.merchant.name}")
     values = {
         "subject": subject,
         "receipt": receipt,
         "refund": refund,
+        "reversal": reversal,
         "layout": receipt_layout(receipt),
         "when": format_moment(receipt.issued_at),
         "method": printed_method(receipt.method),

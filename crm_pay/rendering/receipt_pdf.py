@@ -158,6 +158,8 @@ def render_receipt_pdf(receipt: Receipt, *, compress: bool = True) -> bytes:
 def receipt_layout(receipt: Receipt) -> ReceiptLayout:
     currency = receipt.amount_paid.currency
     refund = receipt.kind == "refund"
+    # A settlement reversal: the card was charged but the bank never paid the merchant.
+    reversal = receipt.kind == "reversal"
     merchant = receipt.merchant
     merchant_lines = [merchant.name, *merchant.address.splitlines()]
     merchant_lines += [text for text in (merchant.phone, merchant.email) if text]
@@ -186,21 +188,27 @@ def receipt_layout(receipt: Receipt) -> ReceiptLayout:
     summary += [(label, amount.format()) for label, amount in receipt.tax_breakdown]
     if receipt.lines or not receipt.shipping.is_zero():
         summary.append(("Shipping", receipt.shipping.format()))
-    payment = [("Paid with" if not refund else "Refunded to", printed_method(receipt.method))]
+    method_label = "Refunded to" if refund else "Reversed on" if reversal else "Paid with"
+    payment = [(method_label, printed_method(receipt.method))]
     payment.append(("PSP reference", receipt.psp_reference or "-"))
     allocations = tuple((invoice, amount.format()) for invoice, amount in receipt.allocations)
     if not receipt.credit.is_zero():
         allocations += (("Customer credit", receipt.credit.format()),)
     return ReceiptLayout(
-        title="Refund receipt" if refund else "Receipt",
+        title="Refund receipt" if refund else "Payment reversal" if reversal else "Receipt",
         merchant=tuple(merchant_lines),
         details=details,
         items=items,
         summary=tuple(summary),
-        applied_heading="Refund taken from" if refund else "Payment applied to",
+        applied_heading=(
+            "Refund taken from" if refund else "Reversed from" if reversal else "Payment applied to"
+        ),
         allocations=allocations,
         payment=tuple(payment),
-        total=("Total refunded" if refund else "Total paid", receipt.amount_paid.format()),
+        total=(
+            "Total refunded" if refund else "Total reversed" if reversal else "Total paid",
+            receipt.amount_paid.format(),
+        ),
     )
 
 

@@ -27,6 +27,16 @@ CASE_KINDS = frozenset(
         "receipt_undeliverable",
         "webhook_rejected",
         "pan_in_payload",
+        "settlement_declined",
+        # a verified PSP notice that could not be applied (kept for replay)
+        "webhook_failed",
+        # a second successful PSP sale for one payment: the customer may be charged twice
+        "duplicate_charge",
+        # reconciliation differences (one case per difference)
+        "missing_in_ledger",
+        "missing_at_psp",
+        "status_mismatch",
+        "currency_mismatch",
     }
 )
 

@@ -37,6 +37,13 @@ class Settings:
     outbox_max_delay_seconds: float = 3600.0
     janitor_first_check_seconds: int = 30
     janitor_case_after_checks: int = 5
+    # An attempt the PSP has not shown in its search for this long never reached it: it
+    # fails (``not_at_psp``) and the customer may pay again. Longer than the PSP's search
+    # indexing delay (Braintree's search can lag a new transaction by minutes).
+    unknown_window_seconds: int = 30 * 60
+    # How often each approved, unsettled payment is checked for settlement at the PSP
+    # (card settlement sends no webhook at Braintree).
+    settlement_poll_seconds: int = 10 * 60
     default_currency: str = "USD"
     email_from: str = "Demo Merchant <billing@example.com>"
     receipt_link_ttl_seconds: int = 90 * 86400

@@ -11,21 +11,36 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
-from crm_pay.domain.errors import PspUnavailable
-from crm_pay.domain.payment import PaymentStatus
+from crm_pay.domain.declines import advise
+from crm_pay.domain.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PspUnavailable,
+    ValidationError,
+)
+from crm_pay.domain.payment import EventKind, PaymentStatus
 from crm_pay.persistence.db import as_utc
-from crm_pay.persistence.models import PayLink, Payment
+from crm_pay.persistence.models import Customer, PayLink, Payment
 from crm_pay.ports import PspTransaction
+from vault import pan
 
+from . import audit
+from .access import Principal, has_role
 from .cases import open_case
-from .charging import _expire, apply_transaction, order_id_for, publish_status
+from .charging import expire_payment, order_id_for
 from .context import Context
-from .payments import transition
+from .payments import IN_DOUBT, add_event, crm_sync_messages, payment_view, transition
+from .psp_outcome import apply_transaction, publish_status
+from .settlement import SettlementReport, check_settlements
+from .webhooks import retry_pending_webhooks
 
-__all__ = ["JanitorReport", "resolve_payment", "run_janitor"]
+__all__ = ["JanitorReport", "resolve_payment", "resolve_unknown_by_hand", "run_janitor"]
 
 log = logging.getLogger("crm_pay.janitor")
 
@@ -40,6 +55,8 @@ class JanitorReport:
     resolved: int = 0
     still_unknown: int = 0
     expired: int = 0
+    settlement: SettlementReport | None = None
+    webhooks: dict[str, int] | None = None  # waiting PSP notices re-applied, by outcome
 
 
 def _pick(found: list[PspTransaction]) -> PspTransaction | None:
@@ -65,7 +82,7 @@ def resolve_payment(ctx: Context, payment_id: str) -> bool:
 def _resolve(ctx: Context, payment_id: str) -> bool:
     with ctx.db.transaction() as s:
         payment = s.get(Payment, payment_id)
-        if payment is None or payment.status not in ("unknown", "processing"):
+        if payment is None or payment.status not in IN_DOUBT:
             return False
         order_id = order_id_for(payment.id, payment.attempt)
     try:
@@ -79,22 +96,27 @@ def _resolve(ctx: Context, payment_id: str) -> bool:
     with ctx.db.transaction() as s:
         payment = ctx.db.lock(s, Payment, payment_id)
         assert payment is not None
-        if payment.status not in ("unknown", "processing"):
+        if payment.status not in IN_DOUBT:
             return True  # someone else resolved it meanwhile
-        if txn is not None:
-            if payment.status == PaymentStatus.PROCESSING.value:
-                transition(s, ctx, payment, PaymentStatus.UNKNOWN)
-            apply_transaction(s, ctx, payment, txn)
-            log.info("janitor resolved %s -> %s", payment_id, payment.status)
-            resolved = payment.status != PaymentStatus.UNKNOWN.value
-            if resolved:
-                return True
-        payment.janitor_checks += 1
-        delay = min(3600, ctx.settings.janitor_first_check_seconds * 2**payment.janitor_checks)
-        payment.next_check_at = ctx.now() + timedelta(seconds=delay)
+        now = ctx.now()
         if payment.status == PaymentStatus.PROCESSING.value:
             transition(s, ctx, payment, PaymentStatus.UNKNOWN)
-        if reachable and payment.janitor_checks >= ctx.settings.janitor_case_after_checks:
+        if payment.in_doubt_since is None:
+            payment.in_doubt_since = as_utc(payment.updated_at) or now
+        if txn is not None:
+            applied = apply_transaction(s, ctx, payment, txn)
+            log.info("janitor resolved %s -> %s", payment_id, payment.status)
+            if applied and payment.status != PaymentStatus.UNKNOWN.value:
+                return True
+        elif reachable and now - as_utc(payment.in_doubt_since) >= _window(ctx):  # type: ignore[operator]
+            _fail_not_at_psp(s, ctx, payment, order_id, actor="janitor")
+            return True
+        payment.janitor_checks += 1
+        delay = min(3600, ctx.settings.janitor_first_check_seconds * 2**payment.janitor_checks)
+        payment.next_check_at = now + timedelta(seconds=delay)
+        # Still in doubt after several checks (the PSP down, or inside its search window
+        # for long): a person should know, whatever the janitor concludes later.
+        if payment.janitor_checks >= ctx.settings.janitor_case_after_checks:
             open_case(
                 s,
                 ctx,
@@ -104,6 +126,92 @@ def _resolve(ctx: Context, payment_id: str) -> bool:
                 detail={"order_id": order_id, "checks": payment.janitor_checks},
             )
         return False
+
+
+def _window(ctx: Context) -> timedelta:
+    return timedelta(seconds=ctx.settings.unknown_window_seconds)
+
+
+def _fail_not_at_psp(
+    session: Session, ctx: Context, payment: Payment, order_id: str, *, actor: str, note: str = ""
+) -> None:
+    """The PSP has no trace of the attempt after the search window: it never reached the
+    PSP. The payment fails (``not_at_psp``) so the customer may pay again. The attempt's
+    request key and order id are never used again (a new attempt gets new ones), so a
+    sale that did reach the PSP after all is still found by its order id, never
+    repeated by a retry."""
+    transition(session, ctx, payment, PaymentStatus.FAILED)
+    advice = advise("not_at_psp", "")
+    payment.decline_code = advice.code
+    payment.decline_message = advice.message
+    payment.decline_next_step = advice.next_step
+    payment.next_check_at = None
+    add_event(
+        session,
+        ctx,
+        payment,
+        EventKind.SALE_FAILED,
+        detail={"reason": "not_at_psp", "order_id": order_id, "note": note[:500]},
+    )
+    audit.record(
+        session,
+        ctx,
+        actor=actor,
+        action="payment.not_at_psp",
+        subject=payment.id,
+        data={"order_id": order_id, "note": note[:500]},
+    )
+    customer = session.get(Customer, payment.customer_id)
+    assert customer is not None
+    crm_sync_messages(session, ctx, payment, customer, f"not_at_psp:{payment.attempt}")
+    log.warning("payment %s failed: attempt %s never reached the PSP", payment.id, order_id)
+
+
+def resolve_unknown_by_hand(
+    ctx: Context, payment_id: str, *, principal: Principal, note: str
+) -> dict[str, Any]:
+    """A supervisor closes a payment in doubt. The PSP is asked once more first: if it
+    has the sale, what it says is applied (nobody can declare failed a payment that
+    took money); if it has none, the payment fails as ``not_at_psp`` with the note,
+    audited, and the customer may pay again."""
+    if not has_role(principal, "supervisor"):
+        raise Forbidden("only a supervisor can resolve a payment in doubt")
+    note = pan.redact(str(note or "")).strip()
+    if not note:
+        raise ValidationError("say why in the note: a resolution without a reason is not kept")
+    with ctx.db.transaction() as s:
+        payment = s.get(Payment, payment_id)
+        if payment is None:
+            raise NotFound(f"no payment {payment_id!r}")
+        if payment.status not in IN_DOUBT:
+            raise Conflict(
+                f"payment is {payment.status}, not in doubt; nothing to resolve",
+                code="not_in_doubt",
+            )
+        order_id = order_id_for(payment.id, payment.attempt)
+    # Raises PspUnavailable: without the PSP's word nobody may close it.
+    txn = _pick(list(ctx.psp.find_by_order_id(order_id)))
+    with ctx.db.transaction() as s:
+        payment = ctx.db.lock(s, Payment, payment_id)
+        assert payment is not None
+        if payment.status in IN_DOUBT:
+            if payment.status == PaymentStatus.PROCESSING.value:
+                transition(s, ctx, payment, PaymentStatus.UNKNOWN)
+            if txn is not None:
+                apply_transaction(s, ctx, payment, txn)
+                audit.record(
+                    s,
+                    ctx,
+                    actor=principal.actor,
+                    action="payment.resolved_from_psp",
+                    subject=payment.id,
+                    data={"status": payment.status, "note": note[:500]},
+                )
+            else:
+                _fail_not_at_psp(s, ctx, payment, order_id, actor=principal.actor, note=note)
+        view = payment_view(s, ctx, payment)
+    publish_status(ctx, payment_id)
+    return view
 
 
 def run_janitor(ctx: Context, *, limit: int = 100) -> JanitorReport:
@@ -155,9 +263,12 @@ def run_janitor(ctx: Context, *, limit: int = 100) -> JanitorReport:
                 and as_utc(link.expires_at) <= ctx.now()  # type: ignore[operator]
                 and payment.status == PaymentStatus.AWAITING_CUSTOMER.value
             ):
-                _expire(s, ctx, payment)
+                expire_payment(s, ctx, payment)
                 report.expired += 1
                 expired = True
         if expired:
             ctx.publish(pid, {"status": PaymentStatus.EXPIRED.value})
+    report.settlement = check_settlements(ctx)
+    # Notices that arrived before the payment they concern could take them.
+    report.webhooks = retry_pending_webhooks(ctx)
     return report

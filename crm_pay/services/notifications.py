@@ -37,6 +37,7 @@ from .payments import link_state
 __all__ = [
     "queue_receipt_email",
     "queue_failure_notice",
+    "share_receipt",
     "send_pay_link",
     "resend_receipt",
     "deliver_message",
@@ -144,6 +145,22 @@ def queue_receipt_email(
         payment_id=receipt_row.payment_id,
         receipt_number=number,
     )
+
+
+def share_receipt(
+    session: Session, ctx: Context, *, receipt_row: ReceiptRow, customer: Customer
+) -> None:
+    """Send a newly issued receipt (payment, refund or reversal) where it belongs, in the
+    transaction that issued it: attached to the customer in the CRM, emailed to them."""
+    enqueue(
+        session,
+        topic="crm.attach_receipt",
+        ordering_key=f"crm:{customer.crm_ref}",
+        dedupe_key=f"crm.receipt:{receipt_row.number}",
+        payload={"receipt_number": receipt_row.number},
+        now=ctx.now(),
+    )
+    queue_receipt_email(session, ctx, receipt_row=receipt_row, customer=customer)
 
 
 def queue_failure_notice(

@@ -55,6 +55,8 @@ __all__ = [
     "add_event",
     "crm_sync_messages",
     "pay_url_of",
+    "invoices_with_payments",
+    "require_psp_currency",
 ]
 
 log = logging.getLogger("crm_pay.payments")
@@ -122,7 +124,13 @@ def add_event(
 
 
 def crm_sync_messages(
-    session: Session, ctx: Context, payment: Payment, customer: Customer, reason: str
+    session: Session,
+    ctx: Context,
+    payment: Payment,
+    customer: Customer,
+    reason: str,
+    *,
+    balance_moved: bool = False,
 ) -> None:
     """Outbox messages that bring the CRM up to date with this payment and the balance.
 
@@ -141,7 +149,8 @@ def crm_sync_messages(
         payload={"payment_id": payment.id, "status": payment.status, "at": stamp},
         now=now,
     )
-    if not (reason == "succeeded" or reason.startswith(("dispute_lost", "refund:"))):
+    moved = balance_moved or reason == "succeeded" or reason.startswith(("dispute_lost", "refund:"))
+    if not moved:
         return
     waiting = session.scalars(
         select(OutboxMessage.id)
@@ -166,7 +175,9 @@ def crm_sync_messages(
     )
 
 
-def _open_invoices(session: Session, customer: Customer) -> list[OpenInvoice]:
+def invoices_with_payments(session: Session, customer: Customer) -> list[OpenInvoice]:
+    """Every invoice of the customer with what the ledger has paid on it (paid ones too:
+    an allocation plan skips those with nothing outstanding)."""
     ledger = load_ledger(session, customer)
     rows = session.scalars(select(Invoice).where(Invoice.customer_id == customer.id))
     out = []
@@ -207,6 +218,19 @@ def _check_nothing_in_doubt(session: Session, customer: Customer, invoice_refs: 
                 "(status unknown); wait for it to resolve before charging again",
                 code="payment_in_doubt",
             )
+
+
+def require_psp_currency(ctx: Context, currency: str) -> None:
+    """Refuse a payment the PSP cannot take: no merchant account settles in ``currency``.
+    Called before anything is recorded, so a refused payment leaves no trace to clean up."""
+    accepted = tuple(ctx.psp.currencies)
+    if currency not in accepted:
+        raise ValidationError(
+            f"payments in {currency} cannot be taken: no merchant account is set up for "
+            f"{currency} (this merchant takes {', '.join(sorted(accepted))}); an admin can add "
+            "one in the PSP settings",
+            code="currency_not_supported",
+        )
 
 
 def create_payment(
@@ -250,6 +274,7 @@ def create_payment(
     replay = _replay(ctx, idempotency_scope, idempotency_key, request_hash)
     if replay is not None:
         return replay, False
+    require_psp_currency(ctx, currency)
 
     customer_id = sync_customer(ctx, cmd.crm_ref)  # CRM call: before the transaction
     if channel == Channel.VAULTED.value:
@@ -269,7 +294,7 @@ def create_payment(
             raise ValidationError(
                 f"this customer's account is in {customer.currency}, not {currency}"
             )
-        plan = plan_allocation(amount, _open_invoices(s, customer), requested)
+        plan = plan_allocation(amount, invoices_with_payments(s, customer), requested)
         _check_nothing_in_doubt(s, customer, {a.invoice_ref for a in plan.allocations})
         payment_id = new_payment_id()
         record = IdempotencyRecord(
@@ -450,6 +475,9 @@ def payment_view(session: Session, ctx: Context, payment: Payment) -> dict[str, 
     receipt = session.scalars(
         select(Receipt.number).where(Receipt.payment_id == payment.id, Receipt.kind == "payment")
     ).first()
+    reversal_receipt = session.scalars(
+        select(Receipt.number).where(Receipt.payment_id == payment.id, Receipt.kind == "reversal")
+    ).first()
     refund_receipts = list(
         session.scalars(
             select(Receipt.number)
@@ -498,6 +526,7 @@ def payment_view(session: Session, ctx: Context, payment: Payment) -> dict[str, 
         "captured": totals.captured.to_decimal_str(),
         "refunded": totals.refunded.to_decimal_str(),
         "refund_receipts": refund_receipts,
+        "reversal_receipt": reversal_receipt,  # settlement declined: the payment undone
         "decline": (
             {
                 "code": payment.decline_code,
@@ -505,7 +534,8 @@ def payment_view(session: Session, ctx: Context, payment: Payment) -> dict[str, 
                 "next_step": payment.decline_next_step,
                 "customer_next_step": customer_next_step(payment.decline_code),
             }
-            if payment.decline_code and payment.status in ("declined", "failed")
+            if payment.decline_code
+            and payment.status in ("declined", "failed", "settlement_declined")
             else None
         ),
         "created_by": payment.created_by,

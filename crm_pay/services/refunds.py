@@ -6,18 +6,25 @@ Idempotency-Key, so a retry after a timeout returns the PSP's first answer inste
 second refund; the result is applied under the payment's row lock, with the ledger
 entries, a refund receipt and the CRM messages in one transaction.
 
-Unsettled payments are voided (Braintree refunds only settled transactions); a partial
-amount is refused until settlement. Agents may refund up to ``CRM_PAY_AGENT_REFUND_LIMIT``;
-above that it takes a supervisor.
+What happens at the PSP follows the PSP's state of the sale, not ours (DESIGN.md rule 8):
+the sale is found first and its settlement applied; while Braintree can void it
+(authorized, submitted for settlement) it is voided, in full only; once it is settling or
+settled it is refunded, fully or partly. A void refused because the batch settled the
+sale meanwhile falls through to a refund under the same idempotency key. A refund the
+card's bank declines is recorded (``refund_failed``) and answered in plain words; nothing
+is booked. Agents may refund up to ``CRM_PAY_AGENT_REFUND_LIMIT``; above that it takes a
+supervisor.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
 from sqlalchemy import select
 
+from crm_pay.domain.declines import advise
 from crm_pay.domain.errors import (
     Conflict,
     Forbidden,
@@ -34,18 +41,25 @@ from crm_pay.ports import PspTxnStatus, SaleOutcome
 
 from . import audit
 from .access import Principal, has_role
-from .charging import publish_status
 from .context import Context
 from .customers import load_ledger, persist_entries
+from .notifications import share_receipt
 from .outbox import enqueue
 from .payments import add_event, crm_sync_messages, payment_view, transition
+from .psp_outcome import publish_status
 from .receipts import issue_receipt
+from .settlement import refresh_from_psp
 
-__all__ = ["refund_payment"]
+__all__ = ["refund_payment", "refund_request_key"]
 
 log = logging.getLogger("crm_pay.refunds")
 
 _UNSETTLED = (PaymentStatus.AUTHORIZED.value, PaymentStatus.SUBMITTED_FOR_SETTLEMENT.value)
+# What Braintree can do with a sale in each state (Braintree docs: "Void" applies to
+# authorized and submitted_for_settlement; "Refund" to settling and settled).
+_PSP_VOIDABLE = (PspTxnStatus.AUTHORIZED, PspTxnStatus.SUBMITTED_FOR_SETTLEMENT)
+_PSP_REFUNDABLE = (PspTxnStatus.SETTLING, PspTxnStatus.SETTLED)
+_MAX_REQUEST_KEY = 255
 
 
 def refund_payment(
@@ -60,7 +74,7 @@ def refund_payment(
 ) -> tuple[dict[str, Any], bool]:
     """Refund ``amount`` (default: all that is left) of a payment, or void it while it is
     unsettled. Returns ``(view, created)``; a retried request returns the first result."""
-    if not idempotency_key or len(idempotency_key) > 200:
+    if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200:
         raise ValidationError(
             "an Idempotency-Key header (1-200 characters) is required",
             code="idempotency_key_required",
@@ -82,6 +96,17 @@ def refund_payment(
                 payment = s.get(Payment, payment_id)
                 assert payment is not None
                 return payment_view(s, ctx, payment), False
+        if s.get(Payment, payment_id) is None:
+            raise NotFound(f"no payment {payment_id!r}")
+    # The PSP's state decides between void and refund: ask it first (no transaction open),
+    # applying a settlement (or settlement decline, or void) that happened since our last look.
+    try:
+        psp_sale = refresh_from_psp(ctx, payment_id, apply_voids=False)
+    except PspUnavailable:
+        raise PspUnavailable(
+            "the payment provider did not answer; nothing was refunded. Try again in a moment"
+        ) from None
+    with ctx.db.transaction() as s:
         payment = ctx.db.lock(s, Payment, payment_id)
         if payment is None:
             raise NotFound(f"no payment {payment_id!r}")
@@ -102,7 +127,13 @@ def refund_payment(
             raise ValidationError("a refund must be more than zero")
         if wanted > left:
             raise ValidationError(f"at most {left.format()} can be refunded on this payment")
-        void = payment.status in _UNSETTLED
+        void = (
+            # VOIDED here: a void we asked for earlier went through (its answer was lost);
+            # voiding again is refused and the flow below books the first void.
+            psp_sale.status in (*_PSP_VOIDABLE, PspTxnStatus.VOIDED)
+            if psp_sale is not None
+            else payment.status in _UNSETTLED
+        )
         if void and wanted != Money(payment.amount_minor, payment.currency):
             raise ValidationError(
                 "this payment has not settled yet: it can only be voided in full; partial "
@@ -112,6 +143,17 @@ def refund_payment(
         limit = Money.parse(agent_limit, payment.currency) if agent_limit is not None else None
         if limit is not None and not has_role(principal, "supervisor") and wanted > limit:
             raise Forbidden(f"refunds above {limit.format()} need a supervisor")
+        record = s.scalars(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == idempotency_key
+            )
+        ).first()
+        if record is not None and record.request_hash != request_hash:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used with a different request", status=422
+            )
+        if record is not None and record.response_status is not None:
+            return payment_view(s, ctx, payment), False  # a concurrent retry finished it
         if record is None:
             s.add(
                 IdempotencyRecord(
@@ -133,26 +175,31 @@ def refund_payment(
         )
         psp_txn = payment.psp_transaction_id
         assert psp_txn is not None
-    request_key = f"{payment_id}:refund:{scope}:{idempotency_key}"
+    request_key = refund_request_key(payment_id, scope, idempotency_key)
     try:
         outcome = (
             ctx.psp.void(psp_txn)
             if void
             else ctx.psp.refund(psp_txn, wanted, request_key=request_key)
         )
+        if void and not outcome.approved:
+            # Refused: either a void that timed out earlier went through (the retry's
+            # "cannot void" means "already voided"), or the batch settled the sale since
+            # we looked (Braintree 91504): then it is refunded instead, same key.
+            found = ctx.psp.find(psp_txn)
+            if found is not None and found.status is PspTxnStatus.VOIDED:
+                outcome = SaleOutcome(approved=True, transaction=found)
+            elif found is not None and found.status in _PSP_REFUNDABLE:
+                void = False
+                outcome = ctx.psp.refund(psp_txn, wanted, request_key=request_key)
     except PspUnavailable as exc:
         log.warning("refund of %s: PSP outcome unknown (%s)", payment_id, exc)
         raise PspUnavailable(
             "the payment provider did not answer; retry with the same "
             "Idempotency-Key: it will not refund twice"
         ) from None
-    if void and not outcome.approved:
-        # A void that timed out earlier may have gone through: the retry's "cannot void"
-        # then means "already voided". Ask the PSP before calling it refused.
-        found = ctx.psp.find(psp_txn)
-        if found is not None and found.status is PspTxnStatus.VOIDED:
-            outcome = SaleOutcome(approved=True, transaction=found)
     refused = False
+    decline_code = ""
     with ctx.db.transaction() as s:
         payment = ctx.db.lock(s, Payment, payment_id)
         assert payment is not None
@@ -162,13 +209,14 @@ def refund_payment(
             )
         ).one()
         if not outcome.approved:
+            decline_code = outcome.decline.code if outcome.decline else ""
             add_event(
                 s,
                 ctx,
                 payment,
                 EventKind.REFUND_FAILED,
                 amount=wanted,
-                detail={"code": outcome.decline.code if outcome.decline else ""},
+                detail={"code": decline_code, "void": str(void)},
             )
             refused = True  # the event commits with this transaction; the error follows
         elif rec.response_status is None:
@@ -176,7 +224,7 @@ def refund_payment(
             rec.response_status = 200
         view = payment_view(s, ctx, payment)
     if refused:
-        raise Conflict("the payment provider refused the refund", code="refund_refused")
+        raise Conflict(_refused_words(void, decline_code), code="refund_refused")
     publish_status(ctx, payment_id)
     return view, True
 
@@ -232,14 +280,25 @@ def _apply(
         },
         now=ctx.now(),
     )
-    enqueue(
-        s,
-        topic="crm.attach_receipt",
-        ordering_key=f"crm:{customer.crm_ref}",
-        dedupe_key=f"crm.receipt:{receipt.number}",
-        payload={"receipt_number": receipt.number},
-        now=ctx.now(),
-    )
-    from .notifications import queue_receipt_email
+    share_receipt(s, ctx, receipt_row=receipt, customer=customer)
 
-    queue_receipt_email(s, ctx, receipt_row=receipt, customer=customer)
+
+def refund_request_key(payment_id: str, scope: str, idempotency_key: str) -> str:
+    """The ``api_request_key`` of a refund: deterministic per (payment, caller, key), so a
+    retry is answered with the first refund. Braintree refuses keys over 255 characters
+    (error 915230); a longer one is replaced by its SHA-256, still deterministic."""
+    key = f"{payment_id}:refund:{scope}:{idempotency_key}"
+    if len(key) <= _MAX_REQUEST_KEY:
+        return key
+    digest = hashlib.sha256(f"{scope}:{idempotency_key}".encode()).hexdigest()
+    return f"{payment_id}:refund:sha256:{digest}"
+
+
+def _refused_words(void: bool, code: str) -> str:
+    what = "void" if void else "refund"
+    reason = advise("processor", code).message if code.isdigit() else ""
+    return (
+        f"the payment provider refused the {what}; nothing was refunded. "
+        + (f"{reason} " if reason else "")
+        + "Try again later, or give the money back another way and record it."
+    )

@@ -16,7 +16,7 @@
   var FIELDS = ["number", "expirationDate", "cvv", "postalCode"];
   var APPROVED = ["authorized", "submitted_for_settlement", "settled"];
   var FAILED = ["declined", "failed"];
-  var CLOSED = ["expired", "cancelled", "voided"];
+  var CLOSED = ["expired", "cancelled", "voided", "settlement_declined"];
   var WORDS = {
     created: "Created",
     awaiting_customer: "Waiting for the customer",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crm_pay.domain import DECLINE_KINDS, advise
+from crm_pay.domain.declines import customer_next_step
 
 # A few of Braintree's published processor response texts: none may reach a person.
 BRAINTREE_TEXTS = {
@@ -147,7 +148,7 @@ def test_each_kind_has_a_generic_fallback() -> None:
     for kind in DECLINE_KINDS:
         advice = advise(kind, "not-a-code")
         assert advice.message and advice.next_step
-        assert advice.code in {f"{kind}.other", "unknown"}
+        assert advice.code in {f"{kind}.other", "unknown", "not_at_psp"}
 
 
 def test_validation_and_settlement_keep_numeric_codes() -> None:
@@ -167,3 +168,11 @@ def test_customer_next_step_speaks_to_the_customer() -> None:
     for code in ("processor.2004", "gateway.avs", "unknown", "nonsense", ""):
         words = customer_next_step(code)
         assert words and "the customer" not in words and "their" not in words
+
+
+def test_a_payment_that_never_reached_the_psp_says_no_money_was_taken() -> None:
+    advice = advise("not_at_psp", "")
+    assert advice.code == "not_at_psp"
+    assert "No money was taken" in advice.message
+    assert advice.retryable
+    assert customer_next_step("not_at_psp") == "No money was taken. Please try again."

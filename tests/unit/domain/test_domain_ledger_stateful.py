@@ -36,6 +36,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.captured: dict[str, int] = {}  # payment ref → amount taken
         self.refunded: dict[str, int] = {}
         self.charged_back: dict[str, int] = {}
+        self.disputes_charged: dict[str, int] = {}  # by chargebacks only (not reversals)
 
     def money(self, minor: int) -> Money:
         return Money(minor, self.currency)
@@ -100,6 +101,52 @@ class LedgerMachine(RuleBasedStateMachine):
         amount = data.draw(st.integers(1, self.left(ref)), label="chargeback")
         self.ledger.record_chargeback(ref, self.money(amount))
         self.charged_back[ref] = self.charged_back.get(ref, 0) + amount
+        self.disputes_charged[ref] = self.disputes_charged.get(ref, 0) + amount
+
+    @precondition(lambda self: any(v > 0 for v in self.won_back_possible().values()))
+    @rule(data=st.data())
+    def dispute_won_after_loss(self, data: st.DataObject) -> None:
+        options = sorted(ref for ref, v in self.won_back_possible().items() if v > 0)
+        ref = data.draw(st.sampled_from(options), label="payment")
+        top = self.won_back_possible()[ref]
+        amount = data.draw(st.integers(1, top), label="won back")
+        before = self.ledger.balance()
+        entries = self.ledger.record_chargeback_reversal(ref, self.money(amount))
+        assert sum(e.amount.minor for e in entries) == -amount
+        assert self.ledger.balance() == before - self.money(amount)
+        self.charged_back[ref] -= amount
+        self.disputes_charged[ref] -= amount
+
+    @precondition(lambda self: self.captured)
+    @rule(data=st.data(), extra=st.integers(1, 1_000))
+    def reversing_more_than_was_charged_back_is_refused(
+        self, data: st.DataObject, extra: int
+    ) -> None:
+        ref = data.draw(st.sampled_from(sorted(self.captured)), label="payment")
+        before = self.ledger.entries
+        too_much = self.won_back_possible().get(ref, 0) + extra
+        try:
+            self.ledger.record_chargeback_reversal(ref, self.money(too_much))
+        except ValidationError:
+            pass
+        else:
+            raise AssertionError("a reversal larger than what was charged back was accepted")
+        assert self.ledger.entries == before
+
+    def won_back_possible(self) -> dict[str, int]:
+        return dict(self.disputes_charged)
+
+    @precondition(lambda self: self.captured)
+    @rule(data=st.data())
+    def settlement_declined(self, data: st.DataObject) -> None:
+        ref = data.draw(st.sampled_from(sorted(self.captured)), label="payment")
+        left = self.left(ref)
+        entries = self.ledger.record_settlement_reversal(ref)
+        assert sum(e.amount.minor for e in entries) == left  # all that was still held
+        # Taken back like a refund in the model: the customer owes it again.
+        self.charged_back[ref] = self.charged_back.get(ref, 0) + left
+        assert self.ledger.refundable(ref).is_zero()
+        assert self.ledger.record_settlement_reversal(ref) == []  # once
 
     @precondition(lambda self: self.captured)
     @rule(data=st.data(), extra=st.integers(1, 1_000))

@@ -76,7 +76,7 @@ def test_statuses_given_as_text_are_accepted() -> None:
 
 
 def test_terminal_statuses_have_no_way_out() -> None:
-    assert {S.SETTLED, S.EXPIRED, S.CANCELLED, S.VOIDED} == TERMINAL
+    assert {S.SETTLED, S.EXPIRED, S.CANCELLED, S.VOIDED, S.SETTLEMENT_DECLINED} == TERMINAL
     assert S.UNKNOWN not in TERMINAL
     assert SUCCESSFUL.isdisjoint({S.DECLINED, S.FAILED, S.UNKNOWN})
 

@@ -1,0 +1,433 @@
+"""Applying what the PSP says of a sale: approved, declined, settled, settlement
+declined, voided. Shared by the charge itself, the janitor, settlement checks and
+webhooks; each caller holds the payment's row lock and no PSP call is made here.
+
+Every move is written once: the ledger, receipt and outbox messages on the first move
+into a status, nothing on a repeat. An answer that does not fit the payment (another
+amount or currency, a second sale) opens a case in the caller's transaction and changes
+nothing else, so the case commits with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_pay.domain.declines import advise
+from crm_pay.domain.ledger import LedgerEntry, plan_allocation
+from crm_pay.domain.money import Money
+from crm_pay.domain.payment import SUCCESSFUL, EventKind, PaymentStatus
+from crm_pay.persistence.models import Customer, PayLink, Payment
+from crm_pay.ports import PspTransaction, PspTxnStatus, SaleOutcome
+
+from . import audit
+from .cases import open_case
+from .context import Context
+from .customers import load_ledger, persist_entries
+from .notifications import queue_failure_notice, share_receipt
+from .outbox import enqueue
+from .payments import (
+    IN_DOUBT,
+    add_event,
+    crm_sync_messages,
+    invoices_with_payments,
+    payment_view,
+    transition,
+)
+from .receipts import issue_receipt
+
+__all__ = ["apply_outcome", "apply_transaction", "apply_decline", "publish_status", "live_event"]
+
+log = logging.getLogger("crm_pay.psp_outcome")
+
+_STATUS_FOR = {
+    PspTxnStatus.AUTHORIZED: PaymentStatus.AUTHORIZED,
+    PspTxnStatus.SUBMITTED_FOR_SETTLEMENT: PaymentStatus.SUBMITTED_FOR_SETTLEMENT,
+    PspTxnStatus.SETTLING: PaymentStatus.SUBMITTED_FOR_SETTLEMENT,
+    PspTxnStatus.SETTLED: PaymentStatus.SETTLED,
+}
+
+
+def publish_status(ctx: Context, payment_id: str) -> None:
+    """Push the payment's current status to agents watching it (after a commit made by
+    someone other than the customer's request: the janitor, a webhook)."""
+    with ctx.db.transaction() as s:
+        payment = s.get(Payment, payment_id)
+        if payment is None:
+            return
+        view = payment_view(s, ctx, payment)
+    ctx.publish(payment_id, live_event(view))
+
+
+def live_event(view: dict[str, Any]) -> dict[str, Any]:
+    event: dict[str, Any] = {"status": view["status"]}
+    if view.get("receipt_number"):
+        event["receipt_number"] = view["receipt_number"]
+    if view.get("decline"):
+        event["decline"] = view["decline"]
+    link = view.get("pay_link") or {}
+    if isinstance(link.get("attempts_left"), int):
+        # a decline used one attempt: the agent's "Attempts left" must follow
+        event["attempts_left"] = link["attempts_left"]
+    return event
+
+
+def apply_outcome(session: Session, ctx: Context, payment: Payment, outcome: SaleOutcome) -> None:
+    if outcome.approved and outcome.transaction is not None:
+        apply_transaction(session, ctx, payment, outcome.transaction)
+        return
+    decline = outcome.decline
+    kind = decline.kind if decline else "unknown"
+    code = decline.code if decline else ""
+    if outcome.transaction is not None:
+        payment.psp_transaction_id = outcome.transaction.id
+        _remember_card(payment, outcome.transaction)
+    apply_decline(session, ctx, payment, kind, code)
+
+
+def _remember_card(payment: Payment, txn: PspTransaction) -> None:
+    if txn.card is not None:
+        payment.card_brand = txn.card.brand
+        payment.card_last4 = txn.card.last4
+        if txn.card.exp_month and txn.card.exp_year:
+            payment.card_exp = f"{txn.card.exp_month}/{txn.card.exp_year}"
+
+
+def apply_decline(session: Session, ctx: Context, payment: Payment, kind: str, code: str) -> None:
+    failed = kind == "failed"
+    target = PaymentStatus.FAILED if failed else PaymentStatus.DECLINED
+    if payment.status == target.value and payment.decline_code == code:
+        return
+    transition(session, ctx, payment, target)
+    advice = advise("processor" if failed else kind, code)
+    payment.decline_code = advice.code
+    payment.decline_message = advice.message
+    payment.decline_next_step = advice.next_step
+    add_event(
+        session,
+        ctx,
+        payment,
+        EventKind.SALE_FAILED if failed else EventKind.SALE_DECLINED,
+        psp_reference=payment.psp_transaction_id,
+        detail={"kind": kind, "code": code, "category": advice.category},
+    )
+    link = session.scalars(select(PayLink).where(PayLink.payment_id == payment.id)).first()
+    if link is not None:
+        link.failed_attempts += 1
+    customer = session.get(Customer, payment.customer_id)
+    assert customer is not None
+    audit.record(
+        session,
+        ctx,
+        actor="psp",
+        action=f"payment.{target.value}",
+        subject=payment.id,
+        data={"code": advice.code, "attempt": payment.attempt},
+    )
+    crm_sync_messages(session, ctx, payment, customer, f"{target.value}:{payment.attempt}")
+    if payment.channel == "link":
+        queue_failure_notice(session, ctx, payment, customer)
+
+
+def apply_transaction(
+    session: Session, ctx: Context, payment: Payment, txn: PspTransaction
+) -> bool:
+    """Apply what the PSP says of the sale behind ``payment`` (approved, settled,
+    settlement declined, voided, declined...).
+
+    Safe to call again with the same transaction: ledger, receipt and outbox are written
+    once, on the first move into a status. Returns False when the PSP's answer does not
+    fit the payment (another amount or currency, a second sale): a case is opened in the
+    caller's transaction, which must commit it, and nothing else changes."""
+    if txn.kind != "sale":
+        # A refund's credit transaction carries the sale's order id; it is booked by the
+        # refund itself, never mistaken for the sale (its amount differs by design).
+        log.info("payment %s: %s transaction %s is not the sale", payment.id, txn.kind, txn.id)
+        return True
+    if txn.amount != Money(payment.amount_minor, payment.currency):
+        open_case(
+            session,
+            ctx,
+            kind="amount_mismatch",
+            subject=payment.id,
+            payment_id=payment.id,
+            detail={
+                "asked": f"{payment.amount_minor} {payment.currency}",
+                "psp": f"{txn.amount.minor} {txn.amount.currency}",
+                "psp_reference": txn.id,
+            },
+        )
+        log.error("payment %s: the PSP reports another amount or currency (%s)", payment.id, txn.id)
+        return False
+    booked = payment.status in SUCCESSFUL or payment.status == PaymentStatus.SETTLEMENT_DECLINED
+    if booked and payment.psp_transaction_id and txn.id != payment.psp_transaction_id:
+        if txn.status.value in _MONEY_MOVED:
+            open_case(
+                session,
+                ctx,
+                kind="duplicate_charge",
+                subject=f"{payment.id}:{txn.id}",
+                payment_id=payment.id,
+                detail={"booked": payment.psp_transaction_id, "also_at_psp": txn.id},
+            )
+            log.error("payment %s: a second sale %s at the PSP", payment.id, txn.id)
+        return False
+    if txn.status is PspTxnStatus.SETTLEMENT_DECLINED:
+        if payment.status == PaymentStatus.SETTLED.value:
+            # We saw it settled; the PSP now says declined. Two truths: a person decides.
+            open_case(
+                session,
+                ctx,
+                kind="status_mismatch",
+                subject=payment.id,
+                payment_id=payment.id,
+                detail={"ours": payment.status, "psp": txn.status.value, "psp_reference": txn.id},
+            )
+            return False
+        _apply_settlement_decline(session, ctx, payment, txn)
+        return True
+    target = _STATUS_FOR.get(txn.status)
+    if target is None:
+        if txn.status in (
+            PspTxnStatus.PROCESSOR_DECLINED,
+            PspTxnStatus.GATEWAY_REJECTED,
+            PspTxnStatus.FAILED,
+        ):
+            if payment.status in IN_DOUBT:
+                payment.psp_transaction_id = txn.id
+                kind = "failed" if txn.status is PspTxnStatus.FAILED else "processor"
+                apply_decline(session, ctx, payment, kind, txn.processor_response_code or "")
+            return True
+        if txn.status is PspTxnStatus.VOIDED and payment.status in (
+            PaymentStatus.AUTHORIZED.value,
+            PaymentStatus.SUBMITTED_FOR_SETTLEMENT.value,
+            PaymentStatus.UNKNOWN.value,
+        ):
+            # Voided at the PSP by someone else (control panel): the money never moved.
+            if payment.status in SUCCESSFUL:
+                _book_void(session, ctx, payment, txn)
+            transition(session, ctx, payment, PaymentStatus.VOIDED)
+        return True
+    if payment.status == PaymentStatus.SETTLEMENT_DECLINED.value:
+        return True  # final: a stale "settled" read never undoes the reversal
+    was_successful = payment.status in SUCCESSFUL
+    if was_successful and target.value != PaymentStatus.SETTLED.value:
+        return True  # already applied; a late "authorized" never moves a settled payment back
+    moved = transition(session, ctx, payment, target)
+    if was_successful:
+        if moved:
+            add_event(session, ctx, payment, EventKind.SETTLEMENT_SUCCEEDED, psp_reference=txn.id)
+        return True
+    _record_success(session, ctx, payment, txn)
+    return True
+
+
+# PSP statuses in which a sale took (or will take) the customer's money.
+_MONEY_MOVED = frozenset({"authorized", "submitted_for_settlement", "settling", "settled"})
+
+
+def _book_void(session: Session, ctx: Context, payment: Payment, txn: PspTransaction) -> None:
+    """A booked sale voided at the PSP without us: take it off the ledger."""
+    customer = session.get(Customer, payment.customer_id)
+    assert customer is not None
+    ledger = load_ledger(session, customer)
+    left = ledger.refundable(payment.id)
+    entries = (
+        ledger.record_refund(payment.id, left, memo=f"Voided at the PSP {txn.id}")
+        if left.is_positive()
+        else []
+    )
+    persist_entries(session, customer, entries, ctx.now())
+    amount = _sum(entries, payment.currency)
+    add_event(session, ctx, payment, EventKind.VOID_SUCCEEDED, amount=amount, psp_reference=txn.id)
+    open_case(
+        session,
+        ctx,
+        kind="status_mismatch",
+        subject=payment.id,
+        payment_id=payment.id,
+        detail={"reason": "voided at the PSP outside crm-pay", "psp_reference": txn.id},
+    )
+    crm_sync_messages(session, ctx, payment, customer, "voided_at_psp", balance_moved=True)
+
+
+def _amount(payment: Payment) -> Money:
+    return Money(payment.amount_minor, payment.currency)
+
+
+def _sum(entries: list[LedgerEntry], currency: str) -> Money:
+    total = Money.zero(currency)
+    for entry in entries:
+        total += entry.amount
+    return total
+
+
+def _apply_settlement_decline(
+    session: Session, ctx: Context, payment: Payment, txn: PspTransaction
+) -> None:
+    """The PSP's settlement batch declined the sale: the money never arrived.
+
+    Exactly once (the status is final): the ledger entry is reversed so the balance is as
+    if the payment had never happened, a numbered reversal receipt is issued and sent
+    (it tells the customer what happened and what to do), the CRM is updated and a
+    ``settlement_declined`` case opens for a person."""
+    if payment.status == PaymentStatus.SETTLEMENT_DECLINED.value:
+        return
+    was_booked = payment.status in SUCCESSFUL
+    if payment.status == PaymentStatus.PROCESSING.value:
+        transition(session, ctx, payment, PaymentStatus.UNKNOWN)
+    transition(session, ctx, payment, PaymentStatus.SETTLEMENT_DECLINED)
+    payment.psp_transaction_id = txn.id
+    _remember_card(payment, txn)
+    advice = advise("settlement", txn.processor_response_code or "")
+    payment.decline_code = advice.code
+    payment.decline_message = advice.message
+    payment.decline_next_step = advice.next_step
+    customer = session.get(Customer, payment.customer_id)
+    assert customer is not None
+    reversed_amount = Money.zero(payment.currency)
+    receipt_number = None
+    if was_booked:
+        ledger = load_ledger(session, customer)
+        entries = ledger.record_settlement_reversal(
+            payment.id, memo=f"Settlement declined {txn.id}"
+        )
+        persist_entries(session, customer, entries, ctx.now())
+        reversed_amount = _sum(entries, payment.currency)
+        add_event(
+            session,
+            ctx,
+            payment,
+            EventKind.SETTLEMENT_DECLINED,
+            amount=reversed_amount,
+            psp_reference=txn.id,
+        )
+        if reversed_amount.is_positive():
+            receipt = issue_receipt(
+                session,
+                ctx,
+                payment=payment,
+                customer=customer,
+                allocations=[],
+                credit=Money.zero(payment.currency),
+                kind="reversal",
+                refund_ref=txn.id,
+                amount=reversed_amount,
+            )
+            receipt_number = receipt.number
+            share_receipt(session, ctx, receipt_row=receipt, customer=customer)
+    else:
+        # Never booked (we learnt of the sale only now): nothing to reverse.
+        add_event(
+            session,
+            ctx,
+            payment,
+            EventKind.SALE_FAILED,
+            psp_reference=txn.id,
+            detail={"reason": "settlement_declined"},
+        )
+    open_case(
+        session,
+        ctx,
+        kind="settlement_declined",
+        subject=payment.id,
+        payment_id=payment.id,
+        detail={
+            "psp_reference": txn.id,
+            "reversed": reversed_amount.to_decimal_str(),
+            "receipt": receipt_number or "",
+        },
+    )
+    audit.record(
+        session,
+        ctx,
+        actor="psp",
+        action="payment.settlement_declined",
+        subject=payment.id,
+        data={"psp_reference": txn.id, "reversed": reversed_amount.to_decimal_str()},
+    )
+    crm_sync_messages(session, ctx, payment, customer, "settlement_declined", balance_moved=True)
+    enqueue(
+        session,
+        topic="crm.timeline_note",
+        ordering_key=f"crm:{customer.crm_ref}",
+        dedupe_key=f"crm.note:settlement_declined:{payment.id}",
+        payload={
+            "crm_ref": customer.crm_ref,
+            "key": f"settlement_declined:{payment.id}",
+            "text": f"Payment {payment.id} of {_amount(payment).format()}"
+            f" was declined at settlement by the bank (PSP reference {txn.id}); "
+            f"{reversed_amount.format()} is owed again"
+            + (f" (reversal {receipt_number})." if receipt_number else "."),
+        },
+        now=ctx.now(),
+    )
+    log.warning("payment %s: settlement declined (%s)", payment.id, txn.id)
+
+
+def _record_success(session: Session, ctx: Context, payment: Payment, txn: PspTransaction) -> None:
+    payment.psp_transaction_id = txn.id
+    payment.decline_code = payment.decline_message = payment.decline_next_step = None
+    _remember_card(payment, txn)
+    amount = Money(payment.amount_minor, payment.currency)
+    add_event(session, ctx, payment, EventKind.SALE_SUCCEEDED, psp_reference=txn.id)
+    customer = session.get(Customer, payment.customer_id)
+    assert customer is not None
+    invoices = invoices_with_payments(session, customer)
+    requested = {
+        ref: Money(minor, payment.currency) for ref, minor in payment.requested_allocations.items()
+    }
+    try:
+        plan = plan_allocation(amount, invoices, requested or None)
+    except Exception:  # noqa: BLE001 - money was taken: never lose it, fall back to oldest due
+        log.warning(
+            "payment %s: requested allocation no longer fits; allocating oldest due first",
+            payment.id,
+        )
+        plan = plan_allocation(amount, invoices, None)
+    now = ctx.now()
+    ledger = load_ledger(session, customer)
+    persist_entries(
+        session,
+        customer,
+        ledger.record_payment(payment.id, plan, memo=f"Payment {payment.id}"),
+        now,
+    )
+    if plan.credit.is_positive():
+        open_case(
+            session,
+            ctx,
+            kind="overpaid",
+            subject=payment.id,
+            payment_id=payment.id,
+            detail={"credit": plan.credit.to_decimal_str()},
+        )
+    link = session.scalars(select(PayLink).where(PayLink.payment_id == payment.id)).first()
+    if link is not None and link.used_at is None:
+        link.used_at = now
+    receipt = issue_receipt(
+        session,
+        ctx,
+        payment=payment,
+        customer=customer,
+        allocations=[(a.invoice_ref, a.amount) for a in plan.allocations],
+        credit=plan.credit,
+    )
+    audit.record(
+        session,
+        ctx,
+        actor="psp",
+        action="payment.succeeded",
+        subject=payment.id,
+        data={
+            "amount": amount.to_decimal_str(),
+            "psp_reference": txn.id,
+            "receipt": receipt.number,
+        },
+    )
+    crm_sync_messages(session, ctx, payment, customer, "succeeded")
+    share_receipt(session, ctx, receipt_row=receipt, customer=customer)
+    log.info("payment %s approved (%s), receipt %s", payment.id, txn.id, receipt.number)
