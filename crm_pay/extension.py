@@ -93,9 +93,10 @@ class CrmPay:
           (False; mounts the demo mailbox viewer).
         - PSP: ``CRM_PAY_PSP`` (``braintree``), ``CRM_PAY_BRAINTREE_ENVIRONMENT``
           (``local``), ``_GATEWAY_URL``, ``_ASSETS_URL``, ``_MERCHANT_ID``,
-          ``_PUBLIC_KEY``, ``_PRIVATE_KEY`` (else the vault), ``_MERCHANT_ACCOUNT_ID``,
-          ``_TIMEOUT`` (20 s), ``_JS_VERSION``, ``_JS_INTEGRITY`` (Braintree's own
-          hosted-fields scripts and their SRI hashes).
+          ``_PUBLIC_KEY``, ``_PRIVATE_KEY`` (else the vault), ``_MERCHANT_ACCOUNTS``
+          (currency -> merchant account id, checked here), or one ``_MERCHANT_ACCOUNT_ID``
+          with its ``_CURRENCY`` (``USD``), ``_TIMEOUT`` (20 s), ``_JS_VERSION``,
+          ``_JS_INTEGRITY`` (Braintree's own hosted-fields scripts and their SRI hashes).
         - CRM: ``CRM_PAY_CRM`` (``builtin``; the default while no admin-configured
           connector is enabled), ``CRM_PAY_BUILTIN_CRM_PATH``.
         - Vault and secrets: ``CRM_PAY_VAULT_KEYS``, ``CRM_PAY_TOKEN_PEPPER``,
@@ -106,7 +107,10 @@ class CrmPay:
           ``CRM_PAY_RECEIPT_PREFIX`` (``R``, checked here), ``CRM_PAY_RECEIPT_LINK_TTL``
           (90 days).
         - Outbox and workers: ``CRM_PAY_OUTBOX_MAX_ATTEMPTS`` (10),
-          ``CRM_PAY_BACKGROUND_WORKERS`` (False).
+          ``CRM_PAY_BACKGROUND_WORKERS`` (False), ``CRM_PAY_UNKNOWN_WINDOW`` (1800 s
+          before an ``unknown`` payment the PSP never saw fails), and
+          ``CRM_PAY_SETTLEMENT_POLL_INTERVAL`` (600 s between settlement checks); both
+          checked here.
         - Messaging: ``CRM_PAY_EMAIL_SENDER`` (``file``: ``CRM_PAY_MAILBOX_PATH``;
           ``smtp``: ``CRM_PAY_SMTP_HOST/PORT/USERNAME/PASSWORD/STARTTLS/SSL/TIMEOUT``),
           ``CRM_PAY_EMAIL_FROM``, ``CRM_PAY_SMS_SENDER`` (``file``:
@@ -202,6 +206,10 @@ class CrmPay:
         from crm_pay.services.secrets import get_secret
 
         mapping = dict(cfg)
+        if cfg["CRM_PAY_PSP"] == "braintree":
+            # Offline and cheap: a bad currency -> merchant account map fails the start,
+            # not the first payment (the PSP itself is built on first use).
+            wiring.braintree_merchant_accounts(mapping)
 
         def secret(name: str) -> str | None:
             return get_secret(ctx, name)

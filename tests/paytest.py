@@ -13,7 +13,18 @@ if TYPE_CHECKING:
 
     from connectors.psp.braintree_sandbox import SandboxServer
 
-__all__ = ["SANDBOX", "app_config", "create_link", "free_pair", "free_port", "pay", "token_of"]
+__all__ = [
+    "SANDBOX",
+    "app_config",
+    "balance",
+    "create_link",
+    "free_pair",
+    "free_port",
+    "paid",
+    "pay",
+    "refund",
+    "token_of",
+]
 
 # Credentials of the test sandbox (a development tool; not Braintree's)
 SANDBOX = {
@@ -40,6 +51,37 @@ def create_link(
         headers={**auth, "Idempotency-Key": key or uuid.uuid4().hex},
     )
     return resp.status_code, resp.get_json()
+
+
+def paid(
+    client: FlaskClient, auth: dict[str, str], amount: str = "60.00", **extra: Any
+) -> dict[str, Any]:
+    """A link payment for ``amount`` (``extra`` as for :func:`create_link`), paid with
+    Braintree's ``fake-valid-nonce``; returns the payment as the API shows it."""
+    _, created = create_link(client, auth, amount=amount, **extra)
+    answer = pay(client, created["pay_url"])
+    assert answer.status_code == 200, answer.get_json()
+    return client.get(f"/pay/api/v1/payments/{created['id']}", headers=auth).get_json()
+
+
+def refund(
+    client: FlaskClient,
+    headers: dict[str, str],
+    payment_id: str,
+    key: str | None = None,
+    **body: Any,
+) -> Any:
+    """POST /payments/{id}/refund with ``body`` and an Idempotency-Key (new unless given)."""
+    return client.post(
+        f"/pay/api/v1/payments/{payment_id}/refund",
+        json=body,
+        headers={**headers, "Idempotency-Key": key or uuid.uuid4().hex},
+    )
+
+
+def balance(client: FlaskClient, auth: dict[str, str], ref: str = "CUST-0001") -> str:
+    """The customer's balance as the API shows it."""
+    return client.get(f"/pay/api/v1/customers/{ref}", headers=auth).get_json()["balance"]
 
 
 def token_of(pay_url: str) -> str:

@@ -142,7 +142,8 @@ class Payment(Base):
     in_doubt_since: Mapped[datetime | None]
     # last time the PSP was asked whether a successful payment has settled
     settlement_checked_at: Mapped[datetime | None] = mapped_column(index=True)
-    created_at: Mapped[datetime]
+    # indexed: the daily reconciliation reads a day's payments by it
+    created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
 
 

@@ -34,8 +34,7 @@ from . import audit
 from .cases import open_case
 from .context import Context
 from .customers import load_ledger, persist_entries
-from .outbox import enqueue
-from .payments import add_event, crm_sync_messages
+from .payments import add_event, crm_sync_messages, crm_timeline_note
 
 __all__ = [
     "DISPUTE_KINDS",
@@ -321,18 +320,13 @@ def _announce(
 ) -> None:
     amount = dispute_amount(row).format() if row.amount_minor is not None else "amount unknown"
     key = f"dispute:{row.psp_dispute_id}:{row.status}"
-    enqueue(
+    crm_timeline_note(
         session,
-        topic="crm.timeline_note",
-        ordering_key=f"crm:{customer.crm_ref}",
-        dedupe_key=f"crm.note:{key}",
-        payload={
-            "crm_ref": customer.crm_ref,
-            "key": key,
-            "text": f"Dispute {_WORDS.get(row.status, row.status)} on payment {payment.id} "
-            f"({amount}, PSP reference {row.psp_dispute_id}).",
-        },
-        now=ctx.now(),
+        ctx,
+        customer,
+        key=key,
+        text=f"Dispute {_WORDS.get(row.status, row.status)} on payment {payment.id} "
+        f"({amount}, PSP reference {row.psp_dispute_id}).",
     )
     crm_sync_messages(session, ctx, payment, customer, f"dispute_{row.status}:{row.psp_dispute_id}")
     audit.record(

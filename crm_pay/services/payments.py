@@ -54,6 +54,7 @@ __all__ = [
     "transition",
     "add_event",
     "crm_sync_messages",
+    "crm_timeline_note",
     "pay_url_of",
     "invoices_with_payments",
     "require_psp_currency",
@@ -172,6 +173,21 @@ def crm_sync_messages(
         dedupe_key=f"crm.balance:{customer.crm_ref}:{payment.id}:{payment.status}:{reason}",
         payload={"crm_ref": customer.crm_ref},
         now=now,
+    )
+
+
+def crm_timeline_note(
+    session: Session, ctx: Context, customer: Customer, *, key: str, text: str
+) -> None:
+    """Queue a note on the customer's CRM timeline (refunds, reversals, disputes), in the
+    caller's transaction. ``key`` is our id for the note: the same key is written once."""
+    enqueue(
+        session,
+        topic="crm.timeline_note",
+        ordering_key=f"crm:{customer.crm_ref}",
+        dedupe_key=f"crm.note:{key}",
+        payload={"crm_ref": customer.crm_ref, "key": key, "text": text},
+        now=ctx.now(),
     )
 
 

@@ -28,11 +28,11 @@ from .cases import open_case
 from .context import Context
 from .customers import load_ledger, persist_entries
 from .notifications import queue_failure_notice, share_receipt
-from .outbox import enqueue
 from .payments import (
     IN_DOUBT,
     add_event,
     crm_sync_messages,
+    crm_timeline_note,
     invoices_with_payments,
     payment_view,
     transition,
@@ -350,20 +350,14 @@ def _apply_settlement_decline(
         data={"psp_reference": txn.id, "reversed": reversed_amount.to_decimal_str()},
     )
     crm_sync_messages(session, ctx, payment, customer, "settlement_declined", balance_moved=True)
-    enqueue(
+    crm_timeline_note(
         session,
-        topic="crm.timeline_note",
-        ordering_key=f"crm:{customer.crm_ref}",
-        dedupe_key=f"crm.note:settlement_declined:{payment.id}",
-        payload={
-            "crm_ref": customer.crm_ref,
-            "key": f"settlement_declined:{payment.id}",
-            "text": f"Payment {payment.id} of {_amount(payment).format()}"
-            f" was declined at settlement by the bank (PSP reference {txn.id}); "
-            f"{reversed_amount.format()} is owed again"
-            + (f" (reversal {receipt_number})." if receipt_number else "."),
-        },
-        now=ctx.now(),
+        ctx,
+        customer,
+        key=f"settlement_declined:{payment.id}",
+        text=f"Payment {payment.id} of {_amount(payment).format()} was declined at "
+        f"settlement by the bank (PSP reference {txn.id}); {reversed_amount.format()} is "
+        "owed again" + (f" (reversal {receipt_number})." if receipt_number else "."),
     )
     log.warning("payment %s: settlement declined (%s)", payment.id, txn.id)
 

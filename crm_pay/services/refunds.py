@@ -44,8 +44,7 @@ from .access import Principal, has_role
 from .context import Context
 from .customers import load_ledger, persist_entries
 from .notifications import share_receipt
-from .outbox import enqueue
-from .payments import add_event, crm_sync_messages, payment_view, transition
+from .payments import add_event, crm_sync_messages, crm_timeline_note, payment_view, transition
 from .psp_outcome import publish_status
 from .receipts import issue_receipt
 from .settlement import refresh_from_psp
@@ -267,18 +266,13 @@ def _apply(
         data={"amount": amount.to_decimal_str(), "reference": ref or "", "receipt": receipt.number},
     )
     crm_sync_messages(s, ctx, payment, customer, f"refund:{ref}")
-    enqueue(
+    crm_timeline_note(
         s,
-        topic="crm.timeline_note",
-        ordering_key=f"crm:{customer.crm_ref}",
-        dedupe_key=f"crm.note:refund:{ref}",
-        payload={
-            "crm_ref": customer.crm_ref,
-            "key": f"refund:{ref}",
-            "text": f"{'Void' if void else 'Refund'} of {amount.format()} on payment "
-            f"{payment.id} (receipt {receipt.number}).",
-        },
-        now=ctx.now(),
+        ctx,
+        customer,
+        key=f"refund:{ref}",
+        text=f"{'Void' if void else 'Refund'} of {amount.format()} on payment "
+        f"{payment.id} (receipt {receipt.number}).",
     )
     share_receipt(s, ctx, receipt_row=receipt, customer=customer)
 

@@ -24,10 +24,12 @@ def upgrade() -> None:
         batch.create_index(
             "ix_payments_settlement_checked_at", ["settlement_checked_at"], unique=False
         )
+        batch.create_index("ix_payments_created_at", ["created_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("payments") as batch:
+        batch.drop_index("ix_payments_created_at")
         batch.drop_index("ix_payments_settlement_checked_at")
         batch.drop_column("settlement_checked_at")
         batch.drop_column("in_doubt_since")

@@ -28,22 +28,12 @@ from crm_pay.persistence.models import (
 from crm_pay.services import disputes
 from crm_pay.services.access import Principal, authenticate_api_key, create_api_key
 from crm_pay.services.context import Context
-from paytest import SANDBOX, create_link, pay
+from paytest import SANDBOX, balance, paid
 
 
 @pytest.fixture
 def boss(ctx: Context) -> Principal:
     return authenticate_api_key(ctx, create_api_key(ctx, name="sup", role="supervisor"))
-
-
-def paid(client: FlaskClient, auth: dict[str, str], amount: str = "60.00") -> dict[str, Any]:
-    _, p = create_link(client, auth, amount=amount)
-    assert pay(client, p["pay_url"]).status_code == 200
-    return client.get(f"/pay/api/v1/payments/{p['id']}", headers=auth).get_json()
-
-
-def balance(client: FlaskClient, auth: dict[str, str]) -> str:
-    return client.get("/pay/api/v1/customers/CUST-0001", headers=auth).get_json()["balance"]
 
 
 def notice(client: FlaskClient, sandbox: SandboxServer, kind: str, dispute_id: str) -> str:

@@ -5,7 +5,6 @@ reversed, refunds decided by the PSP's state, ``unknown`` always ending."""
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,31 +31,7 @@ from crm_pay.services.context import Context
 from crm_pay.services.janitor import run_janitor
 from crm_pay.services.refunds import refund_request_key
 from crm_pay.worker import make_dispatcher
-from paytest import app_config, create_link, pay
-
-
-def refund(
-    client: FlaskClient,
-    headers: dict[str, str],
-    payment_id: str,
-    key: str | None = None,
-    **body: Any,
-) -> Any:
-    return client.post(
-        f"/pay/api/v1/payments/{payment_id}/refund",
-        json=body,
-        headers={**headers, "Idempotency-Key": key or uuid.uuid4().hex},
-    )
-
-
-def paid(client: FlaskClient, auth: dict[str, str], amount: str) -> dict[str, Any]:
-    _, p = create_link(client, auth, amount=amount, allocations={"INV-1001": amount})
-    assert pay(client, p["pay_url"]).get_json()["status"] == "submitted_for_settlement"
-    return client.get(f"/pay/api/v1/payments/{p['id']}", headers=auth).get_json()
-
-
-def balance(client: FlaskClient, auth: dict[str, str]) -> str:
-    return client.get("/pay/api/v1/customers/CUST-0001", headers=auth).get_json()["balance"]
+from paytest import app_config, balance, create_link, paid, pay, refund
 
 
 def status_of(ctx: Context, payment_id: str) -> str:

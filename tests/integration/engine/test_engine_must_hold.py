@@ -16,16 +16,12 @@ from connectors.psp.braintree_sandbox import SandboxServer
 from crm_pay.persistence.models import Case, LedgerEntryRow, Payment, Receipt
 from crm_pay.services.context import Context
 from crm_pay.services.janitor import run_janitor
-from paytest import create_link, pay, token_of
+from paytest import balance, create_link, pay, token_of
 
 
 def count(ctx: Context, model: Any, *where: Any) -> int:
     with ctx.db.transaction() as s:
         return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-def balance(client: FlaskClient, auth: dict[str, str], ref: str = "CUST-0001") -> str:
-    return client.get(f"/pay/api/v1/customers/{ref}", headers=auth).get_json()["balance"]
 
 
 def test_same_idempotency_key_and_body_returns_the_same_payment_and_one_charge(

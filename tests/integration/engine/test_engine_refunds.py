@@ -4,7 +4,6 @@ agent limit, retries never refund twice."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -13,38 +12,14 @@ from connectors.psp.braintree_sandbox import SandboxServer
 from crm_pay.persistence.models import Receipt
 from crm_pay.services.context import Context
 from crm_pay.worker import make_dispatcher
-from paytest import create_link, pay
-
-
-def refund(
-    client: FlaskClient,
-    headers: dict[str, str],
-    payment_id: str,
-    key: str | None = None,
-    **body: Any,
-) -> Any:
-    return client.post(
-        f"/pay/api/v1/payments/{payment_id}/refund",
-        json=body,
-        headers={**headers, "Idempotency-Key": key or uuid.uuid4().hex},
-    )
-
-
-def paid(client: FlaskClient, auth: dict[str, str], amount: str) -> dict[str, Any]:
-    _, p = create_link(client, auth, amount=amount, allocations={"INV-1001": amount})
-    pay(client, p["pay_url"])
-    return client.get(f"/pay/api/v1/payments/{p['id']}", headers=auth).get_json()
-
-
-def balance(client: FlaskClient, auth: dict[str, str]) -> str:
-    return client.get("/pay/api/v1/customers/CUST-0001", headers=auth).get_json()["balance"]
+from paytest import balance, paid, refund
 
 
 def test_unsettled_payment_is_voided_in_full_and_the_balance_restored(
     client: FlaskClient, auth: dict[str, str], supervisor: dict[str, str], ctx: Context
 ) -> None:
     before = balance(client, auth)
-    p = paid(client, auth, "50.00")
+    p = paid(client, auth, "50.00", allocations={"INV-1001": "50.00"})
     partial = refund(client, supervisor, p["id"], amount="10.00")
     assert partial.status_code == 422
     assert partial.get_json()["error"]["code"] == "void_in_full"
@@ -67,7 +42,7 @@ def test_settled_payment_partial_refunds_up_to_what_is_left(
     ctx: Context,
 ) -> None:
     before = balance(client, auth)
-    p = paid(client, auth, "80.00")
+    p = paid(client, auth, "80.00", allocations={"INV-1001": "80.00"})
     sandbox.settle(p["psp_reference"])  # cards settle with no webhook: the refund finds it
     assert refund(client, supervisor, p["id"], amount="30.00").status_code == 201
     too_much = refund(client, supervisor, p["id"], amount="60.00")
@@ -104,7 +79,7 @@ def test_retried_refund_with_the_same_key_refunds_once(
     supervisor: dict[str, str],
     sandbox: SandboxServer,
 ) -> None:
-    p = paid(client, auth, "40.00")
+    p = paid(client, auth, "40.00", allocations={"INV-1001": "40.00"})
     sandbox.settle(p["psp_reference"])
     key = uuid.uuid4().hex
     first = refund(client, supervisor, p["id"], key=key, amount="15.00")
@@ -125,7 +100,7 @@ def test_retried_refund_with_the_same_key_refunds_once(
 def test_agents_need_a_supervisor_above_their_limit(
     client: FlaskClient, auth: dict[str, str], supervisor: dict[str, str]
 ) -> None:
-    p = paid(client, auth, "20.00")
+    p = paid(client, auth, "20.00", allocations={"INV-1001": "20.00"})
     denied = refund(client, auth, p["id"])
     assert denied.status_code == 403
     assert "supervisor" in denied.get_json()["error"]["message"]

@@ -27,7 +27,7 @@ from crm_pay.persistence.models import (
 from crm_pay.services.access import create_api_key
 from crm_pay.services.context import Context
 from crm_pay.services.webhooks import retry_pending_webhooks
-from paytest import SANDBOX, create_link, pay
+from paytest import SANDBOX, create_link, paid, pay
 
 KINDS = sorted(
     value
@@ -47,12 +47,6 @@ def sdk() -> braintree.BraintreeGateway:
 @pytest.fixture
 def supervisor(ctx: Context) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_api_key(ctx, name='sup', role='supervisor')}"}
-
-
-def paid(client: FlaskClient, auth: dict[str, str], amount: str) -> dict[str, Any]:
-    _, p = create_link(client, auth, amount=amount)
-    assert pay(client, p["pay_url"]).status_code == 200
-    return client.get(f"/pay/api/v1/payments/{p['id']}", headers=auth).get_json()
 
 
 def post(client: FlaskClient, form: dict[str, Any]) -> Any:

@@ -228,6 +228,16 @@ def test_bad_merchant_accounts_say_what_to_fix(config: dict[str, Any], match: st
         braintree_merchant_accounts(config)
 
 
+def test_the_app_refuses_to_start_with_a_bad_merchant_account_map(
+    db_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    config = app_config(
+        db_url, sandbox, tmp_path, CRM_PAY_BRAINTREE_MERCHANT_ACCOUNTS={"EURO": "acme_eur"}
+    )
+    with pytest.raises(ConfigurationError, match="CRM_PAY_BRAINTREE_MERCHANT_ACCOUNTS"):
+        create_app(config, instance_path=str(tmp_path / "instance"))
+
+
 # --------------------------------------------------------------------------- the app
 def _customer(ctx: Context, ref: str, currency: str) -> str:
     ctx.crm.add_customer(  # type: ignore[attr-defined]  # the builtin CRM's test hook
