@@ -229,14 +229,14 @@ def create_gateway_app(settings: GatewaySettings, processor: Processor, faults: 
     def search_ids(merchant_id: str) -> Response:
         criteria = params("search")
         with state.lock:
-            ids = matching_ids(state.transactions.values(), criteria)
+            ids = matching_ids(state.transactions, criteria)
         return xml(search_ids_document(ids, PAGE_SIZE))
 
     @app.post(f"{base}/transactions/advanced_search")
     def search(merchant_id: str) -> Response:
         criteria = params("search")
         with state.lock:
-            ids = matching_ids(state.transactions.values(), criteria)[:PAGE_SIZE]
+            ids = matching_ids(state.transactions, criteria)[:PAGE_SIZE]
             found = [state.transactions[i] for i in ids]
             return xml(search_document(found, state))
 
