@@ -363,6 +363,11 @@ def _echo_report(report: dict[str, Any]) -> None:
             f"  {t['currency']} {t['merchant_account'] or '-'}: {t['sales_count']} sale(s) "
             f"{t['sales']}, {t['refunds_count']} refund(s) {t['refunds']}, net {t['net']}"
         )
+    for line in report.get("settlement_summary") or []:
+        click.echo(
+            f"  settled by the PSP: {line['merchant_account']} {line['card_type']} "
+            f"{line['kind']}: {line['count']} for {line['currency']} {line['amount']}"
+        )
     for d in report["differences"]:
         click.secho(
             f"  {d['kind']}: psp {d['psp_id']} payment {d['payment_id'] or '-'} "

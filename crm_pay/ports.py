@@ -8,7 +8,7 @@ expiry and BIN at most.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -25,6 +25,9 @@ __all__ = [
     "SaleOutcome",
     "WebhookNotification",
     "PaymentGateway",
+    "PagedSearch",
+    "SettlementBatchLine",
+    "SettlementSummaries",
     "PspDispute",
     "DisputeGateway",
     "CrmCustomer",
@@ -209,6 +212,35 @@ class PspDispute:
     updated_at: datetime | None = None
     status_history: tuple[tuple[str, datetime | None], ...] = ()
     evidence_ids: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class PagedSearch(Protocol):
+    """Optional capability: the PSP's transactions of a window one page at a time, as
+    ``(total, page)`` (``total`` known before the first page, for a progress bar)."""
+
+    def iter_search(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[int, Sequence[PspTransaction]]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementBatchLine:
+    """One line of the PSP's own summary of what it settled on a day."""
+
+    merchant_account_id: str
+    card_type: str
+    kind: str  # "sale" | "credit"
+    count: int
+    amount: Money
+
+
+@runtime_checkable
+class SettlementSummaries(Protocol):
+    """Optional capability: the PSP's settlement batch summary for a day (Braintree's
+    ``settlement_batch_summary``), shown beside the reconciliation of that day."""
+
+    def settlement_summary(self, day: date) -> Sequence[SettlementBatchLine]: ...
 
 
 @runtime_checkable

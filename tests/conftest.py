@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from connectors.crm import DEMO_CARD_TOKENS
 from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
 from crm_pay.app import create_app
 from crm_pay.extension import get_context
@@ -61,14 +62,30 @@ def postgres_url() -> str:
     return PG_URL
 
 
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[SandboxServer]:
+def _started_sandbox() -> SandboxServer:
     server = SandboxServer(SandboxConfig(timeout_fault_seconds=2.5, **SANDBOX))
     server.start()
-    from connectors.crm import DEMO_CARD_TOKENS
-
     for token, card in DEMO_CARD_TOKENS.items():
         server.register_payment_method(token, card)
+    return server
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    server = _started_sandbox()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_sandbox() -> Iterator[SandboxServer]:
+    """A sandbox of the test's own, for tests that read the PSP's whole day (the
+    session's one holds other tests' sales). Use it by overriding ``sandbox``::
+
+        @pytest.fixture
+        def sandbox(own_sandbox): return own_sandbox
+    """
+    server = _started_sandbox()
     yield server
     server.stop()
 

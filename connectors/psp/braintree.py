@@ -18,15 +18,22 @@ raises ``PspProtocolError``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 from xml.parsers.expat import ExpatError
 
 import braintree
 from braintree import exceptions as bt_errors
 
-from crm_pay.domain.errors import ConfigurationError, NotFound, ValidationError, WebhookRejected
+from crm_pay.domain.errors import (
+    ConfigurationError,
+    NotFound,
+    PspProtocolError,
+    ValidationError,
+    WebhookRejected,
+)
 from crm_pay.domain.money import Money, normalize_currency
 from crm_pay.ports import (
     PspDispute,
@@ -34,6 +41,7 @@ from crm_pay.ports import (
     PspTxnStatus,
     SaleOutcome,
     SaleRequest,
+    SettlementBatchLine,
     WebhookNotification,
 )
 
@@ -42,6 +50,7 @@ from .braintree_mapping import (
     dispute_from_sdk,
     dispute_refusal,
     evidence_document,
+    money_from_psp,
     notification_from_sdk,
     outcome_from_result,
     transaction_from_sdk,
@@ -49,6 +58,8 @@ from .braintree_mapping import (
 )
 
 __all__ = ["BraintreeGateway", "check_merchant_accounts"]
+
+log = logging.getLogger("crm_pay.psp.braintree")
 
 # What a verified-but-broken webhook payload raises inside the SDK.
 _UNDECODABLE = (ValueError, KeyError, TypeError, AttributeError, ArithmeticError)
@@ -355,6 +366,36 @@ class BraintreeGateway:
                     page = []
             if page:
                 yield total, page
+
+    def settlement_summary(self, day: date) -> list[SettlementBatchLine]:
+        """What Braintree settled on ``day``, per merchant account, card type and kind
+        (``settlement_batch_summary.generate``). Lines of accounts not configured here
+        are left out (their currency is unknown to us), with a warning."""
+        with translate_errors("settlement_batch_summary", self._http):
+            result = self._gateway.settlement_batch_summary.generate(day.isoformat())
+        if not result.is_success:
+            raise PspProtocolError(
+                f"Braintree refused the settlement batch summary of {day.isoformat()}"
+            )
+        currency_of = {account: cur for cur, account in self._accounts.items() if account}
+        only = next(iter(self._accounts)) if len(self._accounts) == 1 else None
+        lines: list[SettlementBatchLine] = []
+        for record in result.settlement_batch_summary.records:
+            account = str(record.get("merchant_account_id") or "")
+            currency = currency_of.get(account) or only
+            if currency is None:
+                log.warning("settlement summary: merchant account %r is not configured", account)
+                continue
+            lines.append(
+                SettlementBatchLine(
+                    merchant_account_id=account,
+                    card_type=str(record.get("card_type") or ""),
+                    kind=str(record.get("kind") or ""),
+                    count=int(record.get("count") or 0),
+                    amount=money_from_psp(record.get("amount_settled"), currency),
+                )
+            )
+        return lines
 
     def _search_windows(self, start: datetime, end: datetime) -> list[Any]:
         with translate_errors("search", self._http):

@@ -32,7 +32,7 @@ from crm_pay.domain.reconciliation import (
 )
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import Payment, PaymentEventRow, ReconciliationRun
-from crm_pay.ports import PspTransaction
+from crm_pay.ports import PagedSearch, PspTransaction, SettlementSummaries
 
 from .cases import open_case
 from .context import Context
@@ -165,12 +165,34 @@ def _psp_pages(
     ctx: Context, start: datetime, end: datetime
 ) -> Iterator[tuple[int, Sequence[PspTransaction]]]:
     """The PSP's rows in pages; adapters without paging give one page."""
-    iter_search = getattr(ctx.psp, "iter_search", None)
-    if callable(iter_search):
-        yield from iter_search(start, end)
+    if isinstance(ctx.psp, PagedSearch):
+        yield from ctx.psp.iter_search(start, end)
         return
     rows = ctx.psp.search(start, end)
     yield len(rows), rows
+
+
+def _settlement_summary(ctx: Context, day: date) -> list[dict[str, Any]] | None:
+    """The PSP's own totals of what it settled on ``day``, where it offers them. Shown
+    beside the matching; a PSP that cannot give them leaves the summary out (None)."""
+    if not isinstance(ctx.psp, SettlementSummaries):
+        return None
+    try:
+        lines = ctx.psp.settlement_summary(day)
+    except CrmPayError as exc:
+        log.warning("reconciliation %s: no settlement summary (%s)", day, exc.message)
+        return None
+    return [
+        {
+            "merchant_account": line.merchant_account_id,
+            "card_type": line.card_type,
+            "kind": line.kind,
+            "count": line.count,
+            "amount": line.amount.to_decimal_str(),
+            "currency": line.amount.currency,
+        }
+        for line in lines
+    ]
 
 
 def _match(ctx: Context, day: date, progress: Progress | None) -> DayReport:
@@ -242,7 +264,7 @@ def _fail(ctx: Context, day: date, message: str) -> None:
             run.status, run.error, run.finished_at = "failed", message[:2000], ctx.now()
 
 
-def _save(ctx: Context, report: DayReport) -> None:
+def _save(ctx: Context, report: DayReport, summary: list[dict[str, Any]] | None) -> None:
     with ctx.db.transaction() as s:
         opened = 0
         lines: list[dict[str, Any]] = []
@@ -292,6 +314,7 @@ def _save(ctx: Context, report: DayReport) -> None:
             for t in report.totals
         ]
         run.differences = lines
+        run.settlement_summary = summary
     if opened:
         log.warning("reconciliation %s: %d case(s) opened", report.day, opened)
 
@@ -319,7 +342,7 @@ def reconcile(
     except Exception as exc:
         _fail(ctx, day, f"unexpected {type(exc).__name__}")
         raise
-    _save(ctx, report)
+    _save(ctx, report, _settlement_summary(ctx, day))
     return reconciliation_view(ctx, day)
 
 

@@ -50,6 +50,7 @@ def transaction_fields(transaction: dict[str, Any], state: SandboxState) -> dict
         },
         "refund_ids": Items("item", transaction["refund_ids"]),
         "refunded_transaction_id": transaction["refunded_transaction_id"],
+        "settlement_batch_id": transaction.get("settlement_batch_id"),
         "status_history": Items(
             "status_event",
             [

@@ -25,7 +25,7 @@ from .idempotency import Answer, answer_once
 from .processing import Processor
 from .records import TransactionNotFound, UnsupportedSearch, ValidationFailure, fail
 from .search import matching_ids
-from .xml_codec import XmlFormatError, decode, encode
+from .xml_codec import Items, XmlFormatError, decode, encode
 
 log = logging.getLogger("crm_pay.sandbox")
 
@@ -239,6 +239,14 @@ def create_gateway_app(settings: GatewaySettings, processor: Processor, faults: 
             ids = matching_ids(state.transactions, criteria)[:PAGE_SIZE]
             found = [state.transactions[i] for i in ids]
             return xml(search_document(found, state))
+
+    @app.post(f"{base}/settlement_batch_summary")
+    def settlement_batch_summary(merchant_id: str) -> Response:
+        body = params("settlement_batch_summary")
+        records = processor.settlement.batch_summary(
+            body.get("settlement_date"), body.get("group_by_custom_field")
+        )
+        return xml(encode("settlement_batch_summary", {"records": Items("record", records)}), 200)
 
     register_dispute_routes(app, base, processor.disputes, xml)
 

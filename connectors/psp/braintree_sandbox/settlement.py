@@ -19,8 +19,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from .records import fail, find_transaction, move
@@ -29,6 +31,7 @@ from .state import SandboxState, now_timestamp, parse_timestamp
 __all__ = ["SETTLEMENT_WEBHOOK_INSTRUMENTS", "Settlement"]
 
 EventSink = Callable[[str, str], None]
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 #: Instruments whose settlement Braintree announces by webhook (see the module docstring).
 SETTLEMENT_WEBHOOK_INSTRUMENTS = frozenset({"us_bank_account", "sepa_debit_account"})
@@ -127,6 +130,51 @@ class Settlement:
         if transaction["status"] == "submitted_for_settlement":
             move(transaction, "settling")
         move(transaction, "settled")
+        # braintree_python tests/integration/test_settlement_batch_summary.py reads the
+        # batch's date as settlement_batch_id.split("_")[0]; the rest names the account.
+        transaction["settlement_batch_id"] = (
+            f"{now_timestamp()[:10]}_{transaction['merchant_account_id']}"
+        )
+
+    def batch_summary(
+        self, settlement_date: Any, group_by_custom_field: Any = None
+    ) -> list[dict[str, str]]:
+        """``gateway.settlement_batch_summary.generate``: one record per merchant account,
+        card type and kind (sale or credit) settled that day, with ``count`` and
+        ``amount_settled`` as strings (braintree_python
+        tests/integration/test_settlement_batch_summary.py; Braintree docs, "Settlement
+        Batch Summary"). Errors 82301/82302/82303 from braintree/error_codes.py."""
+        path = ("settlement_batch_summary",)
+        if not settlement_date:
+            raise fail("82301", "settlement_date", "Settlement Date is required", path)
+        day = str(settlement_date).strip()
+        if not _DAY.fullmatch(day):
+            raise fail("82302", "settlement_date", "Settlement Date is invalid", path)
+        if group_by_custom_field:
+            # The sandbox keeps no custom fields, so every name is unknown to it.
+            raise fail("82303", "group_by_custom_field", "Custom Field is invalid", path)
+        groups: dict[tuple[str, str, str], list[Decimal]] = {}
+        with self.state.lock:
+            for transaction in self.state.transactions.values():
+                batch = transaction.get("settlement_batch_id") or ""
+                if batch.split("_")[0] != day or transaction["status"] != "settled":
+                    continue
+                key = (
+                    transaction["merchant_account_id"],
+                    transaction["credit_card"]["card_type"],
+                    transaction["type"],
+                )
+                groups.setdefault(key, []).append(Decimal(transaction["amount"]))
+        return [
+            {
+                "merchant_account_id": account,
+                "card_type": card_type,
+                "kind": kind,
+                "count": str(len(amounts)),
+                "amount_settled": str(sum(amounts, Decimal(0))),
+            }
+            for (account, card_type, kind), amounts in sorted(groups.items())
+        ]
 
     def _announce(self, transaction: dict[str, Any], kind: str) -> None:
         if transaction.get("payment_instrument_type") in SETTLEMENT_WEBHOOK_INSTRUMENTS:

@@ -4,7 +4,6 @@ day matched to our payments, every difference a case, a second run opens none.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,11 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from connectors.crm import DEMO_CARD_TOKENS
 from connectors.psp.braintree import BraintreeGateway
-from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
+from connectors.psp.braintree_sandbox import SandboxServer
 from crm_pay.persistence.models import Case, Payment, ReconciliationRun
-from crm_pay.services.access import create_api_key, create_user
+from crm_pay.services.access import create_user
 from crm_pay.services.context import Context
 from crm_pay.services.reconciliation import RUN_DELAY, reconcile, run_due_reconciliation
 from paytest import SANDBOX, create_link, pay
@@ -32,20 +30,10 @@ RECONCILIATION_KINDS = (
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    """A sandbox of this test's own: the session's one holds other tests' sales of
-    today, which would (rightly) be reported as unknown to this test's ledger."""
-    server = SandboxServer(SandboxConfig(timeout_fault_seconds=2.5, **SANDBOX))
-    server.start()
-    for token, card in DEMO_CARD_TOKENS.items():
-        server.register_payment_method(token, card)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def supervisor(ctx: Context) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_api_key(ctx, name='sup', role='supervisor')}"}
+def sandbox(own_sandbox: SandboxServer) -> SandboxServer:
+    """This test's own sandbox: the session's one holds other tests' sales of today,
+    which would (rightly) be reported as unknown to this test's ledger."""
+    return own_sandbox
 
 
 def paid(client: FlaskClient, auth: dict[str, str], amount: str) -> Payment:
@@ -356,3 +344,22 @@ def test_the_adapter_pages_the_search_and_splits_a_window_braintree_would_trunca
     assert sorted(found) == sorted(made)  # every one, none twice
     assert {total for total, _ in pages} == {55}
     assert max(len(page) for _, page in pages) <= 50
+
+
+def test_the_report_carries_the_psps_settlement_batch_summary(
+    sandbox: SandboxServer, client: FlaskClient, auth: dict[str, str], ctx: Context
+) -> None:
+    day = ctx.now().date()
+    usd = paid(client, auth, "40.00")
+    sandbox.settle(usd.psp_transaction_id)  # type: ignore[arg-type]
+    report = reconcile(ctx, day)
+    assert report["settlement_summary"] == [
+        {
+            "merchant_account": "crm_pay_usd",
+            "card_type": "Visa",
+            "kind": "sale",
+            "count": 1,
+            "amount": "40.00",
+            "currency": "USD",
+        }
+    ]

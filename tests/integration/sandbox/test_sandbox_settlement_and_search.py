@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import braintree
 import pytest
@@ -163,3 +164,46 @@ def test_unsupported_criteria_are_refused_loudly(gateway):
         gateway.transaction.search(Search.billing_first_name == "Ada")
     with pytest.raises(braintree.exceptions.UnexpectedError):
         gateway.transaction.search(Search.disbursement_date >= _now())
+
+
+# braintree_python tests/integration/test_settlement_batch_summary.py, case by case.
+def test_settlement_batch_summary_of_a_day_without_settlements_is_empty(gateway):
+    result = gateway.settlement_batch_summary.generate("2011-01-01")
+    assert result.is_success
+    assert result.settlement_batch_summary.records == []
+
+
+def test_settlement_batch_summary_refuses_a_date_it_cannot_read(gateway):
+    result = gateway.settlement_batch_summary.generate("THIS AINT NO DATE")
+    assert not result.is_success
+    errors = result.errors.for_object("settlement_batch_summary").on("settlement_date")
+    assert [e.code for e in errors] == [
+        braintree.ErrorCodes.SettlementBatchSummary.SettlementDateIsInvalid
+    ]
+
+
+def _visa_sales(gateway, day: str, account: str) -> tuple[int, str]:
+    records = gateway.settlement_batch_summary.generate(day).settlement_batch_summary.records
+    for r in records:
+        if (r["merchant_account_id"], r["card_type"], r["kind"]) == (account, "Visa", "sale"):
+            return int(r["count"]), r["amount_settled"]
+    return 0, "0"
+
+
+def test_settlement_batch_summary_counts_what_settled_that_day(gateway, sandbox: SandboxServer):
+    day = _now().date().isoformat()
+    usd_before, usd_amount_before = _visa_sales(gateway, day, "crm_pay_usd")
+    gbp_before, _ = _visa_sales(gateway, day, "crm_pay_gbp")
+    visa = _sale(gateway, "12.00")
+    gbp = _sale(gateway, "7.00", merchant_account_id="crm_pay_gbp")
+    _sale(gateway, "99.00")  # submitted, not settled: not in the batch
+    for txn in (visa, gbp):
+        sandbox.settle(txn.id)
+    settled = gateway.transaction.find(visa.id)
+    assert settled.settlement_batch_id.split("_")[0] == day
+    usd_after, usd_amount_after = _visa_sales(gateway, day, "crm_pay_usd")
+    assert usd_after == usd_before + 1
+    assert Decimal(usd_amount_after) - Decimal(usd_amount_before) == Decimal("12.00")
+    assert _visa_sales(gateway, day, "crm_pay_gbp")[0] == gbp_before + 1
+    custom = gateway.settlement_batch_summary.generate(day, "store_me")
+    assert not custom.is_success  # the sandbox keeps no custom fields (82303)
