@@ -222,6 +222,17 @@ def test_a_settlement_decline_reverses_the_payment_with_receipt_case_notice_and_
     assert resp.get_json()["error"]["code"] == "nothing_to_refund"
     assert count(ctx, Receipt, Receipt.payment_id == p["id"], Receipt.kind == "reversal") == 1
     assert balance(client, auth) == before
+    # Delivered, the CRM holds the balance as before the payment and the payment reversed.
+    make_dispatcher(ctx).drain()
+    crm_balance, _ = ctx.crm.balance_of("CUST-0001")  # type: ignore[attr-defined]
+    assert crm_balance.to_decimal_str() == before
+    pushed = {r["payment_id"]: r for r in ctx.crm.payments_for("CUST-0001")}  # type: ignore[attr-defined]
+    assert pushed[p["id"]]["status"] == "settlement_declined"
+    with ctx.db.transaction() as s:
+        number = s.scalars(
+            select(Receipt.number).where(Receipt.payment_id == p["id"], Receipt.kind == "reversal")
+        ).one()
+    assert number in ctx.crm.receipts_for("CUST-0001")  # type: ignore[attr-defined]
 
 
 def test_the_reversal_email_tells_the_customer_what_happened(
