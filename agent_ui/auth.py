@@ -243,7 +243,10 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return home
     parts = urlsplit(target)
-    roots = (home.rstrip("/") + "/", url_for("crm_pay_admin.index").rstrip("/") + "/")
+    supervisor = url_for("crm_pay_supervisor.reconciliation_page").rsplit("/", 1)[0]
+    roots = tuple(
+        url.rstrip("/") + "/" for url in (home, url_for("crm_pay_admin.index"), supervisor)
+    )
     if parts.scheme or parts.netloc or "\\" in target or not target.startswith(roots):
         return home
     return target

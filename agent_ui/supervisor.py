@@ -64,6 +64,49 @@ def _forbidden(_exc: Any) -> tuple[str, int]:
     ), 403
 
 
+# What each difference means and what to do, in the words of
+# docs/runbooks/reconciliation.md (the table "kind / means / what to do").
+_TODO = {
+    "missing_in_ledger": "Find it in the Braintree control panel; if it is ours, resolve the "
+    "payment; if it is a second charge, refund it.",
+    "missing_at_psp": "Check the payment: a mistyped PSP id or a restored database are the "
+    "usual causes.",
+    "amount_mismatch": "The PSP is right about money it moved: correct our side with an "
+    "adjustment.",
+    "currency_mismatch": "Check the merchant account settings, then correct our side.",
+    "status_mismatch": "Follow the PSP's status: void, refund or resolve the payment.",
+}
+
+
+def _in_words(line: dict[str, Any]) -> dict[str, Any]:
+    """One report line with ``what`` (the difference as a sentence) and ``todo``."""
+    kind, credit = line["kind"], line["txn_kind"] == "credit"
+    ours, theirs = _plain(line.get("ours")), _plain(line.get("theirs"))
+    record = "refund" if credit else "payment"
+    if kind == "missing_in_ledger" and line.get("payment_id"):
+        what = f"The PSP has {_refund(credit)}{theirs} for this payment of ours, which holds "
+        what += "another transaction."
+    elif kind == "missing_in_ledger":
+        what = f"The PSP has {_refund(credit)}{theirs}; we have no {record} for it."
+    elif kind == "missing_at_psp":
+        what = f"We hold {_refund(credit)}{ours} under this PSP id; the PSP does not have it."
+    elif kind in ("amount_mismatch", "currency_mismatch"):
+        what = f"We hold {ours}; the PSP {'refunded' if credit else 'charged'} {theirs}."
+    else:  # status_mismatch: each side is "<sale|credit> <status>"
+        what = f"We say {ours}; the PSP says {theirs}."
+    return {**line, "what": what, "todo": _TODO.get(kind, "")}
+
+
+def _plain(words: str | None) -> str:
+    """``"12.34 USD submitted_for_settlement"`` → ``"12.34 USD submitted for settlement"``
+    (the report keeps each side as such words)."""
+    return (words or "nothing").replace("_", " ")
+
+
+def _refund(credit: bool) -> str:
+    return "a refund of " if credit else ""
+
+
 def _yesterday() -> date:
     return get_context().now().date() - timedelta(days=1)
 
@@ -76,6 +119,7 @@ def reconciliation_page() -> tuple[str, int]:
     try:
         day = reconciliation.parse_day(text) if text else _yesterday()
         report = reconciliation.reconciliation_view(ctx, day)
+        report["differences"] = [_in_words(d) for d in report["differences"]]
     except NotFound:
         pass
     except CrmPayError as exc:
@@ -83,6 +127,7 @@ def reconciliation_page() -> tuple[str, int]:
     html = render_template(
         "crm_pay/supervisor_reconciliation.html",
         day=day,
+        today=ctx.now().date(),
         report=report,
         error=error,
         recent=reconciliation.recent_reconciliations(ctx),

@@ -196,12 +196,13 @@ def seed_xss_customer(instance: Path) -> None:
 # ----------------------------------------------------------------------------- the people
 
 
-def sign_in(page: Any, base: str, target: str) -> None:
-    """Open ``target`` (a console URL); the console asks for sign-in, then returns there."""
+def sign_in(page: Any, base: str, target: str, user: tuple[str, str] = AGENT) -> None:
+    """Open ``target`` (a console URL) as ``user`` (email, password; the demo agent by
+    default); the console asks for sign-in, then returns there."""
     page.goto(f"{base}{target}")
     page.wait_for_selector("#login-form")
-    page.fill("#email", AGENT[0])
-    page.fill("#password", AGENT[1])
+    page.fill("#email", user[0])
+    page.fill("#password", user[1])
     page.click("#login-form button[type=submit]")
     page.wait_for_url(f"**{target}")
 
