@@ -78,11 +78,23 @@ _TODO = {
 }
 
 
+_DISPUTE_TODO = (
+    "Open the dispute in the Braintree control panel; replay its missing notice or book "
+    "the chargeback as the disputes runbook says."
+)
+
+
 def _in_words(line: dict[str, Any]) -> dict[str, Any]:
     """One report line with ``what`` (the difference as a sentence) and ``todo``."""
     kind, credit = line["kind"], line["txn_kind"] == "credit"
     ours, theirs = _plain(line.get("ours")), _plain(line.get("theirs"))
     record = "refund" if credit else "payment"
+    if line["txn_kind"] == "dispute":  # each side is "<amount> <kind> <status>"
+        what = {
+            "missing_in_ledger": f"The PSP has a dispute ({theirs}); we have no record of it.",
+            "missing_at_psp": f"We hold a dispute ({ours}) the PSP does not have.",
+        }.get(kind, f"We hold this dispute as {ours}; the PSP says {theirs}.")
+        return {**line, "what": what, "todo": _DISPUTE_TODO}
     if kind == "missing_in_ledger" and line.get("payment_id"):
         what = f"The PSP has {_refund(credit)}{theirs} for this payment of ours, which holds "
         what += "another transaction."

@@ -41,6 +41,11 @@ class _LazyAdapter:
                     self._target = self._build()
         return self._target
 
+    @property
+    def wrapped_adapter(self) -> Any:
+        """The adapter itself (built now if needed), e.g. for capability checks."""
+        return self._get()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from crm_pay.domain.money import Money
 
@@ -26,6 +26,7 @@ __all__ = [
     "WebhookNotification",
     "PaymentGateway",
     "PagedSearch",
+    "capability",
     "SettlementBatchLine",
     "SettlementSummaries",
     "PspDispute",
@@ -91,6 +92,7 @@ class PspTransaction:
     processor_response_code: str | None = None
     refunded_transaction_id: str | None = None
     merchant_account_id: str | None = None  # decides the settlement currency
+    settlement_response_code: str | None = None  # why settlement was declined (e.g. 4001)
     updated_at: datetime | None = None  # last status change at the PSP
 
 
@@ -267,6 +269,23 @@ class DisputeGateway(Protocol):
         ...
 
     def finalize_dispute(self, dispute_id: str) -> None: ...
+
+    def iter_disputes(self, first: date, last: date) -> Iterator[PspDispute]:
+        """Every dispute received, or with a status change that took effect, from day
+        ``first`` to day ``last`` (both included), each once, for reconciliation."""
+        ...
+
+
+_Capability = TypeVar("_Capability")
+
+
+def capability(adapter: object, protocol: type[_Capability]) -> _Capability | None:
+    """``adapter`` as an optional capability ``protocol`` (a runtime-checkable Protocol),
+    or None when it does not have it. Looks through the wiring code's lazy proxies (their
+    ``wrapped_adapter``): from Python 3.12 ``isinstance`` no longer sees attributes a
+    proxy forwards."""
+    real = getattr(adapter, "wrapped_adapter", adapter)
+    return real if isinstance(real, protocol) else None
 
 
 # --------------------------------------------------------------------------- CRM port

@@ -515,6 +515,30 @@ class BraintreeGateway:
             result = self._gateway.dispute.finalize(dispute_id)
         dispute_refusal(result, "finalize", dispute_id)
 
+    def iter_disputes(self, first: date, last: date) -> Iterator[PspDispute]:
+        """Disputes received from ``first`` to ``last`` (both days included), then those
+        with a status change that took effect in those days (a chargeback lost weeks
+        after it came), each once. ``gateway.dispute.search`` pages by itself
+        (``PaginatedCollection``); dates go as the SDK's own test writes them
+        (test_dispute_search.py: ``received_date.between("03/03/2014", "03/05/2014")``)."""
+        bounds = (first.strftime("%m/%d/%Y"), last.strftime("%m/%d/%Y"))
+        seen: set[str] = set()
+        for field in (
+            braintree.DisputeSearch.received_date,
+            braintree.DisputeSearch.effective_date,
+        ):
+            with translate_errors("dispute_search", self._http):
+                found = iter(self._gateway.dispute.search(field.between(*bounds)).disputes.items)
+            while True:
+                with translate_errors("dispute_search", self._http):
+                    sdk_dispute = next(found, None)
+                if sdk_dispute is None:
+                    break
+                dispute = dispute_from_sdk(sdk_dispute)
+                if dispute.id not in seen:
+                    seen.add(dispute.id)
+                    yield dispute
+
 
 # A Braintree merchant account id is a short handle chosen in the control panel; this
 # bound only keeps a pasted secret or a whole JSON document out of it.

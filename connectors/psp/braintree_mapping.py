@@ -168,6 +168,9 @@ def transaction_from_sdk(sdk_txn: Any) -> PspTransaction:
         processor_response_code=_text(getattr(sdk_txn, "processor_response_code", None)),
         refunded_transaction_id=_text(getattr(sdk_txn, "refunded_transaction_id", None)),
         merchant_account_id=_text(getattr(sdk_txn, "merchant_account_id", None)),
+        settlement_response_code=_text(
+            getattr(sdk_txn, "processor_settlement_response_code", None)
+        ),
         updated_at=utc(getattr(sdk_txn, "updated_at", None)),
     )
 
@@ -306,14 +309,13 @@ def notification_from_sdk(notification: Any) -> WebhookNotification:
     kind = _text(getattr(notification, "kind", None))
     if kind is None:
         raise WebhookRejected(
-            "Braintree webhook has no kind; it was stored and not processed",
+            "Braintree webhook has no kind",
             code="webhook_undecodable",
         )
     timestamp = utc(getattr(notification, "timestamp", None))
     if timestamp is None:
         raise WebhookRejected(
-            f"Braintree webhook {kind} has no timestamp, so it cannot be deduplicated; "
-            "it was stored and not processed",
+            f"Braintree webhook {kind} has no timestamp, so it cannot be deduplicated",
             code="webhook_undecodable",
         )
     transaction: PspTransaction | None = None

@@ -58,7 +58,26 @@ def _reconciliation(money: dict[str, Any]) -> dict[str, Any]:
             "ledger_rows": {"type": "integer"},
             "matched": {"type": "integer"},
             "no_money": {"type": "integer", "description": "PSP declines we do not hold"},
+            "psp_disputes": {"type": "integer", "description": "the PSP's disputes of the day"},
+            "ledger_disputes": {"type": "integer", "description": "our dispute records of the day"},
+            "disputes_matched": {"type": "integer", "description": "disputes that agree"},
             "cases_opened": {"type": "integer", "description": "by the last run"},
+            "settlement_summary": {
+                "type": ["array", "null"],
+                "description": "The PSP's own settlement batch summary of the day, where "
+                "it offers one",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "merchant_account": {"type": "string"},
+                        "card_type": {"type": "string"},
+                        "kind": {"enum": ["sale", "credit"]},
+                        "count": {"type": "integer"},
+                        "amount": {"type": "string"},
+                        "currency": {"type": "string"},
+                    },
+                },
+            },
             "totals": {
                 "type": "array",
                 "items": {
@@ -82,7 +101,7 @@ def _reconciliation(money: dict[str, Any]) -> dict[str, Any]:
                         "kind": {"enum": difference_kinds},
                         "psp_id": {"type": "string"},
                         "payment_id": {"type": ["string", "null"]},
-                        "txn_kind": {"enum": ["sale", "credit"]},
+                        "txn_kind": {"enum": ["sale", "credit", "dispute"]},
                         "ours": {"type": ["string", "null"], "example": "10.00 USD settled"},
                         "theirs": {"type": ["string", "null"]},
                         "case_id": {"type": "integer"},
@@ -221,7 +240,7 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                         "additionalProperties": False,
                         "properties": {"note": {"type": "string", "minLength": 1}},
                     },
-                    errors=(400, 401, 403, 404, 409, 503),
+                    errors=(401, 403, 404, 409, 422, 502),
                 )
             },
             "/payments/{payment_id}/cancel": {
@@ -387,6 +406,14 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                         "receipt_number": {"type": ["string", "null"]},
                         "allocations": {"type": "array"},
                         "credit": money,
+                        "captured": money,
+                        "refunded": money,
+                        "refund_receipts": {"type": "array", "items": {"type": "string"}},
+                        "reversal_receipt": {
+                            "type": ["string", "null"],
+                            "description": "The numbered reversal of a payment whose "
+                            "settlement the bank declined (status settlement_declined)",
+                        },
                     },
                 },
                 "Customer": {
@@ -429,7 +456,10 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     "type": "object",
                     "properties": {
                         "number": {"type": "string"},
-                        "amount_paid": money,
+                        "kind": {"enum": ["payment", "refund", "reversal"]},
+                        "amount_paid": {**money, "description": "kind payment"},
+                        "amount_refunded": {**money, "description": "kind refund"},
+                        "amount_reversed": {**money, "description": "kind reversal"},
                         "method": {"type": "string"},
                         "lines": {"type": "array"},
                     },

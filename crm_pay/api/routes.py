@@ -10,8 +10,10 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import text
 
 from crm_pay.domain.errors import PspUnavailable, Unauthorized, ValidationError, WebhookRejected
+from crm_pay.domain.money import Money
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
 from crm_pay.services import (
     customers,
@@ -282,8 +284,6 @@ _RECEIPT_AMOUNT = {"refund": "amount_refunded", "reversal": "amount_reversed"}
 
 
 def _receipt_json(content: dict[str, Any]) -> dict[str, Any]:
-    from crm_pay.domain.money import Money
-
     cur = content["currency"]
 
     def m(minor: int) -> str:
@@ -328,8 +328,6 @@ def create_webhook_blueprint() -> Blueprint:
 
     @bp.get("/healthz")
     def healthz() -> tuple[Response, int]:
-        from sqlalchemy import text
-
         try:
             with _ctx().db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

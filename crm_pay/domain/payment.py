@@ -22,6 +22,7 @@ __all__ = [
     "TRANSITIONS",
     "TERMINAL",
     "SUCCESSFUL",
+    "DISPUTE_MONEY_GONE",
     "check_transition",
     "EventKind",
     "PaymentEvent",
@@ -69,8 +70,17 @@ TRANSITIONS: Final[dict[PaymentStatus, frozenset[PaymentStatus]]] = {
     # same link while attempts remain, or the agent may cancel.
     S.DECLINED: frozenset({S.PROCESSING, S.CANCELLED, S.EXPIRED}),
     S.FAILED: frozenset({S.PROCESSING, S.CANCELLED, S.EXPIRED}),
+    # An unknown sale the PSP shows already settlement-declined moved no money either.
     S.UNKNOWN: frozenset(
-        {S.AUTHORIZED, S.SUBMITTED_FOR_SETTLEMENT, S.SETTLED, S.DECLINED, S.FAILED, S.VOIDED}
+        {
+            S.AUTHORIZED,
+            S.SUBMITTED_FOR_SETTLEMENT,
+            S.SETTLED,
+            S.DECLINED,
+            S.FAILED,
+            S.VOIDED,
+            S.SETTLEMENT_DECLINED,
+        }
     ),
     S.AUTHORIZED: frozenset(
         {S.SUBMITTED_FOR_SETTLEMENT, S.SETTLED, S.VOIDED, S.SETTLEMENT_DECLINED}
@@ -89,6 +99,11 @@ TERMINAL: Final = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 SUCCESSFUL: Final = frozenset(
     {PaymentStatus.AUTHORIZED, PaymentStatus.SUBMITTED_FOR_SETTLEMENT, PaymentStatus.SETTLED}
 )
+
+
+#: Dispute statuses (the PSP's words) in which the disputed money is gone: a chargeback
+#: is booked for them, and reversed if the dispute is won later.
+DISPUTE_MONEY_GONE: Final = frozenset({"lost", "accepted", "auto_accepted", "expired"})
 
 
 def check_transition(current: PaymentStatus | str, target: PaymentStatus | str) -> bool:

@@ -10,6 +10,13 @@ row (the PSP is the truth about money it moved), else the UTC day of ours. Calle
 both sides with a margin around the day, so a payment created at 23:59 that the PSP
 stamped 00:01 is matched by id and reported on the PSP's day only, never twice.
 
+Chargebacks are matched beside the transactions: our dispute records against the PSP's
+disputes, by the PSP's dispute id. A dispute belongs to the day the PSP received it
+(Braintree's ``received_date``) and again to the day of its latest status change (a
+chargeback lost weeks later is checked that day); our record, to the days we opened it and
+last moved its status. What is compared is money: the disputed amount, and whether our
+ledger has booked the chargeback exactly when the PSP says the money is gone.
+
 Every difference is one :class:`Difference` (a case for a supervisor); nothing is ever
 booked from here.
 """
@@ -23,11 +30,15 @@ from enum import StrEnum
 from typing import Final, NamedTuple
 
 from .money import Money
+from .payment import DISPUTE_MONEY_GONE
 
 __all__ = [
     "DifferenceKind",
     "PspRecord",
     "LedgerRecord",
+    "PspDisputeRecord",
+    "LedgerDisputeRecord",
+    "DISPUTE_MONEY_GONE",
     "Difference",
     "Total",
     "DayReport",
@@ -35,6 +46,7 @@ __all__ = [
     "MONEY_MOVING",
     "NO_MONEY",
     "status_agrees",
+    "chargeback_due",
     "payment_id_from_order_id",
     "day_bounds",
     "reconcile_day",
@@ -73,6 +85,37 @@ class LedgerRecord(NamedTuple):
     currency: str
     created_at: datetime  # aware UTC
 
+
+class PspDisputeRecord(NamedTuple):
+    """One PSP dispute (chargeback, retrieval, pre-arbitration) as the matcher needs it."""
+
+    psp_id: str
+    kind: str  # "chargeback" | "retrieval" | "pre_arbitration"
+    status: str  # Braintree's words: open, under_review, disputed, won, lost, ...
+    amount_minor: int | None  # the disputed amount; None when the PSP sent none
+    currency: str
+    transaction_id: str
+    payment_id: str  # "" when the disputed transaction is not one of our payments
+    received_on: date | None  # the PSP's received date; None counts as "in the day"
+    changed_on: date | None  # the day of the PSP's latest status change
+
+
+class LedgerDisputeRecord(NamedTuple):
+    """One of our dispute records."""
+
+    psp_id: str
+    payment_id: str
+    kind: str
+    status: str
+    amount_minor: int | None
+    currency: str  # "" when unknown
+    booked_minor: int  # the chargeback our ledger holds for it now (0: none)
+    opened_on: date  # UTC day we first heard of it
+    changed_on: date  # UTC day of the PSP time of our latest status
+
+
+# Dispute statuses in which the issuer keeps the disputed amount: our ledger books the
+# chargeback then, and only then (crm_pay.services.dispute_records follows this rule).
 
 # PSP statuses in which money moved or is held on the card.
 MONEY_MOVING: Final = frozenset({"authorized", "submitted_for_settlement", "settling", "settled"})
@@ -131,15 +174,18 @@ class Difference:
     each side holds (``"10.00 USD settled"``); None when a side has nothing."""
 
     kind: DifferenceKind
-    psp_id: str
+    psp_id: str  # a transaction id, or a dispute id when txn_kind is "dispute"
     payment_id: str | None
-    txn_kind: str  # "sale" | "credit"
+    txn_kind: str  # "sale" | "credit" | "dispute"
     ours: str | None
     theirs: str | None
 
     @property
     def case_subject(self) -> str:
-        """Stable per difference, so running a day again opens no second case."""
+        """Stable per difference, so running a day again opens no second case. Dispute
+        ids live in their own namespace: one may equal a transaction id."""
+        if self.txn_kind == "dispute":
+            return f"psp-dispute:{self.psp_id}"
         return f"psp:{self.psp_id}"
 
 
@@ -168,6 +214,9 @@ class DayReport:
     no_money: int  # PSP rows of the day we do not know that moved no money (declines)
     totals: tuple[Total, ...]
     differences: tuple[Difference, ...]
+    psp_disputes: int = 0  # PSP disputes of the day
+    ledger_disputes: int = 0  # our dispute records of the day (matched or not)
+    disputes_matched: int = 0  # disputes of the day that agree on both sides
 
 
 def _words(minor: int, currency: str, status: str | None = None) -> str:
@@ -183,10 +232,13 @@ class DayMatcher:
     day plus a margin, any number of times, duplicates ignored), ask
     :meth:`unmatched_ledger` which of our rows of the day the PSP did not send (the
     caller may look those up one by one and feed what it finds), then :meth:`finish`.
+    Disputes go the same way: our records in ``disputes``, the PSP's through
+    :meth:`feed_disputes`, the leftovers from :meth:`unmatched_disputes`.
     """
 
     day: date
     ledger: Iterable[LedgerRecord]
+    disputes: Iterable[LedgerDisputeRecord] = ()
     _start: datetime = field(init=False)
     _end: datetime = field(init=False)
     _by_psp: dict[str, LedgerRecord] = field(init=False)
@@ -199,6 +251,11 @@ class DayMatcher:
     _ledger_in_day_matched: int = field(init=False, default=0)
     _matched: int = field(init=False, default=0)
     _no_money: int = field(init=False, default=0)
+    _our_disputes: dict[str, LedgerDisputeRecord] = field(init=False)
+    _seen_disputes: set[str] = field(init=False)
+    _psp_disputes: int = field(init=False, default=0)
+    _ledger_disputes_matched: int = field(init=False, default=0)
+    _disputes_matched: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self._start, self._end = day_bounds(self.day)
@@ -209,6 +266,9 @@ class DayMatcher:
             if row.kind == "sale":
                 self._sales_by_payment[row.payment_id] = row
         self.ledger = ()  # the index holds what is needed; let the caller's list go
+        self._our_disputes = {row.psp_id: row for row in self.disputes}
+        self.disputes = ()
+        self._seen_disputes = set()
         self._seen = set()
         self._totals = {}
         self._diffs = []
@@ -279,6 +339,48 @@ class DayMatcher:
             )
         )
 
+    def feed_disputes(self, rows: Iterable[PspDisputeRecord]) -> None:
+        """Match PSP disputes, like :meth:`feed`: outside the day they are matched (so
+        ours are not reported missing) but neither counted nor reported."""
+        ours_by_id, seen, day = self._our_disputes, self._seen_disputes, self.day
+        for psp in rows:
+            if psp.psp_id in seen:
+                continue
+            seen.add(psp.psp_id)
+            in_day = (psp.received_on is None and psp.changed_on is None) or day in (
+                psp.received_on,
+                psp.changed_on,
+            )
+            if not in_day:
+                continue
+            self._psp_disputes += 1
+            ours = ours_by_id.get(psp.psp_id)
+            if ours is None:
+                self._diffs.append(
+                    Difference(
+                        DifferenceKind.MISSING_IN_LEDGER,
+                        psp.psp_id,
+                        psp.payment_id or None,
+                        "dispute",
+                        None,
+                        _dispute_words(psp.kind, psp.status, psp.amount_minor, psp.currency),
+                    )
+                )
+                continue
+            self._ledger_disputes_matched += 1
+            found = _compare_dispute(ours, psp)
+            if found:
+                self._diffs.extend(found)
+            else:
+                self._disputes_matched += 1
+
+    def unmatched_disputes(self) -> Iterator[LedgerDisputeRecord]:
+        """Our dispute records of the day that no PSP dispute has matched (yet)."""
+        day, seen = self.day, self._seen_disputes
+        for row in self._our_disputes.values():
+            if row.psp_id not in seen and day in (row.opened_on, row.changed_on):
+                yield row
+
     def unmatched_ledger(self) -> Iterator[LedgerRecord]:
         """Our rows of the day that no PSP row has matched (yet)."""
         start, end, seen = self._start, self._end, self._seen
@@ -299,6 +401,17 @@ class DayMatcher:
             )
             for row in self.unmatched_ledger()
         ]
+        missing_disputes = [
+            Difference(
+                DifferenceKind.MISSING_AT_PSP,
+                row.psp_id,
+                row.payment_id,
+                "dispute",
+                _dispute_words(row.kind, row.status, row.amount_minor, row.currency),
+                None,
+            )
+            for row in self.unmatched_disputes()
+        ]
         totals = tuple(
             Total(currency, account, *acc)
             for (currency, account), acc in sorted(self._totals.items())
@@ -310,7 +423,10 @@ class DayMatcher:
             matched=self._matched,
             no_money=self._no_money,
             totals=totals,
-            differences=tuple(self._diffs + missing),
+            differences=tuple(self._diffs + missing + missing_disputes),
+            psp_disputes=self._psp_disputes,
+            ledger_disputes=self._ledger_disputes_matched + len(missing_disputes),
+            disputes_matched=self._disputes_matched,
         )
 
 
@@ -340,6 +456,44 @@ def _compare(ours: LedgerRecord, psp: PspRecord) -> list[Difference]:
             f"{ours.kind} {ours.status}",
             f"{psp.kind} {psp.status}",
         )
+    return found
+
+
+def _dispute_words(kind: str, status: str, minor: int | None, currency: str) -> str:
+    amount = _words(minor, currency) if minor is not None and currency else "no amount"
+    return f"{amount} {kind} {status}"
+
+
+def chargeback_due(kind: str, status: str) -> bool:
+    """True if a dispute of ``kind`` in the PSP's ``status`` has taken the money: our
+    ledger must then hold its chargeback (a retrieval only asks, it takes nothing)."""
+    return status in DISPUTE_MONEY_GONE and kind != "retrieval"
+
+
+def _compare_dispute(ours: LedgerDisputeRecord, psp: PspDisputeRecord) -> list[Difference]:
+    """The differences of one matched dispute: its amount, then whether our chargeback
+    booking agrees with the PSP's status (statuses that move no money, such as open and
+    under review, are the dispute case's business, not the reconciliation's)."""
+    found: list[Difference] = []
+
+    def add(kind: DifferenceKind, mine: str, theirs: str) -> None:
+        found.append(Difference(kind, psp.psp_id, ours.payment_id, "dispute", mine, theirs))
+
+    theirs_words = _dispute_words(psp.kind, psp.status, psp.amount_minor, psp.currency)
+    if ours.currency and psp.currency and ours.currency != psp.currency:
+        add(DifferenceKind.CURRENCY_MISMATCH, ours.currency, psp.currency)
+    elif psp.amount_minor is not None and ours.amount_minor != psp.amount_minor:
+        mine = _words(ours.amount_minor, ours.currency) if ours.amount_minor is not None else "-"
+        add(DifferenceKind.AMOUNT_MISMATCH, mine, _words(psp.amount_minor, psp.currency))
+    booked = ours.booked_minor
+    booked_words = f"{ours.kind} {ours.status}, " + (
+        f"{_words(booked, ours.currency)} charged back" if booked else "no chargeback booked"
+    )
+    due = chargeback_due(psp.kind, psp.status)
+    if due != (booked != 0):
+        add(DifferenceKind.STATUS_MISMATCH, booked_words, theirs_words)
+    elif due and psp.amount_minor is not None and booked != psp.amount_minor and not found:
+        add(DifferenceKind.AMOUNT_MISMATCH, booked_words, theirs_words)
     return found
 
 

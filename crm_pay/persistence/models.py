@@ -430,6 +430,10 @@ class ReconciliationRun(Base):
     ledger_rows: Mapped[int] = mapped_column(Integer, default=0)
     matched: Mapped[int] = mapped_column(Integer, default=0)
     no_money: Mapped[int] = mapped_column(Integer, default=0)
+    # chargebacks: the PSP's disputes of the day, ours, and how many agreed
+    psp_disputes: Mapped[int] = mapped_column(Integer, default=0)
+    ledger_disputes: Mapped[int] = mapped_column(Integer, default=0)
+    disputes_matched: Mapped[int] = mapped_column(Integer, default=0)
     cases_opened: Mapped[int] = mapped_column(Integer, default=0)  # by the last run
     # [{currency, merchant_account, sales_count, sales_minor, refunds_count, refunds_minor}]
     totals: Mapped[list[Any]]

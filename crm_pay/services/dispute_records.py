@@ -19,7 +19,7 @@ from crm_pay.domain.errors import (
     ValidationError,
 )
 from crm_pay.domain.money import Money
-from crm_pay.domain.payment import EventKind
+from crm_pay.domain.payment import DISPUTE_MONEY_GONE, EventKind
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import (
     Case,
@@ -59,7 +59,7 @@ DISPUTE_KINDS: dict[str, str] = {
     "dispute_expired": "expired",
 }
 # Statuses in which the issuer keeps the disputed amount: booked as a chargeback.
-MONEY_GONE = frozenset({"lost", "accepted", "auto_accepted", "expired"})
+MONEY_GONE = DISPUTE_MONEY_GONE  # one rule, in the domain
 _EVENT_FOR = {
     "lost": EventKind.DISPUTE_LOST,
     "accepted": EventKind.DISPUTE_ACCEPTED,
@@ -199,7 +199,10 @@ def _follow_money(
         return False
     amount = dispute_amount(row)
     if target == row.booked_minor:
-        if row.status == "won" and not _has_event(session, row, EventKind.DISPUTE_WON):
+        # Won with nothing booked: the disputed amount is released once, unless a loss
+        # already released it (a later win then reversed the chargeback instead).
+        released = (EventKind.DISPUTE_WON, *set(_EVENT_FOR.values()))
+        if row.status == "won" and not any(_has_event(session, row, k) for k in released):
             add_event(
                 session,
                 ctx,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from crm_pay.domain.errors import Conflict, CrmPayError, Forbidden, NotFound, ValidationError
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import Dispute, Payment
-from crm_pay.ports import DisputeGateway, PspDispute
+from crm_pay.ports import DisputeGateway, PspDispute, capability
 from vault import pan
 
 from . import audit
@@ -54,8 +54,8 @@ def _require_supervisor(principal: Principal) -> None:
 def _gateway(ctx: Context, principal: Principal) -> DisputeGateway:
     """The PSP's dispute capability, checked before anything is recorded."""
     _require_supervisor(principal)
-    psp = ctx.psp
-    if not isinstance(psp, DisputeGateway):
+    psp = capability(ctx.psp, DisputeGateway)
+    if psp is None:
         raise Conflict(
             "this payment provider does not let crm-pay answer disputes; answer it in "
             "the provider's control panel",

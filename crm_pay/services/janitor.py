@@ -188,6 +188,17 @@ def resolve_unknown_by_hand(
                 f"payment is {payment.status}, not in doubt; nothing to resolve",
                 code="not_in_doubt",
             )
+        since = as_utc(payment.updated_at)
+        if payment.status == PaymentStatus.PROCESSING.value and (
+            since is not None and ctx.now() - since < PROCESSING_GRACE
+        ):
+            # The PSP call may still be in flight: its answer must not find the payment
+            # failed by hand (a success could then no longer be applied).
+            raise Conflict(
+                "the payment provider is still being asked about this payment; try again "
+                f"in {int(PROCESSING_GRACE.total_seconds())} seconds",
+                code="payment_in_flight",
+            )
         order_id = order_id_for(payment.id, payment.attempt)
     # Raises PspUnavailable: without the PSP's word nobody may close it.
     txn = _pick(list(ctx.psp.find_by_order_id(order_id)))

@@ -20,6 +20,7 @@ from crm_pay.domain.declines import advise
 from crm_pay.domain.ledger import LedgerEntry, plan_allocation
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import SUCCESSFUL, EventKind, PaymentStatus
+from crm_pay.domain.reconciliation import MONEY_MOVING
 from crm_pay.persistence.models import Customer, PayLink, Payment
 from crm_pay.ports import PspTransaction, PspTxnStatus, SaleOutcome
 
@@ -85,6 +86,10 @@ def apply_outcome(session: Session, ctx: Context, payment: Payment, outcome: Sal
     if outcome.transaction is not None:
         payment.psp_transaction_id = outcome.transaction.id
         _remember_card(payment, outcome.transaction)
+    else:
+        # Refused before a transaction existed (e.g. a nonce Braintree does not know):
+        # no card was read, so the previous attempt's card must not be shown with it.
+        payment.card_brand = payment.card_last4 = payment.card_exp = None
     apply_decline(session, ctx, payment, kind, code)
 
 
@@ -164,7 +169,7 @@ def apply_transaction(
         return False
     booked = payment.status in SUCCESSFUL or payment.status == PaymentStatus.SETTLEMENT_DECLINED
     if booked and payment.psp_transaction_id and txn.id != payment.psp_transaction_id:
-        if txn.status.value in _MONEY_MOVED:
+        if txn.status.value in MONEY_MOVING:
             open_case(
                 session,
                 ctx,
@@ -225,10 +230,6 @@ def apply_transaction(
     return True
 
 
-# PSP statuses in which a sale took (or will take) the customer's money.
-_MONEY_MOVED = frozenset({"authorized", "submitted_for_settlement", "settling", "settled"})
-
-
 def _book_void(session: Session, ctx: Context, payment: Payment, txn: PspTransaction) -> None:
     """A booked sale voided at the PSP without us: take it off the ledger."""
     customer = session.get(Customer, payment.customer_id)
@@ -282,7 +283,7 @@ def _apply_settlement_decline(
     transition(session, ctx, payment, PaymentStatus.SETTLEMENT_DECLINED)
     payment.psp_transaction_id = txn.id
     _remember_card(payment, txn)
-    advice = advise("settlement", txn.processor_response_code or "")
+    advice = advise("settlement", txn.settlement_response_code or "")
     payment.decline_code = advice.code
     payment.decline_message = advice.message
     payment.decline_next_step = advice.next_step

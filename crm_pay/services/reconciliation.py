@@ -7,6 +7,10 @@ transaction open and stream them through the pure matcher
 (:class:`crm_pay.domain.reconciliation.DayMatcher`), then write the report and the cases
 in one short transaction. Cases are keyed by (kind, ``psp:<id>``): running a day again
 opens none twice, and a case a supervisor resolved stays resolved.
+
+Chargebacks: where the PSP offers the ``DisputeGateway`` capability, its disputes of the
+day (received, or with a status change, from a day before to a day after) are matched to
+our ``Dispute`` records the same way; their cases are keyed ``psp-dispute:<id>``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from crm_pay.domain.errors import Conflict, CrmPayError, NotFound, ValidationError
@@ -26,13 +30,22 @@ from crm_pay.domain.payment import EventKind
 from crm_pay.domain.reconciliation import (
     DayMatcher,
     DayReport,
+    LedgerDisputeRecord,
     LedgerRecord,
+    PspDisputeRecord,
     PspRecord,
     day_bounds,
 )
 from crm_pay.persistence.db import as_utc
-from crm_pay.persistence.models import Payment, PaymentEventRow, ReconciliationRun
-from crm_pay.ports import PagedSearch, PspTransaction, SettlementSummaries
+from crm_pay.persistence.models import Dispute, Payment, PaymentEventRow, ReconciliationRun
+from crm_pay.ports import (
+    DisputeGateway,
+    PagedSearch,
+    PspDispute,
+    PspTransaction,
+    SettlementSummaries,
+    capability,
+)
 
 from .cases import open_case
 from .context import Context
@@ -64,6 +77,11 @@ LEDGER_MARGIN = timedelta(days=1)
 # Our rows of the day the search did not bring are looked up one by one (the PSP may
 # have stamped them outside the margin); beyond this many, they are reported as they are.
 LOOKUP_LIMIT = 1000
+# Disputes are searched by date (Braintree's dispute dates have no time of day), this many
+# days beyond the day on both sides; ours are read as far.
+DISPUTE_MARGIN = timedelta(days=1)
+# The PSP's disputes are fed to the matcher in batches of this many (one payment lookup each).
+DISPUTE_BATCH = 50
 # A "running" claim older than this is from a process that died: it may be taken over.
 STALE_RUN = timedelta(hours=1)
 # The worker reconciles a day once it is this long over (late PSP stamps have landed).
@@ -165,20 +183,105 @@ def _psp_pages(
     ctx: Context, start: datetime, end: datetime
 ) -> Iterator[tuple[int, Sequence[PspTransaction]]]:
     """The PSP's rows in pages; adapters without paging give one page."""
-    if isinstance(ctx.psp, PagedSearch):
-        yield from ctx.psp.iter_search(start, end)
+    paged = capability(ctx.psp, PagedSearch)
+    if paged is not None:
+        yield from paged.iter_search(start, end)
         return
     rows = ctx.psp.search(start, end)
     yield len(rows), rows
 
 
+def _dispute_records(ctx: Context, start: datetime, end: datetime) -> list[LedgerDisputeRecord]:
+    """Our dispute records opened, or last moved, near ``[start, end)``."""
+    low, high = start - DISPUTE_MARGIN, end + DISPUTE_MARGIN
+    with ctx.db.transaction() as s:
+        rows = s.scalars(
+            select(Dispute).where(
+                or_(
+                    (Dispute.opened_at >= low) & (Dispute.opened_at < high),
+                    (Dispute.status_at >= low) & (Dispute.status_at < high),
+                )
+            )
+        ).all()
+        return [
+            LedgerDisputeRecord(
+                row.psp_dispute_id,
+                row.payment_id,
+                row.kind,
+                row.status,
+                row.amount_minor,
+                row.currency or "",
+                row.booked_minor,
+                as_utc(row.opened_at).date(),  # type: ignore[union-attr]
+                as_utc(row.status_at).date(),  # type: ignore[union-attr]
+            )
+            for row in rows
+        ]
+
+
+def _dispute_record(dispute: PspDispute, payment_id: str) -> PspDisputeRecord:
+    # The latest status change: the PSP's status history, else its last update.
+    moments = [at for _, at in dispute.status_history if at is not None]
+    latest = max(moments) if moments else dispute.updated_at
+    return PspDisputeRecord(
+        dispute.id,
+        dispute.kind,
+        dispute.status,
+        dispute.amount.minor if dispute.amount is not None else None,
+        dispute.amount.currency if dispute.amount is not None else "",
+        dispute.transaction_id or "",
+        payment_id,
+        dispute.received_on,
+        latest.date() if latest is not None else None,
+    )
+
+
+def _payments_of(ctx: Context, disputes: Sequence[PspDispute]) -> dict[str, str]:
+    """PSP transaction id -> our payment id, for the disputed transactions of a batch."""
+    ids = {d.transaction_id for d in disputes if d.transaction_id}
+    if not ids:
+        return {}
+    with ctx.db.transaction() as s:
+        found = s.execute(
+            select(Payment.psp_transaction_id, Payment.id).where(
+                Payment.psp_transaction_id.in_(ids)
+            )
+        ).all()
+    return {txn: pid for txn, pid in found if txn}
+
+
+def _match_disputes(ctx: Context, psp: DisputeGateway, day: date, matcher: DayMatcher) -> None:
+    batch: list[PspDispute] = []
+
+    def flush() -> None:
+        payments = _payments_of(ctx, batch)
+        matcher.feed_disputes(
+            _dispute_record(d, payments.get(d.transaction_id or "", "")) for d in batch
+        )
+        batch.clear()
+
+    for dispute in psp.iter_disputes(day - DISPUTE_MARGIN, day + DISPUTE_MARGIN):
+        batch.append(dispute)
+        if len(batch) >= DISPUTE_BATCH:
+            flush()
+    flush()
+    for i, row in enumerate(list(matcher.unmatched_disputes())):
+        if i >= LOOKUP_LIMIT:
+            log.warning("reconciliation %s: more than %d disputes unmatched", day, LOOKUP_LIMIT)
+            break
+        found = psp.find_dispute(row.psp_id)
+        if found is not None:
+            matcher.feed_disputes([_dispute_record(found, row.payment_id)])
+
+
 def _settlement_summary(ctx: Context, day: date) -> list[dict[str, Any]] | None:
     """The PSP's own totals of what it settled on ``day``, where it offers them. Shown
     beside the matching; a PSP that cannot give them leaves the summary out (None)."""
-    if not isinstance(ctx.psp, SettlementSummaries):
+    summaries = capability(ctx.psp, SettlementSummaries)
+    if summaries is None:
         return None
     try:
-        lines = ctx.psp.settlement_summary(day)
+        lines = summaries.settlement_summary(day)
     except CrmPayError as exc:
         log.warning("reconciliation %s: no settlement summary (%s)", day, exc.message)
         return None
@@ -197,7 +300,13 @@ def _settlement_summary(ctx: Context, day: date) -> list[dict[str, Any]] | None:
 
 def _match(ctx: Context, day: date, progress: Progress | None) -> DayReport:
     start, end = day_bounds(day)
-    matcher = DayMatcher(day, _ledger_records(ctx, start, end))
+    disputes = capability(ctx.psp, DisputeGateway)
+    # Without the PSP's disputes ours are not read: none would be reported missing.
+    matcher = DayMatcher(
+        day,
+        _ledger_records(ctx, start, end),
+        _dispute_records(ctx, start, end) if disputes is not None else (),
+    )
     done = 0
     for total, page in _psp_pages(ctx, start - PSP_MARGIN, end + PSP_MARGIN):
         matcher.feed(_record(txn) for txn in page)
@@ -211,6 +320,8 @@ def _match(ctx: Context, day: date, progress: Progress | None) -> DayReport:
         found = ctx.psp.find(row.psp_id)
         if found is not None:
             matcher.feed([_record(found)])
+    if disputes is not None:
+        _match_disputes(ctx, disputes, day, matcher)
     return matcher.finish()
 
 
@@ -232,6 +343,9 @@ def _claim(ctx: Context, day: date, actor: str) -> None:
                     ledger_rows=0,
                     matched=0,
                     no_money=0,
+                    psp_disputes=0,
+                    ledger_disputes=0,
+                    disputes_matched=0,
                     cases_opened=0,
                     totals=[],
                     differences=[],
@@ -301,6 +415,8 @@ def _save(ctx: Context, report: DayReport, summary: list[dict[str, Any]] | None)
         run.status, run.finished_at, run.error = "completed", ctx.now(), None
         run.psp_rows, run.ledger_rows = report.psp_rows, report.ledger_rows
         run.matched, run.no_money, run.cases_opened = report.matched, report.no_money, opened
+        run.psp_disputes, run.ledger_disputes = report.psp_disputes, report.ledger_disputes
+        run.disputes_matched = report.disputes_matched
         run.runs += 1
         run.totals = [
             {
@@ -364,6 +480,9 @@ def _view(run: ReconciliationRun) -> dict[str, Any]:
         "ledger_rows": run.ledger_rows,
         "matched": run.matched,
         "no_money": run.no_money,
+        "psp_disputes": run.psp_disputes,
+        "ledger_disputes": run.ledger_disputes,
+        "disputes_matched": run.disputes_matched,
         "cases_opened": run.cases_opened,
         "totals": [
             {

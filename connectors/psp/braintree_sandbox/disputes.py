@@ -3,7 +3,9 @@
 Sources: braintree_python ``braintree/dispute_gateway.py`` (the calls and URLs),
 ``tests/integration/test_disputes.py`` (codes and messages of each refusal; the
 chargeback test card), ``braintree/webhook_testing_gateway.py`` (the dispute document
-each webhook carries) and ``braintree/error_codes.py`` (``Dispute``, ``DocumentUpload``).
+each webhook carries), ``braintree/error_codes.py`` (``Dispute``, ``DocumentUpload``) and,
+for :meth:`Disputes.search`, ``braintree/dispute_search.py`` (criterion names) with
+``tests/integration/test_dispute_search.py`` (the date forms and ranges it sends).
 Uploaded evidence files are inspected and dropped: only name, type and size are kept.
 """
 
@@ -11,15 +13,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from .amounts import money, parse_amount
-from .records import TransactionNotFound, ValidationFailure, fail, find_transaction
+from .records import (
+    TransactionNotFound,
+    UnsupportedSearch,
+    ValidationFailure,
+    fail,
+    find_transaction,
+)
 from .state import SandboxState, new_id, now_timestamp, parse_timestamp
 
-__all__ = ["DISPUTE_OUTCOMES", "Disputes"]
+__all__ = ["DISPUTE_OUTCOMES", "DISPUTE_PAGE_SIZE", "Disputes"]
 
 EventSink = Callable[[str, str], None]
 
@@ -57,6 +65,15 @@ FILE_EVIDENCE_STORAGE = 10 * 1024 * 1024
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 _SIGNATURES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"%PDF-": ""}
 
+#: Disputes per search page. Ours: Braintree does not publish it, and the SDK reads it
+#: from every answer (``PaginatedResult(total_items, page_size, ...)``).
+DISPUTE_PAGE_SIZE = 10
+# DisputeSearch criteria the sandbox answers (braintree_python dispute_search.py): text
+# nodes, multiple-value nodes and date ranges. Anything else is refused, not ignored.
+_SEARCH_TEXT = frozenset({"id", "transaction_id", "case_number", "reference_number"})
+_SEARCH_LISTS = frozenset({"status", "kind", "reason", "merchant_account_id"})
+_SEARCH_DATES = frozenset({"received_date", "reply_by_date", "effective_date"})
+
 
 def _dispute_error(code: str, message: str, attribute: str = "status") -> ValidationFailure:
     return fail(code, attribute, message, ("dispute",))
@@ -72,6 +89,23 @@ class Disputes:
     def __init__(self, state: SandboxState, on_event: EventSink) -> None:
         self.state = state
         self.on_event = on_event
+
+    def search(self, criteria: dict[str, Any], page: int) -> tuple[int, list[dict[str, Any]]]:
+        """``gateway.dispute.search``: ``(total_items, disputes of page)``, oldest first,
+        :data:`DISPUTE_PAGE_SIZE` a page (``page`` counts from 1, as the SDK's
+        ``PaginatedCollection`` asks). The caller holds :attr:`state.lock`."""
+        for name in criteria:
+            if name not in _SEARCH_TEXT | _SEARCH_LISTS | _SEARCH_DATES:
+                raise UnsupportedSearch(
+                    f"dispute search criterion {name!r} is not supported by the development sandbox"
+                )
+        found = [
+            d
+            for d in self.state.disputes.values()
+            if all(_dispute_matches(d, name, wanted) for name, wanted in criteria.items())
+        ]
+        first = (page - 1) * DISPUTE_PAGE_SIZE
+        return len(found), found[first : first + DISPUTE_PAGE_SIZE]
 
     def find(self, dispute_id: str) -> dict[str, Any]:
         dispute = self.state.disputes.get(dispute_id)
@@ -114,7 +148,11 @@ class Disputes:
                 # Braintree docs (Disputes > Responding): a reply is due within days;
                 # the exact window varies by network, we use 7 days.
                 "reply_by_date": (today + timedelta(days=7)).isoformat(),
-                "status_history": [{"status": "open", "timestamp": stamp}],
+                # Braintree's DisputeStatusHistory carries the date each status took
+                # effect (test_dispute_search.py searches by it); here, the same day.
+                "status_history": [
+                    {"status": "open", "timestamp": stamp, "effective_date": today.isoformat()}
+                ],
                 "evidence": [],
                 "remaining_file_evidence_storage": FILE_EVIDENCE_STORAGE,
             }
@@ -258,7 +296,9 @@ class Disputes:
         stamp = now_timestamp()
         dispute["status"] = status
         dispute["updated_at"] = stamp
-        dispute["status_history"].append({"status": status, "timestamp": stamp})
+        dispute["status_history"].append(
+            {"status": status, "timestamp": stamp, "effective_date": stamp[:10]}
+        )
         if status == "won":
             dispute["amount_won"] = dispute["amount_disputed"]
             dispute["date_won"] = stamp[:10]
@@ -268,3 +308,63 @@ def _sequence(raw: Any) -> int | None:
     if raw is None or raw == "":
         return None
     return int(raw)
+
+
+def _dispute_matches(dispute: dict[str, Any], name: str, wanted: Any) -> bool:
+    if name in _SEARCH_LISTS:
+        values = wanted if isinstance(wanted, list) else [wanted]
+        return dispute.get(name) in values
+    if name in _SEARCH_TEXT:
+        return _text_matches(str(dispute.get(name) or ""), wanted)
+    if name == "effective_date":
+        # Any status change of the dispute that took effect in the range.
+        days = [_day(e.get("effective_date") or e["timestamp"]) for e in dispute["status_history"]]
+    else:
+        days = [_day(dispute[name])] if dispute.get(name) else []
+    return any(_date_in(day, wanted) for day in days)
+
+
+def _text_matches(value: str, wanted: Any) -> bool:
+    """``Search.TextNodeBuilder`` operators (braintree_python search.py)."""
+    condition = wanted if isinstance(wanted, dict) else {"is": wanted}
+    checks: dict[str, Callable[[str], bool]] = {
+        "is": lambda w: value == w,
+        "is_not": lambda w: value != w,
+        "starts_with": value.startswith,
+        "ends_with": value.endswith,
+        "contains": lambda w: w in value,
+    }
+    for operator, operand in condition.items():
+        if operator not in checks:
+            raise UnsupportedSearch(f"text operator {operator!r} is not supported")
+        if not checks[operator](str(operand or "")):
+            return False
+    return True
+
+
+def _date_in(day: date, wanted: Any) -> bool:
+    """``Search.RangeNodeBuilder`` on a date: ``min``/``max`` include their day."""
+    condition = wanted if isinstance(wanted, dict) else {"is": wanted}
+    for operator, bound in condition.items():
+        limit = _day(str(bound))
+        if operator == "min" and day < limit:
+            return False
+        if operator == "max" and day > limit:
+            return False
+        if operator == "is" and day != limit:
+            return False
+        if operator not in ("min", "max", "is"):
+            raise UnsupportedSearch(f"range operator {operator!r} is not supported")
+    return True
+
+
+def _day(text: str) -> date:
+    """A date as the SDK sends one: ``03/04/2014`` (test_dispute_search.py), ``2014-03-04``,
+    or a ``date``/``datetime`` rendered ``2014-03-04T00:00:00Z`` (util/generator.py)."""
+    value = text.strip()
+    try:
+        if "/" in value:
+            return datetime.strptime(value, "%m/%d/%Y").date()
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise UnsupportedSearch(f"{value[:30]!r} is not a date the sandbox can read") from None

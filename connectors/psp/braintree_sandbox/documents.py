@@ -89,7 +89,15 @@ def dispute_fields(dispute: dict[str, Any], state: SandboxState) -> dict[str, An
         "status_history": Items(
             "status_history",
             [
-                {"status": entry["status"], "timestamp": parse_timestamp(entry["timestamp"])}
+                # effective_date: braintree_python tests/integration/test_dispute_search.py
+                # reads status_history[0].effective_date and searches by it.
+                {
+                    "status": entry["status"],
+                    "timestamp": parse_timestamp(entry["timestamp"]),
+                    "effective_date": date.fromisoformat(
+                        entry.get("effective_date") or entry["timestamp"][:10]
+                    ),
+                }
                 for entry in dispute["status_history"]
             ],
         ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,8 @@ from sqlalchemy import func, select
 
 from connectors.psp.braintree_sandbox import SandboxServer
 from crm_pay.domain.errors import Conflict, Forbidden, ValidationError
+from crm_pay.domain.money import Money
+from crm_pay.domain.payment import EventKind, PaymentEvent, totals_from_events
 from crm_pay.persistence.models import (
     AuditEntry,
     Case,
@@ -97,6 +100,20 @@ def test_money_gone_books_one_chargeback_and_a_later_win_reverses_it(
             select(PaymentEventRow.kind).where(PaymentEventRow.payment_id == payment["id"])
         ).all()
     assert kinds.count("chargeback_reversed") == 1 and kinds.count("dispute_opened") == 1
+    # The same win notified again later (Braintree stamps to the second): nothing moves,
+    # and the payment is no longer counted as disputed, not negatively so.
+    time.sleep(1.1)
+    assert notice(client, sandbox, "dispute_won", dispute_id) == "processed"
+    with ctx.db.transaction() as s:
+        events = [
+            PaymentEvent(EventKind(e.kind), Money(e.amount_minor, e.currency))
+            for e in s.scalars(
+                select(PaymentEventRow).where(PaymentEventRow.payment_id == payment["id"])
+            )
+        ]
+    totals = totals_from_events("USD", events)
+    assert totals.disputed.is_zero() and totals.charged_back.is_zero()
+    assert balance(client, auth) == after_payment
 
 
 def test_a_won_dispute_books_nothing_and_an_older_notice_does_not_undo_it(

@@ -188,6 +188,9 @@ def test_a_settlement_decline_reverses_the_payment_with_receipt_case_notice_and_
     report = run_janitor(ctx)
     assert report.settlement is not None and report.settlement.declined == 1
     assert status_of(ctx, p["id"]) == "settlement_declined"
+    view = client.get(f"/pay/api/v1/payments/{p['id']}", headers=auth).get_json()
+    # The PSP's settlement response code (sandbox: 4001, Braintree's settlement decline).
+    assert view["decline"]["code"] == "settlement.4001"
     # The balance is as if the payment never happened.
     assert balance(client, auth) == before
     with ctx.db.transaction() as s:
@@ -433,3 +436,56 @@ def test_a_refund_the_bank_declines_books_nothing_and_says_so_in_plain_words(
     assert "refund_failed" in kinds and "refund_succeeded" not in kinds
     # The rest can still be refunded.
     assert refund(client, supervisor, p["id"], amount="100.00").status_code == 201
+
+
+def test_a_payment_still_being_charged_cannot_be_resolved_by_hand(
+    client: FlaskClient, auth: dict[str, str], supervisor: dict[str, str], ctx: Context
+) -> None:
+    _, payment = create_link(client, auth, amount="72.00")
+    with ctx.db.transaction() as s:  # the customer's request is at the PSP right now
+        row = s.get(Payment, payment["id"])
+        assert row is not None
+        row.status = "processing"
+        row.attempt = 1
+        row.updated_at = ctx.now()
+    resp = client.post(
+        f"/pay/api/v1/payments/{payment['id']}/resolve",
+        json={"note": "customer hung up"},
+        headers=supervisor,
+    )
+    assert resp.status_code == 409
+    assert resp.get_json()["error"]["code"] == "payment_in_flight"
+    assert status_of(ctx, payment["id"]) == "processing"
+
+
+def test_an_unknown_sale_the_psp_declined_at_settlement_ends_without_booking(
+    client: FlaskClient, auth: dict[str, str], sandbox: SandboxServer, ctx: Context
+) -> None:
+    before = balance(client, auth)
+    _, payment = create_link(client, auth, amount="73.00")
+    sandbox.fail_next("timeout")  # the sale is made; its answer is lost
+    assert pay(client, payment["pay_url"]).get_json()["status"] == "unknown"
+    [sale] = [t for t in sandbox.transactions if t.get("order_id") == f"{payment['id']}-1"]
+    sandbox.settlement_decline(sale["id"])
+    later(ctx, seconds=120)
+    run_janitor(ctx)
+    view = client.get(f"/pay/api/v1/payments/{payment['id']}", headers=auth).get_json()
+    assert view["status"] == "settlement_declined"
+    assert view["decline"]["code"].startswith("settlement.")
+    assert view["receipt_number"] is None and view["reversal_receipt"] is None
+    assert balance(client, auth) == before  # never booked, nothing to reverse
+    with ctx.db.transaction() as s:
+        kinds = set(s.scalars(select(Case.kind).where(Case.payment_id == payment["id"])))
+    assert "settlement_declined" in kinds
+
+
+def test_a_decline_without_a_transaction_shows_no_card_of_an_earlier_attempt(
+    client: FlaskClient, auth: dict[str, str], ctx: Context
+) -> None:
+    _, payment = create_link(client, auth, amount="74.00")
+    first = pay(client, payment["pay_url"], nonce="fake-processor-declined-visa-nonce")
+    assert first.get_json()["status"] == "declined" and first.get_json()["card"] is not None
+    # A well-formed nonce Braintree does not know: refused with no transaction (91565).
+    second = pay(client, payment["pay_url"], nonce="tokencc_unknown_nonce_0000").get_json()
+    assert second["status"] == "declined"
+    assert second["card"] is None

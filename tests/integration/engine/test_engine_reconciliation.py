@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from connectors.psp.braintree import BraintreeGateway
 from connectors.psp.braintree_sandbox import SandboxServer
-from crm_pay.persistence.models import Case, Payment, ReconciliationRun
+from crm_pay.persistence.models import Case, Dispute, Payment, ReconciliationRun
 from crm_pay.services.access import create_user
 from crm_pay.services.context import Context
 from crm_pay.services.reconciliation import RUN_DELAY, reconcile, run_due_reconciliation
@@ -363,3 +363,126 @@ def test_the_report_carries_the_psps_settlement_batch_summary(
             "currency": "USD",
         }
     ]
+
+
+# ---- chargebacks: our dispute records against the PSP's disputes of the day
+def dispute_notice(client: FlaskClient, sandbox: SandboxServer, kind: str, dispute_id: str) -> None:
+    # The test sandbox has no webhook URL: a notice reaches us only when posted here.
+    resp = client.post("/pay/webhooks/braintree", data=sandbox.webhook_form(kind, dispute_id))
+    assert resp.status_code == 200, resp.get_json()
+
+
+def test_an_unknown_dispute_and_a_lost_one_never_booked_are_two_cases_once(
+    client: FlaskClient,
+    auth: dict[str, str],
+    supervisor: dict[str, str],
+    ctx: Context,
+    sandbox: SandboxServer,
+) -> None:
+    known, unknown, lost = (paid(client, auth, amount) for amount in ("10.00", "20.00", "30.00"))
+    # 1. Recorded on both sides, both open: matches.
+    agreed = sandbox.open_dispute(known.psp_transaction_id or "")
+    dispute_notice(client, sandbox, "dispute_opened", agreed)
+    # 2. Opened at the PSP; its webhook never reached us.
+    stranger = sandbox.open_dispute(unknown.psp_transaction_id or "")
+    # 3. We heard it open; the PSP has since decided it lost, and that notice was lost.
+    gone = sandbox.open_dispute(lost.psp_transaction_id or "")
+    dispute_notice(client, sandbox, "dispute_opened", gone)
+    sandbox.resolve_dispute(gone, "lost")
+    with ctx.db.transaction() as s:
+        assert sorted(s.scalars(select(Dispute.psp_dispute_id))) == sorted([agreed, gone])
+    today = ctx.now().date().isoformat()
+
+    resp = client.post(f"/pay/api/v1/reconciliations/{today}", headers=supervisor)
+    assert resp.status_code == 200, resp.get_json()
+    report = resp.get_json()
+    assert kinds(report) == sorted([("missing_in_ledger", stranger), ("status_mismatch", gone)])
+    lines = {d["kind"]: d for d in report["differences"]}
+    assert lines["missing_in_ledger"]["payment_id"] == unknown.id
+    assert lines["missing_in_ledger"]["txn_kind"] == "dispute"
+    assert lines["missing_in_ledger"]["theirs"] == "20.00 USD chargeback open"
+    assert lines["status_mismatch"]["payment_id"] == lost.id
+    assert lines["status_mismatch"]["ours"] == "chargeback open, no chargeback booked"
+    assert lines["status_mismatch"]["theirs"] == "30.00 USD chargeback lost"
+    assert report["matched"] == 3  # the three sales themselves agree
+    assert report["cases_opened"] == 2
+    cases = reconciliation_cases(ctx)
+    assert cases == sorted(
+        [
+            ("missing_in_ledger", f"psp-dispute:{stranger}"),
+            ("status_mismatch", f"psp-dispute:{gone}"),
+        ]
+    )
+
+    again = reconcile(ctx, ctx.now().date(), actor="tests")
+    assert again["cases_opened"] == 0
+    assert kinds(again) == kinds(report)
+    assert reconciliation_cases(ctx) == cases
+
+    # The lost notice arrives: the chargeback is booked, and the day is clean again.
+    dispute_notice(client, sandbox, "dispute_lost", gone)
+    dispute_notice(client, sandbox, "dispute_opened", stranger)
+    assert reconcile(ctx, ctx.now().date(), actor="tests")["differences"] == []
+
+
+def test_a_dispute_is_reported_on_the_psps_day_only_and_ours_is_looked_up_before_missing(
+    client: FlaskClient, auth: dict[str, str], ctx: Context, sandbox: SandboxServer
+) -> None:
+    payment = paid(client, auth, "15.00")
+    dispute_id = sandbox.open_dispute(payment.psp_transaction_id or "")
+    dispute_notice(client, sandbox, "dispute_opened", dispute_id)
+    today = ctx.now().date()
+    late_yesterday = datetime.combine(today, datetime.min.time(), tzinfo=UTC) - timedelta(minutes=1)
+    with ctx.db.transaction() as s:
+        row = s.scalars(select(Dispute)).one()
+        # We stamped it 23:59 yesterday; Braintree received it today.
+        row.opened_at = row.status_at = late_yesterday
+        # And one record of ours that Braintree has never heard of, opened yesterday.
+        s.add(
+            Dispute(
+                psp_dispute_id="nosuchdispute",
+                payment_id=payment.id,
+                kind="chargeback",
+                reason="fraud",
+                amount_minor=500,
+                currency="USD",
+                status="open",
+                status_at=late_yesterday,
+                status_history=[],
+                evidence=[],
+                booked_minor=0,
+                opened_at=late_yesterday,
+                updated_at=late_yesterday,
+            )
+        )
+    yesterday_report = reconcile(ctx, today - timedelta(days=1), actor="tests")
+    assert kinds(yesterday_report) == [("missing_at_psp", "nosuchdispute")]
+    (line,) = yesterday_report["differences"]
+    assert (line["ours"], line["theirs"], line["txn_kind"]) == (
+        "5.00 USD chargeback open",
+        None,
+        "dispute",
+    )
+    assert reconcile(ctx, today, actor="tests")["differences"] == []
+
+
+def test_the_adapter_lists_a_days_disputes_once_each_through_the_sdk(
+    sandbox: SandboxServer,
+) -> None:
+    gateway = sandbox.braintree_gateway()
+    sale = gateway.transaction.sale(
+        {"amount": "8.00", "payment_method_nonce": "fake-valid-nonce"}
+    ).transaction
+    opened = [sandbox.open_dispute(sale.id, "1.00") for _ in range(12)]
+    sandbox.resolve_dispute(opened[0], "won")
+    adapter = BraintreeGateway.for_local_sandbox(sandbox.gateway_url, **SANDBOX)
+    today = datetime.now(UTC).date()
+    # Received today and changed today: each is found by both searches, listed once.
+    found = list(adapter.iter_disputes(today, today))
+    later = list(adapter.iter_disputes(today + timedelta(days=1), today + timedelta(days=2)))
+    adapter.close()
+    assert [d.id for d in found] == opened
+    assert found[0].status == "won" and found[1].status == "open"
+    assert found[1].amount is not None and found[1].amount.to_decimal_str() == "1.00"
+    assert (found[1].transaction_id, found[1].received_on) == (sale.id, today)
+    assert later == []

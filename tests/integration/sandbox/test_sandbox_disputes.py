@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import braintree
 import pytest
 import requests
 
-from connectors.psp.braintree_sandbox import DISPUTE_OUTCOMES
+from connectors.psp.braintree_sandbox import DISPUTE_OUTCOMES, SandboxServer
 
 pytestmark = pytest.mark.sandbox
 
@@ -209,3 +210,112 @@ def test_resolving_to_an_unknown_outcome_is_refused(gateway, sandbox, webhook_re
     with pytest.raises(ValueError, match="outcome must be one of"):
         sandbox.resolve_dispute(dispute_id, "settled_out_of_court")
     assert gateway.dispute.find(dispute_id).status == "open"
+
+
+# ---- dispute search (braintree_python tests/integration/test_dispute_search.py)
+DisputeSearch = braintree.DisputeSearch
+
+
+def _search(gateway, *criteria) -> list:
+    return list(gateway.dispute.search(list(criteria)).disputes.items)
+
+
+def test_search_by_id_and_an_unknown_id_finds_nothing(gateway, sandbox, webhook_receiver):
+    dispute_id = _dispute(gateway, sandbox, webhook_receiver)
+
+    (found,) = _search(gateway, DisputeSearch.id == dispute_id)
+    assert (found.id, found.status, found.kind) == (dispute_id, Dispute.Status.Open, "chargeback")
+    assert found.amount_disputed == Decimal("100.00")
+    assert _search(gateway, DisputeSearch.id == "non_existent_dispute") == []
+    # test_advanced_search_can_take_one_criteria: one criterion, not in a list.
+    assert list(gateway.dispute.search(DisputeSearch.id == dispute_id).disputes.items)
+
+
+def test_search_pages_through_every_dispute_of_a_transaction_once(
+    gateway, sandbox, webhook_receiver
+):
+    sale = gateway.transaction.sale(
+        {
+            "amount": "12.00",
+            "payment_method_nonce": "fake-valid-nonce",
+            "options": {"submit_for_settlement": True},
+        }
+    ).transaction
+    opened = [sandbox.open_dispute(sale.id, "1.00") for _ in range(23)]
+
+    found = [d.id for d in _search(gateway, DisputeSearch.transaction_id == sale.id)]
+
+    assert found == opened  # oldest first, three pages of 10, none twice
+    for _ in opened:  # each opening sent its dispute_opened
+        assert _parse(gateway, webhook_receiver.next()).kind == "dispute_opened"
+
+
+def test_search_by_received_date_includes_both_ends_and_reads_the_sdks_date_forms(
+    gateway, sandbox, webhook_receiver
+):
+    dispute_id = _dispute(gateway, sandbox, webhook_receiver)
+    received = gateway.dispute.find(dispute_id).received_date
+    day = timedelta(days=1)
+    mine = DisputeSearch.id == dispute_id
+
+    for first, last in (
+        (received, received),  # a date object (sent as 2026-01-31T00:00:00Z)
+        (received.strftime("%m/%d/%Y"), received.strftime("%m/%d/%Y")),  # the SDK test's form
+        (received - day, received + day),
+    ):
+        assert [
+            d.id for d in _search(gateway, mine, DisputeSearch.received_date.between(first, last))
+        ] == [dispute_id]
+    assert (
+        _search(gateway, mine, DisputeSearch.received_date.between(received + day, received + day))
+        == []
+    )
+    assert _search(gateway, mine, DisputeSearch.received_date <= received - day) == []
+
+
+def test_search_by_effective_date_and_status_finds_a_dispute_lost_today(
+    gateway, sandbox, webhook_receiver
+):
+    dispute_id = _dispute(gateway, sandbox, webhook_receiver)
+    sandbox.resolve_dispute(dispute_id, "lost")
+    assert _parse(gateway, webhook_receiver.next()).kind == "dispute_lost"
+    today = gateway.dispute.find(dispute_id).received_date
+    mine = DisputeSearch.id == dispute_id
+
+    (lost,) = _search(gateway, mine, DisputeSearch.effective_date.between(today, today))
+    assert lost.status == Dispute.Status.Lost
+    assert _search(gateway, mine, DisputeSearch.status.in_list([Dispute.Status.Lost]))
+    assert _search(gateway, mine, DisputeSearch.status == Dispute.Status.Open) == []
+    tomorrow = today + timedelta(days=1)
+    assert _search(gateway, mine, DisputeSearch.effective_date >= tomorrow) == []
+
+
+def test_unsupported_dispute_criteria_and_bad_dates_are_refused_loudly(gateway):
+    with pytest.raises(braintree.exceptions.UnexpectedError):
+        _search(gateway, DisputeSearch.customer_id == "someone")
+    with pytest.raises(braintree.exceptions.UnexpectedError):
+        _search(gateway, DisputeSearch.received_date >= "yesterday")
+
+
+def test_a_disputes_status_history_carries_its_effective_date(sandbox: SandboxServer) -> None:
+    # braintree_python tests/integration/test_dispute_search.py reads
+    # status_history[0].effective_date and searches disputes by it.
+    gateway = sandbox.braintree_gateway()
+    sale = gateway.transaction.sale(
+        {
+            "amount": "21.00",
+            "payment_method_nonce": "fake-valid-nonce",
+            "options": {"submit_for_settlement": True},
+        }
+    ).transaction
+    dispute_id = sandbox.open_dispute(sale.id)
+    dispute = gateway.dispute.find(dispute_id)
+    effective = dispute.status_history[0].effective_date
+    assert str(effective) == datetime.now(UTC).date().isoformat()
+    found = list(
+        gateway.dispute.search(
+            braintree.DisputeSearch.effective_date.between(effective, effective),
+            braintree.DisputeSearch.id == dispute_id,
+        ).disputes.items
+    )
+    assert [d.id for d in found] == [dispute_id]

@@ -10,10 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm_pay.domain.reconciliation import (
+    DISPUTE_MONEY_GONE,
     DayMatcher,
     DifferenceKind,
+    LedgerDisputeRecord,
     LedgerRecord,
+    PspDisputeRecord,
     PspRecord,
+    chargeback_due,
     day_bounds,
     payment_id_from_order_id,
     reconcile_day,
@@ -300,3 +304,159 @@ def test_planted_differences_are_reported_exactly(
     assert report.matched == clean_count
     assert {t.currency: t.sales_minor for t in report.totals} == clean_minor
     assert sum(t.sales_count for t in report.totals) == clean_count
+
+
+# ---- chargebacks
+def their_dispute(
+    dispute_id: str,
+    minor: int | None = 6000,
+    *,
+    status: str = "open",
+    kind: str = "chargeback",
+    received: date | None = DAY,
+    changed: date | None = DAY,
+    payment: str = "",
+) -> PspDisputeRecord:
+    return PspDisputeRecord(
+        dispute_id, kind, status, minor, "USD", f"txn_{dispute_id}", payment, received, changed
+    )
+
+
+def our_dispute(
+    dispute_id: str,
+    minor: int | None = 6000,
+    *,
+    status: str = "open",
+    booked: int = 0,
+    kind: str = "chargeback",
+    opened: date = DAY,
+    changed: date = DAY,
+) -> LedgerDisputeRecord:
+    return LedgerDisputeRecord(
+        dispute_id, f"pay_{dispute_id}", kind, status, minor, "USD", booked, opened, changed
+    )
+
+
+def dispute_day(
+    ledger: list[LedgerDisputeRecord], psp_side: list[PspDisputeRecord], day: date = DAY
+) -> object:
+    matcher = DayMatcher(day, [], ledger)
+    matcher.feed_disputes(psp_side)
+    return matcher.finish()
+
+
+def test_disputes_that_agree_on_amount_and_booking_match_whatever_their_open_status() -> None:
+    report = dispute_day(
+        [
+            our_dispute("d_open"),
+            our_dispute("d_lost", status="lost", booked=6000),
+            # We still say open; the PSP has it under review: no money moved either way.
+            our_dispute("d_review"),
+            our_dispute("d_won", status="won"),
+            our_dispute("d_retrieval", kind="retrieval", status="accepted"),
+        ],
+        [
+            their_dispute("d_open"),
+            their_dispute("d_lost", status="lost"),
+            their_dispute("d_review", status="under_review"),
+            their_dispute("d_won", status="won"),
+            their_dispute("d_retrieval", kind="retrieval", status="accepted"),
+        ],
+    )
+    assert kinds(report) == []
+    assert (report.psp_disputes, report.ledger_disputes, report.disputes_matched) == (5, 5, 5)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("gone", sorted(DISPUTE_MONEY_GONE))
+def test_money_gone_at_the_psp_but_no_chargeback_booked_is_a_status_mismatch(gone: str) -> None:
+    report = dispute_day([our_dispute("d1")], [their_dispute("d1", status=gone)])
+    (diff,) = report.differences  # type: ignore[attr-defined]
+    assert (diff.kind, diff.txn_kind, diff.payment_id) == (K.STATUS_MISMATCH, "dispute", "pay_d1")
+    assert diff.ours == "chargeback open, no chargeback booked"
+    assert diff.theirs == f"60.00 USD chargeback {gone}"
+    assert diff.case_subject == "psp-dispute:d1"
+    assert chargeback_due("chargeback", gone) and not chargeback_due("retrieval", gone)
+
+
+def test_a_chargeback_booked_for_a_dispute_the_psp_says_won_is_a_status_mismatch() -> None:
+    report = dispute_day(
+        [our_dispute("d1", status="lost", booked=6000)], [their_dispute("d1", status="won")]
+    )
+    (diff,) = report.differences  # type: ignore[attr-defined]
+    assert diff.kind is K.STATUS_MISMATCH
+    assert diff.ours == "chargeback lost, 60.00 USD charged back"
+    assert diff.theirs == "60.00 USD chargeback won"
+
+
+def test_other_disputed_or_booked_amounts_are_amount_mismatches_once() -> None:
+    report = dispute_day(
+        [
+            our_dispute("d_amount", 5000),
+            our_dispute("d_booked", status="lost", booked=5000),
+            # Both the amount and the booking differ: one case per kind, not two.
+            our_dispute("d_both", 5000, status="lost", booked=5000),
+        ],
+        [
+            their_dispute("d_amount"),
+            their_dispute("d_booked", status="lost"),
+            their_dispute("d_both", status="lost"),
+        ],
+    )
+    assert kinds(report) == [
+        ("amount_mismatch", "d_amount"),
+        ("amount_mismatch", "d_booked"),
+        ("amount_mismatch", "d_both"),
+    ]
+    lines = {d.psp_id: d for d in report.differences}  # type: ignore[attr-defined]
+    assert (lines["d_amount"].ours, lines["d_amount"].theirs) == ("50.00 USD", "60.00 USD")
+    assert lines["d_booked"].ours == "chargeback lost, 50.00 USD charged back"
+
+
+def test_a_dispute_only_at_the_psp_or_only_with_us_is_missing_on_the_other_side() -> None:
+    matcher = DayMatcher(DAY, [], [our_dispute("ours_only"), our_dispute("late_at_psp")])
+    matcher.feed_disputes(
+        [their_dispute("theirs_only", 2500, payment="pay_x"), their_dispute("theirs_only")]
+    )
+    # The caller looks up what the search did not bring, and feeds what it finds.
+    assert [r.psp_id for r in matcher.unmatched_disputes()] == ["ours_only", "late_at_psp"]
+    later = DAY + timedelta(days=3)  # the PSP dates it later: matched, reported then
+    matcher.feed_disputes([their_dispute("late_at_psp", received=later, changed=later)])
+    report = matcher.finish()
+    assert kinds(report) == [("missing_at_psp", "ours_only"), ("missing_in_ledger", "theirs_only")]
+    lines = {d.kind: d for d in report.differences}
+    assert lines[K.MISSING_IN_LEDGER].payment_id == "pay_x"  # repeated row ignored
+    assert lines[K.MISSING_IN_LEDGER].theirs == "25.00 USD chargeback open"
+    assert lines[K.MISSING_AT_PSP].ours == "60.00 USD chargeback open"
+    assert (report.psp_disputes, report.ledger_disputes) == (1, 1)
+
+
+def test_a_dispute_belongs_to_the_day_received_and_the_day_of_its_latest_change() -> None:
+    before, after = DAY - timedelta(days=1), DAY + timedelta(days=1)
+    psp_side = [
+        their_dispute("received_today", received=DAY, changed=DAY),
+        their_dispute("received_yesterday", received=before, changed=before, status="lost"),
+        their_dispute("lost_today", received=before - timedelta(days=30), status="lost"),
+        their_dispute("received_tomorrow", received=after, changed=after),
+        their_dispute("undated", received=None, changed=None),
+    ]
+    # None of these is ours: every dispute of the day is reported, the others are not.
+    assert kinds(dispute_day([], psp_side)) == [
+        ("missing_in_ledger", "lost_today"),
+        ("missing_in_ledger", "received_today"),
+        ("missing_in_ledger", "undated"),
+    ]
+    # Ours stamped 23:59 yesterday, the PSP's received today: matched on both days,
+    # reported (and counted) on the PSP's day only, never as missing on ours.
+    ours_late = [our_dispute("received_today", 5000, opened=before, changed=before)]
+    yesterday = dispute_day(ours_late, psp_side[:1], day=before)
+    assert kinds(yesterday) == []
+    assert yesterday.psp_disputes == 0  # type: ignore[attr-defined]
+    assert kinds(dispute_day(ours_late, psp_side[:1])) == [("amount_mismatch", "received_today")]
+
+
+def test_a_dispute_id_equal_to_a_transaction_id_opens_its_own_case() -> None:
+    matcher = DayMatcher(DAY, [], [])
+    matcher.feed([psp("same_id")])
+    matcher.feed_disputes([their_dispute("same_id")])
+    subjects = sorted(d.case_subject for d in matcher.finish().differences)
+    assert subjects == ["psp-dispute:same_id", "psp:same_id"]
