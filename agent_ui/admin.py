@@ -28,34 +28,23 @@ from flask_login import current_user
 
 from crm_pay.domain.errors import CrmPayError, NotFound
 from crm_pay.extension import get_context
-from crm_pay.services import access, cases, connectors, outbox
+from crm_pay.services import cases, connectors, outbox
 from crm_pay.services.access import Principal
 
 from . import launch
 from .admin_forms import ConnectorForm, form_values, parse_connector_form
-from .auth import security_headers
+from .auth import protect
 
 __all__ = ["bp", "init_admin"]
 
 bp = Blueprint("crm_pay_admin", __name__, template_folder="templates")
 
 
+protect(bp, "admin")
+
+
 def _principal() -> Principal:
     return current_user.principal  # type: ignore[no-any-return]
-
-
-@bp.before_request
-def _require_admin() -> Any:
-    if not current_user.is_authenticated:
-        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-    if not access.has_role(_principal(), "admin"):
-        abort(403)
-    return None
-
-
-@bp.after_request
-def _headers(resp: Response) -> Response:
-    return security_headers(resp)
 
 
 @bp.errorhandler(CrmPayError)

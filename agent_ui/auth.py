@@ -32,6 +32,7 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    abort,
     current_app,
     flash,
     g,
@@ -56,6 +57,7 @@ __all__ = [
     "csrf_token",
     "csrf_exempt",
     "security_headers",
+    "protect",
     "bp",
 ]
 
@@ -169,6 +171,24 @@ def _check_csrf() -> Response | tuple[Response, int] | None:
         return jsonify({"error": {"code": "csrf_failed", "message": message}}), 400
     html = render_template("crm_pay/console_error.html", title="Please reload", message=message)
     return security_headers(Response(html, status=400))
+
+
+def protect(blueprint: Blueprint, role: str = "agent") -> None:
+    """Every page of ``blueprint`` needs a signed-in user with ``role`` or one above it:
+    others are sent to sign in, or get the blueprint's 403. Its static files are open;
+    every answer carries :func:`security_headers`."""
+
+    @blueprint.before_request
+    def _require_role() -> Any:
+        if request.endpoint == f"{blueprint.name}.static":
+            return None
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+        if not access.has_role(current_user.principal, role):
+            abort(403)
+        return None
+
+    blueprint.after_request(security_headers)
 
 
 def security_headers(resp: Response) -> Response:

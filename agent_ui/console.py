@@ -32,7 +32,7 @@ from crm_pay.services import access, customers, payments, receipts
 from crm_pay.services.access import Principal
 
 from . import console_services as services
-from .auth import security_headers
+from .auth import protect
 from .console_forms import FormError, parse_take_payment
 
 __all__ = ["bp"]
@@ -76,18 +76,7 @@ def _principal() -> Principal:
     return current_user.principal  # type: ignore[no-any-return]
 
 
-@bp.before_request
-def _require_sign_in() -> Any:
-    if request.endpoint == "crm_pay_console.static":
-        return None
-    if not current_user.is_authenticated:
-        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-    return None
-
-
-@bp.after_request
-def _headers(resp: Response) -> Response:
-    return security_headers(resp)
+protect(bp, "agent")
 
 
 @bp.app_template_filter("status_words")

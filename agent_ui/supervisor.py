@@ -15,8 +15,6 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-    abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -27,32 +25,21 @@ from flask_login import current_user
 
 from crm_pay.domain.errors import CrmPayError, NotFound
 from crm_pay.extension import get_context
-from crm_pay.services import access, reconciliation
+from crm_pay.services import reconciliation
 from crm_pay.services.access import Principal
 
-from .auth import security_headers
+from .auth import protect
 
 __all__ = ["bp"]
 
 bp = Blueprint("crm_pay_supervisor", __name__, template_folder="templates")
 
 
+protect(bp, "supervisor")
+
+
 def _principal() -> Principal:
     return current_user.principal  # type: ignore[no-any-return]
-
-
-@bp.before_request
-def _require_supervisor() -> Any:
-    if not current_user.is_authenticated:
-        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-    if not access.has_role(_principal(), "supervisor"):
-        abort(403)
-    return None
-
-
-@bp.after_request
-def _headers(resp: Response) -> Response:
-    return security_headers(resp)
 
 
 @bp.errorhandler(403)

@@ -25,6 +25,7 @@ from .records import (
     fail,
     find_transaction,
 )
+from .search import text_matches
 from .state import SandboxState, new_id, now_timestamp, parse_timestamp
 
 __all__ = ["DISPUTE_OUTCOMES", "DISPUTE_PAGE_SIZE", "Disputes"]
@@ -315,31 +316,13 @@ def _dispute_matches(dispute: dict[str, Any], name: str, wanted: Any) -> bool:
         values = wanted if isinstance(wanted, list) else [wanted]
         return dispute.get(name) in values
     if name in _SEARCH_TEXT:
-        return _text_matches(str(dispute.get(name) or ""), wanted)
+        return text_matches(str(dispute.get(name) or ""), wanted)
     if name == "effective_date":
         # Any status change of the dispute that took effect in the range.
         days = [_day(e.get("effective_date") or e["timestamp"]) for e in dispute["status_history"]]
     else:
         days = [_day(dispute[name])] if dispute.get(name) else []
     return any(_date_in(day, wanted) for day in days)
-
-
-def _text_matches(value: str, wanted: Any) -> bool:
-    """``Search.TextNodeBuilder`` operators (braintree_python search.py)."""
-    condition = wanted if isinstance(wanted, dict) else {"is": wanted}
-    checks: dict[str, Callable[[str], bool]] = {
-        "is": lambda w: value == w,
-        "is_not": lambda w: value != w,
-        "starts_with": value.startswith,
-        "ends_with": value.endswith,
-        "contains": lambda w: w in value,
-    }
-    for operator, operand in condition.items():
-        if operator not in checks:
-            raise UnsupportedSearch(f"text operator {operator!r} is not supported")
-        if not checks[operator](str(operand or "")):
-            return False
-    return True
 
 
 def _date_in(day: date, wanted: Any) -> bool:

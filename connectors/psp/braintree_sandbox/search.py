@@ -14,13 +14,15 @@ id with a page size of 50, then ``advanced_search`` is asked for each page by ``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from .records import UnsupportedSearch
 from .state import parse_timestamp
+
+__all__ = ["matching_ids", "text_matches"]
 
 _TEXT_FIELDS = {"order_id", "customer_id", "id"}
 _STATUS_TIMES = {
@@ -63,7 +65,7 @@ def _matches(transaction: dict[str, Any], name: str, condition: Any) -> bool:
         values = condition if isinstance(condition, list) else [condition]
         return transaction.get(_LIST_FIELDS[name]) in values
     if name in _TEXT_FIELDS:
-        return _text_matches(transaction.get(name) or "", condition)
+        return text_matches(transaction.get(name) or "", condition)
     return _range_matches(_range_value(transaction, name), name, condition)
 
 
@@ -78,20 +80,21 @@ def _range_value(transaction: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def _text_matches(value: str, condition: Any) -> bool:
-    if not isinstance(condition, dict):
-        return bool(value == condition)
-    checks = {
-        "is": lambda wanted: value == wanted,
-        "is_not": lambda wanted: value != wanted,
+def text_matches(value: str, condition: Any) -> bool:
+    """``Search.TextNodeBuilder`` operators (braintree_python search.py): ``is``,
+    ``is_not``, ``starts_with``, ``ends_with``, ``contains``; a bare value means ``is``."""
+    wanted = condition if isinstance(condition, dict) else {"is": condition}
+    checks: dict[str, Callable[[str], bool]] = {
+        "is": lambda w: value == w,
+        "is_not": lambda w: value != w,
         "starts_with": value.startswith,
         "ends_with": value.endswith,
-        "contains": lambda wanted: wanted in value,
+        "contains": lambda w: w in value,
     }
-    for operator, wanted in condition.items():
+    for operator, operand in wanted.items():
         if operator not in checks:
             raise UnsupportedSearch(f"text operator {operator!r} is not supported")
-        if not checks[operator](wanted or ""):
+        if not checks[operator](str(operand or "")):
             return False
     return True
 

@@ -46,6 +46,17 @@ def count(ctx: Context, model: Any, *where: Any) -> int:
         return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
+def in_doubt(
+    client: FlaskClient, auth: dict[str, str], sandbox: SandboxServer, amount: str, fault: str
+) -> dict[str, Any]:
+    """A link payment left ``unknown`` by a PSP fault: ``"500"`` answers before the sale
+    (the PSP never sees it), ``"timeout"`` after it (the sale is made, its answer lost)."""
+    _, payment = create_link(client, auth, amount=amount)
+    sandbox.fail_next(fault)
+    assert pay(client, payment["pay_url"]).get_json()["status"] == "unknown"
+    return payment
+
+
 def later(ctx: Context, **delta: float) -> None:
     real = ctx.clock
     ctx.clock = lambda: real() + timedelta(**delta)
@@ -265,9 +276,7 @@ def test_an_unknown_payment_the_psp_never_saw_fails_after_the_window_and_can_be_
     client: FlaskClient, auth: dict[str, str], sandbox: SandboxServer, ctx: Context
 ) -> None:
     ctx.settings = dataclasses.replace(ctx.settings, unknown_window_seconds=300)
-    _, payment = create_link(client, auth, amount="62.00")
-    sandbox.fail_next("500")  # before the sale: the PSP never sees it
-    assert pay(client, payment["pay_url"]).get_json()["status"] == "unknown"
+    payment = in_doubt(client, auth, sandbox, "62.00", "500")
     real = ctx.clock
     for seconds in (60, 150, 290):  # inside the window: never silently failed
         ctx.clock = lambda seconds=seconds: real() + timedelta(seconds=seconds)
@@ -290,9 +299,7 @@ def test_an_unknown_payment_the_psp_did_see_is_applied_once(
     client: FlaskClient, auth: dict[str, str], sandbox: SandboxServer, ctx: Context
 ) -> None:
     ctx.settings = dataclasses.replace(ctx.settings, unknown_window_seconds=1)
-    _, payment = create_link(client, auth, amount="64.00")
-    sandbox.fail_next("timeout")  # the sale is made; its answer is lost
-    assert pay(client, payment["pay_url"]).get_json()["status"] == "unknown"
+    payment = in_doubt(client, auth, sandbox, "64.00", "timeout")
     later(ctx, seconds=3600)
     run_janitor(ctx)
     run_janitor(ctx)
@@ -304,9 +311,7 @@ def test_an_unknown_payment_the_psp_did_see_is_applied_once(
 def test_an_amount_mismatch_found_by_the_janitor_keeps_its_case(
     client: FlaskClient, auth: dict[str, str], sandbox: SandboxServer, ctx: Context
 ) -> None:
-    _, payment = create_link(client, auth, amount="66.00")
-    sandbox.fail_next("timeout")
-    pay(client, payment["pay_url"])
+    payment = in_doubt(client, auth, sandbox, "66.00", "timeout")
     with ctx.db.transaction() as s:  # what we asked no longer matches the PSP's sale
         row = s.get(Payment, payment["id"])
         assert row is not None
@@ -327,9 +332,7 @@ def test_a_supervisor_resolves_an_unknown_payment_by_hand(
     sandbox: SandboxServer,
     ctx: Context,
 ) -> None:
-    _, payment = create_link(client, auth, amount="68.00")
-    sandbox.fail_next("500")
-    pay(client, payment["pay_url"])
+    payment = in_doubt(client, auth, sandbox, "68.00", "500")
     url = f"/pay/api/v1/payments/{payment['id']}/resolve"
     assert client.post(url, json={"note": "checked"}, headers=auth).status_code == 403
     missing = client.post(url, json={}, headers=supervisor)
@@ -355,9 +358,7 @@ def test_resolving_by_hand_applies_a_sale_the_psp_has(
     sandbox: SandboxServer,
     ctx: Context,
 ) -> None:
-    _, payment = create_link(client, auth, amount="69.00")
-    sandbox.fail_next("timeout")
-    pay(client, payment["pay_url"])
+    payment = in_doubt(client, auth, sandbox, "69.00", "timeout")
     done = client.post(
         f"/pay/api/v1/payments/{payment['id']}/resolve",
         json={"note": "customer says it went through"},
@@ -385,9 +386,7 @@ def test_a_card_number_in_a_resolution_note_is_never_stored(
     sandbox: SandboxServer,
     ctx: Context,
 ) -> None:
-    _, payment = create_link(client, auth, amount="71.00")
-    sandbox.fail_next("500")
-    pay(client, payment["pay_url"])
+    payment = in_doubt(client, auth, sandbox, "71.00", "500")
     note = "customer read out 4111 1111 1111 1111, nothing at Braintree"
     done = client.post(
         f"/pay/api/v1/payments/{payment['id']}/resolve", json={"note": note}, headers=supervisor
@@ -462,9 +461,7 @@ def test_an_unknown_sale_the_psp_declined_at_settlement_ends_without_booking(
     client: FlaskClient, auth: dict[str, str], sandbox: SandboxServer, ctx: Context
 ) -> None:
     before = balance(client, auth)
-    _, payment = create_link(client, auth, amount="73.00")
-    sandbox.fail_next("timeout")  # the sale is made; its answer is lost
-    assert pay(client, payment["pay_url"]).get_json()["status"] == "unknown"
+    payment = in_doubt(client, auth, sandbox, "73.00", "timeout")
     [sale] = [t for t in sandbox.transactions if t.get("order_id") == f"{payment['id']}-1"]
     sandbox.settlement_decline(sale["id"])
     later(ctx, seconds=120)
