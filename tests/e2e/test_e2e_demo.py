@@ -4,6 +4,7 @@ beside it, the demo API key printed last; a link payment end to end with curl-li
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -69,6 +70,11 @@ def test_demo_serves_the_product_and_takes_a_link_payment(demo) -> None:  # type
     lines = [line for line in banner.splitlines() if line.strip()]
     key_line = next(i for i, line in enumerate(lines) if line.startswith("cpk_"))
     assert "agent@example.com" in banner and "/pay/api/v1" in banner
+    # Every page the banner names answers (the consoles send to sign-in first).
+    pages = re.findall(r"(http://\S+/pay/(?:agent/|supervisor/\S*|admin/|demo/mailbox))", banner)
+    assert len(pages) == 4, banner
+    for url in pages:
+        assert requests.get(url, timeout=5).status_code == 200, url
     headers = {"Authorization": f"Bearer {lines[key_line]}"}
     customer = requests.get(f"{base}/pay/api/v1/customers/CUST-0002", headers=headers, timeout=5)
     assert customer.status_code == 200 and customer.json()["balance"] == "833.30"
