@@ -173,14 +173,22 @@ def _render_customer(
         "consent": bool(form and form.get("consent") == "yes"),
         "idempotency_key": (form.get("idempotency_key") if form else None) or uuid.uuid4().hex,
     }
+    # Receipts are linked only where the signed-in user may open them (their own
+    # payments; supervisors any): the others would answer 404.
+    viewable = {
+        p["receipt_number"]
+        for p in view["recent_payments"]
+        if p.get("receipt_number") and access.may_view_receipt(_principal(), p["created_by"])
+    }
     receipts_list = [
         {"number": p["receipt_number"], "amount": p["amount"], "currency": p["currency"]}
         for p in view["recent_payments"]
-        if p.get("receipt_number")
+        if p.get("receipt_number") in viewable
     ]
     html = render_template(
         "crm_pay/console_customer.html",
         c=view,
+        viewable_receipts=viewable,
         values=values,
         errors=errors or {},
         receipts=receipts_list,
@@ -339,7 +347,9 @@ def resend_receipt(payment_id: str) -> Response:
 @bp.get("/receipts/<number>.pdf")
 def receipt_pdf(number: str) -> Response:
     try:
-        _, receipt = receipts.get_receipt(get_context(), number)
+        # Only the payment's creator or a supervisor; 404 for the rest (numbers are
+        # sequential: a 403 would confirm which exist).
+        _, receipt = receipts.get_receipt(get_context(), number, principal=_principal())
     except NotFound:
         abort(404)
     return Response(

@@ -2,18 +2,34 @@
 
 What counts as a PAN here:
 
-* 13 to 19 digits, written together or split by single spaces, hyphens or dots
-  (``4111 1111 1111 1111``, ``4111-1111-1111-1111``, ``4111.1111.1111.1111``);
+* 13 to 19 decimal digits, written together or split by any mix and number of the
+  separators a person types or a keyboard, phone or word processor inserts: spaces of
+  every kind (space, tab, line breaks, no-break U+00A0, narrow no-break U+202F, thin,
+  ideographic...), invisible characters (zero-width U+200B-U+200D, word joiner U+2060,
+  BOM, soft hyphen U+00AD, direction marks), hyphens and dashes, dots, slashes and
+  underscores, in their ASCII and full-width forms (``4111 1111 1111 1111``,
+  ``4111  1111\t1111-1111``, ``4111/1111/1111/1111``, ``4111_1111 - 1111.1111``);
+* in any script's decimal digits (ASCII, full-width ``４１１１``, Arabic-Indic
+  ``٤١١١``, Devanagari...: everything Unicode files as a decimal digit, category Nd);
 * never a slice of a longer unbroken run of digits (a 20-digit reference is not a card);
 * starting like a card of the payment brands PCI DSS covers: ``3``, ``4``, ``5``, ``6``
-  or Mastercard's ``2221``–``2720``. This drops timestamps in milliseconds, years and
+  or Mastercard's ``2221``-``2720``. This drops timestamps in milliseconds, years and
   most internal ids, which would otherwise pass the Luhn check one time in ten;
-* passing the Luhn check.
+* passing the Luhn check;
+* and not one of two shapes that are something else by construction: a phone number in
+  international form (``+`` directly before the digits and at most 15 digits, the E.164
+  maximum; a 16-19 digit card after a ``+`` is still caught) and digits that belong to
+  a canonical UUID (``8-4-4-4-12`` hex digits, whose all-decimal groups joined by
+  hyphens would otherwise pass the checks above now and then).
+
+Commas, colons and plus signs never join digits, so amounts (``1,234.56``), clock times
+and ``+1 212 555 0101`` stay apart from their neighbours.
 
 A digit group is never split: in ``4111 1111 1111 1111 1226 123`` the card is found as
 the first four groups, so a card followed by an expiry date or a quantity is still
 caught. When several windows of groups qualify, the longest one starting leftmost wins,
-which redacts at least the whole card.
+which redacts at least the whole card. A match spans from its first digit to its last,
+the separators between them included; the text around it is left as it was.
 
 There is deliberately no CVV guard. A CVV is three or four digits with no check digit,
 so in free text it cannot be told apart from a quantity, an amount, a year or an
@@ -39,6 +55,7 @@ __all__ = [
     "redact_obj",
     "PanRedactingFilter",
     "install_pan_filter",
+    "install_pan_record_factory",
 ]
 
 #: What a detected card number is replaced with. No last four: in free text even a
@@ -47,11 +64,36 @@ REDACTED_PAN = "[REDACTED PAN]"
 
 _MIN_DIGITS = 13
 _MAX_DIGITS = 19
-# A maximal run of digits joined by single separators with at least 13 digits in total.
-# Every step consumes exactly one digit, so there is a single way to match a run and no
-# backtracking blow-up; text without such a run is rejected by one C-level scan.
-_CANDIDATE_RUN = re.compile(r"(?<!\d)\d(?:[ .\-]?\d){12,}")
+# E.164: a phone number has at most 15 digits, country code included.
+_MAX_PHONE_DIGITS = 15
+
+# What may stand between two digits of one card, as a regex character class body.
+# ``\s`` is every Unicode space (tab, line breaks, U+00A0, U+1680, U+2000-U+200A,
+# U+2028/9, U+202F, U+205F, U+3000). The rest are characters that are not spaces to
+# Python but are invisible or read as a separator: a pasted number often carries a
+# soft hyphen, zero-width space or word joiner from a web page or a word processor.
+_SEPARATOR_CLASS = (
+    r"\s"
+    r"\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    r"\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"  # hyphen-minus, Unicode dashes, minus
+    r".\u00b7\u2024\u2027\u30fb\uff0e"  # full stop, middle dots, full-width stop
+    r"/\u2044\u2215\uff0f"  # solidus, fraction and division slash, full-width
+    r"_\uff3f"  # low line, full-width
+)
+# A maximal run of digits joined by separators, with at least 13 digits in total. The
+# leading ``\d`` lets the engine skip to the next digit in C before trying anything;
+# the lookbehind then checks that the run does not start inside a group. Possessive
+# quantifiers (``*+``, ``{12,}+``) never give back what they took, so a run is
+# matched in one pass however many separators it holds: there is no backtracking.
+_CANDIDATE_RUN = re.compile(rf"\d(?<!\d\d)(?:[{_SEPARATOR_CLASS}]*+\d){{12,}}+")
 _DIGIT_GROUP = re.compile(r"\d+")
+_UUID = re.compile(
+    r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])"
+)
+_UUID_LENGTH = 36
+_PHONE_PREFIXES = frozenset("+\uff0b")  # plus sign, full-width plus sign
+# First digits of the brands PCI DSS covers (a "2" must also be Mastercard 2221-2720).
+_CARD_LEADS = frozenset("23456")
 _NON_DIGIT_BYTES = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
 
 
@@ -130,19 +172,25 @@ def _redact_counting(text: str) -> tuple[str, int]:
 def _iter_pans(text: str) -> Iterator[PanMatch]:
     if text.isascii() and len(text.encode("ascii").translate(None, _NON_DIGIT_BYTES)) < _MIN_DIGITS:
         # Fast path for the common case (most log lines, most notes): counting ASCII
-        # digits in C is ~50x cheaper than a regex scan, whose lookbehind defeats the
-        # engine's prefix search. Non-ASCII text takes the regex path, because ``\d``
-        # also matches e.g. the full-width digits a Japanese input method produces.
+        # digits in C is far cheaper than any regex scan. Non-ASCII text takes the
+        # regex path, because ``\d`` also matches e.g. the full-width digits a
+        # Japanese input method produces.
         return
     for run in _CANDIDATE_RUN.finditer(text):
-        groups = [(g.start(), g.end()) for g in _DIGIT_GROUP.finditer(text, run.start(), run.end())]
-        yield from _pans_in_run(text, groups)
+        yield from _pans_in_run(text, run.start(), run.end())
 
 
-def _pans_in_run(text: str, groups: list[tuple[int, int]]) -> Iterator[PanMatch]:
+def _pans_in_run(text: str, run_start: int, run_end: int) -> Iterator[PanMatch]:
     """Yield the leftmost-longest windows of whole digit groups that look like a card."""
+    groups = [g.span() for g in _DIGIT_GROUP.finditer(text, run_start, run_end)]
+    after_plus = run_start > 0 and text[run_start - 1] in _PHONE_PREFIXES
+    uuids: list[tuple[int, int]] | None = None  # looked up once a window qualifies
     first = 0
     while first < len(groups):
+        window_start = groups[first][0]
+        if not _can_start_card(text[window_start]):
+            first += 1
+            continue
         best: tuple[PanMatch, int] | None = None
         digits = ""
         for last in range(first, len(groups)):
@@ -150,8 +198,17 @@ def _pans_in_run(text: str, groups: list[tuple[int, int]]) -> Iterator[PanMatch]
             digits += text[start:end]
             if len(digits) > _MAX_DIGITS:
                 break
-            if len(digits) >= _MIN_DIGITS and _looks_like_card(digits):
-                best = PanMatch(groups[first][0], end, len(digits)), last
+            if len(digits) < _MIN_DIGITS or not _looks_like_card(digits):
+                continue
+            if first == 0 and after_plus and len(digits) <= _MAX_PHONE_DIGITS:
+                continue  # "+4915123456789": an international phone number
+            if uuids is None:
+                uuids = _uuid_spans(text, run_start, run_end)
+            # Overlap, not containment: a redaction that cut into a UUID would leave
+            # a mangled UUID whose remains the next scan could take for a card.
+            if any(u_start < end and window_start < u_end for u_start, u_end in uuids):
+                continue
+            best = PanMatch(window_start, end, len(digits)), last
         if best is None:
             first += 1
         else:
@@ -159,14 +216,28 @@ def _pans_in_run(text: str, groups: list[tuple[int, int]]) -> Iterator[PanMatch]
             first = best[1] + 1
 
 
+def _uuid_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The UUIDs overlapping ``text[start:end]`` (a UUID may begin or end in letters)."""
+    if text.find("-", start, end) == -1:
+        return []
+    around = _UUID.finditer(text, max(0, start - _UUID_LENGTH), end + _UUID_LENGTH)
+    return [m.span() for m in around if m.start() < end and m.end() > start]
+
+
+def _can_start_card(char: str) -> bool:
+    """Whether a window starting with this digit is worth assembling (see the brands)."""
+    return (char if char.isascii() else str(int(char))) in _CARD_LEADS
+
+
 def _looks_like_card(digits: str) -> bool:
     if not digits.isascii():
+        # Any Unicode decimal digit: int() reads each script's digits by their value.
         digits = "".join(str(int(char)) for char in digits)
     lead = digits[0]
     if lead == "2":
         if not 2221 <= int(digits[:4]) <= 2720:
             return False
-    elif lead not in "3456":
+    elif lead not in _CARD_LEADS:
         return False
     return _luhn_ok(digits)
 

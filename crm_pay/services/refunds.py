@@ -121,7 +121,7 @@ def refund_payment(
             raise Conflict(
                 "there is nothing left to refund on this payment", code="nothing_to_refund"
             )
-        wanted = Money.parse(amount, payment.currency) if amount else left
+        wanted = Money.parse(amount, payment.currency) if amount is not None else left
         if not wanted.is_positive():
             raise ValidationError("a refund must be more than zero")
         if wanted > left:
