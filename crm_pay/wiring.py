@@ -8,6 +8,7 @@ Third-party packages add adapters through entry points: group ``crm_pay.psp``,
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from importlib import import_module
@@ -17,6 +18,7 @@ from typing import Any
 
 from connectors.crm import BuiltinCrm
 from connectors.messaging import FileMailbox, FileSmsOutbox, SmtpSender
+from connectors.outbound import OutboundPolicy, policy_from_config
 from connectors.psp.braintree import BraintreeGateway, check_merchant_accounts
 from connectors.psp.braintree_sandbox import SandboxConfig
 from crm_pay.domain.errors import ConfigurationError
@@ -211,9 +213,29 @@ def load_sms_sender(
     return factory(config, instance_path=instance_path, secret=secret)  # type: ignore[no-any-return]
 
 
-def crm_kinds(instance_path: str) -> dict[str, Any]:
-    """The kinds of CRM an admin can configure, from the connectors that are installed."""
+def _url_check(
+    policy: OutboundPolicy, names: tuple[str, ...]
+) -> Callable[[Mapping[str, str]], None]:
+    """The save-time check of a kind's URL settings: parsed, resolved, every address
+    checked (``OutboundUrlRefused`` says what is refused and how to allow a host)."""
+
+    def check(settings: Mapping[str, str]) -> None:
+        for name in names:
+            value = str(settings.get(name) or "").strip()
+            if value:  # empty: the connector's own default (a public vendor URL)
+                policy.check_url(value, setting=name, resolve=True)
+
+    return check
+
+
+def crm_kinds(instance_path: str, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The kinds of CRM an admin can configure, from the connectors that are installed.
+
+    ``config`` gives the outbound URL policy (``CRM_PAY_OUTBOUND_ALLOW_HOSTS``, loopback in
+    demo mode and tests), read once here and handed to every connector built."""
     from crm_pay.services.connectors import ConnectorKind
+
+    policy = policy_from_config(config or {})
 
     def builtin(
         settings: Mapping[str, str], secrets: Mapping[str, str], mapping: Mapping[str, str]
@@ -252,7 +274,8 @@ def crm_kinds(instance_path: str) -> dict[str, Any]:
         kinds[kind] = ConnectorKind(
             kind=kind,
             label=label,
-            factory=factory,
+            factory=functools.partial(factory, outbound=policy),
+            check_settings=_url_check(policy, tuple(getattr(mod, "OUTBOUND_URL_SETTINGS", ()))),
             settings_fields=_fields(getattr(mod, "SETTINGS_FIELDS", ())),
             secret_fields=_fields(getattr(mod, "SECRET_FIELDS", ())),
             default_mapping=dict(getattr(mod, "DEFAULT_MAPPING", {})),

@@ -50,6 +50,8 @@ class ConnectorKind:
     settings_fields: tuple[dict[str, Any], ...] = ()
     secret_fields: tuple[dict[str, Any], ...] = ()
     default_mapping: dict[str, str] = field(default_factory=dict)
+    # (settings) -> None, raising ConfigurationError: e.g. the outbound URL policy.
+    check_settings: Any = None
 
 
 def _kinds(ctx: Context) -> dict[str, ConnectorKind]:
@@ -101,6 +103,11 @@ def save_connector(
     unknown = set(settings) - allowed
     if unknown:
         raise ValidationError(f"unknown setting(s) for {kind}: {', '.join(sorted(unknown))}")
+    if spec.check_settings is not None:
+        try:  # refused on save, not first at the next delivery
+            spec.check_settings(settings)
+        except ConfigurationError as exc:
+            raise ValidationError(exc.message) from None
     now = ctx.now()
     with ctx.db.transaction() as s:
         row = s.scalars(
@@ -315,7 +322,9 @@ def test_connector(ctx: Context, name: str, *, actor: str = "admin") -> Connecti
     try:
         report = build_adapter(ctx, row).test_connection()
     except ConfigurationError as exc:
-        report = ConnectionReport(ok=False, checks=(("configuration", False, exc.message),))
+        # A refused target was never connected to: the policy's reason, no answer text.
+        check = "outbound URL policy" if exc.code == "outbound_url_refused" else "configuration"
+        report = ConnectionReport(ok=False, checks=((check, False, exc.message),))
     except Exception as exc:  # noqa: BLE001 - the admin gets the answer, not a 500
         report = ConnectionReport(ok=False, checks=(("connection", False, _plain(exc)),))
     with ctx.db.transaction() as s:

@@ -6,4 +6,14 @@ Setup and mapping: ``docs/crm/dynamics.md``.
 from .config import DEFAULT_MAPPING, SECRET_FIELDS, SETTINGS_FIELDS, ConfigField
 from .connector import DynamicsCrm
 
-__all__ = ["ConfigField", "DEFAULT_MAPPING", "DynamicsCrm", "SECRET_FIELDS", "SETTINGS_FIELDS"]
+# Settings holding URLs the connector calls: checked by the outbound URL policy on save.
+OUTBOUND_URL_SETTINGS = ("org_url", "authority")
+
+__all__ = [
+    "ConfigField",
+    "DEFAULT_MAPPING",
+    "DynamicsCrm",
+    "OUTBOUND_URL_SETTINGS",
+    "SECRET_FIELDS",
+    "SETTINGS_FIELDS",
+]

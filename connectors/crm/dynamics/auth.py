@@ -17,6 +17,7 @@ import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
+from connectors.outbound import STRICT, OutboundPolicy, guard
 from crm_pay.ports import CrmAuthFailed, CrmCallFailed
 
 from .config import DynamicsConfig
@@ -40,6 +41,7 @@ class TokenSource:
         *,
         clock: Callable[[], float],
         oauth: OAuth2Session | None = None,
+        outbound: OutboundPolicy = STRICT,
     ) -> None:
         self._config = config
         self._clock = clock
@@ -50,6 +52,7 @@ class TokenSource:
             # Entra ID documents the secret in the form body for this flow.
             token_endpoint_auth_method="client_secret_post",  # noqa: S106 - a method name
         )
+        guard(self._oauth, outbound)  # the token endpoint too passes the outbound policy
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
 
+from connectors.outbound import STRICT, OutboundPolicy
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import normalize_currency
 from crm_pay.ports import ConfigField
@@ -165,18 +166,20 @@ def parse_config(
     settings: Mapping[str, object],
     secrets: Mapping[str, object],
     mapping: Mapping[str, str] | None = None,
+    *,
+    outbound: OutboundPolicy = STRICT,
 ) -> DynamicsConfig:
     """Check ``settings``, ``secrets`` and ``mapping``; raise ``ConfigurationError`` naming
-    the field to fix."""
+    the field to fix. ``org_url`` and ``authority`` must pass the outbound URL policy."""
     tenant_id = _text(settings, "tenant_id")
     if not (_GUID.fullmatch(tenant_id) or _TENANT.fullmatch(tenant_id)):
         raise ConfigurationError("tenant_id must be the directory (tenant) ID, a GUID")
     client_id = _text(settings, "client_id")
     if not _GUID.fullmatch(client_id):
         raise ConfigurationError("client_id must be the application (client) ID, a GUID")
-    org_url = _https_origin(_text(settings, "org_url"), "org_url")
+    org_url = _https_origin(_text(settings, "org_url"), "org_url", outbound)
     authority = _https_origin(
-        _text(settings, "authority", required=False) or DEFAULT_AUTHORITY, "authority"
+        _text(settings, "authority", required=False) or DEFAULT_AUTHORITY, "authority", outbound
     )
     country = _text(settings, "default_country_code", required=False) or "1"
     if not country.isdigit() or len(country) > 3:
@@ -216,7 +219,8 @@ def _text(settings: Mapping[str, object], key: str, *, required: bool = True) ->
     return value.strip()
 
 
-def _https_origin(url: str, key: str) -> str:
+def _https_origin(url: str, key: str, outbound: OutboundPolicy) -> str:
+    outbound.check_url(url, setting=key)
     parts = urlsplit(url.rstrip("/"))
     if parts.scheme != "https" or not parts.hostname or parts.path or parts.query:
         raise ConfigurationError(

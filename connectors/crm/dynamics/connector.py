@@ -12,6 +12,7 @@ from typing import Any, Final
 import requests
 
 from connectors.crm.builtin import normalize_phone
+from connectors.outbound import STRICT, OutboundPolicy, guard
 from crm_pay.domain.errors import ValidationError
 from crm_pay.domain.money import Money
 from crm_pay.ports import (
@@ -91,10 +92,13 @@ class DynamicsCrm:
         *,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        outbound: OutboundPolicy = STRICT,
     ) -> None:
-        self.config = parse_config(settings, secrets, mapping)
-        self._tokens = TokenSource(self.config, clock=clock)
-        self._api = DataverseApi(self.config, self._tokens, session or requests.Session())
+        self.config = parse_config(settings, secrets, mapping, outbound=outbound)
+        self._tokens = TokenSource(self.config, clock=clock, outbound=outbound)
+        # Every connection is checked again when it is made (DNS rebinding).
+        session = guard(session or requests.Session(), outbound)
+        self._api = DataverseApi(self.config, self._tokens, session)
         self._map = self.config.mapping
 
     def __repr__(self) -> str:

@@ -10,10 +10,14 @@ from .config import DEFAULT_MAPPING, SECRET_FIELDS, SETTINGS_FIELDS, ConfigField
 from .connector import HubSpotCrm
 from .signature import hubspot_signature_v3, verify_hubspot_signature_v3
 
+# Settings holding URLs the connector calls: checked by the outbound URL policy on save.
+OUTBOUND_URL_SETTINGS = ("base_url",)
+
 __all__ = [
     "ConfigField",
     "DEFAULT_MAPPING",
     "HubSpotCrm",
+    "OUTBOUND_URL_SETTINGS",
     "SECRET_FIELDS",
     "SETTINGS_FIELDS",
     "hubspot_signature_v3",

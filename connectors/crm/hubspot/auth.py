@@ -14,6 +14,7 @@ import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
+from connectors.outbound import STRICT, OutboundPolicy, guard
 from crm_pay.ports import CrmAuthFailed, CrmCallFailed
 
 __all__ = [
@@ -76,6 +77,7 @@ class OAuthRefreshToken:
         *,
         clock: Callable[[], float],
         on_refresh_token: Callable[[str], None] | None = None,
+        outbound: OutboundPolicy = STRICT,
     ) -> None:
         self._token_url = token_url
         self._refresh_token = refresh_token.strip()
@@ -91,6 +93,7 @@ class OAuthRefreshToken:
             default_timeout=_TIMEOUT,
         )
         self._oauth.register_compliance_hook("refresh_token_response", _refuse_hubspot_errors)
+        guard(self._oauth, outbound)
 
     def __repr__(self) -> str:
         return "OAuthRefreshToken(<hidden>)"

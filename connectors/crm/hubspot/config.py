@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from connectors.outbound import STRICT, OutboundPolicy
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import normalize_currency
 from crm_pay.ports import ConfigField
@@ -153,9 +154,14 @@ class HubSpotConfig:
 
 
 def parse_config(
-    settings: Mapping[str, str], secrets: Mapping[str, str], mapping: Mapping[str, str] | None
+    settings: Mapping[str, str],
+    secrets: Mapping[str, str],
+    mapping: Mapping[str, str] | None,
+    *,
+    outbound: OutboundPolicy = STRICT,
 ) -> HubSpotConfig:
-    """Check everything the admin entered; raise ``ConfigurationError`` naming the field."""
+    """Check everything the admin entered; raise ``ConfigurationError`` naming the field.
+    ``base_url`` must pass the outbound URL policy (public https hosts unless allowed)."""
     auth = (settings.get("auth") or "private_app").strip()
     if auth not in _AUTH_MODES:
         raise ConfigurationError(
@@ -171,8 +177,7 @@ def parse_config(
             f"{'it' if len(missing) == 1 else 'them'} in the connector form"
         )
     base_url = (settings.get("base_url") or DEFAULT_BASE_URL).strip().rstrip("/")
-    if not base_url.startswith("https://"):
-        raise ConfigurationError("HubSpot setting 'base_url' must be an https:// URL")
+    outbound.check_url(base_url, setting="HubSpot setting 'base_url'")
     merged = {**DEFAULT_MAPPING, **{k: v.strip() for k, v in (mapping or {}).items()}}
     unknown = sorted(set(merged) - set(DEFAULT_MAPPING))
     if unknown:

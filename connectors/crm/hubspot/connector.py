@@ -15,6 +15,7 @@ from typing import Any, Final
 import requests
 
 from connectors.crm.builtin import normalize_phone
+from connectors.outbound import STRICT, OutboundPolicy, guard
 from crm_pay.domain.errors import ValidationError
 from crm_pay.domain.money import Money
 from crm_pay.ports import (
@@ -52,6 +53,7 @@ class HubSpotCrm:
     session used for API calls (one is created if omitted); ``clock`` returns Unix seconds
     and decides when an OAuth token is renewed. ``on_refresh_token`` is called with a new
     refresh token if HubSpot ever issues one, so the caller can store it encrypted.
+    ``outbound`` is the outbound URL policy every connection must pass.
 
     Writes are idempotent: payments are upserted by our payment id, receipts and notes are
     looked up by a marker before they are created. Failures raise
@@ -71,8 +73,9 @@ class HubSpotCrm:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
         on_refresh_token: Callable[[str], None] | None = None,
+        outbound: OutboundPolicy = STRICT,
     ) -> None:
-        self.config: HubSpotConfig = parse_config(settings, secrets, mapping)
+        self.config: HubSpotConfig = parse_config(settings, secrets, mapping, outbound=outbound)
         self._clock = clock
         tokens: TokenSource
         if self.config.auth == "private_app":
@@ -85,8 +88,11 @@ class HubSpotCrm:
                 secrets["refresh_token"],
                 clock=clock,
                 on_refresh_token=on_refresh_token,
+                outbound=outbound,
             )
-        self._api = HubSpotApi(self.config.base_url, tokens, session or requests.Session())
+        # Every connection is checked again when it is made (DNS rebinding).
+        session = guard(session or requests.Session(), outbound)
+        self._api = HubSpotApi(self.config.base_url, tokens, session)
 
     def __repr__(self) -> str:
         return f"HubSpotCrm(auth={self.config.auth!r}, base_url={self.config.base_url!r})"

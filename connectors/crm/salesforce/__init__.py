@@ -12,12 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from connectors.outbound import policy_from_config
+
 from .connector import SalesforceCrm
 from .mapping import DEFAULT_MAPPING
 from .settings import SECRET_FIELDS, SETTINGS_FIELDS, ConfigField
 
+# Settings holding URLs the connector calls: checked by the outbound URL policy on save.
+OUTBOUND_URL_SETTINGS = ("login_url",)
+
 __all__ = [
     "DEFAULT_MAPPING",
+    "OUTBOUND_URL_SETTINGS",
     "SECRET_FIELDS",
     "SETTINGS_FIELDS",
     "ConfigField",
@@ -45,4 +51,5 @@ def from_config(
         for spec in SECRET_FIELDS
         if (value := secret(f"crm.salesforce.{spec.name}"))
     }
-    return SalesforceCrm(settings, secrets, config.get("CRM_PAY_SALESFORCE_MAPPING") or None)
+    mapping = config.get("CRM_PAY_SALESFORCE_MAPPING") or None
+    return SalesforceCrm(settings, secrets, mapping, outbound=policy_from_config(config))

@@ -21,12 +21,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import requests
 from authlib.oauth2.rfc7523 import JWTBearerGrant
 from joserfc.jwk import RSAKey
 
+from connectors.outbound import STRICT, OutboundPolicy, OutboundUrlRefused
 from crm_pay.ports import CrmAuthFailed, CrmCallFailed
 
 from .errors import retry_after
@@ -69,8 +69,10 @@ class SalesforceAuth:
         clock: Callable[[], float],
         timeout: float,
         session_lifetime: float,
+        outbound: OutboundPolicy = STRICT,
     ) -> None:
         self.flow = flow
+        self._outbound = outbound
         self.token_url = login_url.rstrip("/") + "/services/oauth2/token"
         self.client_id = client_id
         self.username = username
@@ -189,7 +191,7 @@ class SalesforceAuth:
                 f"Salesforce refused the credentials ({message})", crm_message=message
             )
         value, instance_url = body.get("access_token"), body.get("instance_url")
-        if not isinstance(value, str) or not value or not _callable_url(instance_url):
+        if not isinstance(value, str) or not value or not self._callable(instance_url):
             raise CrmCallFailed(
                 "the Salesforce token response lacks an access token or an https instance_url"
             )
@@ -203,17 +205,17 @@ class SalesforceAuth:
             value=value,
             instance_url=str(instance_url).rstrip("/"),
             identity_url=identity
-            if isinstance(identity, str) and _callable_url(identity)
+            if isinstance(identity, str) and self._callable(identity)
             else None,
             expires_at=self._clock() + lifetime,
         )
 
-
-def _callable_url(url: object) -> bool:
-    """Bearer tokens only go over HTTPS (plain HTTP only to this machine, for test servers)."""
-    if not isinstance(url, str):
-        return False
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return bool(parts.hostname)
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    def _callable(self, url: object) -> bool:
+        """Bearer tokens only go to URLs the outbound policy accepts: https to a public
+        host (the token server names the instance; it may not point us inward)."""
+        try:
+            self._outbound.check_url(url, setting="instance_url")
+        except OutboundUrlRefused as exc:
+            log.warning("Salesforce token response refused: %s", exc.message)
+            return False
+        return True

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import requests
 
 from connectors.crm.builtin import normalize_phone
+from connectors.outbound import STRICT, OutboundPolicy, guard
 from crm_pay.domain.errors import ValidationError
 from crm_pay.domain.money import Money
 from crm_pay.ports import (
@@ -80,11 +81,14 @@ class SalesforceCrm:
         *,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        outbound: OutboundPolicy = STRICT,
     ) -> None:
-        self.settings = Settings.from_mapping(settings)
+        self.settings = Settings.from_mapping(settings, outbound=outbound)
         self.fields = FieldMap.from_mapping(mapping)
         self._clock = clock
-        http = session if session is not None else requests.Session()
+        # Every connection is checked again when it is made (DNS rebinding), including
+        # those to the instance URL the token server names.
+        http = guard(session if session is not None else requests.Session(), outbound)
         auth = SalesforceAuth(
             flow=self.settings.auth_flow,
             login_url=self.settings.login_url,
@@ -97,6 +101,7 @@ class SalesforceCrm:
             clock=clock,
             timeout=self.settings.timeout,
             session_lifetime=self.settings.session_lifetime,
+            outbound=outbound,
         )
         self.api = SalesforceApi(
             auth,

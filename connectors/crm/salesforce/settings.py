@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from connectors.outbound import STRICT, OutboundPolicy
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import normalize_currency
 from crm_pay.ports import ConfigField
@@ -132,7 +133,8 @@ class Settings:
     timeout: float
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, str]) -> Settings:
+    def from_mapping(cls, raw: Mapping[str, str], *, outbound: OutboundPolicy = STRICT) -> Settings:
+        """Check the admin's values; ``login_url`` must pass the outbound URL policy."""
         known = {f.name for f in SETTINGS_FIELDS}
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -159,6 +161,7 @@ class Settings:
                 f"Salesforce login_url {login_url!r} must be an https URL without a path, "
                 "e.g. https://login.salesforce.com"
             )
+        outbound.check_url(login_url, setting="Salesforce login_url")
         if values["auth_flow"] == "jwt_bearer" and not values["username"]:
             raise ConfigurationError("Salesforce setting username is required for JWT bearer")
         if not _API_VERSION.fullmatch(values["api_version"]):

@@ -13,7 +13,8 @@ SETTINGS_FIELDS: Final[tuple[ConfigField, ...]] = (
     ConfigField(
         "url",
         "Receiver URL",
-        "Where events are POSTed. https only (http is accepted for localhost).",
+        "Where events are POSTed. https to a public host (private hosts only when named in "
+        "CRM_PAY_OUTBOUND_ALLOW_HOSTS; http only to localhost in demo mode).",
         required=True,
     ),
     ConfigField("timeout", "Timeout (seconds)", "Per delivery attempt (default 10)."),

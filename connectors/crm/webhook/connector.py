@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import requests
 
+from connectors.outbound import STRICT, OutboundPolicy, guard
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import Money
 from crm_pay.ports import (
@@ -42,7 +42,6 @@ _DISPUTED: Final = frozenset({"disputed"})
 _RETRYABLE_4XX: Final = frozenset({408, 409, 429})
 _EXCERPT: Final = 300
 _MIN_SECRET: Final = 16
-_LOCAL_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def event_type_for_status(status: str) -> str:
@@ -66,9 +65,11 @@ class WebhookCrm:
     answers "nothing" (``None`` / ``[]``) and crm-pay falls back to its own customers,
     invoices and cards.
 
-    ``settings``: ``url`` (https; http only for localhost), optional ``timeout`` (seconds,
-    default 10) and ``include_pdf`` (default false: ``receipt.issued`` carries metadata
-    only). ``secrets``: ``signing_secret`` (at least 16 characters).
+    ``settings``: ``url`` (https, checked by the outbound URL policy ``outbound``:
+    public hosts only unless allowed; http only for localhost in demo mode), optional
+    ``timeout`` (seconds, default 10) and ``include_pdf`` (default false:
+    ``receipt.issued`` carries metadata only). ``secrets``: ``signing_secret`` (at least
+    16 characters).
 
     Each event has a stable ``id`` derived from our ids, sent again as ``CrmPay-Event-Id``:
     the same logical event always has the same id, so a receiver that dedupes on it is
@@ -87,6 +88,7 @@ class WebhookCrm:
         *,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        outbound: OutboundPolicy = STRICT,
     ) -> None:
         if mapping:
             # Same constructor shape as the other CRM connectors, so wiring stays uniform.
@@ -94,7 +96,7 @@ class WebhookCrm:
                 "the webhook connector has no field mapping: its events have a fixed shape "
                 "(docs/crm/webhook.md)"
             )
-        self.url = _url(settings.get("url"))
+        self.url = outbound.check_url(settings.get("url"), setting="url")
         self.timeout = _timeout(settings.get("timeout"))
         self.include_pdf = str(settings.get("include_pdf") or "").lower() in ("1", "true", "yes")
         secret = secrets.get("signing_secret")
@@ -104,7 +106,8 @@ class WebhookCrm:
                 "one and give the same value to the receiver"
             )
         self._secret = secret.strip()
-        self._session = session or requests.Session()
+        # Every connection is checked again when it is made (DNS rebinding).
+        self._session = guard(session or requests.Session(), outbound)
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -199,7 +202,11 @@ class WebhookCrm:
 
     # ------------------------------------------------------------------------ admin
     def test_connection(self) -> ConnectionReport:
-        """Send a signed ``ping`` event; the receiver must answer 2xx."""
+        """Send a signed ``ping`` event; the receiver must answer 2xx.
+
+        The report gives the HTTP status only, never the receiver's answer: a test that
+        echoed it would let whoever configures the URL read what any host returns.
+        """
         now = int(self._clock())
         try:
             self._deliver("ping", event_id("ping", str(now)), {"message": "crm-pay test"})
@@ -247,18 +254,19 @@ class WebhookCrm:
         status = response.status_code
         if 200 <= status < 300:
             return
+        # The receiver's words go to ``crm_message`` (delivery errors on the sync page),
+        # never into the message itself, which Test connection shows.
         excerpt = redact(response.text.strip()[:_EXCERPT])
         if status in (401, 403):
             # The receiver refuses our signature or key: the admin fixes the secret, and
             # the events wait for it (never dead-lettered for this).
             raise CrmAuthFailed(
-                f"the webhook refused our credentials (HTTP {status}) for {what}"
-                + (f": {excerpt}" if excerpt else ""),
+                f"the webhook refused our credentials (HTTP {status}) for {what}",
                 crm_message=excerpt,
             )
         retryable = status >= 500 or status in _RETRYABLE_4XX
         raise CrmCallFailed(
-            f"the webhook answered HTTP {status} to {what}" + (f": {excerpt}" if excerpt else ""),
+            f"the webhook answered HTTP {status} to {what}",
             retryable=retryable,
             delay=_retry_after(response.headers.get("Retry-After")) if retryable else None,
             crm_message=excerpt,
@@ -290,18 +298,6 @@ def _retry_after(value: str | None) -> float | None:
     if not value or not value.strip().isdigit():
         return None
     return float(value.strip())
-
-
-def _url(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError("url is required: the address that receives the events")
-    parts = urlsplit(value.strip())
-    local = parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS
-    if not parts.hostname or not (parts.scheme == "https" or local):
-        raise ConfigurationError("url must be an https URL (http only for localhost)")
-    if parts.username or parts.password:
-        raise ConfigurationError("url must not carry credentials; the events are signed")
-    return value.strip()
 
 
 def _timeout(value: object) -> float:
