@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "CRM_PAY_CRM": "builtin",
     # None: ``crm.json`` in the instance folder.
     "CRM_PAY_BUILTIN_CRM_PATH": None,
+    # Host names connectors may reach although they resolve to private addresses
+    # ("crm.corp.internal, hooks.corp.internal"); every other connector URL must be https
+    # to a public host (connectors.outbound; loopback too only in demo mode and tests).
+    "CRM_PAY_OUTBOUND_ALLOW_HOSTS": "",
     # Key ring "kid:base64key,kid:base64key" (first encrypts), token pepper and audit key.
     # None: read from <instance>/dev-secrets.json, which only CRM_PAY_DEV_SECRETS=true
     # (development, tests, `crm-pay demo`) may create. Production sets all three.
@@ -136,6 +140,9 @@ DEFAULTS: dict[str, Any] = {
     # Refunds by agents up to this amount (in the payment's currency); above it, and
     # always when "0", a supervisor's key or sign-in is needed.
     "CRM_PAY_AGENT_REFUND_LIMIT": "0",
+    # Largest request body crm-pay's JSON API reads (bytes); above it the answer is 413.
+    # Only crm-pay's own API blueprint: the host app's MAX_CONTENT_LENGTH is untouched.
+    "CRM_PAY_MAX_BODY_BYTES": 64 * 1024,
     # Braintree's hosted-fields scripts (environments "sandbox"/"production"): the pinned
     # version and their Subresource Integrity hashes, {"client": "sha384-...",
     # "hosted-fields": "sha384-..."} from Braintree's release notes. Without the hashes

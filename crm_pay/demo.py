@@ -13,11 +13,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from werkzeug.serving import WSGIRequestHandler
+
 from connectors.crm import DEMO_CARD_TOKENS
 from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
 from crm_pay.domain.errors import Conflict
 
-__all__ = ["start_sandbox", "prepare_demo", "run_demo", "DEMO_USERS", "SANDBOX_CREDENTIALS"]
+__all__ = [
+    "start_sandbox",
+    "prepare_demo",
+    "run_demo",
+    "DemoRequestHandler",
+    "DEMO_USERS",
+    "SANDBOX_CREDENTIALS",
+]
 
 SANDBOX_CREDENTIALS = {
     "merchant_id": "crm_pay_demo",
@@ -30,6 +39,18 @@ DEMO_USERS = (
     ("supervisor@example.com", "supervisor", "demo-supervisor-pass"),
     ("admin@example.com", "admin", "demo-admin-pass"),
 )
+
+
+class DemoRequestHandler(WSGIRequestHandler):
+    """werkzeug's request handler with a ``Server`` header that names no versions.
+
+    http.server's ``send_response`` always sends ``Server: <version_string()>``
+    (werkzeug's is ``Werkzeug/x Python/y``) and an application cannot remove it, so the
+    server is where it is fixed. The request log stays werkzeug's own, on the
+    ``werkzeug`` logger, where ``crm_pay.logging_filters`` redacts link tokens."""
+
+    def version_string(self) -> str:
+        return "crm-pay"
 
 
 class _Sandbox(SandboxServer):
@@ -173,7 +194,14 @@ def run_demo(
         # also speaks Socket.IO: long-polling, and WebSocket through simple-websocket.
         # (Not socketio.run(): it goes through app.run(), which does nothing under the
         # `flask` command, i.e. `flask crm-pay demo`.) Ctrl+C ends serve_forever cleanly.
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        run_simple(
+            host,
+            port,
+            app,
+            threaded=True,
+            use_reloader=False,
+            request_handler=DemoRequestHandler,
+        )
     finally:
         workers = app.extensions["crm_pay"].extras.get("workers")
         if workers is not None:

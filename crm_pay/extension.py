@@ -15,6 +15,8 @@ from flask import Flask, current_app
 from crm_pay.config import DEFAULTS
 from crm_pay.domain.errors import ConfigurationError, CrmPayError
 from crm_pay.domain.receipt import Merchant, format_receipt_number
+from crm_pay.http_headers import install_transport_headers
+from crm_pay.logging_filters import install_link_token_filter
 from crm_pay.persistence.db import Database
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.context import Context, Settings
@@ -226,7 +228,7 @@ class CrmPay:
             ctx,
             lambda: wiring.load_crm(mapping, instance_path=app.instance_path, secret=secret),
         )
-        ctx.extras["crm_kinds"] = wiring.crm_kinds(app.instance_path)
+        ctx.extras["crm_kinds"] = wiring.crm_kinds(app.instance_path, mapping)
         ctx.extras["launch_verifiers"] = wiring.launch_verifiers()
         ctx.email = _LazyAdapter(
             lambda: wiring.load_email_sender(
@@ -252,6 +254,10 @@ class CrmPay:
         register_api_fallbacks(app, f"{prefix}/api")
         app.register_blueprint(create_webhook_blueprint(), url_prefix=prefix)
         register_ui(app, prefix)
+        # After the blueprints (their modules' loggers now exist): link tokens out of
+        # crm-pay's and the servers' request logs; HSTS & co on crm-pay's answers only.
+        install_link_token_filter(prefix)
+        install_transport_headers(app, https=settings.public_url.startswith("https://"))
 
         from crm_pay.cli import cli
 

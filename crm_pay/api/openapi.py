@@ -17,17 +17,29 @@ def _op(
     body: dict[str, Any] | None = None,
     errors: tuple[int, ...] = (401, 403, 404),
     ok_status: str = "200",
+    body_required: bool = True,
+    replay: bool = False,
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "parameters": params or [],
-        "responses": {
-            ok_status: {"description": "OK", "content": {"application/json": {"schema": ok}}},
-            **{str(e): _ERROR for e in errors},
-        },
-    }
+    answer = {"content": {"application/json": {"schema": ok}}}
+    responses: dict[str, Any] = {ok_status: {"description": "OK", **answer}}
+    if replay:
+        responses["200"] = {
+            "description": "Idempotent replay: this Idempotency-Key was used before with "
+            "the same body; the first request's result, nothing done twice",
+            **answer,
+        }
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        # Every route with a body: not a JSON object, malformed, nested deeper than 32
+        # levels or with a duplicate field is 400 invalid_json; above
+        # CRM_PAY_MAX_BODY_BYTES it is 413 request_too_large.
+        errors = tuple(sorted({*errors, 400, 413}))
+    responses.update({str(e): _ERROR for e in errors})
+    op: dict[str, Any] = {"summary": summary, "parameters": params or [], "responses": responses}
+    if body is not None:
+        op["requestBody"] = {
+            "required": body_required,
+            "content": {"application/json": {"schema": body}},
+        }
     return op
 
 
@@ -115,8 +127,20 @@ def _reconciliation(money: dict[str, Any]) -> dict[str, Any]:
 def openapi_document(base_path: str) -> dict[str, Any]:
     money = {
         "type": "string",
+        # The same rule as crm_pay.domain.money.Money.parse: no sign, exponent, separator
+        # or whitespace; at most as many decimals as the currency has.
         "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$",
-        "description": 'Exact decimal amount, e.g. "12.34"; never a JSON number.',
+        "maxLength": 40,
+        "description": 'Exact decimal amount, e.g. "12.34"; never a JSON number. At most '
+        "as many decimals as the currency has (USD 2, JPY 0, KWD 3).",
+    }
+    idempotency_key = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": True,
+        "description": "Same key + same body returns the first result (200); same key + "
+        "another body is a 422.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
     }
     payment = {"$ref": "#/components/schemas/Payment"}
     message = {"$ref": "#/components/schemas/Message"}
@@ -159,33 +183,46 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                 "post": _op(
                     "Create a payment: a pay link for the customer, or a charge of a card on file",
                     payment,
-                    params=[
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": True,
-                            "description": "Same key + same body returns the first payment; "
-                            "same key + another body is a 422.",
-                            "schema": {"type": "string", "maxLength": 200},
-                        }
-                    ],
+                    params=[idempotency_key],
                     body={
                         "type": "object",
                         "required": ["customer", "amount", "currency"],
                         "additionalProperties": False,
                         "properties": {
-                            "customer": {"type": "string", "description": "CRM id"},
+                            "customer": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": 100,
+                                "description": "CRM id",
+                            },
                             "amount": money,
-                            "currency": {"type": "string", "example": "USD"},
-                            "channel": {"enum": ["link", "vaulted"], "default": "link"},
+                            "currency": {
+                                "type": "string",
+                                "pattern": "^[A-Za-z]{3}$",
+                                "example": "USD",
+                                "description": "ISO 4217 code the merchant takes",
+                            },
+                            "channel": {
+                                "type": "string",
+                                "enum": ["link", "vaulted"],
+                                "default": "link",
+                            },
                             "allocations": {
                                 "type": "object",
+                                "minProperties": 1,
                                 "additionalProperties": money,
                                 "description": "Invoice number → amount; default oldest due first",
                             },
-                            "description": {"type": "string", "maxLength": 500},
+                            "description": {
+                                "type": "string",
+                                "maxLength": 500,
+                                "description": "Longer is refused, never cut; card numbers "
+                                "are redacted",
+                            },
                             "payment_method_token": {
                                 "type": "string",
+                                "minLength": 1,
+                                "maxLength": 100,
                                 "description": "Card on file (channel vaulted)",
                             },
                             "customer_consent": {"type": "boolean"},
@@ -193,6 +230,7 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     },
                     errors=(400, 401, 403, 404, 409, 422, 503),
                     ok_status="201",
+                    replay=True,
                 )
             },
             "/payments/{payment_id}": {
@@ -211,20 +249,19 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     payment,
                     params=[
                         _path_param("payment_id", "Payment id"),
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": True,
-                            "schema": {"type": "string", "maxLength": 200},
-                        },
+                        idempotency_key,
                     ],
                     body={
                         "type": "object",
                         "additionalProperties": False,
+                        "description": '{} refunds (or voids) all that is left; {"amount": '
+                        '"10.00"} refunds part. A body is required: no body, [], 0, "" and '
+                        "null are refused.",
                         "properties": {"amount": money},
                     },
                     errors=(400, 401, 403, 404, 409, 422, 502),
                     ok_status="201",
+                    replay=True,
                 )
             },
             "/payments/{payment_id}/resolve": {
@@ -238,9 +275,17 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                         "type": "object",
                         "required": ["note"],
                         "additionalProperties": False,
-                        "properties": {"note": {"type": "string", "minLength": 1}},
+                        "properties": {
+                            "note": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": 2000,
+                                "pattern": "\\S",
+                                "description": "Why; a blank note is refused",
+                            }
+                        },
                     },
-                    errors=(401, 403, 404, 409, 422, 502),
+                    errors=(400, 401, 403, 404, 409, 422, 502),
                 )
             },
             "/payments/{payment_id}/cancel": {
@@ -261,7 +306,7 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                         "type": "object",
                         "required": ["channel"],
                         "additionalProperties": False,
-                        "properties": {"channel": {"enum": ["email", "sms"]}},
+                        "properties": {"channel": {"type": "string", "enum": ["email", "sms"]}},
                     },
                     errors=(400, 401, 403, 404, 409, 422),
                     ok_status="202",
@@ -286,10 +331,19 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     body={
                         "type": "object",
                         "additionalProperties": False,
-                        "properties": {"to": {"type": "string", "format": "email"}},
+                        "description": "No body or {}: to the customer's address",
+                        "properties": {
+                            "to": {
+                                "type": "string",
+                                "format": "email",
+                                "minLength": 1,
+                                "maxLength": 254,
+                            }
+                        },
                     },
                     errors=(400, 401, 403, 404, 422),
                     ok_status="202",
+                    body_required=False,
                 )
             },
             "/receipts/{number}": {

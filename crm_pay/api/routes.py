@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from sqlalchemy import text
 
 from crm_pay.domain.errors import PspUnavailable, Unauthorized, ValidationError, WebhookRejected
 from crm_pay.domain.money import Money
+from crm_pay.http_headers import no_store
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
 from crm_pay.services import (
     customers,
@@ -30,6 +32,14 @@ from crm_pay.services.access import Principal, authenticate_api_key, require_rol
 
 from .errors import error_response, register_error_handlers
 from .openapi import openapi_document
+from .request_body import (
+    choice_field,
+    install_body_limit,
+    read_json_object,
+    reject_unknown_fields,
+    required_text,
+    text_field,
+)
 
 __all__ = ["create_api_blueprint", "create_webhook_blueprint"]
 
@@ -64,20 +74,58 @@ def _principal() -> Principal:
     return g.crm_pay_principal  # type: ignore[no-any-return]
 
 
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+_CURRENCY = re.compile("[A-Za-z]{3}")  # normalize_currency then checks it is one we take
+_PAYMENT_FIELDS = (
+    "customer",
+    "amount",
+    "currency",
+    "channel",
+    "allocations",
+    "description",
+    "payment_method_token",
+    "customer_consent",
+)
+
+
+def _payment_command(body: dict[str, Any]) -> payments.CreatePayment:
+    """POST /payments' body, typed field by field as openapi.py describes it."""
+    reject_unknown_fields(body, _PAYMENT_FIELDS)
+    customer = required_text(body, "customer", max_length=100, example="CUST-0001")
+    amount = required_text(body, "amount", max_length=40, example="12.34")
+    currency = required_text(body, "currency", max_length=40, example="USD")
+    if _CURRENCY.fullmatch(currency) is None:
+        raise ValidationError("'currency' must be a three-letter ISO 4217 code such as 'USD'")
+    allocations = body.get("allocations")
+    if "allocations" in body and not (
+        isinstance(allocations, dict) and all(isinstance(v, str) for v in allocations.values())
+    ):
+        raise ValidationError('allocations must look like {"INV-1001": "25.00"}')
+    consent = body.get("customer_consent", False)
+    if not isinstance(consent, bool):
         raise ValidationError(
-            "send a JSON object with Content-Type: application/json",
-            status=400,
-            code="invalid_json",
+            "customer_consent must be the JSON boolean true (the customer agreed) or false",
+            code="consent_required",
         )
-    return body
+    return payments.CreatePayment(
+        crm_ref=customer,
+        amount=amount,
+        currency=currency,
+        channel=choice_field(body, "channel", ("link", "vaulted"), default="link"),
+        allocations=allocations,
+        description=text_field(
+            body, "description", min_length=0, max_length=payments.DESCRIPTION_MAX_LENGTH
+        )
+        or "",
+        payment_method_token=text_field(body, "payment_method_token", max_length=100),
+        customer_consent=consent,
+    )
 
 
 def create_api_blueprint() -> Blueprint:
     bp = Blueprint("crm_pay_api", __name__)
     register_error_handlers(bp)
+    no_store(bp)
+    install_body_limit(bp)
 
     @bp.get("/openapi.json")
     def openapi() -> Response:
@@ -106,44 +154,16 @@ def create_api_blueprint() -> Blueprint:
     @bp.post("/payments")
     @auth("agent")
     def create_payment() -> tuple[Response, int]:
-        body = _json_body()
+        body = read_json_object()
+        command = _payment_command(body)
         key = request.headers.get("Idempotency-Key", "")
-        unknown = set(body) - {
-            "customer",
-            "amount",
-            "currency",
-            "channel",
-            "allocations",
-            "description",
-            "payment_method_token",
-            "customer_consent",
-        }
-        if unknown:
-            raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        for field in ("customer", "amount", "currency"):
-            if not isinstance(body.get(field), str) or not body[field]:
-                raise ValidationError(f"'{field}' is required (a string)")
-        allocations = body.get("allocations")
-        if allocations is not None and not (
-            isinstance(allocations, dict) and all(isinstance(v, str) for v in allocations.values())
-        ):
-            raise ValidationError('allocations must look like {"INV-1001": "25.00"}')
         digest = hashlib.sha256(
             json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
         principal = _principal()
         view, created = payments.create_payment(
             _ctx(),
-            payments.CreatePayment(
-                crm_ref=body["customer"],
-                amount=body["amount"],
-                currency=body["currency"],
-                channel=str(body.get("channel", "link")),
-                allocations=allocations,
-                description=str(body.get("description") or ""),
-                payment_method_token=body.get("payment_method_token"),
-                customer_consent=body.get("customer_consent") is True,
-            ),
+            command,
             actor=principal.actor,
             idempotency_scope=f"api_key:{principal.id}",
             idempotency_key=key,
@@ -163,20 +183,12 @@ def create_api_blueprint() -> Blueprint:
     @bp.post("/payments/<payment_id>/resolve")
     @auth("supervisor")
     def resolve_payment(payment_id: str) -> Response:
-        body = request.get_json(silent=True)
-        if (
-            not isinstance(body, dict)
-            or set(body) - {"note"}
-            or not isinstance(body.get("note"), str)
-        ):
-            raise ValidationError(
-                'send {"note": "why"}: the PSP is asked once more, and without a sale '
-                "there the payment fails as not_at_psp"
-            )
+        body = read_json_object()
+        reject_unknown_fields(body, ("note",))
+        # 'note' is checked again after trimming by the service: a blank reason is refused.
+        note = required_text(body, "note", max_length=2000, example="why")
         return jsonify(
-            janitor.resolve_unknown_by_hand(
-                _ctx(), payment_id, principal=_principal(), note=body["note"]
-            )
+            janitor.resolve_unknown_by_hand(_ctx(), payment_id, principal=_principal(), note=note)
         )
 
     @bp.post("/payments/<payment_id>/cancel")
@@ -187,12 +199,11 @@ def create_api_blueprint() -> Blueprint:
     @bp.post("/payments/<payment_id>/refund")
     @auth("agent")
     def refund_payment(payment_id: str) -> tuple[Response, int]:
-        body = request.get_json(silent=True) or {}
-        if not isinstance(body, dict) or set(body) - {"amount"}:
-            raise ValidationError('send {"amount": "10.00"} or {} for everything left')
-        amount = body.get("amount")
-        if amount is not None and not isinstance(amount, str):
-            raise ValidationError('amount must be a decimal string such as "10.00"')
+        # Money goes back only on an explicit request: {} (a JSON object) for all that is
+        # left, {"amount": "10.00"} for part; no body, [], 0, "" or null are refused.
+        body = read_json_object()
+        reject_unknown_fields(body, ("amount",))
+        amount = text_field(body, "amount", max_length=40, example="10.00")
         digest = hashlib.sha256(
             json.dumps({"payment": payment_id, **body}, sort_keys=True).encode()
         ).hexdigest()
@@ -210,13 +221,9 @@ def create_api_blueprint() -> Blueprint:
     @bp.post("/payments/<payment_id>/send-link")
     @auth("agent")
     def send_link(payment_id: str) -> tuple[Response, int]:
-        body = _json_body()
-        unknown = set(body) - {"channel"}
-        if unknown:
-            raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        channel = body.get("channel")
-        if channel not in ("email", "sms"):
-            raise ValidationError('channel must be "email" or "sms"')
+        body = read_json_object()
+        reject_unknown_fields(body, ("channel",))
+        channel = choice_field(body, "channel", ("email", "sms"))
         view = notifications.send_pay_link(
             _ctx(), payment_id, channel=channel, actor=_principal().actor
         )
@@ -231,24 +238,18 @@ def create_api_blueprint() -> Blueprint:
     @bp.post("/receipts/<number>/resend")
     @auth("agent")
     def resend_receipt(number: str) -> tuple[Response, int]:
-        body = request.get_json(silent=True) if request.data else {}
-        if not isinstance(body, dict):
-            raise ValidationError(
-                'send a JSON object, e.g. {} or {"to": "someone@example.com"}', status=400
-            )
-        unknown = set(body) - {"to"}
-        if unknown:
-            raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        to = body.get("to")
-        if to is not None and not isinstance(to, str):
-            raise ValidationError("'to' must be an email address (a string)")
+        # No body at all: to the customer, as documented.
+        body = read_json_object(empty_means={})
+        reject_unknown_fields(body, ("to",))
+        to = text_field(body, "to", max_length=254, example="someone@example.com")
+        receipts.get_receipt(_ctx(), number, principal=_principal())  # 404 if not theirs
         view = notifications.resend_receipt(_ctx(), number, actor=_principal().actor, to=to)
         return jsonify(view), 202
 
     @bp.get("/receipts/<number>.pdf")
     @auth("agent")
     def receipt_pdf(number: str) -> Response:
-        _, receipt = receipts.get_receipt(_ctx(), number)
+        _, receipt = receipts.get_receipt(_ctx(), number, principal=_principal())
         return Response(
             render_receipt_pdf(receipt),
             mimetype="application/pdf",
@@ -258,7 +259,7 @@ def create_api_blueprint() -> Blueprint:
     @bp.get("/receipts/<number>")
     @auth("agent")
     def receipt(number: str) -> Response:
-        row, _ = receipts.get_receipt(_ctx(), number)
+        row, _ = receipts.get_receipt(_ctx(), number, principal=_principal())
         return jsonify(_receipt_json(row.content))
 
     @bp.get("/reconciliations/<day>")

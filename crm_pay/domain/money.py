@@ -66,12 +66,14 @@ class Money:
         """Parse a plain decimal string such as ``"12.34"`` exactly.
 
         More decimals than the currency has (``"12.345"`` USD), signs, exponents, ``NaN``,
-        separators and empty strings are errors, never a silent round.
+        separators, surrounding whitespace and empty strings are errors, never a silent
+        round. Whitespace is not stripped here: a caller that trims what a person typed
+        does so itself, so the API accepts exactly what its OpenAPI pattern says.
         """
         cur = normalize_currency(currency)
         if not isinstance(text, str):
             raise ValidationError('amount must be a decimal string such as "12.34"')
-        m = _AMOUNT.fullmatch(text.strip())
+        m = _AMOUNT.fullmatch(text)
         if m is None:
             raise ValidationError(
                 # The text is not echoed: a mistyped amount field may hold a card number.

@@ -27,6 +27,7 @@ __all__ = [
     "require_role",
     "has_role",
     "may_view_payment",
+    "may_view_receipt",
     "LOGIN_FAILED",
 ]
 
@@ -71,6 +72,15 @@ def may_view_payment(principal: Principal, created_by: str) -> bool:
     if has_role(principal, "supervisor"):
         return True
     return created_by.startswith(f"{principal.kind}:{principal.id}:")
+
+
+def may_view_receipt(principal: Principal, payment_created_by: str) -> bool:
+    """A receipt (payment or refund receipt) is seen by whoever may see its payment:
+    the payment's creator (user or API key) or any supervisor or admin.
+
+    Receipt numbers are sequential, so an agent who could open any number could read
+    every customer's receipts; the customer has their own copy (email, portal)."""
+    return may_view_payment(principal, payment_created_by)
 
 
 def create_api_key(ctx: Context, *, name: str, role: str) -> str:

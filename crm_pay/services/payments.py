@@ -46,6 +46,7 @@ from .customers import load_ledger, sync_customer
 from .outbox import enqueue
 
 __all__ = [
+    "DESCRIPTION_MAX_LENGTH",
     "CreatePayment",
     "create_payment",
     "get_payment",
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("crm_pay.payments")
+
+DESCRIPTION_MAX_LENGTH = 500  # Payment.description is String(500)
 
 # Statuses in which the PSP may have taken money we do not know about yet.
 IN_DOUBT = frozenset({PaymentStatus.PROCESSING.value, PaymentStatus.UNKNOWN.value})
@@ -236,6 +239,19 @@ def _check_nothing_in_doubt(session: Session, customer: Customer, invoice_refs: 
             )
 
 
+def _description(text: str) -> str:
+    """The payment's note as stored: card numbers redacted, never cut short."""
+    if not isinstance(text, str):
+        raise ValidationError("description must be a string")
+    # Measured after redaction: that is what is kept (the column holds 500).
+    redacted = pan.redact(text)
+    if len(redacted) > DESCRIPTION_MAX_LENGTH:
+        raise ValidationError(
+            f"description is longer than {DESCRIPTION_MAX_LENGTH} characters; shorten it"
+        )
+    return redacted
+
+
 def require_psp_currency(ctx: Context, currency: str) -> None:
     """Refuse a payment the PSP cannot take: no merchant account settles in ``currency``.
     Called before anything is recorded, so a refused payment leaves no trace to clean up."""
@@ -277,6 +293,7 @@ def create_payment(
     if not amount.is_positive():
         raise ValidationError("amount must be greater than zero")
     requested = _parse_allocations(cmd.allocations, currency)
+    description = _description(cmd.description)
     if channel == Channel.VAULTED.value:
         if not cmd.payment_method_token:
             raise ValidationError("a vaulted payment needs payment_method_token (a card on file)")
@@ -339,7 +356,7 @@ def create_payment(
             currency=currency,
             requested_allocations={k: v.minor for k, v in (requested or {}).items()},
             created_by=actor,
-            description=pan.redact(cmd.description or "")[:500],
+            description=description,
             attempt=0,
             payment_method_token=cmd.payment_method_token,
             card_brand=card.brand if card else None,

@@ -14,6 +14,7 @@ from crm_pay.domain.receipt import Merchant, Receipt, ReceiptLine, format_receip
 from crm_pay.persistence.models import Customer, Invoice, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
 
+from .access import Principal, may_view_receipt
 from .context import Context
 from .sequences import next_value
 
@@ -144,9 +145,18 @@ def receipt_from_row(row: ReceiptRow) -> Receipt:
     )
 
 
-def get_receipt(ctx: Context, number: str) -> tuple[ReceiptRow, Receipt]:
+def get_receipt(ctx: Context, number: str, *, principal: Principal) -> tuple[ReceiptRow, Receipt]:
+    """Receipt ``number`` if ``principal`` may see it (:func:`access.may_view_receipt`).
+
+    A receipt they may not see is "not found", word for word like one that does not
+    exist: numbers are sequential, and a 403 would confirm which ones are real."""
     with ctx.db.transaction() as s:
-        row = s.scalars(select(ReceiptRow).where(ReceiptRow.number == number)).first()
-        if row is None:
+        found = s.execute(
+            select(ReceiptRow, Payment.created_by)
+            .join(Payment, Payment.id == ReceiptRow.payment_id)
+            .where(ReceiptRow.number == number)
+        ).first()
+        if found is None or not may_view_receipt(principal, found[1]):
             raise NotFound(f"no receipt {number!r}")
+        row = found[0]
         return row, receipt_from_row(row)

@@ -1,0 +1,119 @@
+"""Secret URL parts out of the logs: pay-link tokens, receipts-portal links, launch links.
+
+The database keeps only hashes of pay-link tokens, and portal and launch links are
+bearer credentials until they expire; an access log line like ``GET /pay/p/<token>``
+would hand them to whoever reads the logs. :class:`LinkTokenFilter` rewrites such
+records, keeping the shape of the URL so a log still says which page was asked for:
+
+- ``{prefix}/p/<token>...`` (the customer pay page and its POSTs),
+- ``{prefix}/r/<signed>...`` (the receipts portal; a receipt number after it stays),
+- ``{prefix}/agent/launch/link?t=<signed>`` (launch links made for a CRM).
+
+It is installed only on loggers crm-pay owns (``crm_pay``, ``agent_ui``, ``connectors``
+and their children) and on the request loggers of the WSGI servers that serve its
+pages (``werkzeug`` for the demo and ``flask run``; gunicorn's ``gunicorn.access`` and
+``gunicorn.error``): the host application's own loggers and handlers are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+__all__ = [
+    "REDACTED_TOKEN",
+    "SERVER_LOGGERS",
+    "LinkTokenFilter",
+    "install_link_token_filter",
+]
+
+REDACTED_TOKEN = "[redacted]"  # noqa: S105 - the placeholder, not a secret
+
+# Request loggers of the servers that run crm-pay: werkzeug's request log
+# (werkzeug/_internal.py ``_log``) and gunicorn's access and error logs
+# (gunicorn/glogging.py ``Logger.access_log`` / ``error_log``).
+SERVER_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
+# Our own namespaces: every existing logger below them gets the filter too, because a
+# filter on a parent logger never sees records logged on its children.
+OWN_NAMESPACES = ("crm_pay", "agent_ui", "connectors")
+
+# A path segment or query value ends at these; a token never contains them.
+_VALUE = r"[^/?#&\s\"'<>]+"
+
+
+def _patterns(prefix: str) -> list[re.Pattern[str]]:
+    root = re.escape(prefix.rstrip("/"))
+    return [
+        re.compile(rf"({root}/[pr]/){_VALUE}"),
+        re.compile(rf"({root}/agent/launch/link\?(?:[^#\s\"'<>]*&)?t=){_VALUE}"),
+    ]
+
+
+class LinkTokenFilter(logging.Filter):
+    """Rewrites records whose message holds a link token; never drops a record.
+
+    Like ``vault.pan.PanRedactingFilter``: when the rendered message changes, it becomes
+    ``record.msg`` and ``record.args`` is cleared (gunicorn passes its access-log atoms
+    as a dict of args; werkzeug the request line as an arg)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()  # no name: a named filter would drop other loggers' records
+        self.prefixes: set[str] = set()
+        self._compiled: list[re.Pattern[str]] = []
+        self.add_prefix(prefix)
+
+    def add_prefix(self, prefix: str) -> None:
+        """Also redact links under ``prefix`` (several apps in one process)."""
+        prefix = prefix.rstrip("/")
+        if prefix not in self.prefixes:
+            self.prefixes.add(prefix)
+            self._compiled.extend(_patterns(prefix))
+
+    def redact(self, text: str) -> str:
+        """``text`` with every link token replaced by :data:`REDACTED_TOKEN`."""
+        if "/" not in text:
+            return text
+        for pattern in self._compiled:
+            text = pattern.sub(rf"\g<1>{REDACTED_TOKEN}", text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a filter must never make a log call raise
+            return True
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg = redacted
+            record.args = None
+        cached = record.__dict__.get("message")
+        if isinstance(cached, str):
+            record.message = self.redact(cached)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+def _owned_loggers() -> list[logging.Logger]:
+    names = [
+        name
+        for name in logging.root.manager.loggerDict
+        if any(name == ns or name.startswith(ns + ".") for ns in OWN_NAMESPACES)
+    ]
+    return [logging.getLogger(name) for name in (*OWN_NAMESPACES, *SERVER_LOGGERS, *names)]
+
+
+def install_link_token_filter(prefix: str) -> LinkTokenFilter:
+    """Attach one :class:`LinkTokenFilter` for ``prefix`` to crm-pay's loggers and to the
+    servers' request loggers. Calling it again (another app, loggers created since)
+    reuses the filter and covers the new loggers."""
+    loggers = _owned_loggers()
+    existing = next(
+        (f for lg in loggers for f in lg.filters if isinstance(f, LinkTokenFilter)), None
+    )
+    token_filter = existing or LinkTokenFilter(prefix)
+    token_filter.add_prefix(prefix)
+    for logger in loggers:
+        if token_filter not in logger.filters:
+            logger.addFilter(token_filter)
+    return token_filter
