@@ -1,5 +1,6 @@
 """The admin console: CRM connectors (settings, secrets, mapping, test connection,
-enable/disable, history) and CRM sync status with dead letters and replay.
+enable/disable, history), CRM sync status with dead letters and replay, and the people
+and API keys that may use crm-pay (create, change role, deactivate, revoke).
 
 Entry points only: each view reads the form, calls ``crm_pay.services.connectors`` or
 ``crm_pay.services.outbox`` and renders the answer. Every page needs the admin role
@@ -10,6 +11,8 @@ the service, and from then on only shown as "set" or "not set".
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -28,7 +31,7 @@ from flask_login import current_user
 
 from crm_pay.domain.errors import CrmPayError, NotFound
 from crm_pay.extension import get_context
-from crm_pay.services import cases, connectors, outbox
+from crm_pay.services import access, cases, connectors, outbox
 from crm_pay.services.access import Principal
 
 from . import launch
@@ -232,6 +235,121 @@ def replay_all() -> Any:
         "notice",
     )
     return redirect(url_for(".sync"))
+
+
+def _users_page(**extra: Any) -> Response:
+    html = render_template(
+        "crm_pay/admin_users.html",
+        users=access.list_users(get_context()),
+        roles=access.ROLES,
+        me=_principal().id,
+        **extra,
+    )
+    return Response(html, status=201 if extra.get("created") else 200)
+
+
+@bp.get("/users")
+def users() -> Response:
+    return _users_page()
+
+
+@bp.post("/users")
+def create_user() -> Response:
+    """The new user's password is shown once, in this answer only (never in a flash
+    message: those travel in the session cookie)."""
+    email = request.form.get("email", "").strip()
+    password = secrets.token_urlsafe(12)
+    try:
+        access.create_user(
+            get_context(),
+            email=email,
+            role=request.form.get("role", ""),
+            password=password,
+            actor=_principal().actor,
+        )
+    except CrmPayError as exc:
+        flash(f"No user was created: {exc.message}.", "warning")
+        return redirect(url_for(".users"))  # type: ignore[return-value]
+    return _users_page(created={"email": email.lower(), "password": password})
+
+
+def _change_user(
+    change: Callable[..., dict[str, Any]], user_id: int, done: str, *args: str
+) -> Response:
+    try:
+        user = change(get_context(), user_id, *args, actor=_principal().actor)
+    except CrmPayError as exc:
+        flash(f"Nothing was changed: {exc.message}.", "warning")
+    else:
+        flash(done.format(**user), "notice")
+    return redirect(url_for(".users"))  # type: ignore[return-value]
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+def deactivate_user(user_id: int) -> Response:
+    return _change_user(
+        access.deactivate_user,
+        user_id,
+        "{email} is deactivated: they cannot sign in, and their open consoles are "
+        "signed out at their next click.",
+    )
+
+
+@bp.post("/users/<int:user_id>/activate")
+def activate_user(user_id: int) -> Response:
+    return _change_user(
+        access.reactivate_user, user_id, "{email} can sign in again with their password."
+    )
+
+
+@bp.post("/users/<int:user_id>/role")
+def set_role(user_id: int) -> Response:
+    return _change_user(
+        access.set_user_role,
+        user_id,
+        "{email} is now {role}; it applies from their next click.",
+        request.form.get("role", ""),
+    )
+
+
+def _keys_page(**extra: Any) -> Response:
+    html = render_template(
+        "crm_pay/admin_api_keys.html",
+        keys=access.list_api_keys(get_context()),
+        roles=access.ROLES,
+        **extra,
+    )
+    return Response(html, status=201 if extra.get("secret") else 200)
+
+
+@bp.get("/api-keys")
+def api_keys() -> Response:
+    return _keys_page()
+
+
+@bp.post("/api-keys")
+def create_api_key() -> Response:
+    """The key is shown once, in this answer; only its hash is stored."""
+    name = request.form.get("name", "").strip()
+    try:
+        secret = access.create_api_key(
+            get_context(), name=name, role=request.form.get("role", ""), actor=_principal().actor
+        )
+    except CrmPayError as exc:
+        flash(f"No key was created: {exc.message}.", "warning")
+        return redirect(url_for(".api_keys"))  # type: ignore[return-value]
+    return _keys_page(secret=secret, secret_name=name)
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+def revoke_api_key(key_id: int) -> Response:
+    try:
+        key = access.revoke_api_key(get_context(), key_id, actor=_principal().actor)
+    except CrmPayError as exc:
+        flash(f"Nothing was changed: {exc.message}.", "warning")
+    else:
+        flash(f"API key {key['name']} is revoked: every call with it now gets 401.", "notice")
+    return redirect(url_for(".api_keys"))  # type: ignore[return-value]
 
 
 def init_admin(app: Flask, prefix: str) -> None:

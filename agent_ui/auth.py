@@ -1,15 +1,16 @@
 """Sign-in, roles, sessions and CSRF for the agent and admin consoles.
 
-Sessions are Flask's signed cookies; there is no server-side session id to rotate, so:
+Every sign-in is a server-side record (:mod:`crm_pay.services.console_sessions`); the
+signed cookie carries only its random ``sid`` (the database keeps a hash of it):
 
-- at sign-in the session is emptied and gets a fresh random ``sid`` and CSRF token
-  (nothing from a pre-login cookie survives: no session fixation);
-- the session also carries the user's *session generation* (``User.last_login_at``,
-  moved forward at every sign-in). The user loader compares it with the database, so
-  once a user signs in again every older cookie of theirs is useless — one console
-  session per user;
-- ``seen`` holds the time of the last request; past ``CRM_PAY_IDLE_TIMEOUT`` the user
-  is signed out with a message saying why.
+- at sign-in the session is emptied and gets a fresh ``sid`` and CSRF token (nothing
+  from a pre-login cookie survives: no session fixation); the user's older sessions end
+  (one console session per user), as does the older *session generation* the cookie
+  also carries (``User.last_login_at``);
+- the user loader checks the record on every request and every Socket.IO event: signed
+  out, revoked ("sign out everywhere", an admin, deactivation), idle past
+  ``CRM_PAY_IDLE_TIMEOUT`` or older than ``CRM_PAY_SESSION_MAX_AGE`` means signed out,
+  with a message saying why, for every copy of the cookie at once.
 
 CSRF: every state-changing request (anything but GET/HEAD/OPTIONS) must send the
 session's token, as the ``csrf_token`` form field or the ``X-CSRF-Token`` header; it is
@@ -47,7 +48,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 
 from crm_pay.domain.errors import Unauthorized
 from crm_pay.extension import get_context
-from crm_pay.services import access
+from crm_pay.services import access, console_sessions
 from crm_pay.services.access import Principal
 
 __all__ = [
@@ -216,25 +217,29 @@ def _signed_out(reason: str) -> None:
 
 
 def _load_user(user_id: str) -> ConsoleUser | None:
-    """flask-login's user loader: the user must still be active, the session must be
-    their current one (generation) and not idle for longer than the timeout."""
+    """flask-login's user loader: the user must still be active, the cookie must carry
+    their current generation, and its session record must be live (not signed out,
+    revoked, idle or past its lifetime)."""
+    ctx = get_context()
     try:
-        found = access.user_session(get_context(), int(user_id))
+        uid = int(user_id)
+        found = access.user_session(ctx, uid)
     except ValueError:
         found = None
-    if found is None or not session.get("sid"):
+    sid = session.get("sid")
+    if found is None or not isinstance(sid, str) or not sid:
         _signed_out("gone")
         return None
     principal, generation = found
     if not hmac.compare_digest(str(session.get("gen", "")).encode(), generation.encode()):
         _signed_out("elsewhere")
         return None
-    now = _now().timestamp()
-    seen = session.get("seen")
-    if not isinstance(seen, int | float) or now - seen > float(_cfg("CRM_PAY_IDLE_TIMEOUT")):
-        _signed_out("idle")
+    reason = console_sessions.check(
+        ctx, sid, user_id=uid, idle_seconds=float(_cfg("CRM_PAY_IDLE_TIMEOUT"))
+    )
+    if reason is not None:
+        _signed_out(reason)
         return None
-    session["seen"] = now
     return ConsoleUser(principal)
 
 
@@ -242,6 +247,12 @@ _SIGNED_OUT_MESSAGES = {
     "idle": "You were signed out after {minutes} minutes without activity. "
     "Sign in again to continue.",
     "elsewhere": "You were signed out because this account signed in again elsewhere.",
+    "expired": "Your session reached its maximum length. Sign in again to continue.",
+    "revoked": "Your session was ended (signed out everywhere, or by an administrator). "
+    "Sign in again to continue.",
+    "signed_out": "This session was signed out. Sign in again to continue.",
+    "deactivated": "This account was deactivated. Ask an administrator.",
+    "password": "Your password was changed, so your session ended. Sign in again.",
     "gone": "Your session ended. Sign in again to continue.",
 }
 
@@ -322,12 +333,18 @@ def login() -> Response | tuple[Response, int] | str:
     found = access.user_session(ctx, principal.id)
     if found is None:  # deactivated in the instant between the two reads
         return redirect(url_for("crm_pay_auth.login"))
+    sid = console_sessions.create(
+        ctx,
+        principal.id,
+        max_age=int(_cfg("CRM_PAY_SESSION_MAX_AGE")),
+        ip=request.remote_addr or "",
+        user_agent=request.user_agent.string,
+    )
     # A fresh session: nothing from the cookie the browser had before survives.
     session.clear()
     login_user(ConsoleUser(principal))
-    session["sid"] = secrets.token_urlsafe(32)
+    session["sid"] = sid
     session["gen"] = found[1]
-    session["seen"] = now.timestamp()
     csrf_token()
     log.info("user %s signed in", principal.id)
     return redirect(_safe_next(next_url))
@@ -335,9 +352,28 @@ def login() -> Response | tuple[Response, int] | str:
 
 @bp.post("/logout")
 def logout() -> Response:
+    """End this session in the database first: a copy of the cookie dies with it."""
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        console_sessions.revoke(get_context(), sid)
     logout_user()
     session.clear()
     flash("You are signed out.", "notice")
+    return redirect(url_for("crm_pay_auth.login"))
+
+
+@bp.post("/logout/everywhere")
+def logout_everywhere() -> Response:
+    """End every session of the signed-in user (another browser, a lost laptop)."""
+    if current_user.is_authenticated:
+        principal = current_user.principal
+        count = console_sessions.revoke_all_for_user(
+            get_context(), principal.id, reason="revoked", actor=principal.actor
+        )
+        log.info("user %s signed out everywhere (%d sessions)", principal.id, count)
+    logout_user()
+    session.clear()
+    flash("You are signed out on every device.", "notice")
     return redirect(url_for("crm_pay_auth.login"))
 
 

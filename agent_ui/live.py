@@ -15,23 +15,34 @@ Protocol (the console's JavaScript is written against exactly this):
 With ``CRM_PAY_SOCKETIO_MESSAGE_QUEUE`` set (``redis://...``), several web processes and
 the ``crm-pay worker`` processes share one channel, so an event published anywhere
 reaches the agent's socket whichever web process holds it.
+
+Ending a console session closes its sockets. The user loader re-checks the session
+record on every event (a revoked socket is disconnected at its next message), and each
+web process sweeps its own sockets against the ``console_sessions`` table every
+:data:`SWEEP_SECONDS`: the database is shared by all processes, so a sign-out,
+"sign out everywhere" or deactivation in any process closes the sockets held by every
+other process within a second, with no message on the queue. The sweep thread runs
+only while the process holds a signed-in socket.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app
-from flask_socketio import SocketIO, join_room, leave_room, rooms
+import flask_login
+from flask import Flask, current_app, request, session
+from flask_socketio import SocketIO, disconnect, join_room, leave_room, rooms
 
 from crm_pay import live
 from crm_pay.extension import get_context
+from crm_pay.services import console_sessions
 from crm_pay.services.access import Principal
 from crm_pay.services.live_access import can_watch, snapshot
 
-__all__ = ["socketio", "init_live", "current_principal"]
+__all__ = ["socketio", "init_live", "current_principal", "SWEEP_SECONDS", "SessionSockets"]
 
 log = logging.getLogger("crm_pay.live")
 
@@ -44,6 +55,40 @@ _MAX_WATCHED = 50
 # Agents send tiny JSON messages; nothing larger needs to be read.
 _MAX_MESSAGE_BYTES = 16 * 1024
 _NOT_ALLOWED = {"ok": False, "error": "not allowed"}
+#: How often a process re-checks the sessions of its sockets (revocation closes a
+#: socket within this time, plus one database read).
+SWEEP_SECONDS = 0.4
+_EXTENSION = "crm_pay_live_sessions"
+
+
+class SessionSockets:
+    """This process's signed-in sockets and the stored key of their console session;
+    a sweep thread runs while there are any."""
+
+    def __init__(self) -> None:
+        self.by_sid: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.sweeping = False
+
+    def add(self, sid: str, key: str) -> bool:
+        """Track a socket; True when the caller must start the sweep thread."""
+        with self.lock:
+            self.by_sid[sid] = key
+            start = not self.sweeping
+            self.sweeping = True
+            return start
+
+    def remove(self, sid: str) -> None:
+        with self.lock:
+            self.by_sid.pop(sid, None)
+
+    def snapshot(self) -> dict[str, str] | None:
+        """The tracked sockets, or None (and the sweep stops) when there are none."""
+        with self.lock:
+            if not self.by_sid:
+                self.sweeping = False
+                return None
+            return dict(self.by_sid)
 
 
 def current_principal() -> Principal | None:
@@ -53,8 +98,6 @@ def current_principal() -> Principal | None:
     app has no sign-in set up)."""
     if getattr(current_app, "login_manager", None) is None:
         return None
-    import flask_login
-
     user = flask_login.current_user
     if user is None or not user.is_authenticated:
         return None
@@ -94,12 +137,63 @@ def init_live(app: Flask, prefix: str) -> None:
         max_http_buffer_size=_MAX_MESSAGE_BYTES,
     )
     live.install(get_context(app), socketio.server, message_queue=queue, channel=channel)
+    app.extensions[_EXTENSION] = SessionSockets()
+
+
+def _sweep(app: Flask, tracked: SessionSockets) -> None:
+    """Disconnect this process's sockets whose console session ended; stops when the
+    process holds no signed-in socket."""
+    idle = float(app.config["CRM_PAY_IDLE_TIMEOUT"])
+    while True:
+        socketio.sleep(SWEEP_SECONDS)
+        sockets = tracked.snapshot()
+        if sockets is None:
+            return
+        try:
+            with app.app_context():
+                live_keys = console_sessions.alive(
+                    get_context(), set(sockets.values()), idle_seconds=idle
+                )
+        except Exception:  # a failed read must not kill the sweep; retried next round
+            log.exception("live: could not re-check socket sessions")
+            continue
+        for sid, key in sockets.items():
+            if key not in live_keys:
+                tracked.remove(sid)
+                log.info("live: closing a socket whose console session ended")
+                socketio.server.disconnect(sid, namespace=live.NAMESPACE)
 
 
 @socketio.on("connect", namespace=live.NAMESPACE)
 def _connect(auth: Any = None) -> bool:
-    """Only signed-in console users may connect."""
-    return current_principal() is not None
+    """Only signed-in console users may connect; the socket is tied to the console
+    session it was opened with and closes when that session ends."""
+    if current_principal() is None:
+        return False
+    sid = session.get("sid")
+    tracked = current_app.extensions.get(_EXTENSION)
+    if isinstance(sid, str) and sid and tracked is not None:
+        key = console_sessions.session_key(get_context(), sid)
+        if tracked.add(request.sid, key):  # type: ignore[attr-defined]
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            socketio.start_background_task(_sweep, app, tracked)
+    return True
+
+
+@socketio.on("disconnect", namespace=live.NAMESPACE)
+def _disconnect(*_: Any) -> None:
+    tracked = current_app.extensions.get(_EXTENSION)
+    if tracked is not None:
+        tracked.remove(request.sid)  # type: ignore[attr-defined]
+
+
+def _signed_in_or_close() -> Principal | None:
+    """The socket's user, re-checked at this event; a socket whose session ended is
+    closed here."""
+    principal = current_principal()
+    if principal is None:
+        disconnect()
+    return principal
 
 
 def _payment_id(data: Any) -> Any:
@@ -108,7 +202,9 @@ def _payment_id(data: Any) -> Any:
 
 @socketio.on("watch", namespace=live.NAMESPACE)
 def _watch(data: Any = None) -> dict[str, Any]:
-    principal = current_principal()
+    principal = _signed_in_or_close()
+    if principal is None:
+        return dict(_NOT_ALLOWED)
     payment_id = _payment_id(data)
     ctx = get_context()
     if not can_watch(ctx, principal, payment_id):
@@ -128,6 +224,8 @@ def _watch(data: Any = None) -> dict[str, Any]:
 
 @socketio.on("unwatch", namespace=live.NAMESPACE)
 def _unwatch(data: Any = None) -> dict[str, Any]:
+    if _signed_in_or_close() is None:
+        return dict(_NOT_ALLOWED)
     payment_id = _payment_id(data)
     if isinstance(payment_id, str):
         leave_room(live.room_for(payment_id))

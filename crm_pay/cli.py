@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,61 @@ def users_create(email: str, role: str, password: str | None) -> None:
     click.echo(f"password: {password}")
 
 
+@users_group.command("list")
+def users_list() -> None:
+    """Every user with role, status and last sign-in."""
+    from crm_pay.services.access import list_users
+
+    with _app_context():
+        rows = list_users(_ctx())
+    if not rows:
+        click.echo("no users yet; `crm-pay users create` adds one")
+    for u in rows:
+        status = "active     " if u["active"] else "deactivated"
+        last = str(u["last_login_at"] or "never signed in")[:16].replace("T", " ")
+        click.echo(f"{u['id']:>4} {status} {u['role']:<10} {u['email']:<40} {last}")
+
+
+def _change_user(change: Callable[..., dict[str, Any]], *args: str) -> dict[str, Any]:
+    with _app_context():
+        try:
+            return change(_ctx(), *args, actor="cli")
+        except CrmPayError as exc:
+            _fail(exc)
+    raise AssertionError("unreachable: _fail exits")
+
+
+@users_group.command("deactivate")
+@click.argument("email")
+def users_deactivate(email: str) -> None:
+    """Stop EMAIL signing in; their open consoles are signed out on the next request."""
+    from crm_pay.services import access
+
+    user = _change_user(access.deactivate_user, email)
+    click.echo(f"user {user['email']} deactivated; their sessions are ended")
+
+
+@users_group.command("activate")
+@click.argument("email")
+def users_activate(email: str) -> None:
+    """Let a deactivated EMAIL sign in again with their password."""
+    from crm_pay.services import access
+
+    user = _change_user(access.reactivate_user, email)
+    click.echo(f"user {user['email']} ({user['role']}) can sign in again")
+
+
+@users_group.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["agent", "supervisor", "admin"]))
+def users_set_role(email: str, role: str) -> None:
+    """Give EMAIL another role (applies from their next request)."""
+    from crm_pay.services import access
+
+    user = _change_user(access.set_user_role, email, role)
+    click.echo(f"user {user['email']} is now {user['role']}")
+
+
 @cli.group("api-keys", help="Keys for machine clients.")
 def api_keys_group() -> None:
     pass
@@ -117,6 +172,37 @@ def api_keys_create(name: str, role: str) -> None:
             _fail(exc)
     click.echo(f"API key {name!r} ({role}) created; store it now, it is not shown again:")
     click.echo(key)
+
+
+@api_keys_group.command("list")
+def api_keys_list() -> None:
+    """Every key with role, status and last use (never the key itself)."""
+    from crm_pay.services.access import list_api_keys
+
+    with _app_context():
+        rows = list_api_keys(_ctx())
+    if not rows:
+        click.echo("no API keys yet; `crm-pay api-keys create` makes one")
+    for k in rows:
+        status = "revoked" if k["revoked_at"] else "active "
+        used = str(k["last_used_at"] or "never used")[:16].replace("T", " ")
+        click.echo(
+            f"{k['id']:>4} {status} {k['role']:<10} {k['prefix']}… {k['name']:<30} last used {used}"
+        )
+
+
+@api_keys_group.command("revoke")
+@click.argument("key_id", type=int)
+def api_keys_revoke(key_id: int) -> None:
+    """Revoke key KEY_ID (from `api-keys list`): every API call with it gets 401."""
+    from crm_pay.services.access import revoke_api_key
+
+    with _app_context():
+        try:
+            key = revoke_api_key(_ctx(), key_id, actor="cli")
+        except CrmPayError as exc:
+            _fail(exc)
+    click.echo(f"API key {key['id']} ({key['name']}) revoked; calls with it now get 401")
 
 
 @cli.command("worker", help="Deliver the outbox and run the janitor until interrupted.")

@@ -102,6 +102,8 @@ DEFAULTS: dict[str, Any] = {
     "CRM_PAY_SESSION_SAMESITE": "Lax",
     # Seconds without a console request after which the agent is signed out.
     "CRM_PAY_IDLE_TIMEOUT": 15 * 60,
+    # Seconds a console sign-in lasts at most, however active the agent is (a shift).
+    "CRM_PAY_SESSION_MAX_AGE": 12 * 60 * 60,
     # CSP frame-ancestors of console pages: who may frame the console (e.g. the CRM's
     # origin "https://crm.example.com"). "'none'" forbids framing.
     "CRM_PAY_FRAME_ANCESTORS": "'self'",

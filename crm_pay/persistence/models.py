@@ -49,6 +49,7 @@ __all__ = [
     "CrmConnectorVersion",
     "Dispute",
     "ReconciliationRun",
+    "ConsoleSession",
 ]
 
 NAMING = {
@@ -444,3 +445,23 @@ class ReconciliationRun(Base):
     runs: Mapped[int] = mapped_column(Integer, default=0)
     triggered_by: Mapped[str] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsoleSession(Base):
+    """One console sign-in. The browser's cookie carries a random session id; only its
+    keyed hash is stored (like pay-link tokens), so a leaked table signs nobody in.
+    A row ends once (``revoked_at`` + ``revoked_reason``: signed_out, elsewhere, idle,
+    expired, revoked, deactivated) and is never reopened."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]  # absolute lifetime, whatever the activity
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(20))

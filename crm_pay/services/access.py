@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from crm_pay.domain.errors import Conflict, Forbidden, Unauthorized, ValidationError
+from crm_pay.domain.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import ApiKey, User
 from vault import tokens
 
-from . import audit
+from . import audit, console_sessions
 from .context import Context
 
 __all__ = [
@@ -29,6 +30,12 @@ __all__ = [
     "may_view_payment",
     "may_view_receipt",
     "LOGIN_FAILED",
+    "list_api_keys",
+    "revoke_api_key",
+    "list_users",
+    "deactivate_user",
+    "reactivate_user",
+    "set_user_role",
 ]
 
 # Each role includes the ones before it.
@@ -83,7 +90,7 @@ def may_view_receipt(principal: Principal, payment_created_by: str) -> bool:
     return may_view_payment(principal, payment_created_by)
 
 
-def create_api_key(ctx: Context, *, name: str, role: str) -> str:
+def create_api_key(ctx: Context, *, name: str, role: str, actor: str = "cli") -> str:
     """Create a key and return it; only its hash is stored, so this is the one chance
     to copy it."""
     _check_role(role)
@@ -103,7 +110,7 @@ def create_api_key(ctx: Context, *, name: str, role: str) -> str:
         audit.record(
             s,
             ctx,
-            actor="cli",
+            actor=actor,
             action="api_key.created",
             subject=f"api_key:{row.id}",
             data={"name": name, "role": role},
@@ -117,13 +124,20 @@ def authenticate_api_key(ctx: Context, secret: str) -> Principal:
     digest = tokens.hash_token(secret, pepper=ctx.settings.token_pepper)
     with ctx.db.transaction() as s:
         row = s.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
-        if row is None or row.revoked_at is not None:
+        if row is None:
             raise Unauthorized("this API key is not valid or was revoked")
+        if row.revoked_at is not None:
+            # Only the key's holder can see this, so naming the date tells nobody new
+            # anything, and it saves the holder a support call.
+            raise Unauthorized(
+                f"this API key was revoked on {as_utc(row.revoked_at):%Y-%m-%d %H:%M} UTC; "
+                "ask an admin for a new one"
+            )
         row.last_used_at = ctx.now()
         return Principal("api_key", row.id, row.name, row.role)
 
 
-def create_user(ctx: Context, *, email: str, role: str, password: str) -> int:
+def create_user(ctx: Context, *, email: str, role: str, password: str, actor: str = "cli") -> int:
     _check_role(role)
     email = email.strip().lower()
     if "@" not in email:
@@ -145,7 +159,7 @@ def create_user(ctx: Context, *, email: str, role: str, password: str) -> int:
         audit.record(
             s,
             ctx,
-            actor="cli",
+            actor=actor,
             action="user.created",
             subject=f"user:{user.id}",
             data={"email": email, "role": role},
@@ -229,3 +243,165 @@ def user_session(ctx: Context, user_id: int) -> tuple[Principal, str] | None:
 
 def _generation(stamp: datetime | None) -> str:
     return stamp.isoformat() if stamp is not None else ""
+
+
+# --- managing keys and users (admin console and CLI) -------------------------------
+
+
+def _stamp(value: datetime | None) -> str | None:
+    stamp = as_utc(value)
+    return stamp.isoformat() if stamp is not None else None
+
+
+def _key_view(row: ApiKey) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "role": row.role,
+        "prefix": row.prefix,
+        "created_at": _stamp(row.created_at),
+        "last_used_at": _stamp(row.last_used_at),
+        "revoked_at": _stamp(row.revoked_at),
+    }
+
+
+def list_api_keys(ctx: Context) -> list[dict[str, object]]:
+    """Every key, newest first: never the secret, only the first characters of it
+    (``prefix``) so a holder can tell which key is theirs."""
+    with ctx.db.transaction() as s:
+        return [_key_view(r) for r in s.scalars(select(ApiKey).order_by(ApiKey.id.desc()))]
+
+
+def revoke_api_key(ctx: Context, key_id: int, *, actor: str) -> dict[str, object]:
+    """Revoke a key: from the next request on, every API call with it gets 401.
+    Revoking is final (a new key is the way back); a second revoke is refused so the
+    audit log shows one revocation per key."""
+    with ctx.db.transaction() as s:
+        row = s.get(ApiKey, key_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"there is no API key {key_id}; `crm-pay api-keys list` shows them")
+        if row.revoked_at is not None:
+            raise Conflict(f"API key {key_id} ({row.name}) was already revoked")
+        row.revoked_at = ctx.now()
+        audit.record(
+            s,
+            ctx,
+            actor=actor,
+            action="api_key.revoked",
+            subject=f"api_key:{row.id}",
+            data={"name": row.name, "role": row.role},
+        )
+        return _key_view(row)
+
+
+def _user_view(row: User) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "email": row.email,
+        "role": row.role,
+        "active": bool(row.active),
+        "created_at": _stamp(row.created_at),
+        "last_login_at": _stamp(row.last_login_at),
+    }
+
+
+def list_users(ctx: Context) -> list[dict[str, object]]:
+    with ctx.db.transaction() as s:
+        return [_user_view(r) for r in s.scalars(select(User).order_by(User.email))]
+
+
+def _find_user(s: Session, user: int | str) -> User:
+    """``user`` is an id (admin console) or an email address (CLI)."""
+    if isinstance(user, int):
+        row = s.get(User, user, with_for_update=True)
+    else:
+        row = s.scalars(
+            select(User).where(User.email == user.strip().lower()).with_for_update()
+        ).first()
+    if row is None:
+        raise NotFound(f"there is no user {user}; `crm-pay users list` shows them")
+    return row
+
+
+def _refuse_if_last_admin(s: Session, row: User, doing: str) -> None:
+    """Nobody could manage users, keys or connectors any more without an active admin."""
+    if row.role != "admin" or not row.active:
+        return
+    others = s.scalar(
+        select(func.count(User.id)).where(
+            User.role == "admin", User.active.is_(True), User.id != row.id
+        )
+    )
+    if not others:
+        raise Conflict(
+            f"{row.email} is the last active admin and cannot be {doing}; "
+            "make another user admin first"
+        )
+
+
+def deactivate_user(ctx: Context, user: int | str, *, actor: str) -> dict[str, object]:
+    """Deactivate a user: they cannot sign in, their console sessions are ended (their
+    signed-in consoles are sent to sign in at the next request, their live sockets
+    close) and stay ended if the user is reactivated later."""
+    with ctx.db.transaction() as s:
+        row = _find_user(s, user)
+        if not row.active:
+            raise Conflict(f"{row.email} is already deactivated")
+        _refuse_if_last_admin(s, row, "deactivated")
+        row.active = False
+        audit.record(
+            s,
+            ctx,
+            actor=actor,
+            action="user.deactivated",
+            subject=f"user:{row.id}",
+            data={"email": row.email, "role": row.role},
+        )
+        view, user_id = _user_view(row), row.id
+    # After the commit: even if this failed, the user loader already refuses an
+    # inactive user on every request; ending the records also closes live sockets
+    # within a second and keeps old cookies dead after a reactivation.
+    console_sessions.revoke_all_for_user(ctx, user_id, reason="deactivated", actor=actor)
+    return view
+
+
+def reactivate_user(ctx: Context, user: int | str, *, actor: str) -> dict[str, object]:
+    """Let a deactivated user sign in again (with their password; no old session)."""
+    with ctx.db.transaction() as s:
+        row = _find_user(s, user)
+        if row.active:
+            raise Conflict(f"{row.email} is already active")
+        row.active = True
+        row.failed_logins = 0
+        row.locked_until = None
+        audit.record(
+            s,
+            ctx,
+            actor=actor,
+            action="user.reactivated",
+            subject=f"user:{row.id}",
+            data={"email": row.email, "role": row.role},
+        )
+        return _user_view(row)
+
+
+def set_user_role(ctx: Context, user: int | str, role: str, *, actor: str) -> dict[str, object]:
+    """Change a user's role; it applies from their next request (the console reads the
+    role from the database each time)."""
+    _check_role(role)
+    with ctx.db.transaction() as s:
+        row = _find_user(s, user)
+        if row.role == role:
+            raise Conflict(f"{row.email} is already {role}")
+        if role != "admin":
+            _refuse_if_last_admin(s, row, f"made {role}")
+        before, row.role = row.role, role
+        audit.record(
+            s,
+            ctx,
+            actor=actor,
+            action="user.role_changed",
+            subject=f"user:{row.id}",
+            data={"email": row.email, "from": before, "to": role},
+        )
+        return _user_view(row)
