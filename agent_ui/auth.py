@@ -60,6 +60,7 @@ __all__ = [
     "security_headers",
     "protect",
     "bp",
+    "begin_session",
 ]
 
 log = logging.getLogger("crm_pay.auth")
@@ -283,7 +284,7 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _second_factor(principal: Principal) -> Response | None:
+def _second_factor(principal: Principal, next_url: str | None) -> Response | None:
     """MFA hook, run after the password is right and before the session starts.
 
     Return a response (e.g. a redirect to a one-time-code page, with a pending-login
@@ -302,17 +303,9 @@ def login() -> Response | tuple[Response, int] | str:
         return render_template("crm_pay/login.html", email="", next_url=next_url or "")
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
-    ip = request.remote_addr or "unknown"
-    throttle: LoginThrottle = current_app.extensions["crm_pay_login_throttle"]
-    now = ctx.now()
-    if throttle.blocked(ip, now.timestamp()):
-        minutes = max(1, int(throttle.window) // 60)
-        error = (
-            f"Too many failed sign-ins from this network. Wait {minutes} minutes and try "
-            "again, or ask a supervisor."
-        )
-        html = render_template("crm_pay/login.html", email=email, next_url=next_url, error=error)
-        return Response(html, status=429)
+    refused = _login_throttled(email, next_url)
+    if refused is not None:
+        return refused
     try:
         principal = access.authenticate_user(
             ctx,
@@ -322,14 +315,48 @@ def login() -> Response | tuple[Response, int] | str:
             lock_seconds=int(_cfg("CRM_PAY_LOGIN_LOCK_SECONDS")),
         )
     except Unauthorized as exc:
-        throttle.failed(ip, now.timestamp())
+        _login_failed(email)
         html = render_template(
             "crm_pay/login.html", email=email, next_url=next_url, error=exc.message
         )
         return Response(html, status=401)
-    held = _second_factor(principal)
+    _login_succeeded(email)
+    held = _second_factor(principal, next_url)
     if held is not None:
         return held
+    return begin_session(principal, next_url)
+
+
+def _login_throttled(email: str, next_url: str | None) -> Response | None:
+    """The answer refusing this sign-in attempt before the password is checked, or None."""
+    ip = request.remote_addr or "unknown"
+    throttle: LoginThrottle = current_app.extensions["crm_pay_login_throttle"]
+    if throttle.blocked(ip, get_context().now().timestamp()):
+        minutes = max(1, int(throttle.window) // 60)
+        error = (
+            f"Too many failed sign-ins from this network. Wait {minutes} minutes and try "
+            "again, or ask a supervisor."
+        )
+        html = render_template("crm_pay/login.html", email=email, next_url=next_url, error=error)
+        return Response(html, status=429)
+    return None
+
+
+def _login_failed(email: str) -> None:
+    """Count a wrong password (or unknown account) for the throttle."""
+    ip = request.remote_addr or "unknown"
+    throttle: LoginThrottle = current_app.extensions["crm_pay_login_throttle"]
+    throttle.failed(ip, get_context().now().timestamp())
+
+
+def _login_succeeded(email: str) -> None:
+    """The password was right: the throttle may forget this account's failures."""
+
+
+def begin_session(principal: Principal, next_url: str | None) -> Response:
+    """Start the console session of ``principal`` (password and any second factor
+    checked) and send them on to ``next_url`` (a console path) or the console."""
+    ctx = get_context()
     found = access.user_session(ctx, principal.id)
     if found is None:  # deactivated in the instant between the two reads
         return redirect(url_for("crm_pay_auth.login"))
