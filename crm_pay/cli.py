@@ -8,6 +8,7 @@ import secrets
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -347,6 +348,28 @@ def audit_verify() -> None:
         err=True,
     )
     sys.exit(1)
+
+
+@audit_group.command("list")
+@click.option("--actor", help="Only this actor, e.g. api_key:7 or user:3 (as `list` shows).")
+@click.option("--since", help="Only entries at or after this ISO date/time, e.g. 2026-12-01.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+def audit_list(actor: str | None, since: str | None, limit: int) -> None:
+    """The newest entries, oldest first: who did what to which payment, key or user."""
+    from crm_pay.services.audit import entries
+
+    if since:
+        try:
+            datetime.fromisoformat(since)
+        except ValueError:
+            _fail(CrmPayError(f"--since {since!r} is not an ISO date or time, e.g. 2026-12-01"))
+    with _app_context():
+        rows = entries(_ctx(), actor=actor, since=since, limit=limit)
+    if not rows:
+        click.echo("no audit entries match")
+    for r in rows:
+        line = f"{r['seq']:>6} {r['at'][:19]} {r['actor']:<40} {r['action']:<28} {r['subject']}"
+        click.echo(line)
 
 
 @cli.command("sandbox", help="Run the Braintree development sandbox (a development tool).")

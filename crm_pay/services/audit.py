@@ -13,7 +13,7 @@ from vault import audit as chain
 from .context import Context
 from .sequences import lock_sequence
 
-__all__ = ["record", "verify"]
+__all__ = ["record", "verify", "entries"]
 
 _HEAD = "audit_chain"
 
@@ -85,3 +85,34 @@ def verify(ctx: Context) -> chain.ChainReport:
             ok=False, checked=0, first_bad_seq=1, reason="the audit log was emptied"
         )
     return report
+
+
+def entries(
+    ctx: Context, *, actor: str | None = None, since: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` entries, oldest first, optionally only those whose actor
+    is ``actor`` or starts with ``actor + ":"`` (``api_key:7`` matches
+    ``api_key:7:billing-bot``) and those at or after ``since`` (an ISO date or time;
+    entries store ISO-8601 UTC times, so text order is time order)."""
+    if limit <= 0:
+        return []
+    query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+    if actor:
+        query = query.where(
+            (AuditEntry.actor == actor) | AuditEntry.actor.startswith(actor + ":", autoescape=True)
+        )
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    with ctx.db.transaction() as s:
+        rows = list(s.scalars(query))
+    return [
+        {
+            "seq": r.seq,
+            "at": r.at,
+            "actor": r.actor,
+            "action": r.action,
+            "subject": r.subject,
+            "data": dict(r.data),
+        }
+        for r in reversed(rows)
+    ]

@@ -124,3 +124,33 @@ def test_unknown_user_is_a_clear_error(app: Flask, people: dict[str, int]) -> No
     result = run(app, "users", "deactivate", "nobody@example.com")
     assert result.exit_code == 1
     assert "no user nobody@example.com" in result.output and "Traceback" not in result.output
+
+
+def test_audit_list_shows_what_one_key_did(app: Flask, ctx: Context) -> None:
+    """The leaked-key runbook: list everything a key did, and nothing anyone else did."""
+    from paytest import create_link
+
+    bot = create_api_key(ctx, name="ivr-bot", role="agent")
+    other = create_api_key(ctx, name="web-shop", role="agent")
+    client = app.test_client()
+    _, mine = create_link(client, {"Authorization": f"Bearer {bot}"}, amount="12.00")
+    _, theirs = create_link(client, {"Authorization": f"Bearer {other}"}, amount="13.00")
+
+    listed = run(app, "audit", "list", "--actor", "api_key:1")
+    assert listed.exit_code == 0, listed.output
+    assert "payment.created" in listed.output and mine["id"] in listed.output
+    assert theirs["id"] not in listed.output
+    # api_key:1 must not match api_key:10 and up, nor the creation entries made by "cli".
+    assert "api_key:2" not in listed.output
+
+    assert run(app, "audit", "list", "--actor", "api_key:3").output.strip() == (
+        "no audit entries match"
+    )
+    assert theirs["id"] in run(app, "audit", "list", "--since", "2000-01-01").output
+    assert "no audit entries match" in run(app, "audit", "list", "--since", "2999-01-01").output
+
+
+def test_audit_list_refuses_a_bad_date_clearly(app: Flask) -> None:
+    result = run(app, "audit", "list", "--since", "last tuesday")
+    assert result.exit_code != 0
+    assert "not an ISO date" in result.output and "Traceback" not in result.output
