@@ -10,10 +10,24 @@ __all__ = ["register_ui"]
 
 def register_ui(app: Flask, prefix: str) -> None:
     """Mount every page under ``prefix``. Called once by ``CrmPay.init_app``."""
-    from . import admin, auth, console, live, mailbox, paypage, receipts_portal, supervisor
+    from . import (
+        admin,
+        auth,
+        console,
+        console_refunds,  # noqa: F401 (adds the refund route to console.bp)
+        live,
+        mailbox,
+        mfa,
+        mfa_webauthn,
+        paypage,
+        receipts_portal,
+        supervisor,
+    )
 
     app.register_blueprint(paypage.bp, url_prefix=prefix)
     auth.init_auth(app, prefix)
+    mfa.init_mfa(app, prefix)  # second factor at sign-in, Security page, step-up
+    mfa_webauthn.init_webauthn(app, prefix)  # security keys: sign-in and Security page
     app.register_blueprint(console.bp, url_prefix=f"{prefix}/agent")
     admin.init_admin(app, prefix)  # admin console + CRM launch endpoints
     app.register_blueprint(supervisor.bp, url_prefix=f"{prefix}/supervisor")

@@ -1,21 +1,24 @@
 """Sign-in, roles, sessions and CSRF for the agent and admin consoles.
 
-Every sign-in is a server-side record (:mod:`crm_pay.services.console_sessions`); the
-signed cookie carries only its random ``sid`` (the database keeps a hash of it):
+Every sign-in is a server-side record (:mod:`crm_pay.services.console_sessions`);
+crm-pay's own signed cookie (:mod:`agent_ui.console_session`, never the host's Flask
+session or flask-login) carries its random ``sid`` (the database keeps a hash of it):
 
 - at sign-in the session is emptied and gets a fresh ``sid`` and CSRF token (nothing
   from a pre-login cookie survives: no session fixation); the user's older sessions end
   (one console session per user), as does the older *session generation* the cookie
   also carries (``User.last_login_at``);
-- the user loader checks the record on every request and every Socket.IO event: signed
-  out, revoked ("sign out everywhere", an admin, deactivation), idle past
+- :func:`current_console_user` checks the record on every request of crm-pay's console
+  blueprints and every Socket.IO event: signed out, revoked ("sign out everywhere", an
+  admin, deactivation), idle past
   ``CRM_PAY_IDLE_TIMEOUT`` or older than ``CRM_PAY_SESSION_MAX_AGE`` means signed out,
   with a message saying why, for every copy of the cookie at once.
 
-CSRF: every state-changing request (anything but GET/HEAD/OPTIONS) must send the
-session's token, as the ``csrf_token`` form field or the ``X-CSRF-Token`` header; it is
-compared with :func:`hmac.compare_digest`. The JSON API (Bearer keys), the PSP webhook and
-the customer pay page authenticate their POSTs otherwise and are exempt.
+CSRF: every state-changing request to a console blueprint (anything but
+GET/HEAD/OPTIONS) must send the session's token, as the ``csrf_token`` form field or the
+``X-CSRF-Token`` header; it is compared with :func:`hmac.compare_digest`. The check is a
+``before_request`` of those blueprints only: the JSON API (Bearer keys), the PSP
+webhook, the customer pay page and every route of a host application never see it.
 """
 
 from __future__ import annotations
@@ -23,8 +26,6 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-import threading
-from collections import deque
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,28 +36,30 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     g,
     jsonify,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
-from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
+from crm_pay import rate_limits
 from crm_pay.domain.errors import Unauthorized
 from crm_pay.extension import get_context
+from crm_pay.rate_limits import LoginPolicy, RateLimits
 from crm_pay.services import access, console_sessions
 from crm_pay.services.access import Principal
+
+from .console_session import console_cookie, csrf_token, flash, use_console_session, wants_json
 
 __all__ = [
     "init_auth",
     "ConsoleUser",
-    "LoginThrottle",
     "csrf_token",
-    "csrf_exempt",
+    "console_blueprint",
+    "current_console_user",
+    "signed_in_principal",
     "security_headers",
     "protect",
     "bp",
@@ -67,20 +70,16 @@ log = logging.getLogger("crm_pay.auth")
 
 bp = Blueprint("crm_pay_auth", __name__, template_folder="templates")
 
-# Blueprints whose POSTs carry their own authentication (API key, PSP signature, the
-# customer's link token): no session, so no CSRF token to check.
-_CSRF_EXEMPT = frozenset({"crm_pay_api", "crm_pay_webhooks", "crm_pay_paypage"})
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_USER_KEY = "crm_pay_console_user"
 
 
-class ConsoleUser(UserMixin):  # type: ignore[misc]
-    """The signed-in person as flask-login sees them; ``principal`` is what services take."""
+class ConsoleUser:
+    """The signed-in console user as pages see them; ``principal`` is what services take."""
+
+    is_authenticated = True
 
     def __init__(self, principal: Principal) -> None:
         self.principal = principal
-
-    def get_id(self) -> str:
-        return str(self.principal.id)
 
     @property
     def role(self) -> str:
@@ -91,42 +90,6 @@ class ConsoleUser(UserMixin):  # type: ignore[misc]
         return self.principal.name
 
 
-class LoginThrottle:
-    """Failed sign-ins per client IP in a sliding window (in memory, per process).
-
-    Only failures count: a contact center's agents often share one public address, and
-    a shift signing in together must not lock itself out."""
-
-    _MAX_TRACKED = 10_000
-
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, ip: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(ip, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
-
-    def blocked(self, ip: str, now: float) -> bool:
-        with self._lock:
-            blocked = len(self._recent(ip, now)) >= self.limit
-            if not self._failures[ip]:
-                del self._failures[ip]
-            return blocked
-
-    def failed(self, ip: str, now: float) -> None:
-        with self._lock:
-            if len(self._failures) >= self._MAX_TRACKED:
-                # Bounded memory under a spray from many addresses: forget stale ones.
-                for key in [k for k, v in self._failures.items() if v[-1] <= now - self.window]:
-                    del self._failures[key]
-            self._recent(ip, now).append(now)
-
-
 def _cfg(key: str) -> Any:
     return current_app.config[key]
 
@@ -135,44 +98,39 @@ def _now() -> datetime:
     return get_context().now()
 
 
-def csrf_token() -> str:
-    """The session's CSRF token (created on first use); put it in every form."""
-    token = session.get("csrf")
-    if not token:
-        token = session["csrf"] = secrets.token_urlsafe(32)
-    return str(token)
+def _user_for_templates() -> dict[str, Any]:
+    return {"console_user": current_console_user()}
 
 
-def csrf_exempt(app: Flask, blueprint_name: str) -> None:
-    """Exempt another blueprint whose POSTs authenticate without a session."""
-    app.extensions["crm_pay_csrf_exempt"].add(blueprint_name)
+def console_blueprint(blueprint: Blueprint, *, csrf: bool = True) -> None:
+    """``blueprint`` uses the console session: crm-pay's cookie, the CSRF check (unless
+    ``csrf`` is False: its POSTs authenticate otherwise), and ``console_user`` in its
+    templates (None when nobody is signed in). Calling it twice changes nothing."""
+    if getattr(blueprint, "_crm_pay_console_user", False):
+        return
+    blueprint._crm_pay_console_user = True  # type: ignore[attr-defined]
+    use_console_session(blueprint, csrf=csrf)
+    blueprint.context_processor(_user_for_templates)
 
 
-def _wants_json() -> bool:
-    if request.headers.get("X-CSRF-Token") or request.is_json:
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"
+def current_console_user(*, recheck: bool = False) -> ConsoleUser | None:
+    """The signed-in console user of this request (or Socket.IO event), or None.
+
+    Resolved once per request from crm-pay's cookie and the session record (again with
+    ``recheck``: a socket's events may share one app context); when the session ended,
+    the cookie is emptied and the reason kept for the sign-in page."""
+    if recheck or _USER_KEY not in g:
+        setattr(g, _USER_KEY, _load_user())
+    user: ConsoleUser | None = g.get(_USER_KEY)
+    return user
 
 
-def _check_csrf() -> Response | tuple[Response, int] | None:
-    if request.method in _SAFE_METHODS or request.endpoint is None:
-        return None
-    if request.blueprint in current_app.extensions["crm_pay_csrf_exempt"]:
-        return None
-    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
-    expected = session.get("csrf", "")
-    if sent and expected and hmac.compare_digest(str(sent).encode(), str(expected).encode()):
-        return None
-    log.warning("CSRF check failed for %s %s", request.method, request.path)
-    message = (
-        "This form expired or did not come from this console. Nothing was changed; "
-        "reload the page and try again."
-    )
-    if _wants_json():
-        return jsonify({"error": {"code": "csrf_failed", "message": message}}), 400
-    html = render_template("crm_pay/console_error.html", title="Please reload", message=message)
-    return security_headers(Response(html, status=400))
+def signed_in_principal() -> Principal:
+    """The signed-in user's :class:`Principal`, on pages :func:`protect` guards."""
+    user = current_console_user()
+    if user is None:
+        raise Unauthorized("Sign in to use the agent console.")
+    return user.principal
 
 
 def protect(blueprint: Blueprint, role: str = "agent") -> None:
@@ -180,17 +138,36 @@ def protect(blueprint: Blueprint, role: str = "agent") -> None:
     others are sent to sign in, or get the blueprint's 403. Its static files are open;
     every answer carries :func:`security_headers`."""
 
+    console_blueprint(blueprint)
+
     @blueprint.before_request
     def _require_role() -> Any:
         if request.endpoint == f"{blueprint.name}.static":
             return None
-        if not current_user.is_authenticated:
-            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-        if not access.has_role(current_user.principal, role):
+        user = current_console_user()
+        if user is None:
+            return _unauthorized()
+        if not _route_allowed(user.principal, role):
             abort(403)
         return None
 
     blueprint.after_request(security_headers)
+
+
+def _route_allowed(principal: Principal, role: str) -> bool:
+    """The blueprint's role and the endpoint's action in the route table
+    (crm_pay/api/route_policy.py, checked by :func:`policy.may`); an endpoint with no
+    entry is refused (fail closed) and logged so the developer adds one."""
+    from crm_pay.api import route_policy
+    from crm_pay.services import policy
+
+    needed = route_policy.action_for(request.endpoint)
+    if needed is None:
+        log.error("no authorization policy for endpoint %s: refused", request.endpoint)
+        return False
+    if not access.has_role(principal, role):
+        return False
+    return needed in route_policy.MARKERS or policy.may(principal, needed)
 
 
 def security_headers(resp: Response) -> Response:
@@ -213,31 +190,35 @@ def security_headers(resp: Response) -> Response:
 
 
 def _signed_out(reason: str) -> None:
-    session.clear()
+    console_cookie().clear()
     g.crm_pay_signed_out = reason
 
 
-def _load_user(user_id: str) -> ConsoleUser | None:
-    """flask-login's user loader: the user must still be active, the cookie must carry
-    their current generation, and its session record must be live (not signed out,
-    revoked, idle or past its lifetime)."""
+def _load_user() -> ConsoleUser | None:
+    """The cookie's user, when they are still active, the cookie carries their current
+    generation and its session record is live (not signed out, revoked, idle or past
+    its lifetime). A cookie without a user (before sign-in) is left as it is."""
+    cookie = console_cookie()
+    uid, sid = cookie.get("uid"), cookie.get("sid")
+    if uid is None and sid is None:
+        return None
     ctx = get_context()
-    try:
-        uid = int(user_id)
-        found = access.user_session(ctx, uid)
-    except ValueError:
-        found = None
-    sid = session.get("sid")
-    if found is None or not isinstance(sid, str) or not sid:
+    idle = float(_cfg("CRM_PAY_IDLE_TIMEOUT"))
+    if isinstance(uid, bool) or not isinstance(uid, int) or not isinstance(sid, str) or not sid:
         _signed_out("gone")
         return None
+    found = access.user_session(ctx, uid)
+    if found is None:
+        # Deactivation ends the user's sessions with reason "deactivated": say so,
+        # rather than "your session ended" for an account that was deleted.
+        reason = console_sessions.check(ctx, sid, user_id=uid, idle_seconds=idle)
+        _signed_out("deactivated" if reason == "deactivated" else "gone")
+        return None
     principal, generation = found
-    if not hmac.compare_digest(str(session.get("gen", "")).encode(), generation.encode()):
+    if not hmac.compare_digest(str(cookie.get("gen", "")).encode(), generation.encode()):
         _signed_out("elsewhere")
         return None
-    reason = console_sessions.check(
-        ctx, sid, user_id=uid, idle_seconds=float(_cfg("CRM_PAY_IDLE_TIMEOUT"))
-    )
+    reason = console_sessions.check(ctx, sid, user_id=uid, idle_seconds=idle)
     if reason is not None:
         _signed_out(reason)
         return None
@@ -263,7 +244,7 @@ def _unauthorized() -> Response | tuple[Response, int]:
     minutes = max(1, int(_cfg("CRM_PAY_IDLE_TIMEOUT")) // 60)
     message = _SIGNED_OUT_MESSAGES.get(reason or "", "Sign in to use the agent console.")
     message = message.format(minutes=minutes)
-    if _wants_json():
+    if wants_json():
         return jsonify({"error": {"code": "unauthorized", "message": message}}), 401
     flash(message, "notice")
     return redirect(url_for("crm_pay_auth.login", next=request.full_path.rstrip("?")))
@@ -287,10 +268,12 @@ def _safe_next(target: str | None) -> str:
 def _second_factor(principal: Principal, next_url: str | None) -> Response | None:
     """MFA hook, run after the password is right and before the session starts.
 
-    Return a response (e.g. a redirect to a one-time-code page, with a pending-login
-    marker kept in the session) to hold the sign-in; None signs the user in. MFA is a
-    later issue: today nobody is enrolled."""
-    return None
+    Returns the code page (enrolled users) or the enrolment page (role in
+    ``CRM_PAY_MFA_REQUIRED_ROLES``) to hold the sign-in, or None to sign the user in
+    (see :mod:`agent_ui.mfa`: the pending state is a signed token in the form)."""
+    from . import mfa  # mfa imports this module
+
+    return mfa.hold_sign_in(principal, next_url)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -298,7 +281,7 @@ def login() -> Response | tuple[Response, int] | str:
     ctx = get_context()
     next_url = request.values.get("next")
     if request.method == "GET":
-        if current_user.is_authenticated:
+        if current_console_user() is not None:
             return redirect(_safe_next(next_url))
         return render_template("crm_pay/login.html", email="", next_url=next_url or "")
     email = request.form.get("email", "").strip()
@@ -328,29 +311,50 @@ def login() -> Response | tuple[Response, int] | str:
 
 
 def _login_throttled(email: str, next_url: str | None) -> Response | None:
-    """The answer refusing this sign-in attempt before the password is checked, or None."""
-    ip = request.remote_addr or "unknown"
-    throttle: LoginThrottle = current_app.extensions["crm_pay_login_throttle"]
-    if throttle.blocked(ip, get_context().now().timestamp()):
-        minutes = max(1, int(throttle.window) // 60)
+    """The answer refusing this sign-in attempt before the password is checked, or None.
+
+    Delays are per account from this IP, per account from anywhere, and (generous) per
+    IP across accounts (:mod:`crm_pay.rate_limits`): one agent's typos never refuse a
+    colleague on the same network address. Answered at once with 429, never slept."""
+    limits: RateLimits = current_app.extensions["crm_pay_rate_limits"]
+    policy: LoginPolicy = current_app.extensions["crm_pay_login_policy"]
+    refusal = limits.login_refusal(policy, email, request.remote_addr or "unknown")
+    if refusal is None:
+        return None
+    wait = _wait_words(refusal.retry_after)
+    if refusal.scope == "ip":
         error = (
-            f"Too many failed sign-ins from this network. Wait {minutes} minutes and try "
-            "again, or ask a supervisor."
+            "Too many sign-ins for different accounts failed from this network. Nothing "
+            f"was checked. Wait {wait} and try again, or ask a supervisor."
         )
-        html = render_template("crm_pay/login.html", email=email, next_url=next_url, error=error)
-        return Response(html, status=429)
-    return None
+    else:
+        error = (
+            "Too many wrong passwords for this account. Nothing was checked. "
+            f"Wait {wait} and try again, or ask an admin to reset your password."
+        )
+    html = render_template("crm_pay/login.html", email=email, next_url=next_url, error=error)
+    resp = Response(html, status=429)
+    resp.headers["Retry-After"] = str(refusal.retry_after)
+    return resp
+
+
+def _wait_words(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{-(-seconds // 60)} minutes"
 
 
 def _login_failed(email: str) -> None:
-    """Count a wrong password (or unknown account) for the throttle."""
-    ip = request.remote_addr or "unknown"
-    throttle: LoginThrottle = current_app.extensions["crm_pay_login_throttle"]
-    throttle.failed(ip, get_context().now().timestamp())
+    """Count a wrong password (or unknown account, alike) for the delays."""
+    limits: RateLimits = current_app.extensions["crm_pay_rate_limits"]
+    policy: LoginPolicy = current_app.extensions["crm_pay_login_policy"]
+    limits.login_failed(policy, email, request.remote_addr or "unknown")
 
 
 def _login_succeeded(email: str) -> None:
-    """The password was right: the throttle may forget this account's failures."""
+    """The password was right: forget this account's failures from this IP."""
+    limits: RateLimits = current_app.extensions["crm_pay_rate_limits"]
+    limits.login_succeeded(email, request.remote_addr or "unknown")
 
 
 def begin_session(principal: Principal, next_url: str | None) -> Response:
@@ -368,11 +372,10 @@ def begin_session(principal: Principal, next_url: str | None) -> Response:
         user_agent=request.user_agent.string,
     )
     # A fresh session: nothing from the cookie the browser had before survives.
-    session.clear()
-    login_user(ConsoleUser(principal))
-    session["sid"] = sid
-    session["gen"] = found[1]
-    csrf_token()
+    cookie = console_cookie()
+    cookie.clear()
+    cookie.update(uid=principal.id, sid=sid, gen=found[1], csrf=secrets.token_urlsafe(32))
+    setattr(g, _USER_KEY, ConsoleUser(principal))
     log.info("user %s signed in", principal.id)
     return redirect(_safe_next(next_url))
 
@@ -380,11 +383,10 @@ def begin_session(principal: Principal, next_url: str | None) -> Response:
 @bp.post("/logout")
 def logout() -> Response:
     """End this session in the database first: a copy of the cookie dies with it."""
-    sid = session.get("sid")
+    sid = console_cookie().get("sid")
     if isinstance(sid, str) and sid:
         console_sessions.revoke(get_context(), sid)
-    logout_user()
-    session.clear()
+    _end_cookie()
     flash("You are signed out.", "notice")
     return redirect(url_for("crm_pay_auth.login"))
 
@@ -392,16 +394,26 @@ def logout() -> Response:
 @bp.post("/logout/everywhere")
 def logout_everywhere() -> Response:
     """End every session of the signed-in user (another browser, a lost laptop)."""
-    if current_user.is_authenticated:
-        principal = current_user.principal
+    user = current_console_user()
+    if user is not None:
+        principal = user.principal
         count = console_sessions.revoke_all_for_user(
             get_context(), principal.id, reason="revoked", actor=principal.actor
         )
         log.info("user %s signed out everywhere (%d sessions)", principal.id, count)
-    logout_user()
-    session.clear()
+    _end_cookie()
     flash("You are signed out on every device.", "notice")
     return redirect(url_for("crm_pay_auth.login"))
+
+
+def _end_cookie() -> None:
+    """Nothing of the ended session stays in the browser (a fresh CSRF token comes with
+    the sign-in page)."""
+    console_cookie().clear()
+    setattr(g, _USER_KEY, None)
+
+
+console_blueprint(bp)
 
 
 @bp.after_request
@@ -410,24 +422,8 @@ def _headers(resp: Response) -> Response:
 
 
 def init_auth(app: Flask, prefix: str) -> None:
-    """Set up flask-login, CSRF protection, login throttling and session hardening."""
+    """Mount sign-in and set up login throttling. Nothing of the host app changes: the
+    session, CSRF and headers are the console blueprints' own (:func:`protect`)."""
     cfg = app.config
-    cfg["SESSION_COOKIE_HTTPONLY"] = True
-    cfg["SESSION_COOKIE_SAMESITE"] = cfg["CRM_PAY_SESSION_SAMESITE"]
-    cfg["SESSION_COOKIE_SECURE"] = bool(cfg["CRM_PAY_SECURE_COOKIES"])
-    cfg["REMEMBER_COOKIE_HTTPONLY"] = True
-    cfg["REMEMBER_COOKIE_SECURE"] = bool(cfg["CRM_PAY_SECURE_COOKIES"])
-
-    manager = LoginManager()
-    manager.session_protection = "strong"
-    manager.user_loader(_load_user)
-    manager.unauthorized_handler(_unauthorized)
-    manager.init_app(app)
-
-    app.extensions["crm_pay_csrf_exempt"] = set(_CSRF_EXEMPT)
-    app.extensions["crm_pay_login_throttle"] = LoginThrottle(
-        int(cfg["CRM_PAY_LOGIN_IP_LIMIT"]), float(cfg["CRM_PAY_LOGIN_IP_WINDOW"])
-    )
-    app.before_request(_check_csrf)
-    app.jinja_env.globals["csrf_token"] = csrf_token
+    rate_limits.install(app.extensions, cfg)
     app.register_blueprint(bp, url_prefix=f"{prefix}/agent")

@@ -16,14 +16,12 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
-from flask_login import current_user
 
 from crm_pay.domain.errors import CrmPayError, NotFound, ValidationError
 from crm_pay.extension import get_context
@@ -32,8 +30,9 @@ from crm_pay.services import access, customers, payments, receipts
 from crm_pay.services.access import Principal
 
 from . import console_services as services
-from .auth import protect
+from .auth import protect, signed_in_principal
 from .console_forms import FormError, parse_take_payment
+from .console_session import flash
 
 __all__ = ["bp"]
 
@@ -73,7 +72,7 @@ _STATUS_WORDS = {
 
 
 def _principal() -> Principal:
-    return current_user.principal  # type: ignore[no-any-return]
+    return signed_in_principal()
 
 
 protect(bp, "agent")
@@ -279,6 +278,7 @@ def payment(payment_id: str) -> Response:
         messages=services.message_views(ctx, payment_id),
         socket_path=f"{request.script_root}{prefix}/socket.io",
         status_url=url_for(".payment_status", payment_id=payment_id),
+        refund_key=uuid.uuid4().hex,  # one refund per rendered form, however often sent
     )
     return Response(html)
 

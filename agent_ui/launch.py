@@ -21,14 +21,12 @@ from flask import (
     Flask,
     Response,
     current_app,
-    flash,
     jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
-from flask_login import current_user
 
 from crm_pay.domain.errors import ConfigurationError, CrmPayError
 from crm_pay.extension import get_context
@@ -36,7 +34,8 @@ from crm_pay.services import launch
 from crm_pay.services.launch import LaunchConfig, LaunchTarget
 
 from . import auth
-from .auth import security_headers
+from .auth import current_console_user, security_headers
+from .console_session import flash
 
 __all__ = ["bp", "init_launch"]
 
@@ -68,10 +67,11 @@ def _refused(exc: CrmPayError) -> tuple[str, int]:
 def _land(target: LaunchTarget) -> Any:
     """The customer's page, or sign-in first and then the customer's page."""
     destination = url_for("crm_pay_console.customer", crm_ref=target.crm_ref)
-    if not current_user.is_authenticated:
+    user = current_console_user()
+    if user is None:
         flash("Sign in to open this customer.", "notice")
         return redirect(url_for("crm_pay_auth.login", next=destination), code=303)
-    if target.agent and target.agent != current_user.email.strip().lower():
+    if target.agent and target.agent != user.email.strip().lower():
         html = render_template(
             "crm_pay/console_error.html",
             title="Not allowed",
@@ -144,6 +144,7 @@ def link() -> Any:
 
 
 def init_launch(app: Flask, prefix: str) -> None:
-    """Mount the launch endpoints under ``{prefix}/agent`` and exempt them from CSRF."""
+    """Mount the launch endpoints under ``{prefix}/agent``. They read the console
+    session but take no CSRF token: a CRM's signature authenticates their requests."""
+    auth.console_blueprint(bp, csrf=False)
     app.register_blueprint(bp, url_prefix=f"{prefix}/agent")
-    auth.csrf_exempt(app, bp.name)

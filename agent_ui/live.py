@@ -32,8 +32,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-import flask_login
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, request
 from flask_socketio import SocketIO, disconnect, join_room, leave_room, rooms
 
 from crm_pay import live
@@ -41,6 +40,9 @@ from crm_pay.extension import get_context
 from crm_pay.services import console_sessions
 from crm_pay.services.access import Principal
 from crm_pay.services.live_access import can_watch, snapshot
+
+from .auth import current_console_user
+from .console_session import console_cookie
 
 __all__ = ["socketio", "init_live", "current_principal", "SWEEP_SECONDS", "SessionSockets"]
 
@@ -94,15 +96,10 @@ class SessionSockets:
 def current_principal() -> Principal | None:
     """The signed-in console user's :class:`Principal`, or None.
 
-    Reads ``flask_login.current_user.principal``; None when nobody is signed in (or the
-    app has no sign-in set up)."""
-    if getattr(current_app, "login_manager", None) is None:
-        return None
-    user = flask_login.current_user
-    if user is None or not user.is_authenticated:
-        return None
-    principal = getattr(user, "principal", None)
-    return principal if isinstance(principal, Principal) else None
+    Read from crm-pay's console cookie sent with the Socket.IO handshake, and its
+    session record checked again at each event; None when nobody is signed in."""
+    user = current_console_user(recheck=True)
+    return user.principal if user is not None else None
 
 
 def _origin(url: str) -> str:
@@ -170,7 +167,7 @@ def _connect(auth: Any = None) -> bool:
     session it was opened with and closes when that session ends."""
     if current_principal() is None:
         return False
-    sid = session.get("sid")
+    sid = console_cookie().get("sid")
     tracked = current_app.extensions.get(_EXTENSION)
     if isinstance(sid, str) and sid and tracked is not None:
         key = console_sessions.session_key(get_context(), sid)

@@ -15,20 +15,19 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-    flash,
     redirect,
     render_template,
     request,
     url_for,
 )
-from flask_login import current_user
 
 from crm_pay.domain.errors import CrmPayError, NotFound
 from crm_pay.extension import get_context
 from crm_pay.services import reconciliation
 from crm_pay.services.access import Principal
 
-from .auth import protect
+from .auth import protect, signed_in_principal
+from .console_session import flash
 
 __all__ = ["bp"]
 
@@ -39,7 +38,7 @@ protect(bp, "supervisor")
 
 
 def _principal() -> Principal:
-    return current_user.principal  # type: ignore[no-any-return]
+    return signed_in_principal()
 
 
 @bp.errorhandler(403)

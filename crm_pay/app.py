@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -35,11 +34,8 @@ def create_app(
     if config:
         app.config.update(config)
     if not app.config.get("SECRET_KEY"):
-        if not (app.config.get("CRM_PAY_DEMO") or app.config.get("TESTING")):
-            logging.getLogger("crm_pay").warning(
-                "CRM_PAY_SECRET_KEY is not set: console sessions are signed with a random key "
-                "and will not survive a restart or span several worker processes"
-            )
+        # crm-pay's console cookie is signed with its own key (agent_ui.console_session);
+        # Flask's SECRET_KEY only serves the standalone app's own use of Flask's session.
         app.config["SECRET_KEY"] = os.urandom(32)
     hops = int(app.config.get("CRM_PAY_PROXY_FIX") or 0)
     if hops:

@@ -18,6 +18,8 @@ from werkzeug.serving import WSGIRequestHandler
 from connectors.crm import DEMO_CARD_TOKENS
 from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
 from crm_pay.domain.errors import Conflict
+from crm_pay.logging_filters import LinkTokenFilter
+from vault import redact
 
 __all__ = [
     "start_sandbox",
@@ -46,11 +48,19 @@ class DemoRequestHandler(WSGIRequestHandler):
 
     http.server's ``send_response`` always sends ``Server: <version_string()>``
     (werkzeug's is ``Werkzeug/x Python/y``) and an application cannot remove it, so the
-    server is where it is fixed. The request log stays werkzeug's own, on the
-    ``werkzeug`` logger, where ``crm_pay.logging_filters`` redacts link tokens."""
+    server is where it is fixed. Its request lines (werkzeug's own, on the ``werkzeug``
+    logger) are redacted here, by the server crm-pay starts, not by filters ``init_app``
+    would put on a logger the host application owns: link tokens of the app's URL prefix
+    and card numbers become placeholders."""
 
     def version_string(self) -> str:
         return "crm-pay"
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        app = getattr(self.server, "app", None)
+        prefix = getattr(app, "config", {}).get("CRM_PAY_URL_PREFIX", "")
+        line = message % args if args else message
+        super().log(type, "%s", redact(LinkTokenFilter(prefix).redact(line)))
 
 
 class _Sandbox(SandboxServer):
@@ -178,6 +188,8 @@ def run_demo(
         "",
         "  Demo users (demo mode only):",
         *(f"    {email:<24} {role:<11} password: {pw}" for email, role, pw in DEMO_USERS),
+        "  The supervisor and admin set up an authenticator app (TOTP) at their first",
+        "  sign-in (CRM_PAY_MFA_REQUIRED_ROLES); the page also shows the key as text.",
         "",
         f'  Try:  curl -H "Authorization: Bearer $KEY" {public}{prefix}/api/v1/customers/CUST-0001',
         "",

@@ -12,15 +12,17 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from crm_pay import rate_limits
 from crm_pay.config import DEFAULTS
 from crm_pay.domain.errors import ConfigurationError, CrmPayError
 from crm_pay.domain.receipt import Merchant, format_receipt_number
 from crm_pay.http_headers import install_transport_headers
-from crm_pay.logging_filters import install_link_token_filter
+from crm_pay.logging_filters import install_log_redaction
 from crm_pay.persistence.db import Database
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.context import Context, Settings
-from vault import KeyRing, install_pan_filter, install_pan_record_factory
+from crm_pay.worker import BackgroundWorkers
+from vault import KeyRing
 
 __all__ = ["CrmPay", "get_context"]
 
@@ -123,10 +125,13 @@ class CrmPay:
           ``CRM_PAY_EMAIL_FROM``, ``CRM_PAY_SMS_SENDER`` (``file``:
           ``CRM_PAY_SMS_OUTBOX_PATH``).
         - Console sign-in and security: ``CRM_PAY_SECURE_COOKIES`` (True),
-          ``CRM_PAY_SESSION_SAMESITE`` (``Lax``), ``CRM_PAY_IDLE_TIMEOUT`` (900 s),
-          ``CRM_PAY_FRAME_ANCESTORS`` (``'self'``), ``CRM_PAY_LOGIN_MAX_FAILURES`` (5),
-          ``CRM_PAY_LOGIN_LOCK_SECONDS`` (900), ``CRM_PAY_LOGIN_IP_LIMIT`` (20),
-          ``CRM_PAY_LOGIN_IP_WINDOW`` (600 s), ``CRM_PAY_ALLOW_AGENT_KEYED`` (False).
+          ``CRM_PAY_SESSION_SAMESITE`` (``Lax``), ``CRM_PAY_SESSION_COOKIE_NAME``
+          (``crm_pay_session``: crm-pay's own cookie, never the host's session),
+          ``CRM_PAY_IDLE_TIMEOUT`` (900 s),
+          ``CRM_PAY_FRAME_ANCESTORS`` (``'self'``), ``CRM_PAY_LOGIN_MAX_FAILURES`` (100),
+          ``CRM_PAY_LOGIN_LOCK_SECONDS`` (900), the ``CRM_PAY_RATE_LIMIT_*``,
+          ``CRM_PAY_LOGIN_*`` delay and ``CRM_PAY_API_RATE_LIMIT`` figures
+          (docs/security/throttling.md), ``CRM_PAY_ALLOW_AGENT_KEYED`` (False).
         - Live status: ``CRM_PAY_SOCKETIO_MESSAGE_QUEUE`` (None, or ``redis://...``),
           ``CRM_PAY_SOCKETIO_CHANNEL``, ``CRM_PAY_SOCKETIO_CORS_ORIGINS``,
           ``CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE`` (60).
@@ -239,12 +244,8 @@ class CrmPay:
             lambda: wiring.load_sms_sender(mapping, instance_path=app.instance_path, secret=secret)
         )  # type: ignore[assignment]
         app.extensions["crm_pay"] = ctx
-
-        # PAN redaction for every log record of the process (the record factory) and on
-        # the handlers already attached: a card number never reaches a log.
-        install_pan_record_factory()
-        for name in ("crm_pay", app.logger.name, "werkzeug", "braintree", ""):
-            install_pan_filter(logging.getLogger(name))
+        # One store of rate limits and sign-in delays for the console, pay page and API.
+        rate_limits.install(app.extensions, app.config)
 
         from agent_ui import register_ui
         from crm_pay.api import create_api_blueprint, create_webhook_blueprint
@@ -254,9 +255,10 @@ class CrmPay:
         register_api_fallbacks(app, f"{prefix}/api")
         app.register_blueprint(create_webhook_blueprint(), url_prefix=prefix)
         register_ui(app, prefix)
-        # After the blueprints (their modules' loggers now exist): link tokens out of
-        # crm-pay's and the servers' request logs; HSTS & co on crm-pay's answers only.
-        install_link_token_filter(prefix)
+        # After the blueprints (their modules' loggers now exist): card numbers and link
+        # tokens out of crm-pay's own loggers (never the host's, the root logger or the
+        # record factory); HSTS & co on crm-pay's answers only.
+        install_log_redaction(prefix)
         install_transport_headers(app, https=settings.public_url.startswith("https://"))
 
         from crm_pay.cli import cli
@@ -265,8 +267,6 @@ class CrmPay:
             app.cli.add_command(cli)
 
         if cfg["CRM_PAY_BACKGROUND_WORKERS"]:
-            from crm_pay.worker import BackgroundWorkers
-
             workers = BackgroundWorkers(ctx)
             ctx.extras["workers"] = workers
             workers.start()

@@ -10,11 +10,16 @@ page's blueprint; what is the same everywhere lives here, once:
   Security Cheat Sheet). No ``includeSubDomains``/``preload``: those speak for the
   host's other names, which an embedded extension does not own.
 - ``X-Content-Type-Options: nosniff`` where the blueprint did not set it already.
+- The last line of the PAN guard for HTTP answers: a text body (HTML, JSON, plain text)
+  holding something that looks like a card number is redacted before it leaves, e.g.
+  what an agent typed into a search box, echoed back on the results page.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask, Response
+
+from vault import pan
 
 __all__ = [
     "HSTS_VALUE",
@@ -25,6 +30,7 @@ __all__ = [
 ]
 
 HSTS_VALUE = "max-age=31536000"
+_TEXT_TYPES = frozenset({"text/html", "application/json", "text/plain"})
 OWN_PACKAGES = frozenset({"crm_pay", "agent_ui", "connectors"})
 
 
@@ -57,6 +63,10 @@ def install_transport_headers(app: Flask, *, https: bool) -> None:
         if https:
             resp.headers["Strict-Transport-Security"] = HSTS_VALUE
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if resp.mimetype in _TEXT_TYPES and not resp.direct_passthrough and not resp.is_streamed:
+            body = resp.get_data(as_text=True)
+            if pan.contains_pan(body):
+                resp.set_data(pan.redact(body))
         return resp
 
     for name in own_blueprints(app):

@@ -9,10 +9,15 @@ records, keeping the shape of the URL so a log still says which page was asked f
 - ``{prefix}/r/<signed>...`` (the receipts portal; a receipt number after it stays),
 - ``{prefix}/agent/launch/link?t=<signed>`` (launch links made for a CRM).
 
-It is installed only on loggers crm-pay owns (``crm_pay``, ``agent_ui``, ``connectors``
-and their children) and on the request loggers of the WSGI servers that serve its
-pages (``werkzeug`` for the demo and ``flask run``; gunicorn's ``gunicorn.access`` and
-``gunicorn.error``): the host application's own loggers and handlers are left alone.
+:func:`install_log_redaction` (called by ``CrmPay.init_app``) puts it, with the PAN
+filter of :mod:`vault.pan`, only on loggers crm-pay owns: ``crm_pay``, ``agent_ui``,
+``connectors``, ``vault``, the ``braintree`` SDK it brings, and their children. The
+host application's loggers, the root logger, their handlers and the process's
+log-record factory are never touched. The request loggers of WSGI servers
+(``werkzeug``; gunicorn's ``gunicorn.access`` and ``gunicorn.error``) belong to whoever
+runs the server: :func:`install_server_log_filters` is for the code that starts one
+(``crm-pay demo`` redacts its own request lines, see ``crm_pay.demo``; a gunicorn
+config calls it in ``post_worker_init``), never for ``init_app``.
 """
 
 from __future__ import annotations
@@ -20,11 +25,16 @@ from __future__ import annotations
 import logging
 import re
 
+from vault import install_pan_filter
+
 __all__ = [
+    "OWN_NAMESPACES",
     "REDACTED_TOKEN",
     "SERVER_LOGGERS",
     "LinkTokenFilter",
     "install_link_token_filter",
+    "install_log_redaction",
+    "install_server_log_filters",
 ]
 
 REDACTED_TOKEN = "[redacted]"  # noqa: S105 - the placeholder, not a secret
@@ -35,7 +45,7 @@ REDACTED_TOKEN = "[redacted]"  # noqa: S105 - the placeholder, not a secret
 SERVER_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 # Our own namespaces: every existing logger below them gets the filter too, because a
 # filter on a parent logger never sees records logged on its children.
-OWN_NAMESPACES = ("crm_pay", "agent_ui", "connectors")
+OWN_NAMESPACES = ("crm_pay", "agent_ui", "connectors", "vault", "braintree")
 
 # A path segment or query value ends at these; a token never contains them.
 _VALUE = r"[^/?#&\s\"'<>]+"
@@ -100,20 +110,49 @@ def _owned_loggers() -> list[logging.Logger]:
         for name in logging.root.manager.loggerDict
         if any(name == ns or name.startswith(ns + ".") for ns in OWN_NAMESPACES)
     ]
-    return [logging.getLogger(name) for name in (*OWN_NAMESPACES, *SERVER_LOGGERS, *names)]
+    return [logging.getLogger(name) for name in dict.fromkeys((*OWN_NAMESPACES, *names))]
 
 
-def install_link_token_filter(prefix: str) -> LinkTokenFilter:
-    """Attach one :class:`LinkTokenFilter` for ``prefix`` to crm-pay's loggers and to the
-    servers' request loggers. Calling it again (another app, loggers created since)
-    reuses the filter and covers the new loggers."""
-    loggers = _owned_loggers()
-    existing = next(
-        (f for lg in loggers for f in lg.filters if isinstance(f, LinkTokenFilter)), None
-    )
-    token_filter = existing or LinkTokenFilter(prefix)
-    token_filter.add_prefix(prefix)
-    for logger in loggers:
+def _server_loggers() -> list[logging.Logger]:
+    return [logging.getLogger(name) for name in SERVER_LOGGERS]
+
+
+# One filter for the whole process, shared by every app's prefixes.
+_TOKEN_FILTER: LinkTokenFilter | None = None
+
+
+def _token_filter(prefix: str) -> LinkTokenFilter:
+    global _TOKEN_FILTER
+    if _TOKEN_FILTER is None:
+        _TOKEN_FILTER = LinkTokenFilter(prefix)
+    _TOKEN_FILTER.add_prefix(prefix)
+    return _TOKEN_FILTER
+
+
+def install_link_token_filter(prefix: str, *, servers: bool = False) -> LinkTokenFilter:
+    """Attach one :class:`LinkTokenFilter` for ``prefix`` to crm-pay's own loggers (and,
+    with ``servers``, to the WSGI servers' request loggers). Calling it again (another
+    app, loggers created since) reuses the filter and covers the new loggers."""
+    token_filter = _token_filter(prefix)
+    for logger in [*_owned_loggers(), *(_server_loggers() if servers else [])]:
         if token_filter not in logger.filters:
             logger.addFilter(token_filter)
     return token_filter
+
+
+def install_log_redaction(prefix: str) -> None:
+    """PAN and link-token redaction on every logger crm-pay owns (and the handlers
+    attached to them); nothing else of the process's logging changes. Loggers are
+    filtered one by one because a logger's filters never see its children's records."""
+    install_link_token_filter(prefix)
+    for logger in _owned_loggers():
+        install_pan_filter(logger)
+
+
+def install_server_log_filters(prefix: str) -> None:
+    """PAN and link-token redaction on the request loggers of the WSGI servers
+    (``werkzeug``, ``gunicorn.access``, ``gunicorn.error``). For the code that starts a
+    server for crm-pay, e.g. a gunicorn config's ``post_worker_init`` hook."""
+    install_link_token_filter(prefix, servers=True)
+    for logger in _server_loggers():
+        install_pan_filter(logger)

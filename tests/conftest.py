@@ -37,8 +37,8 @@ def _reset_postgres(url: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _restore_log_record_factory() -> Iterator[None]:
-    """The app installs a process-wide PAN-redacting log-record factory; give each test
-    the factory it started with, so tests of the logging filters stay independent."""
+    """crm-pay never changes the log-record factory, but a test may (the host
+    application of the embedding test has its own): give each test the one it started with."""
     import logging
 
     factory = logging.getLogRecordFactory()

@@ -20,6 +20,7 @@ __all__ = [
     "create_link",
     "free_pair",
     "free_port",
+    "live_socket",
     "paid",
     "pay",
     "refund",
@@ -114,6 +115,10 @@ def app_config(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: Any
         "CRM_PAY_BUILTIN_CRM_PATH": str(tmp_path / "crm.json"),
         # The test client speaks plain http; production keeps secure cookies on.
         "CRM_PAY_SECURE_COOKIES": False,
+        # Tests not about MFA sign supervisors and admins in with a password only
+        # (production default: "supervisor,admin"); tests/integration/console/
+        # test_console_mfa.py turns it on.
+        "CRM_PAY_MFA_REQUIRED_ROLES": "",
         **extra,
     }
 
@@ -137,3 +142,23 @@ def free_pair() -> int:
                 continue
         return p
     raise RuntimeError("no free port pair")
+
+
+def live_socket(client: FlaskClient, **kw: Any) -> Any:
+    """A Socket.IO test client on ``/live`` opened with ``client``'s console cookie.
+
+    flask-socketio's test client connects to ``/socket.io`` whatever the server's path
+    is, while crm-pay's cookie is scoped to ``/pay`` (a browser sends it to
+    ``/pay/socket.io``): the cookie is copied to ``/`` for the handshake only."""
+    from agent_ui.live import socketio
+
+    cookie = client.get_cookie("crm_pay_session", path="/pay")
+    if cookie is not None:
+        client.set_cookie("crm_pay_session", cookie.value, path="/")
+    try:
+        return socketio.test_client(
+            client.application, namespace="/live", flask_test_client=client, **kw
+        )
+    finally:
+        if cookie is not None:
+            client.delete_cookie("crm_pay_session", path="/")

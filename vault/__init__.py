@@ -24,7 +24,6 @@ from vault.pan import (
     contains_pan,
     find_pans,
     install_pan_filter,
-    install_pan_record_factory,
     redact,
     redact_obj,
 )
@@ -48,7 +47,6 @@ __all__ = [
     "find_pans",
     "hash_token",
     "install_pan_filter",
-    "install_pan_record_factory",
     "new_token",
     "next_record",
     "redact",

@@ -55,7 +55,6 @@ __all__ = [
     "redact_obj",
     "PanRedactingFilter",
     "install_pan_filter",
-    "install_pan_record_factory",
 ]
 
 #: What a detected card number is replaced with. No last four: in free text even a
@@ -352,23 +351,3 @@ def install_pan_filter(logger: logging.Logger) -> PanRedactingFilter:
         if not any(isinstance(f, PanRedactingFilter) for f in handler.filters):
             handler.addFilter(pan_filter)
     return pan_filter
-
-
-def install_pan_record_factory() -> None:
-    """Redact every log record as it is created, whichever logger or handler it meets.
-
-    Handler filters miss handlers added later (a WSGI server's, a test's); the record
-    factory sees every record of the process. Installing twice does not stack.
-    """
-    current = logging.getLogRecordFactory()
-    if getattr(current, "_redacts_pans", False):
-        return
-    redactor = PanRedactingFilter()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = current(*args, **kwargs)
-        redactor.filter(record)
-        return record
-
-    factory._redacts_pans = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(factory)

@@ -72,6 +72,18 @@ class Unauthorized(CrmPayError):
     status = 401
 
 
+class RateLimited(CrmPayError):
+    """Too many requests in a short time; nothing was done. ``retry_after`` is the number
+    of seconds to wait (sent as the ``Retry-After`` header)."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Forbidden(CrmPayError):
     code = "forbidden"
     status = 403

@@ -11,7 +11,9 @@ from crm_pay.logging_filters import (
     REDACTED_TOKEN,
     LinkTokenFilter,
     install_link_token_filter,
+    install_server_log_filters,
 )
+from vault import PanRedactingFilter
 
 TOKEN = "Jqf_PaIdelCLutx39g7T8ifO26jZ_MgCoNfLd4fMmLE"
 SIGNED = "eyJleHAiOjE4MDM5NDUwODJ9.TQ0dMmhMC_MQWWCqI4-x3kAq7QLNvAwP-A6832mpMyQ"
@@ -89,21 +91,35 @@ def test_a_cached_rendering_and_a_traceback_are_redacted() -> None:
 def fresh_loggers() -> Iterator[None]:
     names = ("crm_pay", "crm_pay.unit_test_child", "werkzeug", "gunicorn.access", "host.app")
     saved = {n: list(logging.getLogger(n).filters) for n in names}
+    for n in names:  # start clean: another test may have started a server before
+        logging.getLogger(n).filters[:] = []
     yield
     for n, filters in saved.items():
         logging.getLogger(n).filters[:] = filters
 
 
 @pytest.mark.usefixtures("fresh_loggers")
-def test_install_covers_our_loggers_and_the_servers_only() -> None:
+def test_install_covers_our_loggers_only() -> None:
     child = logging.getLogger("crm_pay.unit_test_child")
     host = logging.getLogger("host.app")
     first = install_link_token_filter("/pay")
     again = install_link_token_filter("/other")
     assert first is again  # installed twice: one filter, both prefixes
     assert first.prefixes >= {"/pay", "/other"}
-    for name in ("crm_pay", "crm_pay.unit_test_child", "werkzeug", "gunicorn.access"):
+    for name in ("crm_pay", "crm_pay.unit_test_child"):
         filters = [f for f in logging.getLogger(name).filters if f is first]
         assert len(filters) == 1, name
     assert first in child.filters
+    # the servers' request loggers belong to whoever starts the server
+    for name in ("host.app", "werkzeug", "gunicorn.access", ""):
+        assert first not in logging.getLogger(name).filters, name
     assert not any(isinstance(f, LinkTokenFilter) for f in host.filters)
+
+
+@pytest.mark.usefixtures("fresh_loggers")
+def test_code_that_starts_a_server_covers_its_request_loggers() -> None:
+    install_server_log_filters("/pay")
+    for name in ("werkzeug", "gunicorn.access"):
+        assert any(isinstance(f, LinkTokenFilter) for f in logging.getLogger(name).filters)
+        assert any(isinstance(f, PanRedactingFilter) for f in logging.getLogger(name).filters)
+    assert not any(isinstance(f, LinkTokenFilter) for f in logging.getLogger("host.app").filters)

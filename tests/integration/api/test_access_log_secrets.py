@@ -22,7 +22,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from crm_pay.app import create_app
 from crm_pay.demo import DemoRequestHandler
 from crm_pay.extension import get_context
-from crm_pay.logging_filters import REDACTED_TOKEN
+from crm_pay.logging_filters import REDACTED_TOKEN, install_server_log_filters
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services import launch, portal
 from crm_pay.services.access import create_api_key
@@ -123,6 +123,9 @@ def test_crm_pay_and_gunicorn_loggers_redact_too(
     served: tuple[Flask, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
+    # gunicorn's loggers are the server's: its config installs the filters (as documented
+    # in docs/security/embedding.md); init_app never does.
+    install_server_log_filters("/pay")
     secret = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcd"
     logging.getLogger("crm_pay.paypage").warning("link %s refused", f"/pay/p/{secret}")
     # gunicorn/glogging.py Logger.access: the access-log format with a dict of atoms

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-__all__ = ["PASSWORD", "Clock", "csrf_of", "login", "form_of"]
+from agent_ui.console_session import decode, encode
+
+__all__ = [
+    "COOKIE",
+    "PASSWORD",
+    "Clock",
+    "console_cookie_of",
+    "csrf_of",
+    "form_of",
+    "login",
+    "set_console_cookie",
+]
+
+#: crm-pay's own console cookie (never the host app's ``session``), scoped to ``/pay``.
+COOKIE = "crm_pay_session"
 
 PASSWORD = "correct horse battery"
 
@@ -51,3 +66,18 @@ def form_of(client: FlaskClient, crm_ref: str) -> dict[str, str]:
     key = re.search(r'name="idempotency_key" value="([^"]+)"', html)
     assert key
     return {"csrf_token": csrf_of(html), "idempotency_key": key.group(1)}
+
+
+def console_cookie_of(client: FlaskClient) -> dict[str, Any]:
+    """What crm-pay's console cookie in ``client`` holds (checked signature)."""
+    cookie = client.get_cookie(COOKIE, path="/pay")
+    assert cookie is not None, "no console cookie"
+    with client.application.app_context():
+        return decode(cookie.value)
+
+
+def set_console_cookie(client: FlaskClient, data: dict[str, Any]) -> None:
+    """Put a validly signed console cookie holding ``data`` into ``client``."""
+    with client.application.app_context():
+        value = encode(data)
+    client.set_cookie(COOKIE, value, path="/pay")

@@ -12,11 +12,10 @@ from flask.testing import FlaskClient
 from flask_socketio import SocketIOTestClient
 from livetest import Users, new_payment, statuses, watch
 
-from agent_ui.live import socketio
 from crm_pay.services.access import Principal, create_user
 from crm_pay.services.context import Context
 from crm_pay.services.live_access import can_watch
-from paytest import pay
+from paytest import live_socket, pay
 
 NOT_ALLOWED = {"ok": False, "error": "not allowed"}
 
@@ -101,26 +100,22 @@ def test_can_watch_rules(ctx: Context, users: Users) -> None:
     assert can_watch(ctx, supervisor, payment["id"])
     assert can_watch(ctx, admin, payment["id"])
     assert not can_watch(ctx, None, payment["id"])
-    # same user id and role, another name: not the actor that created the payment
-    assert not can_watch(
-        ctx, Principal("user", agent1.id, "other@example.com", "agent"), payment["id"]
-    )
+    # the same user after an email change: identity is kind and id, as for the
+    # payment page (policy.owns), so they still follow their own payment
+    assert can_watch(ctx, Principal("user", agent1.id, "other@example.com", "agent"), payment["id"])
     # an API key that happens to share the user's id is another actor
     assert not can_watch(ctx, Principal("api_key", agent1.id, agent1.name, "agent"), payment["id"])
 
 
 def test_the_console_sign_in_session_authenticates_the_socket(app: Flask, ctx: Context) -> None:
-    """No stand-in here: flask-login's session cookie from the real sign-in form."""
-    app.config["SESSION_COOKIE_SECURE"] = False  # the test client speaks plain http
+    """No stand-in here: crm-pay's console cookie from the real sign-in form."""
     user_id = create_user(
         ctx, email="agent@example.com", role="agent", password="a-long-test-password"
     )
     mine = new_payment(ctx, Principal("user", user_id, "agent@example.com", "agent"))
     theirs = new_payment(ctx, Principal("user", user_id + 1, "x@example.com", "agent"))
     http = app.test_client()
-    assert not socketio.test_client(app, namespace="/live", flask_test_client=http).is_connected(
-        "/live"
-    )
+    assert not live_socket(http).is_connected("/live")
 
     form = http.get("/pay/agent/login").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
@@ -135,7 +130,7 @@ def test_the_console_sign_in_session_authenticates_the_socket(app: Flask, ctx: C
     )
     assert signed_in.status_code == 302
 
-    sc = socketio.test_client(app, namespace="/live", flask_test_client=http)
+    sc = live_socket(http)
     assert sc.is_connected("/live")
     assert watch(sc, mine["id"])["ok"] is True
     assert watch(sc, theirs["id"]) == NOT_ALLOWED

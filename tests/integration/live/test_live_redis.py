@@ -34,7 +34,7 @@ pytestmark = pytest.mark.redis
 
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 3
 PASSWORD = "a-long-test-password"
-# flask-login's "strong" session protection binds the session to the user agent.
+# The console session record keeps the browser it was signed in from.
 USER_AGENT = "crm-pay-live-test"
 
 

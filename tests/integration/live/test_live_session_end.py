@@ -19,6 +19,7 @@ from crm_pay.live import room_for
 from crm_pay.services import console_sessions
 from crm_pay.services.access import Principal, create_user
 from crm_pay.services.context import Context
+from paytest import live_socket
 
 PASSWORD = "a-long-test-password"
 EMAIL = "agent@example.com"
@@ -51,7 +52,6 @@ def _closed_within(sc: SocketIOTestClient, seconds: float) -> bool:
 
 @pytest.fixture
 def agent_id(app: Flask, ctx: Context) -> int:
-    app.config["SESSION_COOKIE_SECURE"] = False  # the test client speaks plain http
     return create_user(ctx, email=EMAIL, role="agent", password=PASSWORD)
 
 
@@ -66,7 +66,7 @@ def sockets(app: Flask) -> Iterator[list[SocketIOTestClient]]:
 
 
 def _socket(app: Flask, http: FlaskClient, opened: list[SocketIOTestClient]) -> SocketIOTestClient:
-    sc = socketio.test_client(app, namespace="/live", flask_test_client=http)
+    sc = live_socket(http)
     opened.append(sc)
     assert sc.is_connected("/live")
     return sc
@@ -85,10 +85,10 @@ def test_a_socket_opened_with_a_copied_cookie_closes_on_sign_out_everywhere(
     app: Flask, ctx: Context, agent_id: int, sockets: list[SocketIOTestClient]
 ) -> None:
     http = _sign_in(app)
-    cookie = http.get_cookie("session")
+    cookie = http.get_cookie("crm_pay_session", path="/pay")
     assert cookie is not None
     thief = app.test_client()
-    thief.set_cookie("session", cookie.value, path="/")
+    thief.set_cookie("crm_pay_session", cookie.value, path="/pay")
     mine, stolen = _socket(app, http, sockets), _socket(app, thief, sockets)
     payment = new_payment(ctx, Principal("user", agent_id, EMAIL, "agent"))
     assert watch(stolen, payment["id"])["ok"] is True
@@ -126,7 +126,7 @@ def test_a_revoked_cookie_cannot_open_a_new_socket(
 ) -> None:
     http = _sign_in(app)
     console_sessions.revoke_all_for_user(ctx, agent_id)
-    sc = socketio.test_client(app, namespace="/live", flask_test_client=http)
+    sc = live_socket(http)
     sockets.append(sc)
     assert not sc.is_connected("/live")
 
