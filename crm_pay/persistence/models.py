@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -267,8 +268,43 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
-    # MFA (a later issue): an encrypted TOTP seed; None = not enrolled
+    # MFA (crm_pay.services.mfa): the TOTP seed sealed by the vault key ring (context
+    # "totp:<id>"); counts only once totp_confirmed_at is set. None = not enrolled.
     totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_confirmed_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # replay refusal
+    # wrong-code count of one pending sign-in (its nonce; "<nonce>:done" once used)
+    mfa_nonce: Mapped[str | None] = mapped_column(String(80))
+    mfa_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MfaRecoveryCode(Base):
+    """One recovery code, salted PBKDF2 hash only; ``used_at`` set when spent."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class WebauthnCredential(Base):
+    """A security key (WebAuthn) of a console user: an extra second factor beside TOTP.
+    ``sign_count`` is the authenticator's counter at the last use (a smaller or equal
+    count later means a cloned key and is refused)."""
+
+    __tablename__ = "webauthn_credentials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(400), unique=True)  # base64url
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE key
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
 
 
 class IdempotencyRecord(Base):
@@ -465,3 +501,5 @@ class ConsoleSession(Base):
     user_agent: Mapped[str] = mapped_column(String(200), default="")
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(20))
+    # last second factor typed in this session (sign-in or step-up; crm_pay.services.mfa)
+    mfa_at: Mapped[datetime | None]

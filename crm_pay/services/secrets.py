@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from crm_pay.persistence.models import PayLink, VaultSecret
+from crm_pay.persistence.models import PayLink, User, VaultSecret
 
 from . import audit
 from .context import Context
@@ -55,6 +55,13 @@ def rotate_secrets(ctx: Context, *, actor: str = "cli") -> tuple[int, int]:
             if ctx.keyring.needs_rotation(link.sealed_token):
                 context = f"paylink:{link.payment_id}".encode()
                 link.sealed_token = ctx.keyring.rewrap(link.sealed_token, context=context)
+                done += 1
+        # TOTP seeds of console MFA (crm_pay.services.mfa) are sealed the same way.
+        for user in s.scalars(select(User).where(User.totp_secret.is_not(None)).with_for_update()):
+            total += 1
+            if ctx.keyring.needs_rotation(user.totp_secret):
+                context = f"totp:{user.id}".encode()
+                user.totp_secret = ctx.keyring.rewrap(user.totp_secret, context=context)
                 done += 1
         audit.record(
             s,

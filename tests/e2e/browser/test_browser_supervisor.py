@@ -23,6 +23,7 @@ import braintree
 import pytest
 from browserkit import (
     AGENT_VIEWPORT,
+    NO_MFA,
     PHONE_VIEWPORT,
     Capture,
     DemoServer,
@@ -49,7 +50,7 @@ SUPERVISOR_VIEWPORT = {"width": AGENT_VIEWPORT["width"], "height": 940}
 @pytest.fixture(scope="module")
 def supervisor_demo(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[DemoServer]:
     """A demo of its own, so today's report holds only this test's transactions."""
-    server = DemoServer(tmp_path_factory.mktemp("supervisor")).start()
+    server = DemoServer(tmp_path_factory.mktemp("supervisor"), env=NO_MFA).start()
     yield server
     server.stop()
 

@@ -1,0 +1,92 @@
+"""Refunds from the agent console's payment page.
+
+The same service as ``POST /payments/{id}/refund`` (crm_pay/services/refunds.py): the
+PSP's state decides void or refund, the ledger and receipts follow, and a retried form
+(double click, reload) refunds once, keyed by the form's own idempotency key.
+
+Who may: the payment's creator or a supervisor (the route table's ``payment.refund``);
+an agent up to ``CRM_PAY_AGENT_REFUND_LIMIT``. Above that limit a supervisor must have
+confirmed their second factor within ``CRM_PAY_MFA_STEP_UP_SECONDS`` (step-up): a
+refund is money leaving, and a stolen supervisor session must not be enough.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal, InvalidOperation
+
+from flask import Response, current_app, redirect, request, url_for
+
+from crm_pay.domain.errors import CrmPayError
+from crm_pay.domain.money import Money
+from crm_pay.extension import get_context
+from crm_pay.services import access, refunds
+
+from .auth import signed_in_principal
+from .console import _owned_payment, bp
+from .console_session import flash
+from .mfa import step_up_refusal
+
+__all__ = ["refund"]
+
+
+def _wanted(view: dict[str, object], scope: str, amount: str) -> Decimal | None:
+    """The amount the form asks for, as a decimal; None when it is not a number."""
+    try:
+        if scope == "full":
+            return Decimal(str(view["amount"])) - Decimal(str(view.get("refunded") or "0"))
+        return Decimal(amount)
+    except InvalidOperation:
+        return None
+
+
+@bp.post("/payments/<payment_id>/refund")
+def refund(payment_id: str) -> Response:
+    view = _owned_payment(payment_id)
+    back = redirect(url_for(".payment", payment_id=payment_id))
+    scope = request.form.get("scope", "")
+    amount = request.form.get("amount", "").strip()
+    key = request.form.get("refund_key", "")
+    if scope not in ("full", "part") or (scope == "part" and not amount) or not key:
+        flash("Type the amount to refund, or choose to refund everything left.", "warning")
+        return back  # type: ignore[return-value]
+    principal = signed_in_principal()
+    limit = str(current_app.config["CRM_PAY_AGENT_REFUND_LIMIT"])
+    wanted = _wanted(view, scope, amount)
+    if (
+        wanted is not None
+        and access.has_role(principal, "supervisor")
+        and wanted > Decimal(Money.parse(limit, str(view["currency"])).to_decimal_str())
+    ):
+        refused = step_up_refusal(
+            url_for(".payment", payment_id=payment_id),
+            "Nothing was refunded; after confirming, refund again.",
+        )
+        if refused is not None:
+            return refused
+    digest = hashlib.sha256(f"{scope}:{amount if scope == 'part' else ''}".encode()).hexdigest()
+    try:
+        result, _ = refunds.refund_payment(
+            get_context(),
+            payment_id,
+            amount=amount if scope == "part" else None,
+            principal=principal,
+            idempotency_key=key,
+            request_hash=digest,
+            agent_limit=limit,
+        )
+    except CrmPayError as exc:
+        flash(f"Nothing was refunded: {exc.message}", "warning")
+        return back  # type: ignore[return-value]
+    if result["status"] == "voided":
+        message = (
+            f"Payment voided: the charge of {result['currency']} {result['amount']} is "
+            "cancelled before it settled; the customer is not charged."
+        )
+    else:
+        message = (
+            f"Payment refunded: {result['currency']} {result['refunded']} back to the "
+            "customer's card in all; the refund receipt is on its way to them."
+        )
+    flash(message, "notice")
+    return back  # type: ignore[return-value]
