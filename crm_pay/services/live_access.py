@@ -16,6 +16,7 @@ from crm_pay.domain.errors import Gone, NotFound, ValidationError
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import PayLink, Payment, Receipt
 
+from . import policy
 from .access import ROLES, Principal
 from .charging import closed_message, find_link
 from .context import Context
@@ -43,7 +44,7 @@ def can_watch(ctx: Context, principal: Principal | None, payment_id: Any) -> boo
         created_by = s.scalars(select(Payment.created_by).where(Payment.id == payment_id)).first()
     if created_by is None:
         return False
-    return principal.role in WATCH_ANY_ROLES or created_by == principal.actor
+    return policy.may(principal, "live.join_payment_room", created_by)
 
 
 def snapshot(ctx: Context, payment_id: str) -> dict[str, Any]:

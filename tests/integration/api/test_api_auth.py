@@ -112,8 +112,14 @@ def _mount_guarded_route(app: Flask) -> None:
     app.register_blueprint(bp, url_prefix="/pay/api/v1/test")
 
 
-def test_role_too_low_is_403_and_enough_role_passes(app: Flask, ctx: Context) -> None:
+def test_role_too_low_is_403_and_enough_role_passes(
+    app: Flask, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_pay.api import route_policy
+
     _mount_guarded_route(app)
+    # Every route needs a line in the route table (docs/security/authorization.md).
+    monkeypatch.setitem(route_policy.ROUTES, "test_guarded.supervisor_only", "reconciliation.view")
     client = app.test_client()
     agent = create_api_key(ctx, name="agent", role="agent")
     supervisor = create_api_key(ctx, name="sup", role="supervisor")
@@ -128,3 +134,14 @@ def test_role_too_low_is_403_and_enough_role_passes(app: Flask, ctx: Context) ->
         assert resp.status_code == 200 and resp.get_json() == {"ok": True}
     # Unauthenticated still 401 before any role check.
     _assert_envelope(client.get(url), 401, "unauthorized")
+
+
+def test_an_api_route_missing_from_the_route_table_is_refused(app: Flask, ctx: Context) -> None:
+    """Fail closed: a guarded route nobody gave a policy line is 403 even for an admin."""
+    _mount_guarded_route(app)
+    admin = create_api_key(ctx, name="adm", role="admin")
+    resp = app.test_client().get(
+        "/pay/api/v1/test/supervisor-only", headers={"Authorization": f"Bearer {admin}"}
+    )
+    err = _assert_envelope(resp, 403, "forbidden")
+    assert "no authorization policy" in err["message"]

@@ -1,0 +1,163 @@
+"""Every Flask endpoint crm-pay registers, and what it takes to reach it.
+
+One line per endpoint. The value is either a policy action (``crm_pay.services.policy
+.ACTIONS``: a signed-in user or API key whose role allows it) or a marker for a route
+that is not role-guarded, with the reason:
+
+- ``PUBLIC``: anyone (sign-in page, health, OpenAPI document, CSP reports).
+- ``LINK_TOKEN``: the pay-link token in the URL is the credential (customer's page).
+- ``PORTAL_LINK``: the signed receipts-portal link is the credential.
+- ``LAUNCH_SIGNATURE``: a signed CRM launch (Salesforce Canvas, HubSpot, launch link).
+- ``PSP_SIGNATURE``: the payment provider's webhook signature.
+- ``STATIC``: static files.
+- ``SIGNED_IN``: any signed-in user, whatever the role (sign-out, step-up check).
+- ``PENDING_SIGN_IN``: the password was right; the signed, single-use pending-sign-in
+  token in the form is the credential (the second-factor steps before a session exists).
+
+Guards (``agent_ui.auth.protect``, the API's ``auth``) look the endpoint up here; an
+endpoint missing from this table is refused (fail closed) and
+tests/integration/test_route_policy_matrix.py names it.
+"""
+
+from __future__ import annotations
+
+from crm_pay.services import policy
+
+__all__ = ["ROUTES", "MARKERS", "action_for", "PUBLIC", "LINK_TOKEN", "PORTAL_LINK"]
+
+PUBLIC = "public"
+LINK_TOKEN = "link token"  # noqa: S105 (a marker, not a secret)
+PORTAL_LINK = "portal link"
+LAUNCH_SIGNATURE = "launch signature"
+PSP_SIGNATURE = "psp signature"
+STATIC = "static"
+SIGNED_IN = "signed in"
+PENDING_SIGN_IN = "pending sign-in"
+MARKERS = frozenset(
+    {
+        PUBLIC,
+        LINK_TOKEN,
+        PORTAL_LINK,
+        LAUNCH_SIGNATURE,
+        PSP_SIGNATURE,
+        STATIC,
+        SIGNED_IN,
+        PENDING_SIGN_IN,
+    }
+)
+
+# endpoint: action or marker
+ROUTES: dict[str, str] = {
+    # Admin console (admin role)
+    "crm_pay_admin.index": "admin.view",
+    "crm_pay_admin.connector": "admin.connectors",
+    "crm_pay_admin.new_connector": "admin.connectors",
+    "crm_pay_admin.enable": "admin.connectors",
+    "crm_pay_admin.disable": "admin.connectors",
+    "crm_pay_admin.test_connection": "admin.connectors",
+    "crm_pay_admin.sync": "admin.sync",
+    "crm_pay_admin.replay_all": "admin.sync",
+    "crm_pay_admin.replay_one": "admin.sync",
+    "crm_pay_admin.scripts": "admin.scripts",
+    "crm_pay_admin.check_scripts": "admin.scripts",
+    "crm_pay_admin.users": "users.manage",
+    "crm_pay_admin.create_user": "users.manage",
+    "crm_pay_admin.activate_user": "users.manage",
+    "crm_pay_admin.deactivate_user": "users.manage",
+    "crm_pay_admin.set_role": "users.manage",
+    "crm_pay_admin.reset_mfa": "users.manage",
+    "crm_pay_admin.user_sessions": "users.manage",
+    "crm_pay_admin.end_session": "users.manage",
+    "crm_pay_admin.end_all_sessions": "users.manage",
+    "crm_pay_admin.api_keys": "api_keys.manage",
+    "crm_pay_admin.create_api_key": "api_keys.manage",
+    "crm_pay_admin.revoke_api_key": "api_keys.manage",
+    # JSON API (API key; object rules in the services: creator or supervisor)
+    "crm_pay_api.openapi": PUBLIC,
+    "crm_pay_api.customer": "customer.view",
+    "crm_pay_api.customer_search": "customer.view",
+    "crm_pay_api.create_payment": "payment.create",
+    "crm_pay_api.get_payment": "payment.view",
+    "crm_pay_api.cancel_payment": "payment.cancel",
+    "crm_pay_api.refund_payment": "payment.refund",
+    "crm_pay_api.send_link": "payment.send_link",
+    "crm_pay_api.payment_messages": "payment.view",
+    "crm_pay_api.resolve_payment": "payment.resolve",
+    "crm_pay_api.receipt": "receipt.view",
+    "crm_pay_api.receipt_pdf": "receipt.view",
+    "crm_pay_api.resend_receipt": "receipt.resend",
+    "crm_pay_api.get_reconciliation": "reconciliation.view",
+    "crm_pay_api.run_reconciliation": "reconciliation.run",
+    "crm_pay_api_fallback.fallback": PUBLIC,  # JSON 404 for unknown API paths
+    # Sign-in, sign-out, MFA
+    "crm_pay_auth.login": PUBLIC,
+    "crm_pay_auth.logout": SIGNED_IN,
+    "crm_pay_auth.logout_everywhere": SIGNED_IN,
+    "crm_pay_mfa.code": PENDING_SIGN_IN,  # password step done; MFA step pending
+    "crm_pay_mfa.enrol": PENDING_SIGN_IN,
+    "crm_pay_mfa.finish": PENDING_SIGN_IN,
+    "crm_pay_security.security": "account.security",
+    "crm_pay_security.security_confirm": "account.security",
+    "crm_pay_security.security_enrol": "account.security",
+    "crm_pay_security.regenerate": "account.security",
+    "crm_pay_security.verify": SIGNED_IN,  # step-up: proves the user's own MFA
+    "crm_pay_mfa_key.login_options": PENDING_SIGN_IN,  # pending sign-in: security key options
+    "crm_pay_mfa_key.login_verify": PENDING_SIGN_IN,
+    "crm_pay_security_key.register_options": "account.security",
+    "crm_pay_security_key.register": "account.security",
+    "crm_pay_security_key.remove": "account.security",
+    # Agent console
+    "crm_pay_console.index": "console.use",
+    "crm_pay_console.lookup": "customer.view",
+    "crm_pay_console.customer": "customer.view",
+    "crm_pay_console.take_payment": "payment.create",
+    "crm_pay_console.payment": "payment.view",
+    "crm_pay_console.payment_status": "payment.view",
+    "crm_pay_console.cancel": "payment.cancel",
+    "crm_pay_console.resend_link": "payment.send_link",
+    "crm_pay_console.resend_receipt": "receipt.resend",
+    "crm_pay_console.refund": "payment.refund",
+    "crm_pay_console.receipt_pdf": "receipt.view",
+    "crm_pay_console.static": STATIC,
+    # Supervisor console
+    "crm_pay_supervisor.reconciliation_page": "reconciliation.view",
+    "crm_pay_supervisor.run_reconciliation": "reconciliation.run",
+    # Opening the console from a CRM
+    "crm_pay_launch.hubspot": LAUNCH_SIGNATURE,
+    "crm_pay_launch.link": LAUNCH_SIGNATURE,
+    "crm_pay_launch.salesforce": LAUNCH_SIGNATURE,
+    # Customer side
+    "crm_pay_paypage.pay_page": LINK_TOKEN,
+    "crm_pay_paypage.pay": LINK_TOKEN,
+    "crm_pay_paypage.field_event": LINK_TOKEN,
+    "crm_pay_paypage.csp_report": PUBLIC,  # browsers post CSP violation reports
+    "crm_pay_paypage.static": STATIC,
+    "crm_pay_receipts_portal.receipts": PORTAL_LINK,
+    "crm_pay_receipts_portal.receipt_pdf": PORTAL_LINK,
+    # Demo mailbox (demo mode only: fake emails/SMS of test customers)
+    "crm_pay_mailbox.index": PUBLIC,
+    "crm_pay_mailbox.message": PUBLIC,
+    "crm_pay_mailbox.attachment": PUBLIC,
+    # PSP and operations
+    "crm_pay_webhooks.braintree_webhook": PSP_SIGNATURE,
+    "crm_pay_webhooks.healthz": PUBLIC,
+    # The standalone app (crm_pay.app): redirect to the console, host static files
+    "index": PUBLIC,
+    "static": STATIC,
+}
+
+
+def action_for(endpoint: str | None) -> str | None:
+    """The action or marker ``endpoint`` needs; None when it has no entry (refuse)."""
+    if endpoint is None:
+        return None
+    return ROUTES.get(endpoint)
+
+
+def _check() -> None:
+    for endpoint, value in ROUTES.items():
+        if value not in MARKERS and value not in policy.ACTIONS:
+            raise RuntimeError(f"route {endpoint}: {value!r} is neither an action nor a marker")
+
+
+_check()
