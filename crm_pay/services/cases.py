@@ -37,12 +37,29 @@ CASE_KINDS = frozenset(
         "missing_at_psp",
         "status_mismatch",
         "currency_mismatch",
+        # a card number found in data from the CRM (redacted or left out on the way in)
+        "crm_data_card_number",
+        # a PSP notification that carried a card number (refused, kept only redacted)
+        "webhook_card_number",
+        # a pay page script whose served body no longer matches its pinned hash
+        "pay_page_script_changed",
+        # a Content-Security-Policy violation reported by a browser on the pay page
+        "csp_violation",
     }
 )
 
 
 # Cases an admin must see at once (security and data-protection alerts).
-ALERT_KINDS = frozenset({"pan_in_payload", "webhook_rejected"})
+ALERT_KINDS = frozenset(
+    {
+        "pan_in_payload",
+        "webhook_rejected",
+        "crm_data_card_number",
+        "webhook_card_number",
+        "pay_page_script_changed",
+        "csp_violation",
+    }
+)
 
 
 def open_cases(

@@ -16,14 +16,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 
 from crm_pay.domain.errors import NotFound
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import ConsoleSession
 from vault import tokens
 
-from . import audit
+from . import audit, inbound
 from .context import Context
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "revoke_by_id",
     "revoke_all_for_user",
     "list_for_user",
+    "purge_old",
     "session_key",
 ]
 
@@ -107,8 +108,8 @@ def create(
                 created_at=now,
                 last_seen_at=now,
                 expires_at=now + timedelta(seconds=max_age),
-                ip=ip[:_MAX_IP],
-                user_agent=user_agent[:_MAX_USER_AGENT],
+                ip=inbound.stored_header(ip, _MAX_IP),
+                user_agent=inbound.stored_header(user_agent, _MAX_USER_AGENT),
             )
         )
     return session_id
@@ -234,6 +235,27 @@ def list_for_user(ctx: Context, user_id: int, *, include_ended: bool = False) ->
     with ctx.db.transaction() as s:
         rows = s.scalars(query.order_by(ConsoleSession.id.desc())).all()
         return [_info(r) for r in rows]
+
+
+#: How long an ended (or expired) session row is kept for the admin's list and
+#: investigations before the janitor deletes it.
+RETENTION = timedelta(days=30)
+
+
+def purge_old(ctx: Context, *, older_than: timedelta = RETENTION) -> int:
+    """Delete rows that ended, or passed their lifetime, more than ``older_than`` ago
+    (the janitor's step; the audit log keeps who ended what). Returns how many."""
+    cutoff = ctx.now() - older_than
+    with ctx.db.transaction() as s:
+        result = s.execute(
+            delete(ConsoleSession).where(
+                or_(
+                    ConsoleSession.revoked_at < cutoff,
+                    ConsoleSession.revoked_at.is_(None) & (ConsoleSession.expires_at < cutoff),
+                )
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _check_reason(reason: str) -> None:

@@ -15,14 +15,16 @@ from crm_pay.domain.errors import CrmPayError, CrmUnavailable, NotFound, Validat
 from crm_pay.domain.ledger import EntryKind, Ledger, LedgerEntry
 from crm_pay.domain.money import Money
 from crm_pay.persistence.models import Customer, Invoice, LedgerEntryRow, Payment
-from crm_pay.ports import CrmCustomer, CrmInvoice
+from crm_pay.ports import CrmCustomer, CrmInvoice, StoredCard
 
+from . import inbound
 from .context import Context
 
 __all__ = [
     "CrmUnavailable",
     "sync_customer",
     "customer_view",
+    "cards_on_file",
     "find_by_phone",
     "find_by_email",
     "load_ledger",
@@ -90,9 +92,14 @@ def persist_entries(
 
 
 def _store(
-    session: Session, ctx: Context, found: CrmCustomer, invoices: list[CrmInvoice]
+    session: Session,
+    ctx: Context,
+    found: CrmCustomer,
+    invoices: list[CrmInvoice],
+    hits: list[inbound.CrmHit],
 ) -> Customer:
     now = ctx.now()
+    inbound.report_crm_hits(session, ctx, hits, connector=_crm_name(ctx))
     customer = session.scalars(
         select(Customer).where(Customer.crm_ref == found.crm_ref).with_for_update()
     ).first()
@@ -158,9 +165,14 @@ def sync_customer(ctx: Context, crm_ref: str) -> int:
     """Fetch the customer and open invoices from the CRM (no transaction open while the
     CRM answers), then store them. Returns our customer id.
 
-    If the CRM is down but we know the customer, our copy is used (and logged)."""
+    If the CRM is down but we know the customer, our copy is used (and logged). What the
+    CRM sent passes the PAN guard first (:mod:`.inbound`): a card number in it is
+    redacted or left out, and opens a case."""
     if not crm_ref or len(crm_ref) > 100:
         raise ValidationError("crm_ref must be 1 to 100 characters")
+    inbound.refuse_card_number(
+        crm_ref, what="the customer's CRM id", code="card_number_in_customer_ref"
+    )
     try:
         found = _crm_call("find_customer", ctx.crm.find_customer, crm_ref)
         invoices = list(_crm_call("open_invoices", ctx.crm.open_invoices, crm_ref)) if found else []
@@ -173,8 +185,30 @@ def sync_customer(ctx: Context, crm_ref: str) -> int:
         return int(known)
     if found is None:
         raise NotFound(f"no customer {crm_ref!r} in the CRM; check the CRM id")
+    screened, hits = inbound.screen_customer(found)
+    if screened is None:
+        inbound.record_crm_hits(ctx, hits)
+        raise ValidationError(
+            f"the CRM's record for {crm_ref!r} has what looks like a card number in its id, "
+            "so it was not taken in and nothing was changed; an admin was alerted. Remove "
+            "the number from the CRM record and open the customer again.",
+            code="card_number_in_crm_record",
+        )
+    invoices, invoice_hits = inbound.screen_invoices(invoices, customer_ref=screened.crm_ref)
     with ctx.db.transaction() as s:
-        return _store(s, ctx, found, invoices).id
+        return _store(s, ctx, screened, invoices, hits + invoice_hits).id
+
+
+def _crm_name(ctx: Context) -> str:
+    return str(getattr(ctx.crm, "name", "crm"))
+
+
+def cards_on_file(ctx: Context, crm_ref: str) -> list[StoredCard]:
+    """The customer's cards on file as the CRM lists them, through the PAN guard (a card
+    whose token holds a card number is left out). CRM failures raise as they come."""
+    cards, hits = inbound.screen_cards(ctx.crm.cards_on_file(crm_ref), customer_ref=crm_ref)
+    inbound.record_crm_hits(ctx, hits)
+    return cards
 
 
 def invoice_views(session: Session, customer: Customer, ledger: Ledger) -> list[dict[str, Any]]:
@@ -223,7 +257,7 @@ def customer_view(ctx: Context, crm_ref: str, *, recent: int = 10) -> dict[str, 
 
     customer_id = sync_customer(ctx, crm_ref)
     try:
-        cards = list(ctx.crm.cards_on_file(crm_ref))
+        cards = cards_on_file(ctx, crm_ref)
     except Exception:  # noqa: BLE001 - cards are a convenience; the panel still loads
         log.warning("CRM cards_on_file failed for %s", crm_ref)
         cards = []
@@ -264,15 +298,28 @@ def _summary(c: CrmCustomer) -> dict[str, Any]:
     return {"crm_ref": c.crm_ref, "name": c.name, "email": c.email, "phone": c.phone}
 
 
+def _screened(ctx: Context, found: Any) -> list[dict[str, Any]]:
+    """Search results through the PAN guard (a match whose id holds one is left out)."""
+    out: list[dict[str, Any]] = []
+    hits: list[inbound.CrmHit] = []
+    for customer in found:
+        screened, customer_hits = inbound.screen_customer(customer)
+        hits.extend(customer_hits)
+        if screened is not None:
+            out.append(_summary(screened))
+    inbound.record_crm_hits(ctx, hits)
+    return out
+
+
 def find_by_phone(ctx: Context, phone: str) -> list[dict[str, Any]]:
     phone = (phone or "").strip()
     if not E164.fullmatch(phone):
         raise ValidationError(f"phone {phone!r} is not in E.164 form; write it like +15551234567")
-    return [_summary(c) for c in _crm_call("find_by_phone", ctx.crm.find_customers_by_phone, phone)]
+    return _screened(ctx, _crm_call("find_by_phone", ctx.crm.find_customers_by_phone, phone))
 
 
 def find_by_email(ctx: Context, email: str) -> list[dict[str, Any]]:
     email = (email or "").strip()
     if not _EMAIL.fullmatch(email):
         raise ValidationError(f"{email!r} is not an email address")
-    return [_summary(c) for c in _crm_call("find_by_email", ctx.crm.find_customers_by_email, email)]
+    return _screened(ctx, _crm_call("find_by_email", ctx.crm.find_customers_by_email, email))

@@ -20,7 +20,7 @@ from crm_pay.domain.receipt import Receipt
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import Customer, Message, PayLink, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
-from crm_pay.ports import OutgoingEmail, OutgoingSms
+from crm_pay.ports import DeliveryFailed, OutgoingEmail, OutgoingSms
 from crm_pay.rendering.email import (
     EmailContent,
     FailureNotice,
@@ -123,7 +123,11 @@ def _with(draft: Draft, **changes: object) -> Draft:
 
 def compose(ctx: Context, draft: Draft) -> OutgoingEmail | OutgoingSms:
     """Render the draft for its channel. Last line of defence: nothing that looks like
-    a card number leaves in a message (it is redacted and logged by the caller)."""
+    a card number leaves in a message (it is redacted and logged by the caller), and a
+    recipient holding one is refused for good (``DeliveryFailed``): a message is never
+    addressed with card data, even one queued before the inbound guard existed."""
+    if pan.contains_pan(draft.recipient):
+        raise DeliveryFailed("the recipient looks like it holds a card number; not sent")
     if draft.channel == "sms":
         if draft.pay_link is not None:
             body = render_pay_link_sms(draft.pay_link)

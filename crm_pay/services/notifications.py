@@ -27,7 +27,7 @@ from crm_pay.persistence.models import Receipt as ReceiptRow
 from crm_pay.ports import DeliveryFailed, OutgoingEmail
 from vault import pan
 
-from . import audit
+from . import audit, inbound
 from .cases import open_case
 from .context import Context
 from .message_content import compose, gather
@@ -265,7 +265,7 @@ def resend_receipt(
 ) -> dict[str, Any]:
     """Email a receipt again, to the customer or to the address ``to``."""
     if to is not None:
-        to = to.strip()
+        to = inbound.recipient(to.strip(), channel="email")
         if not _EMAIL.fullmatch(to):
             raise ValidationError(f"{to[:80]!r} is not an email address", code="invalid_email")
     with ctx.db.transaction() as s:

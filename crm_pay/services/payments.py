@@ -40,9 +40,9 @@ from crm_pay.persistence.models import (
 )
 from vault import pan, tokens
 
-from . import audit
+from . import audit, inbound
 from .context import Context
-from .customers import load_ledger, sync_customer
+from .customers import cards_on_file, load_ledger, sync_customer
 from .outbox import enqueue
 
 __all__ = [
@@ -279,12 +279,7 @@ def create_payment(
     Returns ``(view, created)``; the same idempotency key with the same request returns
     the first payment (``created`` False), with another request raises
     ``IdempotencyConflict``. Nothing reaches the PSP before the attempt is recorded."""
-    if not idempotency_key or len(idempotency_key) > 200:
-        raise ValidationError(
-            "an Idempotency-Key header (1-200 characters) is required",
-            code="idempotency_key_required",
-            status=400,
-        )
+    idempotency_key = inbound.idempotency_key(idempotency_key)
     channel = cmd.channel
     if channel not in (Channel.LINK.value, Channel.VAULTED.value):
         raise ValidationError("channel must be 'link' or 'vaulted'")
@@ -311,7 +306,7 @@ def create_payment(
 
     customer_id = sync_customer(ctx, cmd.crm_ref)  # CRM call: before the transaction
     if channel == Channel.VAULTED.value:
-        cards = {c.token: c for c in ctx.crm.cards_on_file(cmd.crm_ref)}
+        cards = {c.token: c for c in cards_on_file(ctx, cmd.crm_ref)}
         if cmd.payment_method_token not in cards:
             raise ValidationError("that card is not on file for this customer")
         card = cards[cmd.payment_method_token].card

@@ -13,6 +13,7 @@ from crm_pay.domain.money import Money
 from crm_pay.domain.receipt import Merchant, Receipt, ReceiptLine, format_receipt_number
 from crm_pay.persistence.models import Customer, Invoice, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
+from vault import pan
 
 from .access import Principal, may_view_receipt
 from .context import Context
@@ -101,6 +102,9 @@ def issue_receipt(
         "method": method_label(payment.card_brand, payment.card_last4),
         "psp_reference": refund_ref or payment.psp_transaction_id,
     }
+    # Everything on a receipt came in clean (CRM data passes the inbound guard); this is
+    # the last line before it is stored, printed, emailed and attached in the CRM.
+    content, _ = pan.redact_obj(content)
     row = ReceiptRow(
         number=number,
         payment_id=payment.id,
@@ -115,7 +119,7 @@ def issue_receipt(
 
 
 def receipt_from_row(row: ReceiptRow) -> Receipt:
-    c = row.content
+    c, _ = pan.redact_obj(row.content)  # also receipts stored before the guard existed
     cur = c["currency"]
     return Receipt(
         number=c["number"],

@@ -39,7 +39,7 @@ from crm_pay.persistence.models import Customer, IdempotencyRecord, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
 from crm_pay.ports import PspTxnStatus, SaleOutcome
 
-from . import audit
+from . import audit, inbound
 from .access import Principal, has_role
 from .context import Context
 from .customers import load_ledger, persist_entries
@@ -73,12 +73,7 @@ def refund_payment(
 ) -> tuple[dict[str, Any], bool]:
     """Refund ``amount`` (default: all that is left) of a payment, or void it while it is
     unsettled. Returns ``(view, created)``; a retried request returns the first result."""
-    if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200:
-        raise ValidationError(
-            "an Idempotency-Key header (1-200 characters) is required",
-            code="idempotency_key_required",
-            status=400,
-        )
+    idempotency_key = inbound.idempotency_key(idempotency_key)
     scope = f"refund:{principal.kind}:{principal.id}"
     with ctx.db.transaction() as s:
         record = s.scalars(

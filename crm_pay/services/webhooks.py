@@ -31,7 +31,7 @@ from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import Payment, PaymentEventRow, WebhookEvent
 from crm_pay.ports import WebhookNotification
 
-from . import audit
+from . import audit, inbound
 from .cases import open_case
 from .context import Context
 from .dispute_records import DISPUTE_KINDS, record_dispute_notice
@@ -39,6 +39,7 @@ from .payments import IN_DOUBT
 from .psp_outcome import apply_transaction, publish_status
 
 __all__ = [
+    "CARD_NUMBER_REASON",
     "PENDING_WINDOW",
     "WebhookResult",
     "ignored_reason",
@@ -50,6 +51,11 @@ __all__ = [
 log = logging.getLogger("crm_pay.webhooks")
 
 _MAX_BODY = 256 * 1024
+# Why a notice holding a card number was refused; also what marks it never to be replayed.
+CARD_NUMBER_REASON = (
+    "the notification holds what looks like a full card number, which Braintree never "
+    "sends (it masks card numbers); it was kept only redacted and will not be processed"
+)
 # How long a notice may wait for the charge it concerns before a person must look.
 PENDING_WINDOW = timedelta(days=3)
 _SETTLEMENT_KINDS = frozenset({"transaction_settled", "transaction_settlement_declined"})
@@ -114,6 +120,11 @@ def receive_webhook(
     not ours or cannot be decoded; the row is kept as ``rejected`` with the reason."""
     if len(signature) + len(payload) > _MAX_BODY:
         raise WebhookRejected("webhook body too large", status=413)
+    remote_addr = inbound.stored_header(remote_addr, 64) or None
+    if inbound.webhook_body_has_card_number(signature, payload):
+        _refuse_card_number(
+            ctx, signature=signature, payload=payload, remote_addr=remote_addr, provider=provider
+        )
     with ctx.db.transaction() as s:
         row = WebhookEvent(
             provider=provider,
@@ -128,6 +139,36 @@ def receive_webhook(
         webhook_id = row.id
     note = _verify(ctx, webhook_id, signature, payload, remote_addr)
     return _process(ctx, webhook_id, note)
+
+
+def _refuse_card_number(
+    ctx: Context, *, signature: str, payload: str, remote_addr: str | None, provider: str
+) -> None:
+    """A notice holding a card number: never processed, kept only redacted (its digest no
+    longer matches, and ``replay_webhook`` refuses it by its reason), a case and an admin
+    alert opened; raises ``WebhookRejected`` (400)."""
+    with ctx.db.transaction() as s:
+        row = WebhookEvent(
+            provider=provider,
+            received_at=ctx.now(),
+            signature=inbound.stored_header(signature, 2000),
+            payload=inbound.redacted_webhook_body(payload),
+            remote_addr=remote_addr,
+            status="rejected",
+            error=CARD_NUMBER_REASON,
+        )
+        s.add(row)
+        s.flush()
+        open_case(
+            s,
+            ctx,
+            kind="webhook_card_number",
+            subject=f"webhook:{row.id}",
+            detail={"remote_addr": remote_addr or "", "reason": CARD_NUMBER_REASON},
+        )
+        webhook_id = row.id
+    log.error("webhook %s refused: it held a card number (stored redacted)", webhook_id)
+    raise WebhookRejected(CARD_NUMBER_REASON, code="webhook_card_number", status=400)
 
 
 def _verify(
@@ -167,6 +208,8 @@ def replay_webhook(ctx: Context, webhook_id: int) -> WebhookResult:
             raise NotFound(f"no webhook {webhook_id}")
         if row.status in ("processed", "ignored", "duplicate"):
             return WebhookResult(row.status, webhook_id, row.kind, row.error)
+        if row.error == CARD_NUMBER_REASON:
+            raise WebhookRejected(CARD_NUMBER_REASON, code="webhook_card_number", status=400)
         signature, payload, remote_addr = row.signature, row.payload, row.remote_addr
     note = _verify(ctx, webhook_id, signature, payload, remote_addr)
     return _process(ctx, webhook_id, note)
