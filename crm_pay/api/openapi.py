@@ -2,11 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
+
+from crm_pay.domain.money import CURRENCY_EXPONENTS
 
 __all__ = ["openapi_document"]
 
 _ERROR = {"$ref": "#/components/responses/Error"}
+# Every operation needs a key, so every one counts against CRM_PAY_API_RATE_LIMIT (per
+# key) or CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT (per address, requests without a valid key).
+_RATE_LIMITED = {"$ref": "#/components/responses/RateLimited"}
+
+
+# ``?phone=`` or ``?email=``: exactly one given (non-empty), the other absent or empty;
+# other query parameters are ignored. The patterns are the code's: surrounding
+# whitespace is stripped, and a leading space stands for an unencoded "+".
+_WS = r"\s\u001c-\u001f\u0085"  # what Python's str.strip() and re's \s also count
+_PHONE = {"type": "string", "pattern": rf"^([{_WS}]*\+| )[1-9][0-9]{{6,14}}[{_WS}]*$"}
+_EMAIL = {
+    "type": "string",
+    "pattern": rf"^[{_WS}]*[^@{_WS}]+@[^@{_WS}]+\.[^@{_WS}]+[{_WS}]*$",
+}
+_EMPTY = {"type": "string", "maxLength": 0}
+_CUSTOMER_QUERY = {
+    "name": "query",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": True,
+    "description": "phone (E.164, e.g. +15551234567) or email: exactly one",
+    "schema": {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["phone"],
+                "properties": {"phone": _PHONE, "email": _EMPTY},
+            },
+            {
+                "type": "object",
+                "required": ["email"],
+                "properties": {"email": _EMAIL, "phone": _EMPTY},
+            },
+        ]
+    },
+    "example": {"phone": "+15551234567"},
+}
 
 
 def _op(
@@ -19,8 +60,11 @@ def _op(
     ok_status: str = "200",
     body_required: bool = True,
     replay: bool = False,
+    links: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    answer = {"content": {"application/json": {"schema": ok}}}
+    answer: dict[str, Any] = {"content": {"application/json": {"schema": ok}}}
+    if links:
+        answer["links"] = links
     responses: dict[str, Any] = {ok_status: {"description": "OK", **answer}}
     if replay:
         responses["200"] = {
@@ -34,6 +78,7 @@ def _op(
         # CRM_PAY_MAX_BODY_BYTES it is 413 request_too_large.
         errors = tuple(sorted({*errors, 400, 413}))
     responses.update({str(e): _ERROR for e in errors})
+    responses["429"] = _RATE_LIMITED
     op: dict[str, Any] = {"summary": summary, "parameters": params or [], "responses": responses}
     if body is not None:
         op["requestBody"] = {
@@ -43,14 +88,20 @@ def _op(
     return op
 
 
-def _path_param(name: str, description: str) -> dict[str, Any]:
+def _path_param(
+    name: str, description: str, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "path",
         "required": True,
         "description": description,
-        "schema": {"type": "string"},
+        "schema": schema or {"type": "string"},
     }
+
+
+# reconciliation.parse_day: YYYY-MM-DD, a real calendar day; routes: not before 2000
+_DAY = {"type": "string", "format": "date", "pattern": "^2[0-9]{3}-[0-9]{2}-[0-9]{2}$"}
 
 
 def _reconciliation(money: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +175,86 @@ def _reconciliation(money: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def openapi_document(base_path: str) -> dict[str, Any]:
+def _any_case(code: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in code)
+
+
+def _amount_pattern(places: int, *, positive: bool) -> str:
+    """Money.parse's rule for one currency: at most ``places`` decimals and at most
+    10**15 minor units; ``positive``: above zero (a payment's amount)."""
+    whole = f"[1-9][0-9]{{0,{14 - places}}}"
+    limit = "1" + "0" * (15 - places)
+    if not places:
+        zero = "" if positive else "|0"
+        return f"^({whole}|{limit}{zero})$"
+    decimals = f"(\\.[0-9]{{1,{places}}})?"
+    top = f"{limit}(\\.0{{1,{places}}})?"
+    if positive:
+        # 0. and a non-zero digit within `places`
+        fractions = "|".join(f"0{{{k}}}[1-9][0-9]{{0,{places - 1 - k}}}" for k in range(places))
+        small = f"0\\.({fractions})"
+    else:
+        small = f"0{decimals}"
+    return f"^({whole}{decimals}|{top}|{small})$"
+
+
+def _payment_links() -> dict[str, Any]:
+    """What a client can do next with the payment it was answered: the operations that
+    take its ``id`` (OpenAPI links; schemathesis's stateful phase follows them)."""
+    targets = {
+        "GetPayment": ("/payments/{payment_id}", "get"),
+        "GetMessages": ("/payments/{payment_id}/messages", "get"),
+        "SendLink": ("/payments/{payment_id}/send-link", "post"),
+        "CancelPayment": ("/payments/{payment_id}/cancel", "post"),
+        "RefundPayment": ("/payments/{payment_id}/refund", "post"),
+        "ResolvePayment": ("/payments/{payment_id}/resolve", "post"),
+    }
+    return {
+        name: {
+            "operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + verb,
+            "parameters": {"payment_id": "$response.body#/id"},
+        }
+        for name, (path, verb) in targets.items()
+    }
+
+
+def _currency_rules(currencies: Collection[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The currency field (the merchant's own currencies, any letter case, as the code
+    upper-cases it) and one rule per currency: at most its number of decimals."""
+    codes = sorted(currencies)
+    field = {
+        "type": "string",
+        "pattern": f"^({'|'.join(_any_case(c) for c in codes)})$",
+        "example": codes[0] if codes else "USD",
+        "description": "ISO 4217 code the merchant takes (" + ", ".join(codes) + ")",
+    }
+    rules = []
+    for code in codes:
+        places = CURRENCY_EXPONENTS.get(code, 2)
+        amount = {"pattern": _amount_pattern(places, positive=True)}
+        rules.append(
+            {
+                "if": {
+                    "required": ["currency"],
+                    "properties": {"currency": {"pattern": f"^{_any_case(code)}$"}},
+                },
+                "then": {
+                    "properties": {
+                        "amount": amount,
+                        "allocations": {
+                            "additionalProperties": {
+                                "pattern": _amount_pattern(places, positive=False)
+                            }
+                        },
+                    }
+                },
+            }
+        )
+    return field, rules
+
+
+def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> dict[str, Any]:
+    currency_field, amount_rules = _currency_rules(currencies)
     money = {
         "type": "string",
         # The same rule as crm_pay.domain.money.Money.parse: no sign, exponent, separator
@@ -167,15 +297,7 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                 "get": _op(
                     "Find customers by phone (E.164) or email",
                     {"type": "object", "properties": {"customers": {"type": "array"}}},
-                    params=[
-                        {
-                            "name": "phone",
-                            "in": "query",
-                            "schema": {"type": "string"},
-                            "example": "+15551234567",
-                        },
-                        {"name": "email", "in": "query", "schema": {"type": "string"}},
-                    ],
+                    params=[_CUSTOMER_QUERY],
                     errors=(401, 403, 422, 503),
                 )
             },
@@ -188,6 +310,21 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                         "type": "object",
                         "required": ["customer", "amount", "currency"],
                         "additionalProperties": False,
+                        "allOf": [
+                            *amount_rules,
+                            {
+                                # a card on file is charged only with its token and the
+                                # customer's recorded consent
+                                "if": {
+                                    "required": ["channel"],
+                                    "properties": {"channel": {"const": "vaulted"}},
+                                },
+                                "then": {
+                                    "required": ["payment_method_token", "customer_consent"],
+                                    "properties": {"customer_consent": {"const": True}},
+                                },
+                            },
+                        ],
                         "properties": {
                             "customer": {
                                 "type": "string",
@@ -196,12 +333,7 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                                 "description": "CRM id",
                             },
                             "amount": money,
-                            "currency": {
-                                "type": "string",
-                                "pattern": "^[A-Za-z]{3}$",
-                                "example": "USD",
-                                "description": "ISO 4217 code the merchant takes",
-                            },
+                            "currency": currency_field,
                             "channel": {
                                 "type": "string",
                                 "enum": ["link", "vaulted"],
@@ -231,6 +363,7 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     errors=(400, 401, 403, 404, 409, 422, 503),
                     ok_status="201",
                     replay=True,
+                    links=_payment_links(),
                 )
             },
             "/payments/{payment_id}": {
@@ -361,6 +494,7 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                         "200": {"description": "PDF", "content": {"application/pdf": {}}},
                         "401": _ERROR,
                         "404": _ERROR,
+                        "429": _RATE_LIMITED,
                     },
                 }
             },
@@ -369,14 +503,14 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                     "Supervisor: the reconciliation report of a UTC day (matched count, "
                     "totals per currency and merchant account, every difference with its case)",
                     _reconciliation(money),
-                    params=[_path_param("day", "UTC day, YYYY-MM-DD")],
+                    params=[_path_param("day", "UTC day, YYYY-MM-DD", _DAY)],
                     errors=(401, 403, 404, 422),
                 ),
                 "post": _op(
                     "Supervisor: reconcile a UTC day now (again). Each difference opens a "
                     "case; running a day again opens none twice.",
                     _reconciliation(money),
-                    params=[_path_param("day", "UTC day, YYYY-MM-DD, not in the future")],
+                    params=[_path_param("day", "UTC day, YYYY-MM-DD, not in the future", _DAY)],
                     errors=(401, 403, 409, 422, 502),
                 ),
             },
@@ -390,29 +524,40 @@ def openapi_document(base_path: str) -> dict[str, Any]:
                 }
             },
             "responses": {
+                "RateLimited": {
+                    "description": "Too many requests (rate_limited); nothing was done",
+                    "headers": {
+                        "Retry-After": {
+                            "description": "Seconds to wait before sending it again",
+                            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                        }
+                    },
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
                 "Error": {
                     "description": "Error",
                     "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["error"],
-                                "properties": {
-                                    "error": {
-                                        "type": "object",
-                                        "required": ["code", "message"],
-                                        "properties": {
-                                            "code": {"type": "string"},
-                                            "message": {"type": "string"},
-                                        },
-                                    }
-                                },
-                            }
-                        }
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
                     },
-                }
+                },
             },
             "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                },
                 "Payment": {
                     "type": "object",
                     "properties": {

@@ -5,23 +5,36 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable
+from datetime import date
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import text
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from crm_pay.domain.errors import PspUnavailable, Unauthorized, ValidationError, WebhookRejected
+from crm_pay.domain.errors import (
+    Forbidden,
+    PspUnavailable,
+    RateLimited,
+    Unauthorized,
+    ValidationError,
+    WebhookRejected,
+)
 from crm_pay.domain.money import Money
 from crm_pay.http_headers import no_store
+from crm_pay.rate_limits import RateLimits
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
 from crm_pay.services import (
+    access,
     customers,
     janitor,
     notifications,
     payments,
+    policy,
     receipts,
     reconciliation,
     refunds,
@@ -30,7 +43,8 @@ from crm_pay.services import (
 )
 from crm_pay.services.access import Principal, authenticate_api_key, require_role
 
-from .errors import error_response, register_error_handlers
+from . import route_policy
+from .errors import _routes_without_fallback, error_response, register_error_handlers
 from .openapi import openapi_document
 from .request_body import (
     choice_field,
@@ -58,16 +72,56 @@ def auth(role: str = "agent") -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             header = request.headers.get("Authorization", "")
             scheme, _, secret = header.partition(" ")
-            if scheme.lower() != "bearer" or not secret:
-                raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
-            principal = authenticate_api_key(_ctx(), secret.strip())
+            try:
+                if scheme.lower() != "bearer" or not secret:
+                    raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
+                principal = authenticate_api_key(_ctx(), secret.strip())
+            except Unauthorized:
+                _rate_limit("CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT", "api_ip", _client_ip())
+                raise
+            _rate_limit("CRM_PAY_API_RATE_LIMIT", "api_key", str(principal.id))
             require_role(principal, role)
+            _require_route_policy(principal)
             g.crm_pay_principal = principal
             return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
     return deco
+
+
+def _require_route_policy(principal: Principal) -> None:
+    """The endpoint's action from the route table, checked by policy (fail closed: an
+    endpoint without an entry is refused and logged)."""
+    needed = route_policy.action_for(request.endpoint)
+    if needed is None:
+        logging.getLogger("crm_pay.api").error(
+            "no authorization policy for endpoint %s: refused", request.endpoint
+        )
+        raise Forbidden("this endpoint has no authorization policy, so it is refused")
+    if needed not in route_policy.MARKERS:
+        policy.require(principal, needed)
+    payment_id = (request.view_args or {}).get("payment_id")
+    if payment_id is not None and needed in policy.OWNED:
+        access.require_payment_access(_ctx(), principal, needed, str(payment_id))
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _rate_limit(config_key: str, scope: str, identifier: str) -> None:
+    """Count this request against ``config_key``'s limit (per key, or per IP without a
+    valid key); 429 with Retry-After when it is used up (docs/security/throttling.md)."""
+    limits: RateLimits = current_app.extensions["crm_pay_rate_limits"]
+    refusal = limits.hit(current_app.config[config_key], scope, identifier)
+    if refusal is not None:
+        who = "this API key" if scope == "api_key" else "this address without a valid key"
+        raise RateLimited(
+            f"Too many requests from {who}. Nothing was done. Wait {refusal.retry_after} "
+            "seconds, then send the request again (the same Idempotency-Key is safe).",
+            retry_after=refusal.retry_after,
+        )
 
 
 def _principal() -> Principal:
@@ -121,15 +175,45 @@ def _payment_command(body: dict[str, Any]) -> payments.CreatePayment:
     )
 
 
+_FIRST_DAY = date(2000, 1, 1)
+
+
+def _reconciliation_day(text: str) -> date:
+    """``parse_day``, and not before 2000: no card payment of ours is older, and the
+    PSP's search cannot even be asked about a year below 1000 (found by schemathesis)."""
+    day = reconciliation.parse_day(text)
+    if day < _FIRST_DAY:
+        raise ValidationError(
+            f"{day.isoformat()} is before 2000-01-01; nothing to reconcile there, nothing was run",
+            code="invalid_date",
+        )
+    return day
+
+
 def create_api_blueprint() -> Blueprint:
     bp = Blueprint("crm_pay_api", __name__)
     register_error_handlers(bp)
     no_store(bp)
     install_body_limit(bp)
 
+    @bp.before_request
+    def _options_allow() -> Response | None:
+        # Flask's automatic OPTIONS would advertise the JSON 404/405 catch-all's methods
+        # (register_api_fallbacks) too; answer with this path's own routes only.
+        if request.method != "OPTIONS":
+            return None
+        adapter = _routes_without_fallback(current_app).bind_to_environ(request.environ)
+        allowed = adapter.allowed_methods(request.path)
+        return Response(status=200, headers={"Allow": ", ".join(sorted(allowed))})
+
     @bp.get("/openapi.json")
     def openapi() -> Response:
-        return jsonify(openapi_document(request.script_root + request.path.rsplit("/", 1)[0]))
+        return jsonify(
+            openapi_document(
+                request.script_root + request.path.rsplit("/", 1)[0],
+                currencies=tuple(_ctx().psp.currencies),
+            )
+        )
 
     @bp.get("/customers/<crm_ref>")
     @auth("agent")
@@ -265,7 +349,7 @@ def create_api_blueprint() -> Blueprint:
     @bp.get("/reconciliations/<day>")
     @auth("supervisor")
     def get_reconciliation(day: str) -> Response:
-        return jsonify(reconciliation.reconciliation_view(_ctx(), reconciliation.parse_day(day)))
+        return jsonify(reconciliation.reconciliation_view(_ctx(), _reconciliation_day(day)))
 
     @bp.post("/reconciliations/<day>")
     @auth("supervisor")
@@ -273,9 +357,7 @@ def create_api_blueprint() -> Blueprint:
         # Runs in the request: a day of the embedded deployment takes seconds; the
         # worker runs yesterday on its own (crm_pay.worker).
         return jsonify(
-            reconciliation.reconcile(
-                _ctx(), reconciliation.parse_day(day), actor=_principal().actor
-            )
+            reconciliation.reconcile(_ctx(), _reconciliation_day(day), actor=_principal().actor)
         )
 
     return bp
@@ -323,9 +405,43 @@ def _receipt_json(content: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# A valid notice is at most 256 KiB decoded (services.webhooks); percent-encoding at
+# most triples it, plus the field names. No genuine Braintree webhook is larger.
+_WEBHOOK_FORM_BYTES = 3 * 256 * 1024 + 1024
+
+
+def _webhook_too_large() -> tuple[Response, int]:
+    return error_response(
+        413,
+        "request_too_large",
+        f"the webhook body is larger than {_WEBHOOK_FORM_BYTES} bytes; it was not read "
+        "or stored, and no genuine Braintree notice is that large",
+    )
+
+
 def create_webhook_blueprint() -> Blueprint:
     bp = Blueprint("crm_pay_webhooks", __name__)
     register_error_handlers(bp)
+
+    @bp.before_request
+    def _bound_webhook_form() -> tuple[Response, int] | None:
+        # werkzeug would parse (and buffer) the whole form before the service's own
+        # 256 KiB check; refuse an oversized body before a byte of it is read or stored.
+        if request.endpoint != "crm_pay_webhooks.braintree_webhook":
+            return None
+        request.max_content_length = _WEBHOOK_FORM_BYTES  # bounds a chunked body too
+        request.max_form_memory_size = _WEBHOOK_FORM_BYTES
+        if request.content_length is not None:
+            if request.content_length > _WEBHOOK_FORM_BYTES:
+                return _webhook_too_large()
+            return None
+        # Chunked: the bounded stream ends at the limit without an error, so a body that
+        # reaches it is refused; the form is then parsed from this (bounded) copy.
+        try:
+            data = request.get_data(cache=True, parse_form_data=False)
+        except RequestEntityTooLarge:
+            return _webhook_too_large()
+        return _webhook_too_large() if len(data) >= _WEBHOOK_FORM_BYTES else None
 
     @bp.get("/healthz")
     def healthz() -> tuple[Response, int]:
@@ -338,8 +454,11 @@ def create_webhook_blueprint() -> Blueprint:
 
     @bp.post("/webhooks/braintree")
     def braintree_webhook() -> tuple[Response, int]:
-        signature = request.form.get("bt_signature", "")
-        payload = request.form.get("bt_payload", "")
+        try:
+            signature = request.form.get("bt_signature", "")
+            payload = request.form.get("bt_payload", "")
+        except RequestEntityTooLarge:  # a chunked body that ran past the bound
+            return _webhook_too_large()
         if not signature or not payload:
             return error_response(
                 400, "webhook_rejected", "bt_signature and bt_payload are required"
