@@ -21,22 +21,22 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     redirect,
     render_template,
     request,
     url_for,
 )
-from flask_login import current_user
 
 from crm_pay.domain.errors import CrmPayError, NotFound
 from crm_pay.extension import get_context
-from crm_pay.services import access, cases, connectors, outbox
+from crm_pay.services import access, cases, connectors, mfa, outbox
 from crm_pay.services.access import Principal
 
-from . import launch
+from . import admin_scripts, admin_sessions, launch
 from .admin_forms import ConnectorForm, form_values, parse_connector_form
-from .auth import protect
+from .auth import protect, signed_in_principal
+from .console_session import flash
+from .mfa import step_up_refusal
 
 __all__ = ["bp", "init_admin"]
 
@@ -47,7 +47,7 @@ protect(bp, "admin")
 
 
 def _principal() -> Principal:
-    return current_user.principal  # type: ignore[no-any-return]
+    return signed_in_principal()
 
 
 @bp.errorhandler(CrmPayError)
@@ -117,6 +117,10 @@ def _save(spec: Any, form: ConnectorForm, view: dict[str, Any] | None) -> Respon
     """Save through the service; on a refusal show the form again with what was typed
     (except secrets, which are never sent back)."""
     typed_a_secret = any(form.secrets.values())
+    if typed_a_secret:  # secret changes need a fresh second factor (step-up)
+        refused = step_up_refusal(request.path)
+        if refused is not None:
+            return refused
     if not form.errors:
         try:
             saved = connectors.save_connector(
@@ -243,6 +247,7 @@ def _users_page(**extra: Any) -> Response:
         users=access.list_users(get_context()),
         roles=access.ROLES,
         me=_principal().id,
+        mfa_labels=mfa.labels(get_context()),
         **extra,
     )
     return Response(html, status=201 if extra.get("created") else 200)
@@ -283,6 +288,16 @@ def _change_user(
     else:
         flash(done.format(**user), "notice")
     return redirect(url_for(".users"))  # type: ignore[return-value]
+
+
+@bp.post("/users/<int:user_id>/reset-mfa")
+def reset_mfa(user_id: int) -> Response:
+    return _change_user(
+        mfa.reset,
+        user_id,
+        "MFA of {email} was reset and their sessions ended: at the next sign-in they set "
+        "up an authenticator app again (their role requires it) or sign in with a password.",
+    )
 
 
 @bp.post("/users/<int:user_id>/deactivate")
@@ -350,6 +365,25 @@ def revoke_api_key(key_id: int) -> Response:
     else:
         flash(f"API key {key['name']} is revoked: every call with it now gets 401.", "notice")
     return redirect(url_for(".api_keys"))  # type: ignore[return-value]
+
+
+bp.add_url_rule("/users/<int:user_id>/sessions", "user_sessions", admin_sessions.user_sessions)
+bp.add_url_rule(
+    "/users/<int:user_id>/sessions/<int:session_id>/end",
+    "end_session",
+    admin_sessions.end_session,
+    methods=["POST"],
+)
+bp.add_url_rule(
+    "/users/<int:user_id>/sessions/end-all",
+    "end_all_sessions",
+    admin_sessions.end_all_sessions,
+    methods=["POST"],
+)
+bp.add_url_rule("/scripts", "scripts", admin_scripts.scripts_page)
+bp.add_url_rule(
+    "/scripts/check", "check_scripts", admin_scripts.check_scripts_now, methods=["POST"]
+)
 
 
 def init_admin(app: Flask, prefix: str) -> None:

@@ -10,13 +10,20 @@ typed) and forwards them to the agent's live-status panel.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 
 from crm_pay.domain.errors import (
     ConfigurationError,
@@ -26,12 +33,13 @@ from crm_pay.domain.errors import (
 )
 from crm_pay.domain.receipt import Merchant
 from crm_pay.extension import get_context
+from crm_pay.rate_limits import RateLimits, Refusal
 from crm_pay.services import charging, live_access
 from vault.pan import redact
 
-from .auth import LoginThrottle
+from . import pay_scripts
 
-__all__ = ["bp", "hosted_fields_scripts"]
+__all__ = ["bp", "hosted_fields_scripts", "install_script_inventory"]
 
 log = logging.getLogger("crm_pay.paypage")
 
@@ -44,17 +52,35 @@ bp = Blueprint(
 )
 
 
+def install_script_inventory(app: Flask, url_prefix: str | None = None) -> None:
+    """(Re)build the pay page's script inventory from ``app.config``: done at start-up;
+    call it again after changing the Braintree settings of a running app (tests)."""
+    pay_scripts.install_inventory(
+        app,
+        url_prefix=get_context(app).settings.url_prefix if url_prefix is None else url_prefix,
+        static_folder=str(bp.static_folder),
+        static_url=str(bp.static_url_path),
+    )
+
+
+@bp.record_once
+def _inventory(state: Any) -> None:
+    install_script_inventory(state.app, state.url_prefix or "")
+
+
+bp.add_url_rule("/csp-report", "csp_report", pay_scripts.csp_report, methods=["POST"])
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
 
 # Braintree's hosted fields in production: the scripts come from js.braintreegateway.com
-# (version-pinned, with Subresource Integrity), the field iframes from
-# assets.braintreegateway.com, and they talk to Braintree's client API.
-_BRAINTREE_JS = "https://js.braintreegateway.com"
+# (version-pinned, with Subresource Integrity; script-src comes from the inventory of
+# agent_ui.pay_scripts), the field iframes from assets.braintreegateway.com, and they
+# talk to Braintree's client API.
 _BRAINTREE_ORIGINS = {
-    "script": f"{_BRAINTREE_JS} https://assets.braintreegateway.com",
     "frame": "https://assets.braintreegateway.com",
     "connect": "https://api.braintreegateway.com https://api.sandbox.braintreegateway.com "
     "https://client-analytics.braintreegateway.com "
@@ -69,45 +95,41 @@ class HostedFieldsNotConfigured(CrmPayError):
 
 
 def hosted_fields_scripts() -> list[dict[str, str | None]]:
-    """The scripts the pay page loads: the development sandbox's library, or Braintree's
-    client and hosted-fields scripts pinned to ``CRM_PAY_BRAINTREE_JS_VERSION`` with the
-    SRI hashes of ``CRM_PAY_BRAINTREE_JS_INTEGRITY`` (refused without them: card entry
-    never runs code we have not pinned)."""
-    cfg = current_app.config
-    if cfg["CRM_PAY_BRAINTREE_ENVIRONMENT"] == "local":
-        base = cfg["CRM_PAY_BRAINTREE_ASSETS_URL"].rstrip("/")
-        return [{"src": f"{base}/hosted-fields.js", "integrity": None}]
-    version = str(cfg["CRM_PAY_BRAINTREE_JS_VERSION"])
-    hashes = cfg["CRM_PAY_BRAINTREE_JS_INTEGRITY"] or {}
-    scripts = []
-    for name in ("client", "hosted-fields"):
-        integrity = hashes.get(name) if isinstance(hashes, dict) else None
-        if not integrity or not str(integrity).startswith(("sha384-", "sha512-")):
-            raise HostedFieldsNotConfigured(
-                "The payment page is not configured: set CRM_PAY_BRAINTREE_JS_INTEGRITY "
-                f'{{"client": "sha384-...", "hosted-fields": "sha384-..."}} for version {version}.'
-            )
-        scripts.append(
-            {"src": f"{_BRAINTREE_JS}/web/{version}/js/{name}.min.js", "integrity": str(integrity)}
+    """The scripts the pay page loads, from the inventory (``agent_ui.pay_scripts``): the
+    development sandbox's library or Braintree's client and hosted-fields scripts pinned
+    to ``CRM_PAY_BRAINTREE_JS_VERSION`` with the SRI hashes of
+    ``CRM_PAY_BRAINTREE_JS_INTEGRITY`` (refused without them: card entry never runs code
+    we have not pinned), then our own, each with its ``integrity``."""
+    scripts = pay_scripts.page_scripts()
+    if scripts is None:
+        version = current_app.config["CRM_PAY_BRAINTREE_JS_VERSION"]
+        raise HostedFieldsNotConfigured(
+            "The payment page is not configured: set CRM_PAY_BRAINTREE_JS_INTEGRITY "
+            f'{{"client": "sha384-...", "hosted-fields": "sha384-..."}} for version {version}.'
         )
-    return scripts
+    return [
+        {"src": request.script_root + s.url if s.origin == "'self'" else s.url,
+         "integrity": s.integrity, "name": s.name}
+        for s in scripts
+    ]  # fmt: skip
 
 
 def _secure(resp: Response) -> Response:
     cfg = current_app.config
     if cfg["CRM_PAY_BRAINTREE_ENVIRONMENT"] == "local":
         assets = _origin(cfg["CRM_PAY_BRAINTREE_ASSETS_URL"])
-        script, frame, connect, img = assets, assets, assets, ""
+        frame, connect, img = assets, assets, ""
     else:
-        script, frame = _BRAINTREE_ORIGINS["script"], _BRAINTREE_ORIGINS["frame"]
+        frame = _BRAINTREE_ORIGINS["frame"]
         connect, img = _BRAINTREE_ORIGINS["connect"], _BRAINTREE_ORIGINS["img"]
+    reporting = pay_scripts.report_headers(resp)
     resp.headers["Content-Security-Policy"] = (
         "default-src 'none'; "
-        f"script-src 'self' {script}; "
+        f"script-src {pay_scripts.script_src()}; "
         f"frame-src {frame}; "
         f"connect-src 'self' {connect}; "
         f"style-src 'self'; img-src 'self' data: {img}".rstrip()
-        + "; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        + f"; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; {reporting}"
     )
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -227,6 +249,20 @@ def _pay_fields() -> tuple[object, object]:
 @bp.post("/p/<token>/pay")
 def pay(token: str) -> Any:
     ctx = get_context()
+    refusal = _submit_refusal(token)
+    if refusal is not None:
+        exc = CrmPayError(
+            "Too many payment attempts in a short time. Nothing was charged. Wait "
+            f"{refusal.retry_after} seconds, then try again.",
+            code="rate_limited",
+            status=429,
+        )
+        wait = {"Retry-After": str(refusal.retry_after)}
+        if _wants_json():
+            return {"error": {"code": exc.code, "message": exc.message}}, 429, wait
+        resp = _closed_page(exc, retry_url=url_for("crm_pay_paypage.pay_page", token=token))
+        resp.headers.update(wait)
+        return resp
     try:
         nonce, device = _pay_fields()
         view = charging.pay_with_nonce(ctx, token, nonce, device)
@@ -254,15 +290,20 @@ def pay(token: str) -> Any:
 _MAX_EVENT_BYTES = 1024
 
 
-def _field_event_budget() -> LoginThrottle:
-    """Per-link sliding window of field reports (in memory, per process)."""
-    budget: LoginThrottle | None = current_app.extensions.get("crm_pay_field_events")
-    if budget is None:
-        limit = int(current_app.config["CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE"])
-        budget = current_app.extensions.setdefault(
-            "crm_pay_field_events", LoginThrottle(limit, 60.0)
-        )
-    return budget
+def _rate_limited(scope: str, limit: str, *identifiers: str) -> Refusal | None:
+    """Count this request under ``limit`` (:mod:`crm_pay.rate_limits`, shared across
+    processes when Redis is configured); the refusal when it is used up."""
+    limits: RateLimits = current_app.extensions["crm_pay_rate_limits"]
+    return limits.hit(limit, scope, *identifiers)
+
+
+def _submit_refusal(token: str) -> Refusal | None:
+    """Payment submissions per link and per IP (a pay link also has its own attempts)."""
+    cfg = current_app.config
+    ip = request.remote_addr or "unknown"
+    return _rate_limited(
+        "pay_submit_link", cfg["CRM_PAY_PAY_SUBMIT_LINK_LIMIT"], token
+    ) or _rate_limited("pay_submit_ip", cfg["CRM_PAY_PAY_SUBMIT_IP_LIMIT"], ip)
 
 
 def _event_error(exc: CrmPayError) -> Response:
@@ -283,13 +324,14 @@ def field_event(token: str) -> Response:
         return _event_error(
             ValidationError('send JSON like {"field": "cvv", "valid": true}', status=400)
         )
-    # Keyed by a digest: the budget table never holds a usable link token.
-    key = hashlib.sha256(token.encode()).hexdigest()
-    budget, now = _field_event_budget(), time.monotonic()
-    if budget.blocked(key, now):
+    # The rate-limit store keys by a digest: it never holds a usable link token.
+    per_minute = int(current_app.config["CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE"])
+    refusal = _rate_limited("field_events", f"{per_minute}/minute", token)
+    if refusal is not None:
         slow_down = "too many updates from this page; please wait a minute"
-        return _event_error(CrmPayError(slow_down, code="rate_limited", status=429))
-    budget.failed(key, now)  # the throttle counts every report, not only failures
+        resp = _event_error(CrmPayError(slow_down, code="rate_limited", status=429))
+        resp.headers["Retry-After"] = str(refusal.retry_after)
+        return resp
     try:
         live_access.report_field(get_context(), token, body.get("field"), body.get("valid"))
     except CrmPayError as exc:

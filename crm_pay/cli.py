@@ -149,6 +149,18 @@ def users_set_role(email: str, role: str) -> None:
     click.echo(f"user {user['email']} is now {user['role']}")
 
 
+@users_group.command("reset-mfa")
+@click.argument("email")
+def users_reset_mfa(email: str) -> None:
+    """Remove EMAIL's authenticator app and recovery codes (lost phone) and end their
+    sessions; they set MFA up again at the next sign-in (docs/runbooks/lost-mfa-device.md)."""
+    from crm_pay.services import mfa
+
+    user = _change_user(mfa.reset, email)
+    had = "authenticator removed" if user["had_totp"] else "no authenticator was set up"
+    click.echo(f"MFA of {user['email']} reset ({had}); {user['sessions_ended']} session(s) ended")
+
+
 @cli.group("api-keys", help="Keys for machine clients.")
 def api_keys_group() -> None:
     pass
@@ -370,6 +382,47 @@ def audit_list(actor: str | None, since: str | None, limit: int) -> None:
     for r in rows:
         line = f"{r['seq']:>6} {r['at'][:19]} {r['actor']:<40} {r['action']:<28} {r['subject']}"
         click.echo(line)
+
+
+@cli.group("scripts", help="The pay page's scripts: inventory and integrity check.")
+def scripts_group() -> None:
+    pass
+
+
+@scripts_group.command("list")
+def scripts_list() -> None:
+    """Every script the pay page loads: origin, version, SRI hash, owner, purpose."""
+    from crm_pay.page_scripts import pay_page_scripts
+
+    with _app_context():
+        inventory = pay_page_scripts(_ctx())
+    for s in inventory.scripts if inventory else []:
+        click.echo(f"{s.name:<16} {s.version:<14} {s.owner:<30} {s.url}")
+        click.echo(f"{'':<16} {s.integrity}  {s.purpose}")
+
+
+@scripts_group.command("check")
+def scripts_check() -> None:
+    """Fetch each script now and compare it with its pinned hash; a changed one opens a
+    case and an admin alert. Exit status 1 unless every script is unchanged."""
+    from crm_pay.page_scripts import pay_page_scripts
+
+    with _app_context():
+        ctx = _ctx()
+        inventory = pay_page_scripts(ctx)
+        if inventory is None:
+            _fail(CrmPayError("the pay page is not mounted in this app: nothing to check"))
+            return
+        results = inventory.check(ctx, actor="cli:scripts-check")
+    for r in results:
+        line = f"{r.status:<12} {r.name:<16} {r.url}"
+        if r.status == "changed":
+            line += f" (now {r.observed}; a case was opened)"
+        elif r.error:
+            line += f" ({r.error})"
+        click.secho(line, fg="green" if r.status == "ok" else "red")
+    if any(r.status != "ok" for r in results):
+        sys.exit(1)
 
 
 @cli.command("sandbox", help="Run the Braintree development sandbox (a development tool).")

@@ -100,6 +100,10 @@ DEFAULTS: dict[str, Any] = {
     # same-site CRM frame; a CRM on another site framing the console needs "None" (which
     # browsers accept only with secure cookies). CSRF tokens protect forms either way.
     "CRM_PAY_SESSION_SAMESITE": "Lax",
+    # Name of crm-pay's own console cookie (Path = the URL prefix); the host app's
+    # session cookie is never read or written. Change it when it collides with one of
+    # the host's cookie names.
+    "CRM_PAY_SESSION_COOKIE_NAME": "crm_pay_session",
     # Seconds without a console request after which the agent is signed out.
     "CRM_PAY_IDLE_TIMEOUT": 15 * 60,
     # Seconds a console sign-in lasts at most, however active the agent is (a shift).
@@ -107,12 +111,33 @@ DEFAULTS: dict[str, Any] = {
     # CSP frame-ancestors of console pages: who may frame the console (e.g. the CRM's
     # origin "https://crm.example.com"). "'none'" forbids framing.
     "CRM_PAY_FRAME_ANCESTORS": "'self'",
-    # Consecutive wrong passwords before an account is locked, and for how long.
-    "CRM_PAY_LOGIN_MAX_FAILURES": 5,
+    # Hard ceiling: consecutive wrong passwords before the account is locked in the
+    # database, and for how long. Deliberately high: the progressive delays below are
+    # the everyday defence; this backstop holds when their storage is down (fail open)
+    # and stops a slow guesser spread over many addresses (docs/security/throttling.md).
+    "CRM_PAY_LOGIN_MAX_FAILURES": 100,
     "CRM_PAY_LOGIN_LOCK_SECONDS": 15 * 60,
-    # Failed sign-ins accepted from one IP address per window (in memory, per process).
-    "CRM_PAY_LOGIN_IP_LIMIT": 20,
-    "CRM_PAY_LOGIN_IP_WINDOW": 10 * 60,
+    # --- rate limits (crm_pay.rate_limits) ---
+    # "memory://" (per process) or "redis://host:6379/<db>" (shared by every process).
+    "CRM_PAY_RATE_LIMIT_STORAGE": "memory://",
+    # Prefix of every rate-limit key (must start with "crm_pay"); one per deployment
+    # sharing a Redis.
+    "CRM_PAY_RATE_LIMIT_NAMESPACE": "crm_pay",
+    # Failures of one account from one IP before sign-ins wait 1, 2, 4, ... seconds.
+    "CRM_PAY_LOGIN_ACCOUNT_IP_FREE_FAILURES": 5,
+    # Failures of one account from all IPs before the same delays apply to it anywhere.
+    "CRM_PAY_LOGIN_ACCOUNT_FREE_FAILURES": 20,
+    # Longest delay, and how long a failure is remembered, in seconds.
+    "CRM_PAY_LOGIN_DELAY_CAP": 15 * 60,
+    "CRM_PAY_LOGIN_FAILURE_WINDOW": 60 * 60,
+    # Distinct accounts failing from one IP before it waits (credential stuffing).
+    "CRM_PAY_LOGIN_IP_ACCOUNTS_LIMIT": "100/10 minutes",
+    # JSON API requests per API key, and per IP for requests without a valid key.
+    "CRM_PAY_API_RATE_LIMIT": "600/minute",
+    "CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT": "60/minute",
+    # Pay page payment submissions per link and per IP.
+    "CRM_PAY_PAY_SUBMIT_LINK_LIMIT": "10/minute",
+    "CRM_PAY_PAY_SUBMIT_IP_LIMIT": "60/minute",
     # --- live status (agent_ui.live, crm_pay.live) ---
     # Socket.IO message queue. None: live status stays in this process. "redis://host:6379/0":
     # every web and `crm-pay worker` process shares live status through Redis.
@@ -151,7 +176,24 @@ DEFAULTS: dict[str, Any] = {
     # the pay page refuses to load card entry.
     "CRM_PAY_BRAINTREE_JS_VERSION": "3.111.0",
     "CRM_PAY_BRAINTREE_JS_INTEGRITY": None,
+    # Seconds between checks of the pay page's scripts against their pinned hashes (the
+    # worker; 0 turns the scheduled check off, `crm-pay scripts check` still works).
+    "CRM_PAY_SCRIPT_CHECK_INTERVAL": 3600,
+    # CSP violation reports one address may send a minute (POST {prefix}/csp-report).
+    "CRM_PAY_CSP_REPORTS_PER_MINUTE": 60,
     # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host
     # are trusted (werkzeug's ProxyFix); 0 = none (requests come straight to the app).
     "CRM_PAY_PROXY_FIX": 0,
+    # Roles (comma-separated) that must sign in with a second factor (TOTP or a recovery
+    # code); "" = nobody must (anyone may still enrol on the Security page). Checked at
+    # start-up: an unknown role is an error. See docs/security/mfa.md.
+    "CRM_PAY_MFA_REQUIRED_ROLES": "supervisor,admin",
+    # Step-up: sensitive console actions (connector secret changes) need an MFA code
+    # typed within this many seconds, for users who have MFA.
+    "CRM_PAY_MFA_STEP_UP_SECONDS": 300,
+    # Lifetime (seconds) of the signed pending-sign-in token between password and code.
+    "CRM_PAY_MFA_PENDING_SECONDS": 300,
+    # Security keys (WebAuthn): relying party id; empty = the host the browser used.
+    # Set it (e.g. "pay.example.com") behind a proxy that rewrites the Host header.
+    "CRM_PAY_WEBAUTHN_RP_ID": "",
 }

@@ -12,6 +12,7 @@ import socket
 import threading
 
 from crm_pay.live import use_write_only_emitter
+from crm_pay.page_scripts import run_due_script_check
 from crm_pay.services.context import Context
 from crm_pay.services.crm_sync import CRM_BATCH_HANDLERS, CRM_HANDLERS
 from crm_pay.services.janitor import run_janitor
@@ -72,6 +73,10 @@ class BackgroundWorkers:
                         log.info("janitor: %s", report)
                 except Exception:  # noqa: BLE001 - the loop must survive a bad pass
                     log.exception("janitor pass failed")
+                try:  # the pay page's scripts, every CRM_PAY_SCRIPT_CHECK_INTERVAL
+                    run_due_script_check(self.ctx)
+                except Exception:  # noqa: BLE001 - tried again on the next tick
+                    log.exception("pay page script check failed")
 
         self._janitor = threading.Thread(target=janitor_loop, name="crm-pay-janitor", daemon=True)
         self._janitor.start()

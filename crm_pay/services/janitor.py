@@ -30,7 +30,7 @@ from crm_pay.persistence.models import Customer, PayLink, Payment
 from crm_pay.ports import PspTransaction
 from vault import pan
 
-from . import audit
+from . import audit, console_sessions
 from .access import Principal, has_role
 from .cases import open_case
 from .charging import expire_payment, order_id_for
@@ -57,6 +57,7 @@ class JanitorReport:
     expired: int = 0
     settlement: SettlementReport | None = None
     webhooks: dict[str, int] | None = None  # waiting PSP notices re-applied, by outcome
+    sessions_purged: int = 0  # old console session rows deleted
 
 
 def _pick(found: list[PspTransaction]) -> PspTransaction | None:
@@ -282,4 +283,6 @@ def run_janitor(ctx: Context, *, limit: int = 100) -> JanitorReport:
     report.settlement = check_settlements(ctx)
     # Notices that arrived before the payment they concern could take them.
     report.webhooks = retry_pending_webhooks(ctx)
+    # Console sessions that ended more than console_sessions.RETENTION ago.
+    report.sessions_purged = console_sessions.purge_old(ctx)
     return report

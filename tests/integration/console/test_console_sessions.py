@@ -6,14 +6,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from console_helpers import Clock, csrf_of, form_of, login
+from console_helpers import (
+    COOKIE,
+    Clock,
+    console_cookie_of,
+    csrf_of,
+    form_of,
+    login,
+    set_console_cookie,
+)
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from crm_pay.domain.errors import NotFound
-from crm_pay.persistence.models import AuditEntry, ConsoleSession, Payment
+from crm_pay.persistence.models import AuditEntry, ConsoleSession, Payment, User
 from crm_pay.services import console_sessions
+from crm_pay.services.access import deactivate_user
 from crm_pay.services.context import Context
 
 
@@ -24,10 +33,10 @@ def _payments(ctx: Context) -> int:
 
 def _copy(app: Flask, client: FlaskClient) -> FlaskClient:
     """A second browser holding a copy of ``client``'s session cookie."""
-    cookie = client.get_cookie("session")
+    cookie = client.get_cookie(COOKIE, path="/pay")
     assert cookie is not None
     thief = app.test_client()
-    thief.set_cookie("session", cookie.value, path="/")
+    thief.set_cookie(COOKIE, cookie.value, path="/pay")
     return thief
 
 
@@ -128,8 +137,7 @@ def test_only_a_hash_of_the_session_id_is_stored_with_who_and_where(
     ctx: Context, signed_in: Callable[[str], FlaskClient], users: dict[str, int]
 ) -> None:
     agent = signed_in("agent")
-    with agent.session_transaction() as s:
-        sid = s["sid"]
+    sid = console_cookie_of(agent)["sid"]
     with ctx.db.transaction() as s:
         row = s.scalars(select(ConsoleSession)).one()
         stored = " ".join(str(v) for v in vars(row).values())
@@ -152,8 +160,7 @@ def test_signing_in_again_ends_the_older_session_record(
 def test_a_forged_or_tampered_session_id_is_refused(
     ctx: Context, agent: FlaskClient, users: dict[str, int]
 ) -> None:
-    with agent.session_transaction() as s:
-        s["sid"] = "made-up-" + "x" * 40
+    set_console_cookie(agent, {**console_cookie_of(agent), "sid": "made-up-" + "x" * 40})
     assert agent.get("/pay/agent/").status_code == 302
     assert console_sessions.check(ctx, "", user_id=users["agent"], idle_seconds=60) == "gone"
     assert console_sessions.check(ctx, "y" * 500, user_id=users["agent"], idle_seconds=60) == "gone"
@@ -163,8 +170,7 @@ def test_another_users_session_id_does_not_sign_in_as_them(
     ctx: Context, signed_in: Callable[[str], FlaskClient], users: dict[str, int]
 ) -> None:
     agent = signed_in("agent")
-    with agent.session_transaction() as s:
-        sid = s["sid"]
+    sid = console_cookie_of(agent)["sid"]
     assert console_sessions.check(ctx, sid, user_id=users["admin"], idle_seconds=60) == "gone"
     assert agent.get("/pay/agent/").status_code == 200  # the owner's session is untouched
 
@@ -209,3 +215,35 @@ def test_every_console_page_offers_sign_out_everywhere(agent: FlaskClient) -> No
     page = agent.get("/pay/agent/").text
     assert 'id="sign-out-everywhere"' in page
     assert 'formaction="/pay/agent/logout/everywhere"' in page
+
+
+def test_a_deactivated_users_next_page_says_the_account_was_deactivated(
+    app: Flask, ctx: Context, signed_in: Callable[[str], FlaskClient], users: dict[str, int]
+) -> None:
+    agent = signed_in("agent")
+    thief = _copy(app, agent)
+    deactivate_user(ctx, users["agent"], actor="user:admin")
+
+    page = agent.get("/pay/agent/customers/CUST-0001")
+    assert page.status_code == 302 and "/pay/agent/login" in page.location
+    assert "This account was deactivated. Ask an administrator." in agent.get(page.location).text
+    answer = thief.get("/pay/agent/", headers={"Accept": "application/json"})
+    assert answer.status_code == 401
+    assert answer.get_json()["error"]["message"] == (
+        "This account was deactivated. Ask an administrator."
+    )
+    assert agent.get("/pay/agent/").status_code == 302  # and it stays signed out
+
+
+def test_a_deleted_users_session_just_ended(
+    ctx: Context, signed_in: Callable[[str], FlaskClient], users: dict[str, int]
+) -> None:
+    agent = signed_in("agent")
+    with ctx.db.transaction() as s:
+        s.execute(delete(ConsoleSession))
+        s.execute(delete(User).where(User.id == users["agent"]))
+    page = agent.get("/pay/agent/")
+    assert page.status_code == 302
+    text = agent.get(page.location).text
+    assert "Your session ended. Sign in again to continue." in text
+    assert "deactivated" not in text

@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from agent_ui.paypage import install_script_inventory
 from connectors.psp.braintree_sandbox import SandboxServer
 from crm_pay.app import create_app, env_value
 from crm_pay.extension import get_context
@@ -38,6 +39,7 @@ def production_like(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra
     )
     upgrade(get_context(app).db)
     app.config["CRM_PAY_BRAINTREE_ENVIRONMENT"] = "production"
+    install_script_inventory(app)
     return app
 
 
@@ -70,10 +72,8 @@ def test_pinned_scripts_with_integrity_and_a_strict_csp(
     assert f'hosted-fields.min.js" integrity="{HASHES["hosted-fields"]}"' in html
     assert sandbox.assets_url not in html  # no development script in production
     csp = page.headers["Content-Security-Policy"]
-    assert (
-        "script-src 'self' https://js.braintreegateway.com https://assets.braintreegateway.com;"
-        in csp
-    )
+    # exactly the inventory's origins: ours (pay.js) and Braintree's script host
+    assert "script-src 'self' https://js.braintreegateway.com;" in csp
     assert "frame-src https://assets.braintreegateway.com;" in csp
     assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
 

