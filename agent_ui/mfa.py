@@ -262,14 +262,18 @@ def security_confirm() -> Response:
     sid = console_cookie().get("sid")
     if isinstance(sid, str):
         mfa.mark_session(ctx, sid)
-    return Response(
-        render_template(
-            "crm_pay/mfa_recovery_codes.html",
-            codes=codes,
-            pending=None,
-            action=url_for("crm_pay_security.security"),
-        )
+    return _codes_page(codes)
+
+
+def _codes_page(codes: list[str]) -> Response:
+    """New recovery codes, shown this once, then back to the Security page."""
+    html = render_template(
+        "crm_pay/mfa_recovery_codes.html",
+        codes=codes,
+        pending=None,
+        action=url_for("crm_pay_security.security"),
     )
+    return Response(html)
 
 
 @security_bp.post("/recovery-codes")
@@ -279,13 +283,7 @@ def regenerate() -> Response:
         codes = mfa.regenerate_recovery_codes(get_context(), principal.id)
     except CrmPayError as exc:
         return _security_page(error=exc.message)
-    html = render_template(
-        "crm_pay/mfa_recovery_codes.html",
-        codes=codes,
-        pending=None,
-        action=url_for("crm_pay_security.security"),
-    )
-    return Response(html)
+    return _codes_page(codes)
 
 
 @security_bp.route("/verify", methods=["GET", "POST"])
