@@ -211,6 +211,10 @@ def _app_config(db_url: str, gateway_url: str, assets_url: str, tmp: Path) -> di
         # Generous: a loaded 2-core machine must not turn a slow answer into "unknown".
         "CRM_PAY_BRAINTREE_TIMEOUT": 10.0,
         "CRM_PAY_BUILTIN_CRM_PATH": str(tmp / "crm.json"),
+        # One address plays every customer and one key every agent: the per-IP and
+        # per-key limits (sized for real people) would answer 429 to the bench itself.
+        "CRM_PAY_PAY_SUBMIT_IP_LIMIT": "100000/minute",
+        "CRM_PAY_API_RATE_LIMIT": "100000/minute",
     }
 
 

@@ -195,6 +195,11 @@ def _server(queue: str | None, channel: str, sockets: int) -> Iterator[tuple[Any
                 "CRM_PAY_SOCKETIO_MESSAGE_QUEUE": queue,
                 "CRM_PAY_SOCKETIO_CHANNEL": channel,
                 "CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE": 100_000,
+                # No payment is charged here, but creating one checks its currency
+                # against the PSP adapter, which needs credentials to be built.
+                "CRM_PAY_BRAINTREE_MERCHANT_ID": "bench",
+                "CRM_PAY_BRAINTREE_PUBLIC_KEY": "bench",
+                "CRM_PAY_BRAINTREE_PRIVATE_KEY": "bench-never-sent",
             },
             instance_path=str(Path(tmp) / "instance"),
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import uuid
 from datetime import date
 
 import pytest
@@ -15,6 +16,7 @@ from crm_pay.domain.errors import ValidationError
 from crm_pay.domain.money import Money
 from crm_pay.ports import CardSummary, CrmCustomer, CrmInvoice, CrmInvoiceLine, StoredCard
 from crm_pay.services import inbound
+from vault import pan
 
 VISA = "4111111111111111"
 VISA_TYPED = "4111\u00a01111-1111.1111"
@@ -117,6 +119,19 @@ def test_a_missing_or_oversized_idempotency_key_is_still_refused(key: object) ->
 def test_ordinary_idempotency_keys_pass() -> None:
     for key in ("0f8fad5b-d9cb-469f-a165-70867728950e", "a" * 200, "order-2026-12-02-0001"):
         assert inbound.idempotency_key(key) == key
+
+
+def test_random_hex_keys_are_never_refused() -> None:
+    """``uuid.uuid4().hex`` keys: about one in 250 holds a Luhn-valid digit run between
+    hex letters; those are ids, and refusing them would refuse good payments at random."""
+    glued = "3f2a" + VISA + "bc9d"
+    assert pan.contains_pan(glued)  # what the detector sees (and logs redact) ...
+    assert inbound.idempotency_key(glued) == glued  # ... is not a typed card number
+    for _ in range(3000):
+        key = uuid.uuid4().hex
+        assert inbound.idempotency_key(key) == key
+    with pytest.raises(ValidationError):  # standing apart, it is a card number
+        inbound.idempotency_key("3f2a-" + VISA + "-bc9d")
 
 
 def test_a_recipient_with_a_card_number_is_refused() -> None:
