@@ -17,6 +17,7 @@ BENCHES: dict[str, str] = {
     "link_payment": "benchmarks.link_payment",
     "live_status": "benchmarks.live_status",
     "crm_sync": "benchmarks.crm_sync",
+    "serve_load": "benchmarks.serve_load",
     "receipt_rendering": "benchmarks.receipt_rendering",
     "reconciliation": "benchmarks.reconciliation",
 }

@@ -188,9 +188,14 @@
 
   function connect() {
     if (typeof window.io !== "function") { poll(); return; }
+    // WebSocket first: `crm-pay serve` with several processes accepts nothing else (a
+    // polling session lives in one process, and the next poll may reach another); with
+    // one process, or a proxy that drops the upgrade, long-polling is tried next.
     var socket = window.io(panel.dataset.namespace || "/live", {
       path: panel.dataset.socketPath,
-      withCredentials: true
+      withCredentials: true,
+      transports: ["websocket", "polling"],
+      tryAllTransports: true
     });
     socket.on("connect", function () {
       socket.emit("watch", { payment_id: paymentId }, function (ack) {
