@@ -33,6 +33,12 @@ Phases, on each backend (a fresh database):
    existing payments at ``RATE`` per second, skipping the payment path, while the
    dispatcher runs: the delivery side alone at the target rate.
 
+5. *worker processes* (PostgreSQL only): 1, then 4 worker processes, each running what
+   ``crm-pay worker`` runs (``BackgroundWorkers.run_forever``, with the bench CRM
+   registered as a connector kind in the process, at 50 ms per call), drain a backlog of
+   ``WORKER_MESSAGES`` payment upserts enqueued at once, each for its own customer:
+   payments per second kept up with = upserts / drain time (goal >= 100/s with 4).
+
 Set-up between phases: payments made only to fill the ``BULK`` pool, and whatever a
 lag phase left undelivered, have their outbox messages marked delivered without being
 delivered, so that each measured phase starts with an empty queue (the bench says how
@@ -308,7 +314,7 @@ def _rig(db_url: str | None, customers: int) -> Iterator[_Rig]:
     from connectors.crm import DEMO_CARD_TOKENS
     from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
     from crm_pay.app import create_app
-    from crm_pay.extension import get_context
+    from crm_pay.current import get_context
     from crm_pay.persistence.migrate import upgrade
     from crm_pay.services import connectors
     from crm_pay.services.access import create_api_key
@@ -342,10 +348,7 @@ def _rig(db_url: str | None, customers: int) -> Iterator[_Rig]:
         stack.callback(ctx.db.dispose)
 
         def close_psp() -> None:
-            if getattr(ctx.psp, "_target", None) is not None:
-                close = getattr(ctx.psp, "close", None)
-                if close is not None:
-                    close()
+            ctx.psp.close()  # type: ignore[attr-defined]  # closes only a built adapter
 
         stack.callback(close_psp)
         upgrade(ctx.db)
@@ -364,7 +367,7 @@ def _rig(db_url: str | None, customers: int) -> Iterator[_Rig]:
         connectors.save_connector(ctx, name="bench", kind="bench_slow", settings={}, actor="bench")
         connectors.enable_connector(ctx, "bench", actor="bench")
         if hasattr(ctx.crm, "_checked"):
-            ctx.crm._checked = -1e9  # pick the enabled connector now, not in 2 s
+            ctx.crm.refresh()  # pick the enabled connector now, not in 2 s
         active = getattr(ctx.crm, "_get", lambda: ctx.crm)()
         if active is not slow:
             raise BenchError(f"the enabled connector is {active!r}, not the bench CRM")
@@ -1006,7 +1009,23 @@ def run(options: RunOptions) -> dict[str, Any]:
         _bench_backend(postgres, bench_url, **kwargs)
         print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
 
+    workers: dict[int, dict[str, Any]] = {}
+    if reason is None:
+        messages = QUICK_WORKER_MESSAGES if options.quick else WORKER_MESSAGES
+        print(
+            f"crm-pay worker processes on postgresql: {messages} payment upserts, "
+            f"{LATENCY * 1000:.0f} ms CRM (goal: >= 100 payments/s with 4) ...",
+            flush=True,
+        )
+        _prepare_postgres(server_url)  # an empty database again
+        workers = _bench_worker_processes(bench_url, messages)
+
     _print_results(results)
+    for n, w in workers.items():
+        print(
+            f"worker processes: {n}: {w['payments_per_s']} payments/s kept up with "
+            f"({w['delivered']}/{w['messages']} in {w['seconds']} s)"
+        )
     payload: dict[str, Any] = {
         "bench": NAME,
         "description": DESCRIPTION,
@@ -1024,6 +1043,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         "dispatcher_batch_size": _dispatcher_batch_size(),
         "machine": machine_info(),
         "backends": [r.to_json() for r in results],
+        "worker_processes": [workers[n] for n in sorted(workers)],
     }
     if options.results_dir is not None:
         path = write_results(options.results_dir, NAME, payload)
@@ -1039,3 +1059,132 @@ def _dispatcher_batch_size() -> int:
 
     default = inspect.signature(Dispatcher.__init__).parameters["batch_size"].default
     return int(default)
+
+
+# -- several `crm-pay worker` processes ------------------------------------------------
+
+WORKER_COUNTS = (1, 4)
+WORKER_MESSAGES = 2000  # payment upserts in the backlog each worker count drains
+QUICK_WORKER_MESSAGES = 500
+WORKER_PAYMENTS = 20  # real payments the upserts refer to (round-robin)
+WORKER_DEADLINE = 120.0
+
+
+def _worker_env(rig: _Rig) -> dict[str, str]:
+    """The rig's configuration as the environment of a worker process (what an operator
+    sets for ``crm-pay worker``): plain values only, the same instance folder (secrets)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_PAY_")}
+    for key, value in rig.app.config.items():
+        if not key.startswith("CRM_PAY_") or value is None:
+            continue
+        if isinstance(value, bool):
+            env[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            env[key] = str(value)
+    env["CRM_PAY_INSTANCE_PATH"] = rig.app.instance_path
+    env["CRM_PAY_SECRET_KEY"] = str(rig.app.config["SECRET_KEY"])
+    env["CRM_PAY_BACKGROUND_WORKERS"] = "false"
+    return env
+
+
+def worker_process_main() -> None:
+    """One worker process of the bench: exactly what ``crm-pay worker`` runs
+    (``BackgroundWorkers.run_forever``), with the bench's 50 ms CRM registered as a
+    connector kind first (a CRM kind cannot be added from the command line)."""
+    from crm_pay.app import create_app
+    from crm_pay.extension import get_context
+    from crm_pay.services.connectors import ConnectorKind
+    from crm_pay.worker import BackgroundWorkers
+
+    app = create_app()
+    ctx = get_context(app)
+    slow = SlowBatchCrm(BenchReads(CUSTOMERS), latency=LATENCY, max_batch=MAX_BATCH)
+    ctx.extras["crm_kinds"] = {
+        **ctx.extras.get("crm_kinds", {}),
+        "bench_slow": ConnectorKind(
+            kind="bench_slow",
+            label="Bench CRM (50 ms per call)",
+            factory=lambda settings, secrets, mapping: slow,
+        ),
+    }
+    with app.app_context():
+        BackgroundWorkers(ctx, outbox_interval=INTERVAL).run_forever()
+
+
+def _enqueue_upserts(ctx: Any, payment_ids: list[str], count: int, tag: str) -> None:
+    """``count`` payment upserts, each for its own customer (its own ordering key), in one
+    transaction: the backlog of ``count`` payments made at once."""
+    from crm_pay.services.outbox import enqueue
+
+    now = ctx.now()
+    with ctx.db.transaction() as s:
+        for i in range(count):
+            enqueue(
+                s,
+                topic=UPSERT_TOPIC,
+                ordering_key=f"bench:{tag}:{i}",
+                dedupe_key=f"bench:{tag}:{i}",
+                payload={"payment_id": payment_ids[i % len(payment_ids)]},
+                now=now,
+            )
+
+
+def _bench_worker_processes(bench_url: str, messages: int) -> dict[int, dict[str, Any]]:
+    """Payments per second that ``n`` worker processes keep up with: the drain rate of a
+    backlog of ``messages`` payment upserts against the 50 ms batching CRM."""
+    import signal
+    import subprocess
+    import sys
+
+    results: dict[int, dict[str, Any]] = {}
+    with _rig(bench_url, CUSTOMERS) as rig:
+        ids, _ = _make_payments(rig, WORKER_PAYMENTS, 0)
+        env = _worker_env(rig)
+        code = "from benchmarks.crm_sync import worker_process_main; worker_process_main()"
+        for n in WORKER_COUNTS:
+            _mark_pending_delivered(rig.ctx)
+            procs = [
+                subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
+                    [sys.executable, "-c", code],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for _ in range(n)
+            ]
+            try:
+                time.sleep(4.0)  # let every process start (imports, first connection)
+                if any(p.poll() is not None for p in procs):
+                    raise BenchError("a worker process exited at start")
+                started = time.perf_counter()
+                _enqueue_upserts(rig.ctx, ids, messages, f"w{n}")
+                while True:
+                    left = sum(_pending_by_topic(rig.ctx).values())
+                    elapsed = time.perf_counter() - started
+                    if left == 0 or elapsed > WORKER_DEADLINE:
+                        break
+                    time.sleep(0.05)
+            finally:
+                for p in procs:
+                    p.send_signal(signal.SIGTERM)
+                for p in procs:
+                    try:
+                        p.wait(15)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+            delivered = messages - left
+            results[n] = {
+                "workers": n,
+                "messages": messages,
+                "delivered": delivered,
+                "seconds": round(elapsed, 3),
+                "payments_per_s": round(delivered / elapsed, 1) if elapsed else None,
+                "complete": left == 0,
+            }
+            print(
+                f"  {n} worker process(es): {delivered}/{messages} payment upserts in "
+                f"{elapsed:.2f} s = {delivered / elapsed:.0f} payments/s"
+                + ("" if left == 0 else f" (deadline reached, {left} left)"),
+                flush=True,
+            )
+    return results

@@ -1,18 +1,24 @@
 """Background work: the outbox dispatcher, the janitor and the daily reconciliation.
 
 Embedded default: threads in the web process (``CRM_PAY_BACKGROUND_WORKERS``).
-Production: ``crm-pay worker`` processes, as many as needed (``SKIP LOCKED`` on
-PostgreSQL keeps them from taking the same message)."""
+Production: ``crm-pay worker`` processes, as many as needed, on PostgreSQL. They share
+the work without doing it twice: outbox messages are leased ``FOR UPDATE SKIP LOCKED``
+(:meth:`crm_pay.services.outbox.Dispatcher._claim`), payments in doubt likewise by the
+janitor, and the one-at-a-time jobs (the janitor's sweeps, the daily reconciliation, the
+pay page's script check) run under an advisory lock (:mod:`crm_pay.persistence.locks`).
+On SQLite one worker process is assumed. docs/runbooks/workers.md says how to run them."""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 
 from crm_pay.live import use_write_only_emitter
 from crm_pay.page_scripts import run_due_script_check
+from crm_pay.persistence.locks import exclusive
 from crm_pay.services.context import Context
 from crm_pay.services.crm_sync import CRM_BATCH_HANDLERS, CRM_HANDLERS
 from crm_pay.services.janitor import run_janitor
@@ -20,7 +26,7 @@ from crm_pay.services.notifications import deliver_message
 from crm_pay.services.outbox import Dispatcher, Handler
 from crm_pay.services.reconciliation import run_due_reconciliation
 
-__all__ = ["BackgroundWorkers", "handlers", "make_dispatcher"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "BackgroundWorkers", "handlers", "make_dispatcher"]
 
 log = logging.getLogger("crm_pay.worker")
 
@@ -33,12 +39,19 @@ def handlers(ctx: Context) -> dict[str, Handler]:
     return found
 
 
-def make_dispatcher(ctx: Context) -> Dispatcher:
+# A claimed message is this worker's for so long; then another worker may take it (the
+# holder died). It must outlast twice the longest single CRM or messaging call.
+DEFAULT_LEASE_SECONDS = 120
+
+
+def make_dispatcher(ctx: Context, *, lease_seconds: int = DEFAULT_LEASE_SECONDS) -> Dispatcher:
+    """The outbox dispatcher of this process, named by host and pid in its logs."""
     return Dispatcher(
         ctx,
         handlers(ctx),
         batch_handlers=dict(CRM_BATCH_HANDLERS),
         worker_id=f"{socket.gethostname()}-{os.getpid()}",
+        lease_seconds=lease_seconds,
     )
 
 
@@ -50,9 +63,10 @@ class BackgroundWorkers:
         outbox_interval: float = 1.0,
         janitor_interval: float = 15.0,
         reconciliation_interval: float = 600.0,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.ctx = ctx
-        self.dispatcher = make_dispatcher(ctx)
+        self.dispatcher = make_dispatcher(ctx, lease_seconds=lease_seconds)
         self.outbox_interval = outbox_interval
         self.janitor_interval = janitor_interval
         # How often the worker asks whether yesterday is reconciled; it runs once a day
@@ -74,7 +88,9 @@ class BackgroundWorkers:
                 except Exception:  # noqa: BLE001 - the loop must survive a bad pass
                     log.exception("janitor pass failed")
                 try:  # the pay page's scripts, every CRM_PAY_SCRIPT_CHECK_INTERVAL
-                    run_due_script_check(self.ctx)
+                    with exclusive(self.ctx.db, "page_scripts.check") as mine:
+                        if mine:  # else another worker is checking right now
+                            run_due_script_check(self.ctx)
                 except Exception:  # noqa: BLE001 - tried again on the next tick
                     log.exception("pay page script check failed")
 
@@ -84,7 +100,10 @@ class BackgroundWorkers:
         def reconciliation_loop() -> None:
             while not self._stop.wait(self.reconciliation_interval):
                 try:
-                    report = run_due_reconciliation(self.ctx)
+                    # The run's own row refuses a second run of the day (Conflict); the
+                    # lock spares the other workers from even starting one.
+                    with exclusive(self.ctx.db, "reconciliation.daily") as mine:
+                        report = run_due_reconciliation(self.ctx) if mine else None
                     if report is not None:
                         log.info(
                             "reconciliation %s: %d matched, %d difference(s)",
@@ -115,10 +134,15 @@ class BackgroundWorkers:
         so agents connected to a web process see what this worker changed."""
         if use_write_only_emitter(self.ctx):
             log.info("worker: live status goes through the Socket.IO message queue")
+        if threading.current_thread() is threading.main_thread():
+            # systemd, Kubernetes and supervisors stop a process with SIGTERM: finish the
+            # delivery in hand and hand the rest back, as on Ctrl+C.
+            signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
         self.start()
         try:
             while not self._stop.wait(1.0):
                 pass
+            log.info("worker stopping")
         except KeyboardInterrupt:
             log.info("worker stopping")
         finally:
