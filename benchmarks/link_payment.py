@@ -16,6 +16,12 @@ timed in the same run and interleaved with our payments, so both see the same ma
 ``ratio`` = our median / bare median, ``overhead`` = our median - bare median: what
 crm-pay adds on top of the PSP round trip.
 
+Next to the times it prints what one payment asks of the database: transactions, SQL
+statements (transaction control not counted) and new connections, counted with the
+engine's events (:mod:`crm_pay.persistence.instrumentation`) over a separate, untimed
+pass of ``COUNTED_PAYMENTS`` payments, so the event hooks cost the timed loop nothing.
+The same budget is asserted by tests/integration/engine/test_hot_path_budget.py.
+
 Runs on SQLite (a file in a temporary folder) and on PostgreSQL: the server named by
 ``CRM_PAY_BENCH_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``),
 where the bench always works in its own database ``crm_pay_bench`` (created when missing,
@@ -40,6 +46,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks.common import RunOptions, Summary, format_table, machine_info, write_results
+from crm_pay.persistence.instrumentation import count_queries
 
 __all__ = ["DESCRIPTION", "NAME", "run"]
 
@@ -50,8 +57,14 @@ ITERATIONS = 200
 QUICK_ITERATIONS = 30
 WARMUP = 20
 QUICK_WARMUP = 5
+#: Payments made (untimed) with the statement counter attached.
+COUNTED_PAYMENTS = 10
 AMOUNT = "1.00"
 NONCE = "fake-valid-nonce"
+
+#: The issue's goals, printed next to the figures (not asserted here).
+GOALS = {"sqlite": 2.0, "postgresql": 2.5}
+BUDGET = {"transactions": 5, "statements": 25}
 
 PG_DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL_ENV = "CRM_PAY_BENCH_DATABASE_URL"
@@ -87,6 +100,8 @@ class BackendResult:
     pay: Summary | None = None
     bare: Summary | None = None
     rows_per_payment: dict[str, float | None] = field(default_factory=dict)
+    #: Per payment, averaged over the counted pass: transactions, statements, ...
+    db_per_payment: dict[str, float] = field(default_factory=dict)
     server_version: str | None = None
 
     @property
@@ -129,6 +144,7 @@ class BackendResult:
             ),
             "overhead_median_ms": None if self.overhead_ms is None else round(self.overhead_ms, 3),
             "rows_per_payment": self.rows_per_payment,
+            "db_per_payment": self.db_per_payment,
         }
 
 
@@ -226,6 +242,7 @@ class _Rig:
     auth: dict[str, str]
     gateway: Any  # braintree.BraintreeGateway
     count_rows: Callable[[], dict[str, int | None]]
+    engine: Any  # sqlalchemy.Engine of the app
 
 
 @contextmanager
@@ -237,7 +254,7 @@ def _rig(db_url: str | None) -> Iterator[_Rig]:
 
     from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
     from crm_pay.app import create_app
-    from crm_pay.extension import get_context
+    from crm_pay.current import get_context
     from crm_pay.persistence.migrate import upgrade
     from crm_pay.services.access import create_api_key
 
@@ -265,11 +282,7 @@ def _rig(db_url: str | None) -> Iterator[_Rig]:
         stack.callback(ctx.db.dispose)
 
         def close_psp() -> None:
-            # The PSP adapter is built lazily; closing an unbuilt one would build it.
-            if getattr(ctx.psp, "_target", None) is not None:
-                close = getattr(ctx.psp, "close", None)
-                if close is not None:
-                    close()
+            ctx.psp.close()  # type: ignore[attr-defined]  # closes only a built adapter
 
         stack.callback(close_psp)
         upgrade(ctx.db)
@@ -296,6 +309,7 @@ def _rig(db_url: str | None) -> Iterator[_Rig]:
             auth={"Authorization": f"Bearer {api_key}"},
             gateway=gateway,
             count_rows=count_rows,
+            engine=ctx.db.engine,
         )
 
 
@@ -387,7 +401,7 @@ def _bench_backend(result: BackendResult, db_url: str | None, iterations: int, w
     """Fill ``result`` with the figures of ``iterations`` payments on ``db_url``
     (``None``: SQLite)."""
     with _rig(db_url) as rig:
-        customers, note = _pick_customers(rig, iterations + warmup)
+        customers, note = _pick_customers(rig, iterations + warmup + COUNTED_PAYMENTS)
         result.customers = customers
         result.warmup = warmup
         if note:
@@ -420,6 +434,16 @@ def _bench_backend(result: BackendResult, db_url: str | None, iterations: int, w
             ours.append(create_ns + pay_ns)
         after = rig.count_rows()
 
+        # Untimed: what each payment asks of the database. The test client runs the
+        # requests in this thread, so only this thread is counted.
+        counted = min(COUNTED_PAYMENTS, iterations)
+        with count_queries(rig.engine, this_thread_only=True) as counter:
+            for i in range(counted):
+                _link_payment(rig, customer(warmup + iterations + i))
+        result.db_per_payment = {
+            name: round(value / counted, 2) for name, value in counter.summary().items()
+        }
+
     result.ours = Summary.of_ns(ours)
     result.create = Summary.of_ns(creates)
     result.pay = Summary.of_ns(pays)
@@ -438,6 +462,10 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
 def _print_results(results: list[BackendResult]) -> None:
     headers = [
         "backend",
@@ -450,6 +478,8 @@ def _print_results(results: list[BackendResult]) -> None:
         "bare SDK p99",
         "ratio",
         "overhead ms",
+        "tx/payment",
+        "stmts/payment",
     ]
     rows = []
     for r in results:
@@ -467,6 +497,8 @@ def _print_results(results: list[BackendResult]) -> None:
                 _ms(r.bare.p99_ms),
                 "-" if r.ratio is None else f"{r.ratio:.1f}x",
                 _ms(r.overhead_ms),
+                _count(r.db_per_payment.get("transactions")),
+                _count(r.db_per_payment.get("statements")),
             ]
         )
     print()
@@ -476,6 +508,12 @@ def _print_results(results: list[BackendResult]) -> None:
             "  create/pay: medians of the two requests; ratio = median / bare SDK median; "
             "overhead = median - bare SDK median"
         )
+        print(
+            f"  goal (issue 9): ratio <= {GOALS['sqlite']:g}x on SQLite, <= "
+            f"{GOALS['postgresql']:g}x on PostgreSQL (quiet machine); at most "
+            f"{BUDGET['transactions']} transactions and {BUDGET['statements']} statements "
+            "per payment (counted, untimed, transaction control not counted)"
+        )
     for r in results:
         if r.skipped:
             print(f"  {r.backend}: skipped: {r.skipped}")
@@ -484,6 +522,9 @@ def _print_results(results: list[BackendResult]) -> None:
                 f"{k} {'-' if v is None else f'{v:g}'}" for k, v in r.rows_per_payment.items()
             )
             print(f"  {r.backend} rows written per payment: {per}")
+        if r.db_per_payment:
+            per = ", ".join(f"{k} {v:g}" for k, v in r.db_per_payment.items())
+            print(f"  {r.backend} database work per payment: {per}")
 
 
 def run(options: RunOptions) -> dict[str, Any]:

@@ -4,22 +4,39 @@ SQLite (embedded default) runs in WAL mode with foreign keys on, and every trans
 starts with ``BEGIN IMMEDIATE`` so that two writers of one payment serialize: the second
 waits for the first to commit and then sees its changes. PostgreSQL uses ``SELECT … FOR
 UPDATE`` row locks (see ``lock``) and ``SKIP LOCKED`` for outbox workers.
+
+Connections are pooled on both backends. A link payment runs several short transactions;
+opening a SQLite file (and setting its pragmas) for each one cost more than the
+statements inside it, so SQLite connections are kept and their pragmas set once, when
+the connection is opened. PostgreSQL connections are checked with a ``SELECT 1`` only
+when they have sat idle in the pool for a while (``STALE_AFTER_SECONDS``), not on every
+checkout: a connection used a moment ago is not worth a round trip to test, while one
+idle for minutes may have been cut by the server or a proxy, and a stale one is replaced
+before the unit of work starts — never in the middle of applying a PSP outcome.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, exc, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
-__all__ = ["Database", "utcnow", "as_utc"]
+__all__ = ["Database", "utcnow", "as_utc", "insert_unless_present", "STALE_AFTER_SECONDS"]
 
 T = TypeVar("T")
+
+#: A pooled PostgreSQL connection idle for longer than this is pinged before use.
+STALE_AFTER_SECONDS = 30.0
+#: Pooled SQLite connections kept open (more are opened when threads need them, and
+#: closed again when returned beyond this number).
+SQLITE_POOL_SIZE = 5
 
 
 def utcnow() -> datetime:
@@ -31,6 +48,23 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def insert_unless_present(
+    session: Session, model: type[Any], values: dict[str, Any], *, returning: Any = None
+) -> Any | None:
+    """``INSERT … ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL): one statement where
+    "look it up, insert when absent" took two, and no SAVEPOINT to survive a race. A
+    concurrent insert of the same unique key makes ours wait for theirs and then insert
+    nothing. Returns the ``returning`` column of the new row, or ``None`` when a row with
+    that unique key already existed (or no column was asked for)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(model).values(**values).on_conflict_do_nothing()
+    if returning is None:
+        session.execute(stmt)
+        return None
+    return session.execute(stmt.returning(returning)).scalar()
 
 
 def normalize_url(url: str) -> str:
@@ -49,14 +83,21 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.is_sqlite:
+            # The pool hands a connection to one thread at a time, so sharing it across
+            # threads (the outbox dispatcher, Socket.IO handlers) is safe.
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-            # A pool of SQLite connections buys nothing and keeps file handles open.
-            kwargs["poolclass"] = NullPool
-        else:
-            kwargs["pool_pre_ping"] = True
+            kwargs["poolclass"] = QueuePool
+            kwargs["pool_size"] = SQLITE_POOL_SIZE
+            # No cap: SQLite serializes writers itself, and a thread must never wait
+            # for a pool slot while holding a write lock another thread waits on.
+            kwargs["max_overflow"] = -1
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             self._configure_sqlite(self.engine)
+        else:
+            self._ping_when_stale(self.engine)
+        # expire_on_commit=False: values read in a unit of work stay readable after it
+        # without a second SELECT per row; autoflush stays on (queries see pending rows).
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @staticmethod
@@ -76,6 +117,36 @@ class Database:
         def _on_begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    @staticmethod
+    def _ping_when_stale(engine: Engine) -> None:
+        """Test a pooled connection before use only when it has been idle a while.
+
+        Raising ``DisconnectionError`` from ``checkout`` makes the pool drop that
+        connection and hand out (or open) another one, so the caller never sees it.
+        """
+
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+            record.info["idle_since"] = time.monotonic()
+
+        @event.listens_for(engine, "checkout")
+        def _on_checkout(
+            dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+        ) -> None:
+            idle_since = record.info.get("idle_since")
+            if idle_since is None or time.monotonic() - idle_since < STALE_AFTER_SECONDS:
+                return
+            try:
+                cur = dbapi_conn.cursor()
+                try:
+                    cur.execute("SELECT 1")
+                finally:
+                    cur.close()
+                # psycopg opened a transaction for the ping; leave the connection idle.
+                dbapi_conn.rollback()
+            except Exception as error:  # noqa: BLE001 - any failure means "use another"
+                raise exc.DisconnectionError("stale pooled connection") from error
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work: commit on success, roll back on any exception."""
@@ -87,11 +158,30 @@ class Database:
             session.close()
 
     def lock(self, session: Session, model: type[T], key: Any) -> T | None:
-        """Load one row for update (a row lock on PostgreSQL; SQLite already holds the
-        database write lock for the whole transaction)."""
+        """Load one row for update.
+
+        PostgreSQL: ``SELECT … FOR UPDATE``, overwriting what the session already holds
+        for that row (after waiting for the lock, another writer's commit must show).
+        SQLite: the transaction has held the database write lock since ``BEGIN
+        IMMEDIATE``, so nothing can have changed what this session read: a row it already
+        holds is used as it is, without another SELECT."""
+        if self.is_sqlite:
+            return session.get(model, key)
         pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
-        stmt = select(model).where(pk == key).with_for_update()
+        stmt = (
+            select(model)
+            .where(pk == key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         return session.execute(stmt).scalars().first()
+
+    def reread_after_lock(self, session: Session, obj: object) -> None:
+        """Re-read ``obj``, loaded before a row lock was taken, where another writer may
+        have changed it meanwhile (PostgreSQL). On SQLite nobody could have (see
+        :meth:`lock`), so no statement is sent."""
+        if not self.is_sqlite:
+            session.refresh(obj)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -25,9 +25,14 @@ def record(
     head = lock_sequence(session, _HEAD)
     prev = None
     if head.value:
-        last = session.get(AuditEntry, head.value)
-        if last is not None:
-            prev = _to_record(last)
+        if head.last_hash:
+            # The head row already holds the last entry's number and hash — all the
+            # chain links to — so the last entry is not read again.
+            prev = _link_to(head.value, head.last_hash)
+        else:
+            last = session.get(AuditEntry, head.value)
+            if last is not None:
+                prev = _to_record(last)
     rec = chain.next_record(
         prev,
         actor=actor,
@@ -51,6 +56,14 @@ def record(
     )
     head.value = rec.seq
     head.last_hash = rec.hash
+
+
+def _link_to(seq: int, hash_: str) -> chain.AuditRecord:
+    """The previous entry as far as the next one needs it: ``chain.next_record`` reads
+    only its ``seq`` and ``hash`` (the other fields are not part of the link)."""
+    return chain.AuditRecord(
+        seq=seq, at="", actor="", action="", subject="", data={}, prev_hash="", hash=hash_
+    )
 
 
 def _to_record(row: AuditEntry) -> chain.AuditRecord:

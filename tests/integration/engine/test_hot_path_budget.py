@@ -1,0 +1,81 @@
+"""The database budget of one link payment: create through the API, pay through the pay
+page, charged through the real SDK against the Braintree sandbox.
+
+A behaviour budget, not a timing: it counts transactions and SQL statements with the
+engine's events (crm_pay.persistence.instrumentation), so it holds on a loaded machine
+and on both backends (SQLite by default, PostgreSQL with CRM_PAY_TEST_DATABASE_URL).
+Run with ``-s`` to see every statement of the measured payment.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+import crm_pay.rendering
+from crm_pay.persistence.instrumentation import QueryCounter, count_queries
+from crm_pay.services.context import Context
+from paytest import create_link, pay
+
+#: At most this many database transactions per link payment (create + pay):
+#: 1. the API key is checked (a read; ``last_used_at`` is written at most once a minute);
+#: 2. the Idempotency-Key is looked up (a read, before the CRM is called);
+#: 3. the payment is created, with the CRM's copy of the customer stored in the same
+#:    transaction (the CRM is called before it, with no transaction open);
+#: 4. the link is checked and the attempt recorded — committed before the PSP is called;
+#: 5. the PSP's outcome is applied and the answer built, after the call.
+#: 4 and 5 are the floor the charging discipline sets (see crm_pay/services/charging.py).
+MAX_TRANSACTIONS = 5  # the target (9 on main before this work)
+#: At most this many SQL statements (transaction control not counted).
+MAX_STATEMENTS = 52  # 50 on SQLite, 52 on PostgreSQL (72 on main); the target, 25, is not reached
+
+
+def _one_link_payment(client: FlaskClient, auth: dict[str, str], ctx: Context) -> QueryCounter:
+    """Create and pay one link payment while counting; return the figures."""
+    with count_queries(ctx.db.engine, this_thread_only=True) as counter:
+        status, payment = create_link(client, auth, amount="10.00")
+        assert status == 201, payment
+        answer = pay(client, payment["pay_url"])
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.get_json()["status"] == "submitted_for_settlement"
+        assert answer.get_json()["receipt_number"].startswith("R-")
+    return counter
+
+
+def test_one_link_payment_stays_within_its_database_budget(
+    client: FlaskClient, auth: dict[str, str], ctx: Context
+) -> None:
+    # The first payment for a customer also imports the customer and invoices from the
+    # CRM (once per customer, not per payment); the budget is for the payments after.
+    first = _one_link_payment(client, auth, ctx)
+    later = _one_link_payment(client, auth, ctx)
+    print("\nfirst link payment (imports the customer):\n" + first.breakdown())
+    print("\nsecond link payment:\n" + later.breakdown())
+    print("\nrepeated SELECTs in the second:", later.repeated_selects())
+    assert later.transactions <= MAX_TRANSACTIONS, later.breakdown()
+    assert later.statement_count <= MAX_STATEMENTS, later.breakdown()
+    assert later.savepoints == 0, later.breakdown()
+
+
+def test_receipt_rendering_is_not_on_the_customers_request_path(
+    client: FlaskClient, auth: dict[str, str], ctx: Context
+) -> None:
+    """The PDF and the receipt email are rendered by the outbox handlers that deliver
+    them, after the customer has their answer: no function of crm_pay.rendering runs
+    while the payment is created and paid."""
+    rendering = str(Path(crm_pay.rendering.__file__).parent)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        _one_link_payment(client, auth, ctx)
+    finally:
+        profiler.disable()
+    ran = {
+        f"{Path(filename).name}:{name}"
+        for filename, _line, name in pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+        if filename.startswith(rendering)
+    }
+    assert ran == set()
