@@ -11,9 +11,11 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from crm_pay.domain.errors import ValidationError
+from crm_pay.domain.ledger import OpenInvoice, plan_allocation
 from crm_pay.domain.money import Money
 from crm_pay.services.payments import CreatePayment
 
@@ -44,23 +46,33 @@ class TakePayment:
     request_hash: str
 
 
-def _outstanding(customer: Mapping[str, Any]) -> dict[str, Money]:
-    """Open invoices in the panel's order (oldest due first) → what each still owes."""
+def _open_invoices(customer: Mapping[str, Any]) -> dict[str, OpenInvoice]:
+    """The panel's open invoices (something left to pay), by number, as the domain's
+    allocation sees them."""
     cur = customer["currency"]
-    owed = {inv["number"]: Money.parse(inv["outstanding"], cur) for inv in customer["invoices"]}
-    return {ref: amount for ref, amount in owed.items() if amount.is_positive()}
+    invoices = {
+        inv["number"]: OpenInvoice(
+            inv["number"],
+            total=Money.parse(inv["total"], cur),
+            paid=Money.parse(inv["paid"], cur),
+            due_on=date.fromisoformat(inv["due_on"]),
+        )
+        for inv in customer["invoices"]
+    }
+    return {ref: inv for ref, inv in invoices.items() if inv.outstanding.is_positive()}
 
 
 def _allocate(
-    picked: Sequence[str], owed: Mapping[str, Money], amount: Money | None
+    picked: Sequence[str], open_invoices: Mapping[str, OpenInvoice], amount: Money | None
 ) -> tuple[Money, dict[str, Money]]:
     """Without an amount: each picked invoice in full. With one: spread over the picked
-    invoices, oldest due first, each up to what it owes."""
+    invoices by the domain's rule (:func:`plan_allocation`: oldest due first, each up to
+    what it owes), so the form shows what the payment will do."""
+    chosen = [open_invoices[ref] for ref in picked]
+    owed = {inv.ref: inv.outstanding for inv in chosen}
     if amount is None:
-        return sum((owed[ref] for ref in picked), Money.zero(owed[picked[0]].currency)), {
-            ref: owed[ref] for ref in picked
-        }
-    total = sum((owed[ref] for ref in picked), Money.zero(amount.currency))
+        return sum(owed.values(), Money.zero(chosen[0].total.currency)), owed
+    total = sum(owed.values(), Money.zero(amount.currency))
     if amount > total:
         raise FormError(
             "amount",
@@ -68,15 +80,8 @@ def _allocate(
             f"({total.currency} {total.to_decimal_str()}). Lower the amount, or untick every "
             "invoice to pay towards the balance (anything above it becomes credit).",
         )
-    allocations: dict[str, Money] = {}
-    remaining = amount
-    for ref in [r for r in owed if r in picked]:
-        if not remaining.is_positive():
-            break
-        share = min(owed[ref], remaining)
-        allocations[ref] = share
-        remaining -= share
-    return amount, allocations
+    plan = plan_allocation(amount, chosen)
+    return amount, {a.invoice_ref: a.amount for a in plan.allocations}
 
 
 def parse_take_payment(customer: Mapping[str, Any], form: Any) -> TakePayment:
@@ -85,7 +90,7 @@ def parse_take_payment(customer: Mapping[str, Any], form: Any) -> TakePayment:
     key = (form.get("idempotency_key") or "").strip()
     if not key or len(key) > 200:
         raise FormError("form", "This form is incomplete; reload the page and try again.")
-    owed = _outstanding(customer)
+    owed = _open_invoices(customer)
     picked = list(dict.fromkeys(form.getlist("invoice")))
     stray = [ref for ref in picked if ref not in owed]
     if stray:

@@ -13,9 +13,16 @@ page's blueprint; what is the same everywhere lives here, once:
 - The last line of the PAN guard for HTTP answers: a text body (HTML, JSON, plain text)
   holding something that looks like a card number is redacted before it leaves, e.g.
   what an agent typed into a search box, echoed back on the results page.
+
+The page headers themselves are built here too, by one function
+(:func:`secure_page_headers`, with :func:`content_security_policy` for the CSP text), so
+the console, the pay page and the receipts portal differ only in what they allow, never
+in how the headers are spelled: each page passes its own directives and referrer policy.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from flask import Blueprint, Flask, Response
 
@@ -24,9 +31,11 @@ from vault import pan
 __all__ = [
     "HSTS_VALUE",
     "OWN_PACKAGES",
+    "content_security_policy",
     "install_transport_headers",
     "no_store",
     "own_blueprints",
+    "secure_page_headers",
 ]
 
 HSTS_VALUE = "max-age=31536000"
@@ -43,6 +52,44 @@ def no_store(bp: Blueprint) -> None:
     def _no_store(resp: Response) -> Response:
         resp.headers["Cache-Control"] = "no-store"
         return resp
+
+
+def content_security_policy(directives: Iterable[tuple[str, str | None]]) -> str:
+    """The ``Content-Security-Policy`` value for ``(directive, sources)`` pairs, in order.
+
+    A pair whose sources are ``None`` is left out (a directive the page does not need);
+    an empty string gives a directive without sources, and surrounding blanks are
+    trimmed so a page can pass optional sources without minding spaces.
+    """
+    parts = [f"{name} {sources}".strip() for name, sources in directives if sources is not None]
+    return "; ".join(parts)
+
+
+def secure_page_headers(
+    resp: Response,
+    *,
+    csp: str | None,
+    referrer: str,
+    robots: str | None = None,
+) -> Response:
+    """The security headers of one of crm-pay's pages, set on ``resp`` and returned.
+
+    ``csp``: the policy (see :func:`content_security_policy`); ``None`` leaves the
+    answer's own ``Content-Security-Policy`` as it is (the console's non-HTML answers
+    set a framing-only policy themselves). ``referrer``: ``Referrer-Policy``; pages whose
+    URL holds a signed token use ``no-referrer`` so the token never leaks to another
+    site. ``robots``: an ``X-Robots-Tag`` for pages search engines must not index.
+    Every page is ``nosniff`` and ``no-store``: they all show a customer's or an agent's
+    data, which no cache may keep.
+    """
+    if csp is not None:
+        resp.headers["Content-Security-Policy"] = csp
+    resp.headers["Referrer-Policy"] = referrer
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Cache-Control"] = "no-store"
+    if robots is not None:
+        resp.headers["X-Robots-Tag"] = robots
+    return resp
 
 
 def own_blueprints(app: Flask) -> list[str]:

@@ -19,7 +19,8 @@ log = logging.getLogger("crm_pay.cases")
 CASE_KINDS = frozenset(
     {
         "failed",
-        "partial",
+        # (no "partial": paying part of a balance is an ordinary payment, and a PSP that
+        # took less than asked opens "amount_mismatch")
         "overpaid",
         "disputed",
         "amount_mismatch",

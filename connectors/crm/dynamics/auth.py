@@ -17,12 +17,13 @@ import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
+from connectors import http
 from connectors.outbound import STRICT, OutboundPolicy, guard
 from crm_pay.ports import CrmAuthFailed, CrmCallFailed
 
 from .config import DynamicsConfig
 
-__all__ = ["TokenSource", "parse_retry_after"]
+__all__ = ["TokenSource"]
 
 #: Fetch a new token this long before the cached one expires, so that no call is sent
 #: with a token that dies in flight.
@@ -93,20 +94,22 @@ class TokenSource:
                 f"Microsoft sign-in refused the app's credentials ({exc.error}): {description}",
                 crm_message=description,
             ) from None
-        except requests.Timeout:
-            raise CrmCallFailed("Microsoft sign-in did not answer in time") from None
+        except requests.Timeout as exc:
+            raise CrmCallFailed(
+                http.transport_failure_text(
+                    "Microsoft sign-in", "the token request", exc, timeout=self._config.timeout
+                )
+            ) from None
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 0
-            delay = (
-                parse_retry_after(exc.response.headers.get("Retry-After"))
-                if (exc.response is not None)
-                else None
-            )
+            delay = http.retry_after(exc.response) if exc.response is not None else None
             raise CrmCallFailed(
                 f"Microsoft sign-in answered HTTP {status}", retryable=status >= 429, delay=delay
             ) from None
         except requests.RequestException as exc:
-            raise CrmCallFailed(f"cannot reach Microsoft sign-in ({type(exc).__name__})") from None
+            raise CrmCallFailed(
+                http.transport_failure_text("Microsoft sign-in", "the token request", exc)
+            ) from None
         except ValueError:
             raise CrmCallFailed("Microsoft sign-in answered with something unreadable") from None
         token = answer.get("access_token")
@@ -120,18 +123,3 @@ class TokenSource:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._config.client_secret, "[client secret]")
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header given in seconds, else ``None``.
-
-    Dataverse and Entra ID send whole seconds; an HTTP date is not expected from them and
-    is treated as absent (the outbox then uses its own backoff).
-    """
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return max(0.0, seconds)

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
 
+from connectors.http import timeout_setting
 from connectors.outbound import STRICT, OutboundPolicy
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import normalize_currency
@@ -188,7 +189,7 @@ def parse_config(
         currency = normalize_currency(_text(settings, "default_currency", required=False) or "USD")
     except ValidationError as exc:
         raise ConfigurationError(f"default_currency: {exc.message}") from None
-    timeout = _timeout(settings.get("timeout"))
+    timeout = timeout_setting(settings.get("timeout"), default=30.0, low=1, high=300)
     secret = secrets.get("client_secret")
     if not isinstance(secret, str) or not secret.strip():
         raise ConfigurationError(
@@ -227,18 +228,6 @@ def _https_origin(url: str, key: str, outbound: OutboundPolicy) -> str:
             f"{key} must be an https URL without a path, such as https://contoso.crm.dynamics.com"
         )
     return f"https://{parts.netloc}"
-
-
-def _timeout(value: object) -> float:
-    if value is None or value == "":
-        return 30.0
-    try:
-        seconds = float(str(value))
-    except ValueError:
-        raise ConfigurationError("timeout must be a number of seconds") from None
-    if not 1 <= seconds <= 300:
-        raise ConfigurationError("timeout must be between 1 and 300 seconds")
-    return seconds
 
 
 def _mapping(overrides: Mapping[str, str]) -> Mapping[str, str]:

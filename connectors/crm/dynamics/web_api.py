@@ -18,10 +18,11 @@ from urllib.parse import quote
 
 import requests
 
+from connectors.http import answer_excerpt, parse_retry_after, transport_failure_text
 from crm_pay.ports import CrmAuthFailed, CrmCallFailed
-from vault.pan import redact, redact_obj
+from vault.pan import redact_obj
 
-from .auth import TokenSource, parse_retry_after
+from .auth import TokenSource
 from .config import DynamicsConfig
 
 __all__ = [
@@ -114,7 +115,7 @@ def odata_error(status: int, text: str) -> tuple[str, str]:
         error = json.loads(text)["error"]
         return str(error.get("code") or ""), str(error.get("message") or "")
     except (ValueError, KeyError, TypeError, AttributeError):
-        excerpt = redact(text.strip()[:_EXCERPT])
+        excerpt = answer_excerpt(text, _EXCERPT)
         return "", excerpt or f"HTTP {status} with an empty body"
 
 
@@ -219,12 +220,8 @@ class DataverseApi:
                 timeout=self.config.timeout,
                 allow_redirects=False,
             )
-        except requests.Timeout:
-            raise CrmCallFailed(
-                f"Dynamics 365 did not answer {what} within {self.config.timeout:g} s"
-            ) from None
         except requests.RequestException as exc:
             raise CrmCallFailed(
-                f"cannot reach Dynamics 365 for {what} ({type(exc).__name__})"
+                transport_failure_text("Dynamics 365", what, exc, timeout=self.config.timeout)
             ) from None
         return response, token

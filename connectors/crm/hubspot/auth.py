@@ -14,6 +14,7 @@ import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
+from connectors import http
 from connectors.outbound import STRICT, OutboundPolicy, guard
 from crm_pay.ports import CrmAuthFailed, CrmCallFailed
 
@@ -115,7 +116,9 @@ class OAuthRefreshToken:
             token = self._oauth.refresh_token(self._token_url, refresh_token=self._refresh_token)
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise CrmCallFailed(
-                f"HubSpot's token endpoint did not answer ({type(exc).__name__})"
+                http.transport_failure_text(
+                    "HubSpot's token endpoint", "the token refresh", exc, timeout=_TIMEOUT
+                )
             ) from None
         except OAuthError as exc:
             raise CrmAuthFailed(
@@ -182,13 +185,8 @@ def hubspot_error(resp: requests.Response) -> str:
 
 
 def retry_after(resp: requests.Response) -> float | None:
-    """Seconds to wait before retrying: ``Retry-After`` if present and sane, else 10 on 429."""
-    header = resp.headers.get("Retry-After", "").strip()
-    if header:
-        try:
-            seconds = float(header)
-        except ValueError:
-            seconds = -1.0
-        if 0 <= seconds <= 86_400:
-            return seconds
-    return 10.0 if resp.status_code == 429 else None
+    """Seconds to wait before retrying: ``Retry-After`` if present and readable, else 10 on 429.
+
+    HubSpot's burst limit is per ten seconds, hence the default when it names no delay.
+    """
+    return http.retry_after(resp, default=10.0 if resp.status_code == 429 else None)

@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import requests
 
+from connectors.http import transport_failure_text
 from crm_pay.ports import CrmAuthFailed, CrmCallFailed
 from vault.pan import redact, redact_obj
 
@@ -77,12 +79,11 @@ class HubSpotApi:
         headers = {"Authorization": f"Bearer {self._tokens.bearer()}", "Accept": "application/json"}
         try:
             return self._session.request(method, url, headers=headers, timeout=_TIMEOUT, **kwargs)
-        except requests.Timeout:
+        except requests.RequestException as exc:
             # ``from None``: a requests exception carries the prepared request, and with it
             # the Authorization header; nothing of it may reach a traceback or error report.
-            raise CrmCallFailed("HubSpot did not answer in time (timeout)") from None
-        except requests.RequestException as exc:
-            raise CrmCallFailed(f"HubSpot could not be reached ({type(exc).__name__})") from None
+            what = f"{method} {urlsplit(url).path}"
+            raise CrmCallFailed(transport_failure_text("HubSpot", what, exc)) from None
 
 
 def _refuse_card_numbers(method: str, path: str, parts: tuple[Any, ...]) -> None:

@@ -26,6 +26,7 @@ import requests
 from authlib.oauth2.rfc7523 import JWTBearerGrant
 from joserfc.jwk import RSAKey
 
+from connectors.http import transport_failure_text
 from connectors.outbound import STRICT, OutboundPolicy, OutboundUrlRefused
 from crm_pay.ports import CrmAuthFailed, CrmCallFailed
 
@@ -122,8 +123,12 @@ class SalesforceAuth:
         except requests.RequestException as exc:
             # The exception text can hold the request; name the failure only.
             raise CrmCallFailed(
-                f"could not reach the Salesforce login server {self.token_url} "
-                f"({type(exc).__name__})"
+                transport_failure_text(
+                    f"the Salesforce login server {self.token_url}",
+                    "the token request",
+                    exc,
+                    timeout=self._timeout,
+                )
             ) from None
         return self._token_from(response)
 

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import requests
 
+from connectors.http import transport_failure_text
 from crm_pay.ports import CrmAuthFailed, CrmCallFailed
 from vault.pan import redact_obj
 
@@ -153,7 +154,7 @@ class SalesforceApi:
         except requests.RequestException as exc:
             # requests' messages can repeat the request; name the failure only.
             raise CrmCallFailed(
-                f"Salesforce did not answer ({what}): {type(exc).__name__}"
+                transport_failure_text("Salesforce", what, exc, timeout=self._timeout)
             ) from None
 
     def _url(self, token: AccessToken, path: str) -> str:

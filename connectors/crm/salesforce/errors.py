@@ -9,11 +9,11 @@ best clue, so it travels verbatim in ``CrmCallFailed.crm_message``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import requests
 
+from connectors import http
 from crm_pay.ports import CrmCallFailed, RecordResult
 
 __all__ = [
@@ -56,17 +56,9 @@ def error_items(body: Any) -> list[tuple[str, str]]:
 
 
 def retry_after(response: requests.Response, clock: Callable[[], float]) -> float | None:
-    """Seconds from the ``Retry-After`` header (delta or HTTP date), or ``None``."""
-    raw = (response.headers.get("Retry-After") or "").strip()
-    if not raw:
-        return None
-    if raw.isdigit():
-        return float(raw)
-    try:
-        moment = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - clock())
+    """Seconds from the ``Retry-After`` header (delta or HTTP date, measured on the
+    connector's ``clock``), or ``None``."""
+    return http.retry_after(response, now=clock)
 
 
 def api_failure(

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import requests
 
+from connectors.http import answer_excerpt, retry_after, timeout_setting, transport_failure_text
 from connectors.outbound import STRICT, OutboundPolicy, guard
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import Money
@@ -25,7 +26,7 @@ from crm_pay.ports import (
     CrmPaymentRecord,
     StoredCard,
 )
-from vault.pan import redact, redact_obj
+from vault.pan import redact_obj
 
 from .config import SECRET_FIELDS, SETTINGS_FIELDS, ConfigField
 from .signing import EVENT_ID_HEADER, SIGNATURE_HEADER, event_id, sign
@@ -97,7 +98,7 @@ class WebhookCrm:
                 "(docs/crm/webhook.md)"
             )
         self.url = outbound.check_url(settings.get("url"), setting="url")
-        self.timeout = _timeout(settings.get("timeout"))
+        self.timeout = timeout_setting(settings.get("timeout"), default=10.0, low=1, high=120)
         self.include_pdf = str(settings.get("include_pdf") or "").lower() in ("1", "true", "yes")
         secret = secrets.get("signing_secret")
         if not isinstance(secret, str) or len(secret.strip()) < _MIN_SECRET:
@@ -245,18 +246,16 @@ class WebhookCrm:
             response = self._session.post(
                 self.url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
             )
-        except requests.Timeout:
-            raise CrmCallFailed(f"the webhook did not answer {what} in time") from None
         except requests.RequestException as exc:
             raise CrmCallFailed(
-                f"cannot reach the webhook for {what} ({type(exc).__name__})"
+                transport_failure_text("the webhook", what, exc, timeout=self.timeout)
             ) from None
         status = response.status_code
         if 200 <= status < 300:
             return
         # The receiver's words go to ``crm_message`` (delivery errors on the sync page),
         # never into the message itself, which Test connection shows.
-        excerpt = redact(response.text.strip()[:_EXCERPT])
+        excerpt = answer_excerpt(response.text, _EXCERPT)
         if status in (401, 403):
             # The receiver refuses our signature or key: the admin fixes the secret, and
             # the events wait for it (never dead-lettered for this).
@@ -268,7 +267,7 @@ class WebhookCrm:
         raise CrmCallFailed(
             f"the webhook answered HTTP {status} to {what}",
             retryable=retryable,
-            delay=_retry_after(response.headers.get("Retry-After")) if retryable else None,
+            delay=retry_after(response) if retryable else None,
             crm_message=excerpt,
         )
 
@@ -292,21 +291,3 @@ def _iso(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value or not value.strip().isdigit():
-        return None
-    return float(value.strip())
-
-
-def _timeout(value: object) -> float:
-    if value is None or value == "":
-        return 10.0
-    try:
-        seconds = float(str(value))
-    except ValueError:
-        raise ConfigurationError("timeout must be a number of seconds") from None
-    if not 1 <= seconds <= 120:
-        raise ConfigurationError("timeout must be between 1 and 120 seconds")
-    return seconds
