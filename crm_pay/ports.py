@@ -8,12 +8,18 @@ expiry and BIN at most.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol, TypeVar, runtime_checkable
 
+from crm_pay.domain.declines import (
+    DeclineAdvice,
+    advice_for,
+    decline_reference,
+    fallback_category,
+)
 from crm_pay.domain.money import Money
 
 __all__ = [
@@ -22,6 +28,9 @@ __all__ = [
     "PspTransaction",
     "SaleRequest",
     "DeclineInfo",
+    "CardEntry",
+    "WebhookRequest",
+    "WebhookEnvelope",
     "SaleOutcome",
     "WebhookNotification",
     "PaymentGateway",
@@ -66,7 +75,8 @@ class CardSummary:
 
 
 class PspTxnStatus(StrEnum):
-    """A PSP transaction's status, normalised from Braintree's vocabulary."""
+    """A PSP transaction's status in crm-pay's words; each adapter maps its own
+    vocabulary onto these (a status with no equivalent is ``OTHER``)."""
 
     AUTHORIZED = "authorized"
     SUBMITTED_FOR_SETTLEMENT = "submitted_for_settlement"
@@ -89,18 +99,23 @@ class PspTransaction:
     kind: str = "sale"  # "sale" | "credit" (refund)
     card: CardSummary | None = None
     created_at: datetime | None = None
+    # The PSP's raw response code (for support; decisions use ``decline``)
     processor_response_code: str | None = None
     refunded_transaction_id: str | None = None
     merchant_account_id: str | None = None  # decides the settlement currency
-    settlement_response_code: str | None = None  # why settlement was declined (e.g. 4001)
+    # The PSP's raw code for a declined settlement (for support; decisions use ``decline``)
+    settlement_response_code: str | None = None
     updated_at: datetime | None = None  # last status change at the PSP
+    # Why it was not successful (declined, rejected, failed, settlement declined), as the
+    # adapter classified it; None while the transaction is fine.
+    decline: DeclineInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SaleRequest:
     amount: Money
     order_id: str  # deterministic per payment attempt; lets the janitor find the sale
-    request_key: str  # idempotency key sent as Braintree ``api_request_key``
+    request_key: str  # idempotency key: the PSP answers a repeat with the first sale
     payment_method_nonce: str | None = None
     payment_method_token: str | None = None  # card on file (channel "vaulted")
     device_data: str | None = None
@@ -111,12 +126,42 @@ class SaleRequest:
 
 @dataclass(frozen=True, slots=True)
 class DeclineInfo:
-    """Why the PSP said no. ``code`` is the processor/gateway code; the raw text stays
-    internal and is never shown to an agent or customer."""
+    """Why the PSP said no, classified by the adapter.
 
-    kind: str  # "processor" | "gateway" | "validation" | "settlement"
+    ``kind`` is how far the attempt got (``crm_pay.domain.declines.DECLINE_KINDS``:
+    "processor", "gateway", "validation", "settlement", "failed", ...); ``code`` is the
+    PSP's raw code; ``category`` is crm-pay's :class:`~crm_pay.domain.declines.
+    DeclineCategory` the adapter mapped it to (empty: the kind's generic category);
+    ``reference`` is the raw code as kept and shown (``processor.2001``; empty: built by
+    ``decline_reference``). ``raw_text`` stays internal and is never shown to an agent or
+    customer."""
+
+    kind: str
     code: str
     raw_text: str = ""
+    category: str = ""
+    reference: str = ""
+
+    def advice(self) -> DeclineAdvice:
+        """The plain words for this decline (crm-pay's, keyed on ``category``)."""
+        return advice_for(
+            self.category or fallback_category(self.kind),
+            code=self.reference or decline_reference(self.kind, self.code),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CardEntry:
+    """How the PSP's hosted fields run on the pay page, as far as the page's
+    Content-Security-Policy must know: the origins their iframes load from
+    (``frame-src``), talk to (``connect-src``) and show images from (``img-src``), and
+    the wallets offered beside the card fields. The client token is asked for separately
+    (:meth:`PaymentGateway.client_token`): it is per payment and may be unavailable."""
+
+    frame_origins: tuple[str, ...] = ()
+    connect_origins: tuple[str, ...] = ()
+    img_origins: tuple[str, ...] = ()
+    wallets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +175,32 @@ class SaleOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A PSP's notice as ``POST {prefix}/webhooks/<psp>`` received it, nothing trusted
+    yet: the parsed form fields (empty unless form-encoded), the raw body and the
+    headers (names lower-cased). The adapter picks what its PSP signs."""
+
+    form: Mapping[str, str]
+    body: bytes
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEnvelope:
+    """What crm-pay stores of a notice and verifies (again, on replay) with
+    :meth:`PaymentGateway.parse_webhook`: the signature as the PSP sent it (``""`` when
+    the PSP signs inside the payload) and the signed payload, as text."""
+
+    signature: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookNotification:
-    kind: str  # Braintree kind, e.g. "transaction_settled", "dispute_opened"
+    # The PSP's kind in crm-pay's vocabulary (services/webhooks.py applies
+    # "transaction_settled", "transaction_settlement_declined", "refund_failed" and the
+    # dispute kinds; an adapter maps its own event names onto these).
+    kind: str
     event_id: str  # stable identity for dedupe (kind + subject id + timestamp)
     timestamp: datetime
     transaction: PspTransaction | None = None
@@ -163,6 +232,10 @@ class PaymentGateway(Protocol):
         (``None``: the first of :attr:`currencies`)."""
         ...
 
+    def card_entry(self) -> CardEntry:
+        """The hosted fields' origins and wallets for the pay page (offline, no call)."""
+        ...
+
     def sale(self, request: SaleRequest) -> SaleOutcome: ...
 
     def submit_for_settlement(
@@ -187,6 +260,18 @@ class PaymentGateway(Protocol):
         ...
 
     def search(self, start: datetime, end: datetime) -> Sequence[PspTransaction]: ...
+
+    def webhook_envelope(self, request: WebhookRequest) -> WebhookEnvelope:
+        """The signature and payload of a notice as its PSP posts them (Braintree: the
+        ``bt_signature`` and ``bt_payload`` form fields). Raises ``WebhookRejected``
+        (400, nothing stored) when they are missing."""
+        ...
+
+    def webhook_documents(self, envelope: WebhookEnvelope) -> Sequence[str]:
+        """Every text of a notice a person could read once it is decoded (signature
+        parts that are not digests, the payload, the document it encodes): where crm-pay
+        looks for a card number before anything is stored."""
+        ...
 
     def parse_webhook(self, signature: str, payload: str) -> WebhookNotification:
         """Verify and decode; raises ``WebhookRejected`` when the signature is not ours."""

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
 
 import braintree
@@ -36,13 +37,16 @@ from crm_pay.domain.errors import (
 )
 from crm_pay.domain.money import Money, normalize_currency
 from crm_pay.ports import (
+    CardEntry,
     PspDispute,
     PspTransaction,
     PspTxnStatus,
     SaleOutcome,
     SaleRequest,
     SettlementBatchLine,
+    WebhookEnvelope,
     WebhookNotification,
+    WebhookRequest,
 )
 
 from .braintree_http import RecordingHttp, local_environment, parse_environment, translate_errors
@@ -55,11 +59,28 @@ from .braintree_mapping import (
     outcome_from_result,
     transaction_from_sdk,
     utc,
+    webhook_documents,
+    webhook_envelope,
 )
 
 __all__ = ["BraintreeGateway", "check_merchant_accounts"]
 
 log = logging.getLogger("crm_pay.psp.braintree")
+
+# Braintree's hosted fields in production: the scripts come from js.braintreegateway.com
+# (version-pinned with Subresource Integrity, in the pay page's script inventory), the
+# field iframes from assets.braintreegateway.com, and they talk to Braintree's client API.
+HOSTED_FIELDS = CardEntry(
+    frame_origins=("https://assets.braintreegateway.com",),
+    connect_origins=(
+        "https://api.braintreegateway.com",
+        "https://api.sandbox.braintreegateway.com",
+        "https://client-analytics.braintreegateway.com",
+        "https://client-analytics.sandbox.braintreegateway.com",
+        "https://*.braintree-api.com",
+    ),
+    img_origins=("https://assets.braintreegateway.com",),
+)
 
 # What a verified-but-broken webhook payload raises inside the SDK.
 _UNDECODABLE = (ValueError, KeyError, TypeError, AttributeError, ArithmeticError)
@@ -97,7 +118,9 @@ class BraintreeGateway:
         merchant_account_id: str | None = None,
         currency: str | None = None,
         timeout: float = 20.0,
+        card_entry: CardEntry = HOSTED_FIELDS,
     ) -> None:
+        self._card_entry = card_entry
         for label, value in (
             ("merchant_id", merchant_id),
             ("public_key", public_key),
@@ -142,9 +165,13 @@ class BraintreeGateway:
         merchant_account_id: str | None = None,
         currency: str | None = None,
         timeout: float = 20.0,
+        assets_url: str | None = None,
     ) -> BraintreeGateway:
         """A gateway talking to the embedded sandbox at ``gateway_url``
-        (``http://127.0.0.1:PORT``) through the unchanged SDK code path."""
+        (``http://127.0.0.1:PORT``) through the unchanged SDK code path; the sandbox's
+        stand-in hosted fields are served from ``assets_url`` (default: ``gateway_url``)."""
+        parts = urlsplit(assets_url or gateway_url)
+        assets = f"{parts.scheme}://{parts.netloc}"
         return cls(
             merchant_id=merchant_id,
             public_key=public_key,
@@ -154,6 +181,7 @@ class BraintreeGateway:
             merchant_account_id=merchant_account_id,
             currency=currency,
             timeout=timeout,
+            card_entry=CardEntry(frame_origins=(assets,), connect_origins=(assets,)),
         )
 
     def close(self) -> None:
@@ -181,6 +209,10 @@ class BraintreeGateway:
         return self._accounts[currency]
 
     # ------------------------------------------------------------------ payments
+    def card_entry(self) -> CardEntry:
+        """Braintree's hosted-fields origins (the sandbox's assets server when local)."""
+        return self._card_entry
+
     def client_token(self, *, currency: str | None = None) -> str:
         """A client token for the hosted fields on the customer's page, bound to the
         merchant account of ``currency`` (default: the first configured currency), so
@@ -414,6 +446,15 @@ class BraintreeGateway:
     # ------------------------------------------------------------------ end reconciliation
 
     # ------------------------------------------------------------------ webhooks
+    def webhook_envelope(self, request: WebhookRequest) -> WebhookEnvelope:
+        """``bt_signature`` and ``bt_payload`` from the posted form (``WebhookRejected``
+        when either is missing)."""
+        return webhook_envelope(request)
+
+    def webhook_documents(self, envelope: WebhookEnvelope) -> tuple[str, ...]:
+        """The signature's public keys, the payload and its decoded XML."""
+        return webhook_documents(envelope)
+
     def parse_webhook(self, signature: str, payload: str) -> WebhookNotification:
         """Verify ``bt_signature`` against ``bt_payload`` and decode it.
 

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
@@ -81,16 +80,14 @@ def local_environment(gateway_url: str) -> braintree.Environment:
 
 
 class RecordingHttp(Http):  # type: ignore[misc]  # the SDK ships no type hints
-    """The SDK's HTTP strategy, remembering the last ``Retry-After`` header per thread."""
+    """The SDK's HTTP strategy with one pooled ``requests`` session per thread.
+
+    (A 429's ``Retry-After`` is not kept: nothing retries a PSP call on a timer; the
+    janitor re-checks an unknown outcome on its own schedule.)"""
 
     def __init__(self, config: Any, environment: Any = None) -> None:
         super().__init__(config, environment)
         self._local = threading.local()
-
-    @property
-    def retry_after(self) -> float | None:
-        """Seconds the gateway asked us to wait in its last 429 answer on this thread."""
-        return getattr(self._local, "retry_after", None)
 
     def _session(self) -> requests.Session:
         # Like the SDK, drop a connection pool left idle too long: a load balancer may have
@@ -110,7 +107,6 @@ class RecordingHttp(Http):  # type: ignore[misc]  # the SDK ships no type hints
         self, http_verb: str, path: str, headers: dict[str, Any], request_body: Any
     ) -> list[Any]:
         data, files = request_body if isinstance(request_body, tuple) else (request_body, None)
-        self._local.retry_after = None
         # The SDK's environments carry their CA bundle; a plain-HTTP one has nothing to verify.
         verify: Any = self.environment.ssl_certificate if self.environment.is_ssl else True
         response = self._session().request(
@@ -122,8 +118,6 @@ class RecordingHttp(Http):  # type: ignore[misc]  # the SDK ships no type hints
             verify=verify,
             timeout=self.config.timeout,
         )
-        if response.status_code == 429:
-            self._local.retry_after = _parse_retry_after(response.headers.get("Retry-After"))
         return [response.status_code, response.text]
 
     def close(self) -> None:
@@ -131,19 +125,6 @@ class RecordingHttp(Http):  # type: ignore[misc]  # the SDK ships no type hints
         if session is not None:
             session.close()
             del self._local.session
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 _UNKNOWN_OUTCOME = (
@@ -184,23 +165,15 @@ def translate_errors(operation: str, http: RecordingHttp) -> Iterator[None]:
     except bt_errors.NotFoundError:
         raise NotFound(f"Braintree has no such transaction ({operation})") from None
     except bt_errors.TooManyRequestsError:
-        _raise_unavailable(
-            f"Braintree rate-limited {operation} (HTTP 429); outcome unknown",
-            retry_after=http.retry_after,
-        )
+        _raise_unavailable(f"Braintree rate-limited {operation} (HTTP 429); outcome unknown")
     except _UNKNOWN_OUTCOME as exc:
         _raise_unavailable(f"Braintree {operation} failed ({type(exc).__name__}); outcome unknown")
     except _UNREADABLE as exc:
-        err = PspProtocolError(
+        raise PspProtocolError(
             f"Braintree answered {operation} with something we cannot read "
             f"({type(exc).__name__}); outcome unknown"
-        )
-        err.retry_after = None  # type: ignore[attr-defined]
-        raise err from None
+        ) from None
 
 
-def _raise_unavailable(message: str, *, retry_after: float | None = None) -> NoReturn:
-    err = PspUnavailable(message)
-    # ``retry_after`` rides on the exception for the services layer (seconds or None).
-    err.retry_after = retry_after  # type: ignore[attr-defined]
-    raise err from None
+def _raise_unavailable(message: str) -> NoReturn:
+    raise PspUnavailable(message) from None

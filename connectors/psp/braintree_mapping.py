@@ -7,11 +7,16 @@ and anything else longer is never read.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 import io
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from crm_pay.domain.declines import DeclineCategory, fallback_category
 from crm_pay.domain.errors import Conflict, PspProtocolError, ValidationError, WebhookRejected
 from crm_pay.domain.money import Money
 from crm_pay.ports import (
@@ -21,11 +26,15 @@ from crm_pay.ports import (
     PspTransaction,
     PspTxnStatus,
     SaleOutcome,
+    WebhookEnvelope,
     WebhookNotification,
+    WebhookRequest,
 )
 
 __all__ = [
     "check_matches",
+    "classify_decline",
+    "category_of_reference",
     "dispute_from_sdk",
     "dispute_refusal",
     "evidence_document",
@@ -34,6 +43,8 @@ __all__ = [
     "outcome_from_result",
     "transaction_from_sdk",
     "utc",
+    "webhook_documents",
+    "webhook_envelope",
 ]
 
 _STATUSES: dict[str, PspTxnStatus] = {
@@ -149,15 +160,132 @@ def _bin(value: Any) -> str | None:
     return digits[:6] or None
 
 
+# --------------------------------------------------------------------------- declines
+def _codes(category: DeclineCategory, codes: str) -> dict[int, DeclineCategory]:
+    return dict.fromkeys((int(c) for c in codes.split()), category)
+
+
+_C = DeclineCategory
+
+# Braintree processor response codes (2000–2999, 3000 for the processor network) by
+# family. Codes not listed fall back to ISSUER_DECLINED, the advice Braintree's
+# "Processor Declined" calls for.
+_PROCESSOR: dict[int, DeclineCategory] = {
+    **_codes(_C.ISSUER_DECLINED, "2000 2038 2046"),
+    **_codes(_C.INSUFFICIENT_FUNDS, "2001"),
+    **_codes(_C.LIMIT_EXCEEDED, "2002 2003"),
+    **_codes(_C.EXPIRED_CARD, "2004"),
+    **_codes(_C.CARD_DETAILS, "2005 2006 2008 2051"),
+    **_codes(_C.SECURITY_CODE, "2010"),
+    **_codes(_C.ADDRESS, "2059"),
+    **_codes(_C.ADDRESS_AND_SECURITY_CODE, "2060"),
+    **_codes(_C.CALL_ISSUER, "2011 2041 2043 2044"),
+    # Lost, stolen, suspected fraud, pick up, no such account, card replaced: the customer
+    # is told only that the card was declined.
+    **_codes(_C.CARD_NOT_USABLE, "2007 2009 2012 2013 2014 2022 2047 2053"),
+    **_codes(_C.CARD_RESTRICTED, "2015 2017 2018 2057"),
+    **_codes(_C.CARD_TYPE_NOT_ACCEPTED, "2024"),
+    **_codes(_C.DUPLICATE, "2016 2069"),
+    **_codes(_C.AUTHENTICATION_REQUIRED, "2099"),
+    **_codes(
+        _C.MERCHANT_SETUP,
+        "2023 2025 2026 2027 2028 2029 2030 2031 2032 2040 2042 2045 2058 2079 2087 2088 "
+        "2089 2091 2100",
+    ),
+    **_codes(
+        _C.INVALID_TRANSACTION,
+        "2019 2020 2021 2033 2034 2035 2039 2048 2049 2050 2055 2056 2061 2062 2064",
+    ),
+    **_codes(_C.OPERATION_NOT_POSSIBLE, "2036 2037 2054 2065 2067 2090 2094 2095"),
+    **_codes(
+        _C.WALLET_DECLINED,
+        "2063 2066 2068 2070 2071 2072 2073 2074 2075 2076 2077 2078 2081 2082 2083 2084 "
+        "2085 2086 2092 2093 2096 2097 2098",
+    ),
+    **_codes(_C.NETWORK_UNAVAILABLE, "3000"),
+}
+
+# Braintree gateway rejection reasons.
+_GATEWAY: dict[str, DeclineCategory] = {
+    "application_incomplete": _C.MERCHANT_SETUP,
+    "avs": _C.ADDRESS,
+    "avs_and_cvv": _C.ADDRESS_AND_SECURITY_CODE,
+    "cvv": _C.SECURITY_CODE,
+    "duplicate": _C.DUPLICATE,
+    "excessive_retry": _C.TOO_MANY_ATTEMPTS,
+    "fraud": _C.NOT_APPROVED,
+    "risk_threshold": _C.NOT_APPROVED,
+    "three_d_secure": _C.AUTHENTICATION_FAILED,
+    "token_issuance": _C.PAYMENT_METHOD,
+}
+
+
+def classify_decline(kind: str, code: str, raw_text: str = "") -> DeclineInfo:
+    """A Braintree decline as a port value: ``kind`` "processor" (code = processor
+    response code, e.g. "2001"), "failed" (the processor could not be reached; its code
+    is a processor code too, e.g. "3000"), "gateway" (a gateway rejection reason such as
+    "cvv"), "validation" (an API error code) or "settlement" (a settlement response
+    code), mapped to crm-pay's category and to the reference kept and shown
+    (``processor.2001``, ``gateway.cvv``, ``processor.other`` for a code of any other
+    shape: nothing Braintree sends is echoed)."""
+    kind = str(kind).strip().lower()
+    raw = str(code).strip()
+    # Only short runs of ASCII digits are kept (isdigit() alone would accept other
+    # scripts' digits).
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else None
+    if kind in ("processor", "failed"):
+        # Braintree's processor codes, whether declined or failed: stored as processor.*
+        if number is not None and (number in _PROCESSOR or 2000 <= number <= 2999):
+            category = _PROCESSOR.get(number, _C.ISSUER_DECLINED)
+            return DeclineInfo(kind, raw, raw_text, category.value, f"processor.{number}")
+        return DeclineInfo(kind, raw, raw_text, _C.ISSUER_DECLINED.value, "processor.other")
+    if kind == "gateway":
+        reason = raw.lower()
+        if reason in _GATEWAY:
+            return DeclineInfo(kind, raw, raw_text, _GATEWAY[reason].value, f"gateway.{reason}")
+        return DeclineInfo(kind, raw, raw_text, _C.NOT_APPROVED.value, "gateway.other")
+    if kind in ("validation", "settlement"):
+        reference = f"{kind}.{number}" if number is not None else f"{kind}.other"
+        return DeclineInfo(kind, raw, raw_text, fallback_category(kind).value, reference)
+    kind = kind if kind == "not_at_psp" else "unknown"
+    return DeclineInfo(kind, raw, raw_text, fallback_category(kind).value, kind)
+
+
+def category_of_reference(reference: str) -> str:
+    """The category of a stored reference (``processor.2001``): for payments recorded
+    before the category was stored with them (migration 0008)."""
+    kind, _, raw = str(reference).partition(".")
+    if kind in ("unknown", "not_at_psp") or not raw:
+        return fallback_category(kind).value
+    return classify_decline(kind, raw).category
+
+
+_DECLINED = frozenset(
+    {
+        PspTxnStatus.PROCESSOR_DECLINED,
+        PspTxnStatus.GATEWAY_REJECTED,
+        PspTxnStatus.FAILED,
+        PspTxnStatus.SETTLEMENT_DECLINED,
+    }
+)
+
+
 def transaction_from_sdk(sdk_txn: Any) -> PspTransaction:
     """Map a ``braintree.Transaction`` to a :class:`PspTransaction`."""
     txn_id = getattr(sdk_txn, "id", None)
     if not txn_id:
         raise PspProtocolError("Braintree answered with a transaction that has no id")
     status = str(getattr(sdk_txn, "status", "") or "")
+    txn = _transaction(sdk_txn, str(txn_id), _STATUSES.get(status, PspTxnStatus.OTHER))
+    if txn.status in _DECLINED:
+        txn = dataclasses.replace(txn, decline=_decline(sdk_txn, txn))
+    return txn
+
+
+def _transaction(sdk_txn: Any, txn_id: str, status: PspTxnStatus) -> PspTransaction:
     return PspTransaction(
-        id=str(txn_id),
-        status=_STATUSES.get(status, PspTxnStatus.OTHER),
+        id=txn_id,
+        status=status,
         amount=money_from_psp(
             getattr(sdk_txn, "amount", None), getattr(sdk_txn, "currency_iso_code", None)
         ),
@@ -184,19 +312,19 @@ def _decline(sdk_txn: Any, txn: PspTransaction) -> DeclineInfo:
     """
     if txn.status is PspTxnStatus.GATEWAY_REJECTED:
         reason = _text(getattr(sdk_txn, "gateway_rejection_reason", None)) or "unknown"
-        return DeclineInfo(kind="gateway", code=reason, raw_text=reason)
+        return classify_decline("gateway", reason, reason)
     if txn.status is PspTxnStatus.FAILED:
         kind = "failed"
     elif txn.status is PspTxnStatus.SETTLEMENT_DECLINED:
         code = _text(getattr(sdk_txn, "processor_settlement_response_code", None)) or "unknown"
         text = _text(getattr(sdk_txn, "processor_settlement_response_text", None)) or ""
-        return DeclineInfo(kind="settlement", code=code, raw_text=text)
+        return classify_decline("settlement", code, text)
     else:
         kind = "processor"
-    return DeclineInfo(
-        kind=kind,
-        code=txn.processor_response_code or "unknown",
-        raw_text=_text(getattr(sdk_txn, "processor_response_text", None)) or "",
+    return classify_decline(
+        kind,
+        txn.processor_response_code or "unknown",
+        _text(getattr(sdk_txn, "processor_response_text", None)) or "",
     )
 
 
@@ -218,13 +346,15 @@ def outcome_from_result(
         code = str(errors[0].code) if errors else "unknown"
         return SaleOutcome(
             approved=False,
-            decline=DeclineInfo(kind="validation", code=code, raw_text=str(result.message or "")),
+            decline=classify_decline("validation", code, str(result.message or "")),
         )
     txn = transaction_from_sdk(sdk_txn)
     check_matches(txn, expected_currency=expected_currency, expected_amount=expected_amount)
     if result.is_success:
         return SaleOutcome(approved=True, transaction=txn)
-    return SaleOutcome(approved=False, transaction=txn, decline=_decline(sdk_txn, txn))
+    return SaleOutcome(
+        approved=False, transaction=txn, decline=txn.decline or _decline(sdk_txn, txn)
+    )
 
 
 def _day(value: Any) -> date | None:
@@ -409,3 +539,45 @@ def evidence_document(filename: str, content: bytes) -> io.BytesIO:
     document = io.BytesIO(content)
     document.name = filename
     return document
+
+
+# --------------------------------------------------------------------------- webhooks
+_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32,128}")
+
+
+def webhook_envelope(request: WebhookRequest) -> WebhookEnvelope:
+    """Braintree posts a notice as the form fields ``bt_signature`` (``public_key|
+    sha1-hmac``, ``&``-joined when several keys sign) and ``bt_payload`` (base64 XML)."""
+    signature = str(request.form.get("bt_signature", "") or "")
+    payload = str(request.form.get("bt_payload", "") or "")
+    if not signature or not payload:
+        raise WebhookRejected("bt_signature and bt_payload are required")
+    return WebhookEnvelope(signature=signature, payload=payload)
+
+
+def _decoded(payload: str) -> str | None:
+    try:
+        return base64.b64decode(payload, validate=False).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _signature_text(signature: str) -> str:
+    """The parts of a ``bt_signature`` that are not a digest: its public keys. A SHA-1
+    digest is 40 hex digits whose decimal runs pass the Luhn check now and then; it is
+    not card data and must not get a genuine notification refused."""
+    parts = []
+    for pair in signature.split("&"):
+        key, _, digest = pair.partition("|")
+        parts.append(key)
+        if not _HEX_DIGEST.fullmatch(digest):
+            parts.append(digest)
+    return "\n".join(parts)
+
+
+def webhook_documents(envelope: WebhookEnvelope) -> tuple[str, ...]:
+    """What a person could read in a Braintree notice: the signature's public keys, the
+    raw payload and the XML document it encodes. A genuine notice masks card numbers
+    (``411111******1111``), so a card number in any of them means it is not genuine."""
+    decoded = _decoded(envelope.payload)
+    return (_signature_text(envelope.signature), envelope.payload, decoded or "")

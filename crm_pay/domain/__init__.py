@@ -6,7 +6,15 @@ it are free to change their internals.
 
 from __future__ import annotations
 
-from .declines import DECLINE_KINDS, DeclineAdvice, advise
+from .declines import (
+    DECLINE_KINDS,
+    DeclineAdvice,
+    DeclineCategory,
+    advice_for,
+    customer_next_step,
+    decline_reference,
+    fallback_category,
+)
 from .errors import (
     ConfigurationError,
     Conflict,
@@ -104,5 +112,9 @@ __all__ = [
     # declines
     "DeclineAdvice",
     "DECLINE_KINDS",
-    "advise",
+    "DeclineCategory",
+    "advice_for",
+    "customer_next_step",
+    "decline_reference",
+    "fallback_category",
 ]

@@ -1,42 +1,95 @@
 """Why a payment was declined, in plain words, and what to try next.
 
-Only the texts written here ever reach an agent or a customer: the PSP's own response
-text is never shown, and the PSP's code is kept only if it matches a whitelisted shape
-(digits, or a gateway reason we know), so nothing a processor sends can be echoed.
+The words are keyed on crm-pay's own decline categories (:class:`DeclineCategory`),
+never on a PSP's codes: each PSP adapter maps its processor and gateway codes to a
+category (``connectors/psp/braintree_mapping.py`` for Braintree), so adding a PSP adds
+no words here. Only the texts written here ever reach an agent or a customer: the
+PSP's own response text is never shown, and the PSP's code is kept (as
+``DeclineAdvice.code``, e.g. ``processor.2001``) only in a whitelisted shape, so nothing
+a processor sends can be echoed.
 
 Public API::
 
+    DeclineCategory, DECLINE_KINDS
     DeclineAdvice(code, category, message, next_step, retryable)
-    advise(kind: str, code: str) -> DeclineAdvice
+    advice_for(category, *, code) -> DeclineAdvice
+    fallback_category(kind) -> DeclineCategory
+    decline_reference(kind, code) -> str
+    customer_next_step(category) -> str
 
-``kind`` is one of ``processor`` (Braintree processor response codes 2000–2999, and 3000
-for the processor network), ``gateway`` (gateway rejection reasons such as ``cvv``),
-``validation`` (the payment details were refused before reaching the card network),
-``settlement`` (approved, then not settled), ``not_at_psp`` (the PSP never saw the
-attempt) or ``unknown``; any other kind is treated as
-``unknown``. ``retryable`` says whether trying the same payment again, with at most the
-typed details corrected, has a fair chance of working; it is never True when a second
-attempt could take the money twice.
+``kind`` (how far the attempt got) is one of ``processor`` (the card network or issuer
+said no), ``gateway`` (the PSP's own checks refused it), ``validation`` (the payment
+details were refused before reaching the card network), ``settlement`` (approved, then
+not settled), ``failed`` (the processor could not be reached), ``not_at_psp`` (the PSP
+never saw the attempt) or ``unknown``. ``retryable`` says whether trying the same
+payment again, with at most the typed details corrected, has a fair chance of working;
+it is never True when a second attempt could take the money twice.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
-__all__ = ["DeclineAdvice", "DECLINE_KINDS", "advise", "customer_next_step"]
+__all__ = [
+    "DeclineAdvice",
+    "DeclineCategory",
+    "DECLINE_KINDS",
+    "advice_for",
+    "customer_next_step",
+    "decline_reference",
+    "fallback_category",
+]
 
 DECLINE_KINDS: Final = frozenset(
-    {"processor", "gateway", "validation", "settlement", "not_at_psp", "unknown"}
+    {"processor", "gateway", "validation", "settlement", "failed", "not_at_psp", "unknown"}
 )
+
+
+class DeclineCategory(StrEnum):
+    """crm-pay's decline categories: declines that call for the same words and next step.
+
+    The values are stored (payment events, ``payments.decline_category``) and sent
+    (``decline.category`` in the API and live events): never rename one."""
+
+    ISSUER_DECLINED = "issuer_declined"  # "do not honor" and other unexplained refusals
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    EXPIRED_CARD = "expired_card"
+    CARD_DETAILS = "card_details"  # invalid card number or expiry
+    SECURITY_CODE = "security_code"
+    ADDRESS = "address"
+    ADDRESS_AND_SECURITY_CODE = "address_and_security_code"
+    CALL_ISSUER = "call_issuer"
+    CARD_NOT_USABLE = "card_not_usable"  # lost, stolen, suspected fraud: never said so
+    CARD_RESTRICTED = "card_restricted"
+    CARD_TYPE_NOT_ACCEPTED = "card_type_not_accepted"
+    DUPLICATE = "duplicate"
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    AUTHENTICATION_FAILED = "authentication_failed"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    NOT_APPROVED = "not_approved"  # the PSP's risk checks refused it
+    PAYMENT_METHOD = "payment_method"
+    WALLET_DECLINED = "paypal_declined"  # a wallet (PayPal) refused it; value kept as stored
+    MERCHANT_SETUP = "merchant_setup"
+    INVALID_TRANSACTION = "invalid_transaction"
+    OPERATION_NOT_POSSIBLE = "operation_not_possible"
+    NETWORK_UNAVAILABLE = "network_unavailable"  # the processor did not answer in time
+    DETAILS_NOT_ACCEPTED = "details_not_accepted"
+    SETTLEMENT_DECLINED = "settlement_declined"
+    NOT_AT_PSP = "not_at_psp"  # the PSP never saw the attempt
+    OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 @dataclass(frozen=True, slots=True)
 class DeclineAdvice:
     """What to tell the agent and the customer about a decline.
 
-    ``code`` is stable and safe to log and show (e.g. ``processor.2001``, ``gateway.cvv``,
-    ``processor.other``); ``category`` groups codes that call for the same next step.
+    ``code`` is the PSP's raw code in a stable, safe-to-show shape (e.g.
+    ``processor.2001``, ``gateway.cvv``, ``processor.other``): for support, never the basis
+    of a decision; ``category`` (a :class:`DeclineCategory` value) decides the words.
     """
 
     code: str
@@ -50,254 +103,214 @@ class DeclineAdvice:
 class _Words:
     message: str
     next_step: str
+    customer: str
     retryable: bool = False
 
 
 _ANOTHER_CARD = "Ask the customer to use another card or contact their bank."
+_TRY_ANOTHER = "Please try another card, or contact your bank."
+_CONTACT_US = "Please contact us; we could not take the payment."
 
-_CATEGORIES: Final[dict[str, _Words]] = {
-    "issuer_declined": _Words("The card issuer declined the payment.", _ANOTHER_CARD),
-    "insufficient_funds": _Words(
-        "The card issuer declined the payment for insufficient funds.", _ANOTHER_CARD
+C = DeclineCategory
+_WORDS: Final[dict[DeclineCategory, _Words]] = {
+    C.ISSUER_DECLINED: _Words("The card issuer declined the payment.", _ANOTHER_CARD, _TRY_ANOTHER),
+    C.INSUFFICIENT_FUNDS: _Words(
+        "The card issuer declined the payment for insufficient funds.", _ANOTHER_CARD, _TRY_ANOTHER
     ),
-    "limit_exceeded": _Words(
+    C.LIMIT_EXCEEDED: _Words(
         "The payment is over the limit the card issuer allows on this card.",
         "Ask the customer to use another card, pay a smaller amount, or contact their bank.",
+        "Please try another card or a smaller amount, or contact your bank.",
     ),
-    "expired_card": _Words(
-        "The card has expired.", "Ask the customer to use another card that is still valid."
+    C.EXPIRED_CARD: _Words(
+        "The card has expired.",
+        "Ask the customer to use another card that is still valid.",
+        "Please use a card that is still valid.",
     ),
-    "card_details": _Words(
+    C.CARD_DETAILS: _Words(
         "The card details were not accepted.",
         "Ask the customer to check the card number and expiry date and enter them again.",
+        "Please check the card number and expiry date and enter them again.",
         retryable=True,
     ),
-    "security_code": _Words(
+    C.SECURITY_CODE: _Words(
         "The card issuer did not accept the security code (CVV).",
         "Ask the customer to check the 3- or 4-digit code on the card and enter it again.",
+        "Please check the 3- or 4-digit code on your card and enter it again.",
         retryable=True,
     ),
-    "address": _Words(
+    C.ADDRESS: _Words(
         "The billing address did not match what the card issuer has on file.",
         "Ask the customer to check the billing address and postal code and try again.",
+        "Please check your billing postal code and try again.",
         retryable=True,
     ),
-    "address_and_security_code": _Words(
+    C.ADDRESS_AND_SECURITY_CODE: _Words(
         "The billing address and the security code (CVV) were not accepted.",
         "Ask the customer to check the billing address, postal code and the code on the card, "
         "then try again.",
+        "Please check your postal code and the code on your card, then try again.",
         retryable=True,
     ),
-    "call_issuer": _Words(
+    C.CALL_ISSUER: _Words(
         "The card issuer needs to speak with the cardholder before approving this payment.",
         "Ask the customer to call the number on the back of their card, or use another card.",
+        "Please call the number on the back of your card, or try another card.",
     ),
-    "card_not_usable": _Words(
-        "The card issuer declined this card.", "Ask the customer to use another card."
+    C.CARD_NOT_USABLE: _Words(
+        "The card issuer declined this card.",
+        "Ask the customer to use another card.",
+        "Please try another card.",
     ),
-    "card_restricted": _Words(
-        "The card issuer does not allow this payment on this card.", _ANOTHER_CARD
+    C.CARD_RESTRICTED: _Words(
+        "The card issuer does not allow this payment on this card.", _ANOTHER_CARD, _TRY_ANOTHER
     ),
-    "card_type_not_accepted": _Words(
-        "This type of card is not accepted.", "Ask the customer to use another card."
+    C.CARD_TYPE_NOT_ACCEPTED: _Words(
+        "This type of card is not accepted.",
+        "Ask the customer to use another card.",
+        "Please try another card.",
     ),
-    "duplicate": _Words(
+    C.DUPLICATE: _Words(
         "The payment was stopped because it repeats one made moments ago.",
         "Check the customer's recent payments before taking another one.",
+        "This payment looks like one made moments ago. Please contact us before paying again.",
     ),
-    "authentication_required": _Words(
+    C.AUTHENTICATION_REQUIRED: _Words(
         "The card issuer asked the cardholder to confirm this payment.",
         "Send the customer a pay link so their bank can confirm the payment, "
         "or ask them to use another card.",
+        _TRY_ANOTHER,
     ),
-    "authentication_failed": _Words(
+    C.AUTHENTICATION_FAILED: _Words(
         "The cardholder's bank could not confirm the payment.",
         "Ask the customer to try again and complete their bank's check, or use another card.",
+        "Please try again and complete your bank's check, or use another card.",
         retryable=True,
     ),
-    "too_many_attempts": _Words(
+    C.TOO_MANY_ATTEMPTS: _Words(
         "There have been too many attempts with this card.",
         "Ask the customer to use another card or to try again later.",
+        "Please try another card, or try again later.",
     ),
-    "not_approved": _Words(
+    C.NOT_APPROVED: _Words(
         "The payment could not be approved.",
         "Ask the customer to use another card or another way to pay.",
+        _TRY_ANOTHER,
     ),
-    "payment_method": _Words(
-        "This payment method could not be used.", "Ask the customer to use a card instead."
+    C.PAYMENT_METHOD: _Words(
+        "This payment method could not be used.",
+        "Ask the customer to use a card instead.",
+        _TRY_ANOTHER,
     ),
-    "paypal_declined": _Words(
+    C.WALLET_DECLINED: _Words(
         "PayPal declined the payment.",
         "Ask the customer to pay by card or to check their PayPal account.",
+        _TRY_ANOTHER,
     ),
-    "merchant_setup": _Words(
+    C.MERCHANT_SETUP: _Words(
         "The payment could not be taken because of a set-up problem on our side.",
         "Do not retry. Tell a supervisor so the payment settings can be checked.",
+        _CONTACT_US,
     ),
-    "invalid_transaction": _Words(
+    C.INVALID_TRANSACTION: _Words(
         "The card network did not accept the payment request.",
         "Do not retry. Tell a supervisor so the payment can be checked.",
+        _CONTACT_US,
     ),
-    "operation_not_possible": _Words(
+    C.OPERATION_NOT_POSSIBLE: _Words(
         "The payment processor could not do this for this payment.",
         "Check the payment's history; a supervisor can resolve it.",
+        _CONTACT_US,
     ),
-    "network_unavailable": _Words(
+    C.NETWORK_UNAVAILABLE: _Words(
         "The payment network did not answer in time. No money was taken.",
         "Wait a moment, then try again.",
+        "No money was taken. Please wait a moment and try again.",
         retryable=True,
     ),
-    "details_not_accepted": _Words(
+    C.DETAILS_NOT_ACCEPTED: _Words(
         "The payment details were not accepted.",
         "Ask the customer to check the details and enter them again.",
+        "Please check your details and enter them again.",
         retryable=True,
     ),
-    "settlement_declined": _Words(
+    C.SETTLEMENT_DECLINED: _Words(
         "The payment was approved, but the bank did not complete it.",
         "Do not take the payment again yet. A supervisor will follow up with the customer.",
+        "Please contact us before paying again.",
     ),
-    # The PSP never saw the attempt (searched for longer than its indexing delay).
-    "not_at_psp": _Words(
+    C.NOT_AT_PSP: _Words(
         "The payment did not reach the bank. No money was taken.",
         "The customer can pay again.",
+        "No money was taken. Please try again.",
         retryable=True,
     ),
-    "outcome_unknown": _Words(
+    C.OUTCOME_UNKNOWN: _Words(
         "The payment was not completed.",
         "Check the payment's status before trying again, so the customer is not charged twice.",
+        "Please do not pay again until we confirm; we will be in touch.",
     ),
 }
 
-
-def _codes(category: str, codes: str) -> dict[int, str]:
-    return dict.fromkeys((int(c) for c in codes.split()), category)
-
-
-# Braintree processor response codes (2000–2999) by family. Codes not listed fall back
-# to "issuer_declined", the same advice Braintree's "Processor Declined" calls for.
-_PROCESSOR: Final[dict[int, str]] = {
-    **_codes("issuer_declined", "2000 2038 2046"),
-    **_codes("insufficient_funds", "2001"),
-    **_codes("limit_exceeded", "2002 2003"),
-    **_codes("expired_card", "2004"),
-    **_codes("card_details", "2005 2006 2008 2051"),
-    **_codes("security_code", "2010"),
-    **_codes("address", "2059"),
-    **_codes("address_and_security_code", "2060"),
-    **_codes("call_issuer", "2011 2041 2043 2044"),
-    # Lost, stolen, suspected fraud, pick up, no such account, card replaced: the customer
-    # is told only that the card was declined.
-    **_codes("card_not_usable", "2007 2009 2012 2013 2014 2022 2047 2053"),
-    **_codes("card_restricted", "2015 2017 2018 2057"),
-    **_codes("card_type_not_accepted", "2024"),
-    **_codes("duplicate", "2016 2069"),
-    **_codes("authentication_required", "2099"),
-    **_codes(
-        "merchant_setup",
-        "2023 2025 2026 2027 2028 2029 2030 2031 2032 2040 2042 2045 2058 2079 2087 2088 "
-        "2089 2091 2100",
-    ),
-    **_codes(
-        "invalid_transaction",
-        "2019 2020 2021 2033 2034 2035 2039 2048 2049 2050 2055 2056 2061 2062 2064",
-    ),
-    **_codes("operation_not_possible", "2036 2037 2054 2065 2067 2090 2094 2095"),
-    **_codes(
-        "paypal_declined",
-        "2063 2066 2068 2070 2071 2072 2073 2074 2075 2076 2077 2078 2081 2082 2083 2084 "
-        "2085 2086 2092 2093 2096 2097 2098",
-    ),
-    **_codes("network_unavailable", "3000"),
+# The category of a decline whose PSP code an adapter does not know, by kind.
+_FALLBACK: Final[dict[str, DeclineCategory]] = {
+    "processor": C.ISSUER_DECLINED,
+    "gateway": C.NOT_APPROVED,
+    "validation": C.DETAILS_NOT_ACCEPTED,
+    "settlement": C.SETTLEMENT_DECLINED,
+    "failed": C.NETWORK_UNAVAILABLE,
+    "not_at_psp": C.NOT_AT_PSP,
+    "unknown": C.OUTCOME_UNKNOWN,
 }
 
-# Braintree gateway rejection reasons.
-_GATEWAY: Final[dict[str, str]] = {
-    "application_incomplete": "merchant_setup",
-    "avs": "address",
-    "avs_and_cvv": "address_and_security_code",
-    "cvv": "security_code",
-    "duplicate": "duplicate",
-    "excessive_retry": "too_many_attempts",
-    "fraud": "not_approved",
-    "risk_threshold": "not_approved",
-    "three_d_secure": "authentication_failed",
-    "token_issuance": "payment_method",
-}
-
-_FALLBACK: Final[dict[str, str]] = {
-    "processor": "issuer_declined",
-    "gateway": "not_approved",
-    "validation": "details_not_accepted",
-    "settlement": "settlement_declined",
-    "not_at_psp": "not_at_psp",
-    "unknown": "outcome_unknown",
-}
+# A stored code: a kind, optionally a dot and a short run of ASCII letters, digits, "_".
+_SAFE_CODE = re.compile(r"[a-z_]{1,20}(?:\.[a-z0-9_]{1,30})?")
+_SAFE_PART = re.compile(r"[A-Za-z0-9_]{1,30}")
 
 
-def _advice(code: str, category: str) -> DeclineAdvice:
-    words = _CATEGORIES[category]
-    return DeclineAdvice(code, category, words.message, words.next_step, words.retryable)
+def _category(value: str | None) -> DeclineCategory:
+    try:
+        return DeclineCategory(str(value or "").strip().lower())
+    except ValueError:
+        return C.OUTCOME_UNKNOWN
 
 
-def advise(kind: str, code: str) -> DeclineAdvice:
-    """Plain-words advice for a decline of ``kind`` with the PSP's ``code``.
+def fallback_category(kind: str) -> DeclineCategory:
+    """The category for a decline of ``kind`` whose code says nothing more (an unknown
+    kind is treated as ``unknown``: its outcome is in doubt)."""
+    return _FALLBACK.get(str(kind).strip().lower(), C.OUTCOME_UNKNOWN)
 
-    Never raises: an unexpected kind or code gets the generic advice for its kind.
-    """
+
+def decline_reference(kind: str, code: str) -> str:
+    """The PSP's raw ``code`` as crm-pay keeps and shows it: ``<kind>.<code>`` when the
+    code is a short run of ASCII letters, digits or ``_`` (lower-cased), else
+    ``<kind>.other``; just the kind for ``unknown`` and ``not_at_psp``. Adapters with a
+    narrower whitelist (Braintree's known gateway reasons) build their own."""
     kind = str(kind).strip().lower()
     if kind not in DECLINE_KINDS:
-        kind = "unknown"
-    raw = str(code).strip()
-    # Only short runs of ASCII digits are kept from the PSP's code (isdigit() alone
-    # would also accept other scripts' digits).
-    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else None
-    if kind == "processor" and number is not None:
-        if number in _PROCESSOR:
-            return _advice(f"processor.{number}", _PROCESSOR[number])
-        if 2000 <= number <= 2999:
-            return _advice(f"processor.{number}", "issuer_declined")
-    if kind == "gateway" and raw.lower() in _GATEWAY:
-        return _advice(f"gateway.{raw.lower()}", _GATEWAY[raw.lower()])
-    if kind in ("validation", "settlement") and number is not None:
-        return _advice(f"{kind}.{number}", _FALLBACK[kind])
+        return "unknown"
     if kind in ("unknown", "not_at_psp"):
-        return _advice(kind, _FALLBACK[kind])
-    return _advice(f"{kind}.other", _FALLBACK[kind])
+        return kind
+    raw = str(code).strip()
+    return f"{kind}.{raw.lower()}" if _SAFE_PART.fullmatch(raw) else f"{kind}.other"
 
 
-# What the customer reads on the pay page and in emails: the agent's advice speaks about
-# the customer ("Ask the customer to..."); this speaks to them.
-_TRY_ANOTHER = "Please try another card, or contact your bank."
-_FOR_CUSTOMER: Final[dict[str, str]] = {
-    "limit_exceeded": "Please try another card or a smaller amount, or contact your bank.",
-    "expired_card": "Please use a card that is still valid.",
-    "card_details": "Please check the card number and expiry date and enter them again.",
-    "security_code": "Please check the 3- or 4-digit code on your card and enter it again.",
-    "address": "Please check your billing postal code and try again.",
-    "address_and_security_code": "Please check your postal code and the code on your card, "
-    "then try again.",
-    "call_issuer": "Please call the number on the back of your card, or try another card.",
-    "card_not_usable": "Please try another card.",
-    "card_type_not_accepted": "Please try another card.",
-    "duplicate": "This payment looks like one made moments ago. Please contact us before "
-    "paying again.",
-    "authentication_failed": "Please try again and complete your bank's check, or use "
-    "another card.",
-    "too_many_attempts": "Please try another card, or try again later.",
-    "merchant_setup": "Please contact us; we could not take the payment.",
-    "invalid_transaction": "Please contact us; we could not take the payment.",
-    "operation_not_possible": "Please contact us; we could not take the payment.",
-    "network_unavailable": "No money was taken. Please wait a moment and try again.",
-    "details_not_accepted": "Please check your details and enter them again.",
-    "settlement_declined": "Please contact us before paying again.",
-    "not_at_psp": "No money was taken. Please try again.",
-    "outcome_unknown": "Please do not pay again until we confirm; we will be in touch.",
-}
+def advice_for(category: str, *, code: str) -> DeclineAdvice:
+    """Plain-words advice for a decline of ``category`` (a :class:`DeclineCategory`
+    value); ``code`` is the PSP's code as :func:`decline_reference` shapes it.
+
+    Never raises: an unknown category gets the "outcome unknown" advice (check before
+    charging again), and a code of any other shape is replaced by ``unknown``.
+    """
+    cat = _category(category)
+    words = _WORDS[cat]
+    shown = code if _SAFE_CODE.fullmatch(str(code)) else "unknown"
+    return DeclineAdvice(shown, cat.value, words.message, words.next_step, words.retryable)
 
 
-def customer_next_step(code: str) -> str:
-    """The next step to show the customer for a stored decline ``code`` (as in
-    ``DeclineAdvice.code``, e.g. ``processor.2001``). Never raises."""
-    kind, _, raw = str(code).partition(".")
-    category = advise(kind, raw).category
-    return _FOR_CUSTOMER.get(category, _TRY_ANOTHER)
+def customer_next_step(category: str | None) -> str:
+    """The next step to show the customer for a decline of ``category`` (as stored with
+    the payment): the agent's advice speaks about the customer ("Ask the customer
+    to..."); this speaks to them. ``None`` or an unknown category: the "we will be in
+    touch" words (the outcome may be in doubt). Never raises."""
+    return _WORDS[_category(category)].customer

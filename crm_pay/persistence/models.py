@@ -135,7 +135,9 @@ class Payment(Base):
     card_brand: Mapped[str | None] = mapped_column(String(40))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     card_exp: Mapped[str | None] = mapped_column(String(7))
-    decline_code: Mapped[str | None] = mapped_column(String(40))
+    decline_code: Mapped[str | None] = mapped_column(String(40))  # the PSP's raw code
+    # crm_pay.domain.declines.DeclineCategory: decides the words shown
+    decline_category: Mapped[str | None] = mapped_column(String(40))
     decline_message: Mapped[str | None] = mapped_column(String(300))
     decline_next_step: Mapped[str | None] = mapped_column(String(300))
     janitor_checks: Mapped[int] = mapped_column(Integer, default=0)

@@ -11,8 +11,11 @@ identity and applied in one transaction. Its row ends in one of:
 - ``duplicate``: the same notice was stored before;
 - ``rejected``: not verified or not decodable (the caller answers 4xx; fails closed).
 
-Nothing here answers a 5xx for a stored notice: once it is in our table, Braintree
-resending it would add nothing.
+Nothing here answers a 5xx for a stored notice: once it is in our table, the PSP
+resending it would add nothing. What is PSP-specific (which fields hold the signature
+and payload, how the payload decodes, how it is verified) is the PSP adapter's
+(``PaymentGateway.webhook_envelope`` / ``webhook_documents`` / ``parse_webhook``); the
+row's ``provider`` is the adapter's name.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ from crm_pay.domain.errors import CrmPayError, NotFound, WebhookRejected
 from crm_pay.domain.payment import EventKind, PaymentStatus
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import Payment, PaymentEventRow, WebhookEvent
-from crm_pay.ports import WebhookNotification
+from crm_pay.ports import WebhookEnvelope, WebhookNotification, WebhookRequest
 
 from . import audit, inbound
 from .cases import open_case
 from .context import Context
 from .dispute_records import DISPUTE_KINDS, record_dispute_notice
-from .payments import IN_DOUBT
+from .payment_records import IN_DOUBT
 from .psp_outcome import apply_transaction, publish_status
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "PENDING_WINDOW",
     "WebhookResult",
     "ignored_reason",
+    "receive_envelope",
     "receive_webhook",
     "replay_webhook",
     "retry_pending_webhooks",
@@ -109,19 +113,27 @@ def ignored_reason(kind: str) -> str | None:
 
 
 def receive_webhook(
-    ctx: Context,
-    *,
-    signature: str,
-    payload: str,
-    remote_addr: str | None,
-    provider: str = "braintree",
+    ctx: Context, request: WebhookRequest, *, remote_addr: str | None
 ) -> WebhookResult:
-    """Store, verify and apply one notice. Raises ``WebhookRejected`` (4xx) when it is
-    not ours or cannot be decoded; the row is kept as ``rejected`` with the reason."""
+    """Store, verify and apply one notice as ``POST {prefix}/webhooks/<psp>`` received
+    it: the PSP's adapter picks its signature and payload out of the request
+    (``PaymentGateway.webhook_envelope``; ``WebhookRejected`` 400, nothing stored, when
+    they are missing). Raises ``WebhookRejected`` (4xx) when it is not ours or cannot be
+    decoded; the row is kept as ``rejected`` with the reason."""
+    envelope = ctx.psp.webhook_envelope(request)
+    return receive_envelope(ctx, envelope, remote_addr=remote_addr)
+
+
+def receive_envelope(
+    ctx: Context, envelope: WebhookEnvelope, *, remote_addr: str | None
+) -> WebhookResult:
+    """:func:`receive_webhook` once the signature and payload are known."""
+    signature, payload = envelope.signature, envelope.payload
+    provider = str(ctx.psp.name)
     if len(signature) + len(payload) > _MAX_BODY:
         raise WebhookRejected("webhook body too large", status=413)
     remote_addr = inbound.stored_header(remote_addr, 64) or None
-    if inbound.webhook_body_has_card_number(signature, payload):
+    if inbound.webhook_has_card_number(ctx.psp.webhook_documents(envelope)):
         _refuse_card_number(
             ctx, signature=signature, payload=payload, remote_addr=remote_addr, provider=provider
         )
