@@ -2,6 +2,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Parallel tests (pytest-xdist): one worker per core; the tests that share Redis or drive
+# the browser run in one xdist group each (tests/conftest.py), PostgreSQL gets one
+# database per worker. `make test XDIST=` runs them in one process.
+XDIST  ?= -n auto --dist loadgroup
 STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test test-postgres lint bench clean
@@ -38,15 +42,15 @@ lint: install  ## ruff, mypy on the pure core, import direction
 	$(BIN)/lint-imports
 
 test: install lint  ## lint, then the suite on SQLite, and on PostgreSQL when CRM_PAY_TEST_DATABASE_URL is set
-	env -u CRM_PAY_TEST_DATABASE_URL $(BIN)/python -m pytest -q
+	env -u CRM_PAY_TEST_DATABASE_URL $(BIN)/python -m pytest -q $(XDIST)
 	@if [ -n "$$CRM_PAY_TEST_DATABASE_URL" ]; then \
 		echo "== integration suite again, on PostgreSQL ($$CRM_PAY_TEST_DATABASE_URL) =="; \
-		$(BIN)/python -m pytest -q tests/integration; \
+		$(BIN)/python -m pytest -q $(XDIST) tests/integration; \
 	fi
 
 test-postgres: install  ## the integration suite against the local PostgreSQL
 	CRM_PAY_TEST_DATABASE_URL=$${CRM_PAY_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
-		$(BIN)/python -m pytest -q tests/integration
+		$(BIN)/python -m pytest -q $(XDIST) tests/integration
 
 bench: install  ## performance figures (printed, not asserted)
 	$(BIN)/python -m benchmarks

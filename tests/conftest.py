@@ -10,23 +10,63 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from connectors.crm import DEMO_CARD_TOKENS
 from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
 from crm_pay.app import create_app
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.context import Context
 from paytest import SANDBOX, app_config
 
-PG_URL = os.environ.get("CRM_PAY_TEST_DATABASE_URL")
+_PG_BASE_URL = os.environ.get("CRM_PAY_TEST_DATABASE_URL")
+# Under pytest-xdist each worker (gw0, gw1...) has a database of its own, named after the
+# configured one (``test`` -> ``test_gw0``), created on first use: the tests drop and
+# recreate the public schema, which two workers must never do to one database.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+PG_URL = (
+    str(make_url(_PG_BASE_URL).set(database=f"{make_url(_PG_BASE_URL).database}_{_XDIST_WORKER}"))
+    if _PG_BASE_URL and _XDIST_WORKER
+    else _PG_BASE_URL
+)
+_pg_ready: set[str] = set()
+
+
+def _ensure_worker_database(url: str) -> None:
+    """Create this xdist worker's database (once per process) from the configured one."""
+    if url in _pg_ready or url == _PG_BASE_URL or _PG_BASE_URL is None:
+        return
+    from crm_pay.persistence.db import normalize_url
+
+    name = make_url(url).database
+    admin = create_engine(
+        normalize_url(_PG_BASE_URL), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if found.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    _pg_ready.add(url)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``, tests that share one outside resource run on one xdist
+    worker, one after another: Redis (fixed db numbers per module) and the browser (one
+    chromium at a time on a 2-core machine)."""
+    for item in items:
+        for marker in ("redis", "browser"):
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.xdist_group(marker))
+                break
 
 
 def _reset_postgres(url: str) -> None:
     from crm_pay.persistence.db import normalize_url
 
+    _ensure_worker_database(url)
     # NullPool: the connection is closed when the block ends, not kept in a pool.
     engine = create_engine(normalize_url(url), poolclass=NullPool)
     with engine.begin() as conn:
@@ -98,9 +138,7 @@ def app(db_url: str, sandbox: SandboxServer, tmp_path: Path) -> Iterator[Flask]:
     upgrade(get_context(app).db)
     yield app
     get_context(app).db.dispose()
-    close = getattr(get_context(app).psp, "close", None)
-    if get_context(app).psp._target is not None and close:  # type: ignore[attr-defined]
-        close()
+    get_context(app).psp.close()  # type: ignore[attr-defined]  # the lazy proxy's
 
 
 @pytest.fixture

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -14,13 +16,16 @@ if TYPE_CHECKING:
     from connectors.psp.braintree_sandbox import SandboxServer
 
 __all__ = [
+    "PASSWORD",
     "SANDBOX",
     "app_config",
     "balance",
     "create_link",
+    "csrf_of",
     "free_pair",
     "free_port",
     "live_socket",
+    "login",
     "paid",
     "pay",
     "refund",
@@ -162,3 +167,32 @@ def live_socket(client: FlaskClient, **kw: Any) -> Any:
     finally:
         if cookie is not None:
             client.delete_cookie("crm_pay_session", path="/")
+
+
+#: The password the console and admin tests give the users they create.
+PASSWORD = "correct horse battery"
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the (first) form on a page."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "page has no CSRF token"
+    return found.group(1)
+
+
+def login(
+    client: FlaskClient,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    ip: str | None = None,
+    next_url: str | None = None,
+) -> TestResponse:
+    """Sign in through the form, as a browser does (GET for the CSRF token, then POST);
+    from ``ip`` when given (else whatever the client's own ``environ_base`` says)."""
+    env: dict[str, Any] = {"environ_base": {"REMOTE_ADDR": ip}} if ip else {}
+    page = client.get("/pay/agent/login", **env)
+    data = {"email": email, "password": password, "csrf_token": csrf_of(page.text)}
+    if next_url:
+        data["next"] = next_url
+    return client.post("/pay/agent/login", data=data, **env)
