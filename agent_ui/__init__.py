@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from crm_pay.current import get_context
+
 __all__ = ["register_ui"]
 
 
@@ -33,5 +35,5 @@ def register_ui(app: Flask, prefix: str) -> None:
     app.register_blueprint(supervisor.bp, url_prefix=f"{prefix}/supervisor")
     app.register_blueprint(receipts_portal.bp, url_prefix=prefix)
     live.init_live(app, prefix)
-    if app.config["CRM_PAY_DEMO"]:
+    if get_context(app).config.demo:
         app.register_blueprint(mailbox.bp, url_prefix=f"{prefix}/demo")

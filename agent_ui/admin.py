@@ -20,15 +20,14 @@ from flask import (
     Flask,
     Response,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
     url_for,
 )
 
+from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError, NotFound
-from crm_pay.extension import get_context
 from crm_pay.services import access, cases, connectors, mfa, outbox
 from crm_pay.services.access import Principal
 
@@ -82,7 +81,7 @@ def index() -> str:
         connectors=connectors.list_connectors(ctx),
         sync=connectors.sync_status(ctx, dead_limit=0),
         kinds=_kinds(),
-        default_crm=current_app.config["CRM_PAY_CRM"],
+        default_crm=get_context().config.crm,
         alerts=cases.open_cases(ctx, kinds=cases.ALERT_KINDS),
     )
 
@@ -188,7 +187,7 @@ def disable(name: str) -> Response:
     connectors.disable_connector(get_context(), name, actor=_principal().actor)
     flash(
         f"Connector {name} disabled. Until another is enabled, the default CRM "
-        f"({current_app.config['CRM_PAY_CRM']}) is used.",
+        f"({get_context().config.crm}) is used.",
         "notice",
     )
     return redirect(url_for(".connector", name=name))  # type: ignore[return-value]

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Response, redirect, render_template, url_for
 
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.page_scripts import pay_page_scripts
 from crm_pay.services import csp_reports, script_inventory
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Response, abort, current_app, redirect, render_template, url_for
+from flask import Response, abort, redirect, render_template, url_for
 
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.services import access, console_sessions
 from crm_pay.services.console_sessions import SessionInfo
 
@@ -48,7 +48,7 @@ def _state(info: SessionInfo, idle: timedelta) -> str:
 
 def user_sessions(user_id: int) -> str:
     user = _user(user_id)
-    idle = timedelta(seconds=float(current_app.config["CRM_PAY_IDLE_TIMEOUT"]))
+    idle = timedelta(seconds=get_context().config.idle_timeout)
     found = console_sessions.list_for_user(get_context(), user_id, include_ended=True)
     rows = [{"info": s, "state": _state(s, idle)} for s in found[:_SHOWN]]
     return render_template(

@@ -44,9 +44,9 @@ from flask import (
     url_for,
 )
 
-from crm_pay import rate_limits
+from crm_pay import http_headers, rate_limits
+from crm_pay.current import get_context
 from crm_pay.domain.errors import Unauthorized
-from crm_pay.extension import get_context
 from crm_pay.rate_limits import LoginPolicy, RateLimits
 from crm_pay.services import access, console_sessions
 from crm_pay.services.access import Principal
@@ -174,19 +174,24 @@ def security_headers(resp: Response) -> Response:
     """Strict CSP for console pages: scripts and styles from our origin only, no inline
     script; framing allowed to ``CRM_PAY_FRAME_ANCESTORS`` (the CRM that embeds us)."""
     ancestors = _cfg("CRM_PAY_FRAME_ANCESTORS") or "'none'"
+    policy: str | None = None
     if resp.mimetype == "text/html":
         host = request.host
-        resp.headers["Content-Security-Policy"] = (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"connect-src 'self' ws://{host} wss://{host}; form-action 'self'; "
-            f"base-uri 'none'; frame-ancestors {ancestors}"
+        policy = http_headers.content_security_policy(
+            [
+                ("default-src", "'none'"),
+                ("script-src", "'self'"),
+                ("style-src", "'self'"),
+                ("img-src", "'self' data:"),
+                ("connect-src", f"'self' ws://{host} wss://{host}"),
+                ("form-action", "'self'"),
+                ("base-uri", "'none'"),
+                ("frame-ancestors", ancestors),
+            ]
         )
     else:
         resp.headers.setdefault("Content-Security-Policy", f"frame-ancestors {ancestors}")
-    resp.headers["Referrer-Policy"] = "same-origin"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    return http_headers.secure_page_headers(resp, csp=policy, referrer="same-origin")
 
 
 def _signed_out(reason: str) -> None:

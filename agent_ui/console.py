@@ -15,7 +15,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -23,10 +22,10 @@ from flask import (
     url_for,
 )
 
+from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError, NotFound, ValidationError
-from crm_pay.extension import get_context
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
-from crm_pay.services import access, customers, payments, receipts
+from crm_pay.services import access, customers, payments, receipts, views
 from crm_pay.services.access import Principal
 
 from . import console_services as services
@@ -163,7 +162,7 @@ def _render_customer(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    view = customers.customer_view(get_context(), crm_ref)
+    view = views.customer_view(get_context(), crm_ref)
     values = {
         "invoices": form.getlist("invoice") if form else [],
         "amount": form.get("amount", "") if form else "",
@@ -191,7 +190,7 @@ def _render_customer(
         values=values,
         errors=errors or {},
         receipts=receipts_list,
-        allow_agent_keyed=bool(current_app.config["CRM_PAY_ALLOW_AGENT_KEYED"]),
+        allow_agent_keyed=get_context().config.allow_agent_keyed,
     )
     return Response(html, status=status)
 
@@ -205,7 +204,7 @@ def customer(crm_ref: str) -> Response:
 def take_payment(crm_ref: str) -> Response:
     ctx = get_context()
     principal = _principal()
-    view = customers.customer_view(ctx, crm_ref)
+    view = views.customer_view(ctx, crm_ref)
     try:
         order = parse_take_payment(view, request.form)
         result, created = payments.create_payment(
@@ -268,7 +267,7 @@ def _expires_in(view: dict[str, Any]) -> int | None:
 def payment(payment_id: str) -> Response:
     ctx = get_context()
     view = _owned_payment(payment_id)
-    prefix = current_app.config["CRM_PAY_URL_PREFIX"].rstrip("/")
+    prefix = get_context().config.prefix
     html = render_template(
         "crm_pay/console_payment.html",
         p=view,

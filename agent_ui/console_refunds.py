@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 from decimal import Decimal, InvalidOperation
 
-from flask import Response, current_app, redirect, request, url_for
+from flask import Response, redirect, request, url_for
 
+from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError
 from crm_pay.domain.money import Money
-from crm_pay.extension import get_context
 from crm_pay.services import access, refunds
 
 from .auth import signed_in_principal
@@ -51,7 +51,7 @@ def refund(payment_id: str) -> Response:
         flash("Type the amount to refund, or choose to refund everything left.", "warning")
         return back  # type: ignore[return-value]
     principal = signed_in_principal()
-    limit = str(current_app.config["CRM_PAY_AGENT_REFUND_LIMIT"])
+    limit = get_context().config.agent_refund_limit
     wanted = _wanted(view, scope, amount)
     if (
         wanted is not None

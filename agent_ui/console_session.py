@@ -30,7 +30,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 
 __all__ = [
     "ConsoleCookie",
@@ -86,7 +86,7 @@ class ConsoleCookie(dict[str, Any]):
 
 
 def cookie_name() -> str:
-    return str(current_app.config["CRM_PAY_SESSION_COOKIE_NAME"])
+    return get_context().config.session_cookie_name
 
 
 def _cookie_path() -> str:

@@ -28,8 +28,8 @@ from flask import (
     url_for,
 )
 
+from crm_pay.current import get_context
 from crm_pay.domain.errors import ConfigurationError, CrmPayError
-from crm_pay.extension import get_context
 from crm_pay.services import launch
 from crm_pay.services.launch import LaunchConfig, LaunchTarget
 
@@ -96,7 +96,7 @@ def salesforce() -> Any:
 def _public_url() -> str:
     """The URL HubSpot called, as HubSpot saw it: the public base URL, not whatever host
     and scheme a proxy behind TLS termination hands us."""
-    base = current_app.config["CRM_PAY_PUBLIC_URL"].rstrip("/")
+    base = get_context().config.public_url.rstrip("/")
     query = request.query_string.decode("utf-8", "replace")
     return f"{base}{request.script_root}{request.path}" + (f"?{query}" if query else "")
 

@@ -36,7 +36,7 @@ from flask import Flask, current_app, request
 from flask_socketio import SocketIO, disconnect, join_room, leave_room, rooms
 
 from crm_pay import live
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.services import console_sessions
 from crm_pay.services.access import Principal
 from crm_pay.services.live_access import can_watch, snapshot
@@ -140,7 +140,7 @@ def init_live(app: Flask, prefix: str) -> None:
 def _sweep(app: Flask, tracked: SessionSockets) -> None:
     """Disconnect this process's sockets whose console session ended; stops when the
     process holds no signed-in socket."""
-    idle = float(app.config["CRM_PAY_IDLE_TIMEOUT"])
+    idle = get_context(app).config.idle_timeout
     while True:
         socketio.sleep(SWEEP_SECONDS)
         sockets = tracked.snapshot()

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template
 
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 
 from .receipts_portal import secure_page
 

@@ -28,8 +28,8 @@ from flask import (
 )
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError
-from crm_pay.extension import get_context
 from crm_pay.services import access, console_sessions, mfa, webauthn_keys
 from crm_pay.services.access import Principal
 
@@ -47,7 +47,7 @@ _EXPIRED = "This sign-in step timed out or is no longer valid. Sign in again."
 def init_mfa(app: Flask, prefix: str) -> None:
     """Mount the pages; an unknown role in ``CRM_PAY_MFA_REQUIRED_ROLES`` stops start-up."""
     app.extensions["crm_pay_mfa_required"] = mfa.parse_required_roles(
-        app.config["CRM_PAY_MFA_REQUIRED_ROLES"]
+        get_context(app).config.mfa_required_roles
     )
     app.register_blueprint(bp, url_prefix=f"{prefix}/agent/mfa")
     app.register_blueprint(security_bp, url_prefix=f"{prefix}/agent/security")
@@ -327,7 +327,7 @@ def step_up_refusal(
         return None
     sid = console_cookie().get("sid")
     age = mfa.session_mfa_age(ctx, sid) if isinstance(sid, str) else None
-    if age is not None and age <= float(current_app.config["CRM_PAY_MFA_STEP_UP_SECONDS"]):
+    if age is not None and age <= get_context().config.mfa_step_up_seconds:
         return None
     flash(f"Confirm it's you: type a code from your authenticator app. {notice}", "warning")
     return redirect(url_for("crm_pay_security.verify", next=next_url))  # type: ignore[return-value]

@@ -21,7 +21,6 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -31,8 +30,8 @@ from flask import (
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
+from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError
-from crm_pay.extension import get_context
 from crm_pay.services import mfa, webauthn_keys
 
 from . import auth
@@ -55,7 +54,7 @@ def init_webauthn(app: Flask, prefix: str) -> None:
 
 def _rp() -> tuple[str, str]:
     """(rp id, expected origin) for this request."""
-    configured = str(current_app.config.get("CRM_PAY_WEBAUTHN_RP_ID") or "").strip()
+    configured = get_context().config.webauthn_rp_id.strip()
     host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
     return configured or host, f"{request.scheme}://{request.host}"
 

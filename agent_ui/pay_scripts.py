@@ -18,8 +18,8 @@ from pathlib import Path
 
 from flask import Flask, Response, current_app, jsonify, request, url_for
 
+from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError, ValidationError
-from crm_pay.extension import get_context
 from crm_pay.page_scripts import EXTRAS_KEY, PayPageScripts, build_pay_page_scripts
 from crm_pay.rate_limits import RateLimits
 from crm_pay.services import csp_reports

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -25,6 +24,8 @@ from flask import (
     url_for,
 )
 
+from crm_pay import http_headers
+from crm_pay.current import get_context
 from crm_pay.domain.errors import (
     ConfigurationError,
     CrmPayError,
@@ -32,9 +33,9 @@ from crm_pay.domain.errors import (
     ValidationError,
 )
 from crm_pay.domain.receipt import Merchant
-from crm_pay.extension import get_context
+from crm_pay.ports import CardEntry
 from crm_pay.rate_limits import RateLimits, Refusal
-from crm_pay.services import charging, live_access
+from crm_pay.services import charging, live_access, pay_links, views
 from vault.pan import redact
 
 from . import pay_scripts
@@ -71,22 +72,14 @@ def _inventory(state: Any) -> None:
 bp.add_url_rule("/csp-report", "csp_report", pay_scripts.csp_report, methods=["POST"])
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-# Braintree's hosted fields in production: the scripts come from js.braintreegateway.com
-# (version-pinned, with Subresource Integrity; script-src comes from the inventory of
-# agent_ui.pay_scripts), the field iframes from assets.braintreegateway.com, and they
-# talk to Braintree's client API.
-_BRAINTREE_ORIGINS = {
-    "frame": "https://assets.braintreegateway.com",
-    "connect": "https://api.braintreegateway.com https://api.sandbox.braintreegateway.com "
-    "https://client-analytics.braintreegateway.com "
-    "https://client-analytics.sandbox.braintreegateway.com https://*.braintree-api.com",
-    "img": "https://assets.braintreegateway.com",
-}
+def _card_entry() -> CardEntry:
+    """The PSP's hosted-fields origins (its adapter's :class:`CardEntry`); none when the
+    PSP cannot be set up, so a closed page still gets a strict policy."""
+    try:
+        return get_context().psp.card_entry()
+    except CrmPayError as exc:
+        log.error("pay page: no PSP hosted-fields origins (%s)", exc.message)
+        return CardEntry()
 
 
 class HostedFieldsNotConfigured(CrmPayError):
@@ -115,26 +108,25 @@ def hosted_fields_scripts() -> list[dict[str, str | None]]:
 
 
 def _secure(resp: Response) -> Response:
-    cfg = current_app.config
-    if cfg["CRM_PAY_BRAINTREE_ENVIRONMENT"] == "local":
-        assets = _origin(cfg["CRM_PAY_BRAINTREE_ASSETS_URL"])
-        frame, connect, img = assets, assets, ""
-    else:
-        frame = _BRAINTREE_ORIGINS["frame"]
-        connect, img = _BRAINTREE_ORIGINS["connect"], _BRAINTREE_ORIGINS["img"]
+    entry = _card_entry()
+    frame = " ".join(entry.frame_origins)
+    connect, img = " ".join(entry.connect_origins), " ".join(entry.img_origins)
     reporting = pay_scripts.report_headers(resp)
-    resp.headers["Content-Security-Policy"] = (
-        "default-src 'none'; "
-        f"script-src {pay_scripts.script_src()}; "
-        f"frame-src {frame}; "
-        f"connect-src 'self' {connect}; "
-        f"style-src 'self'; img-src 'self' data: {img}".rstrip()
-        + f"; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; {reporting}"
+    policy = http_headers.content_security_policy(
+        [
+            ("default-src", "'none'"),
+            ("script-src", pay_scripts.script_src()),
+            ("frame-src", frame),
+            ("connect-src", f"'self' {connect}"),
+            ("style-src", "'self'"),
+            ("img-src", f"'self' data: {img}"),
+            ("form-action", "'self'"),
+            ("base-uri", "'none'"),
+            ("frame-ancestors", "'none'"),
+            (reporting, ""),  # report-uri ...[; report-to ...], already spelled out
+        ]
     )
-    resp.headers["Referrer-Policy"] = "no-referrer"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    return http_headers.secure_page_headers(resp, csp=policy, referrer="no-referrer")
 
 
 def _wants_json() -> bool:
@@ -156,7 +148,7 @@ def _closed_page(exc: CrmPayError, *, retry_url: str | None = None) -> Response:
 def pay_page(token: str) -> Response:
     ctx = get_context()
     try:
-        view = charging.pay_link_view(ctx, token, mark_opened=True)
+        view = views.pay_link_view(ctx, token, mark_opened=True)
     except CrmPayError as exc:
         return _closed_page(exc)
     if view["link_state"] != "open":
@@ -165,7 +157,7 @@ def pay_page(token: str) -> Response:
                 render_template(
                     "crm_pay/pay_closed.html",
                     view=view,
-                    message=charging.closed_message(view["link_state"]),
+                    message=pay_links.closed_message(view["link_state"]),
                     code=view["link_state"],
                 ),
                 status=410 if view["link_state"] in ("expired", "cancelled", "locked") else 200,

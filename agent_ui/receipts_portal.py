@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
+from crm_pay import http_headers
+from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError
-from crm_pay.extension import get_context
 from crm_pay.services import portal
 
 __all__ = ["bp", "secure_page"]
@@ -22,17 +23,20 @@ bp = Blueprint("crm_pay_receipts_portal", __name__, template_folder="templates")
 def secure_page(resp: Response, *, inline_styles: bool = False, frames: bool = False) -> Response:
     """Strict headers for a page with no script: it loads our stylesheets and nothing
     else, cannot be framed, and leaks no signed link through the Referer header."""
-    style = "'self' 'unsafe-inline'" if inline_styles else "'self'"
-    frame = "frame-src 'self'; " if frames else ""
-    resp.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src {style}; img-src 'self' data:; {frame}"
-        "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+    policy = http_headers.content_security_policy(
+        [
+            ("default-src", "'none'"),
+            ("style-src", "'self' 'unsafe-inline'" if inline_styles else "'self'"),
+            ("img-src", "'self' data:"),
+            ("frame-src", "'self'" if frames else None),
+            ("form-action", "'none'"),
+            ("base-uri", "'none'"),
+            ("frame-ancestors", "'none'"),
+        ]
     )
-    resp.headers["Referrer-Policy"] = "no-referrer"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["X-Robots-Tag"] = "noindex"
-    return resp
+    return http_headers.secure_page_headers(
+        resp, csp=policy, referrer="no-referrer", robots="noindex"
+    )
 
 
 def _closed(exc: CrmPayError) -> Response:

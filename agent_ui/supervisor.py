@@ -21,8 +21,8 @@ from flask import (
     url_for,
 )
 
+from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError, NotFound
-from crm_pay.extension import get_context
 from crm_pay.services import reconciliation
 from crm_pay.services.access import Principal
 

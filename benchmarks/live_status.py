@@ -174,7 +174,7 @@ def _server(queue: str | None, channel: str, sockets: int) -> Iterator[tuple[Any
 
     import agent_ui.live
     from crm_pay.app import create_app
-    from crm_pay.extension import get_context
+    from crm_pay.current import get_context
     from crm_pay.persistence.migrate import upgrade
     from crm_pay.services.access import Principal
     from crm_pay.services.payments import CreatePayment, create_payment

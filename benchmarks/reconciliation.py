@@ -170,7 +170,7 @@ def _run_matching(rows: int) -> dict[str, Any]:
 def _end_to_end(sales: int) -> dict[str, Any]:
     from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
     from crm_pay.app import create_app
-    from crm_pay.extension import get_context
+    from crm_pay.current import get_context
     from crm_pay.persistence.migrate import upgrade
     from crm_pay.persistence.models import Customer, Payment
     from crm_pay.services.reconciliation import reconcile

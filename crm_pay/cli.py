@@ -1,55 +1,47 @@
 """``crm-pay`` command line (also ``flask crm-pay``). Each command is a thin wrapper over
-a service function."""
+a service function.
+
+This module holds the command group that ``crm_pay.extension`` registers on every app
+(``flask crm-pay``); it never imports the standalone app factory, so the extension can
+import it at module top. The ``crm-pay`` program itself, with the commands that need the
+standalone app (``demo``, ``sandbox``), is ``crm_pay.cli_main``.
+"""
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
-from flask import Flask, current_app, has_app_context
-from flask.cli import ScriptInfo
 
+from crm_pay.cli_common import app_context, command_context, fail
+from crm_pay.cli_launch import launch_url
+from crm_pay.cli_serve import serve
 from crm_pay.domain.errors import CrmPayError
+from crm_pay.page_scripts import pay_page_scripts
+from crm_pay.persistence.migrate import current_revision, upgrade
+from crm_pay.services import access, mfa
+from crm_pay.services.access import (
+    create_api_key,
+    create_user,
+    list_api_keys,
+    list_users,
+    revoke_api_key,
+)
+from crm_pay.services.audit import entries, verify
+from crm_pay.services.connectors import list_connectors, sync_status, test_connector
+from crm_pay.services.janitor import run_janitor
+from crm_pay.services.outbox import outbox_summary, replay
+from crm_pay.services.reconciliation import day_range, parse_day
+from crm_pay.services.reconciliation import reconcile as reconcile_day
+from crm_pay.services.secrets import rotate_secrets
+from crm_pay.worker import BackgroundWorkers, make_dispatcher
+from vault import KeyRing
 
-__all__ = ["cli", "main"]
-
-
-@contextmanager
-def _app_context() -> Iterator[Flask]:
-    if has_app_context():
-        yield current_app._get_current_object()  # type: ignore[attr-defined]
-        return
-    # Under `flask crm-pay` or app.test_cli_runner(), Flask knows the app: use it.
-    click_ctx = click.get_current_context(silent=True)
-    info = click_ctx.find_object(ScriptInfo) if click_ctx is not None else None
-    if info is not None and (info.create_app is not None or info.app_import_path):
-        app = info.load_app()
-        with app.app_context():
-            yield app
-        return
-    from crm_pay.app import create_app
-
-    app = create_app()
-    with app.app_context():
-        yield app
-
-
-def _ctx():  # type: ignore[no-untyped-def]
-    from crm_pay.extension import get_context
-
-    return get_context()
-
-
-def _fail(exc: CrmPayError) -> None:
-    click.secho(f"error: {exc.message}", fg="red", err=True)
-    sys.exit(1)
+__all__ = ["cli"]
 
 
 @click.group("crm-pay", help="crm-pay: agent-assisted card payments for contact centers.")
@@ -64,10 +56,8 @@ def db_group() -> None:
 
 @db_group.command("upgrade", help="Apply migrations up to the latest revision.")
 def db_upgrade() -> None:
-    from crm_pay.persistence.migrate import current_revision, upgrade
-
-    with _app_context():
-        ctx = _ctx()
+    with app_context():
+        ctx = command_context()
         upgrade(ctx.db)
         click.echo(f"database at revision {current_revision(ctx.db)}")
 
@@ -82,14 +72,12 @@ def users_group() -> None:
 @click.option("--role", type=click.Choice(["agent", "supervisor", "admin"]), required=True)
 @click.option("--password", help="Default: a random one, printed once.")
 def users_create(email: str, role: str, password: str | None) -> None:
-    from crm_pay.services.access import create_user
-
     password = password or secrets.token_urlsafe(12)
-    with _app_context():
+    with app_context():
         try:
-            create_user(_ctx(), email=email, role=role, password=password)
+            create_user(command_context(), email=email, role=role, password=password)
         except CrmPayError as exc:
-            _fail(exc)
+            fail(exc)
     click.echo(f"user {email} ({role}) created")
     click.echo(f"password: {password}")
 
@@ -97,10 +85,8 @@ def users_create(email: str, role: str, password: str | None) -> None:
 @users_group.command("list")
 def users_list() -> None:
     """Every user with role, status and last sign-in."""
-    from crm_pay.services.access import list_users
-
-    with _app_context():
-        rows = list_users(_ctx())
+    with app_context():
+        rows = list_users(command_context())
     if not rows:
         click.echo("no users yet; `crm-pay users create` adds one")
     for u in rows:
@@ -110,11 +96,11 @@ def users_list() -> None:
 
 
 def _change_user(change: Callable[..., dict[str, Any]], *args: str) -> dict[str, Any]:
-    with _app_context():
+    with app_context():
         try:
-            return change(_ctx(), *args, actor="cli")
+            return change(command_context(), *args, actor="cli")
         except CrmPayError as exc:
-            _fail(exc)
+            fail(exc)
     raise AssertionError("unreachable: _fail exits")
 
 
@@ -122,8 +108,6 @@ def _change_user(change: Callable[..., dict[str, Any]], *args: str) -> dict[str,
 @click.argument("email")
 def users_deactivate(email: str) -> None:
     """Stop EMAIL signing in; their open consoles are signed out on the next request."""
-    from crm_pay.services import access
-
     user = _change_user(access.deactivate_user, email)
     click.echo(f"user {user['email']} deactivated; their sessions are ended")
 
@@ -132,8 +116,6 @@ def users_deactivate(email: str) -> None:
 @click.argument("email")
 def users_activate(email: str) -> None:
     """Let a deactivated EMAIL sign in again with their password."""
-    from crm_pay.services import access
-
     user = _change_user(access.reactivate_user, email)
     click.echo(f"user {user['email']} ({user['role']}) can sign in again")
 
@@ -143,8 +125,6 @@ def users_activate(email: str) -> None:
 @click.argument("role", type=click.Choice(["agent", "supervisor", "admin"]))
 def users_set_role(email: str, role: str) -> None:
     """Give EMAIL another role (applies from their next request)."""
-    from crm_pay.services import access
-
     user = _change_user(access.set_user_role, email, role)
     click.echo(f"user {user['email']} is now {user['role']}")
 
@@ -154,8 +134,6 @@ def users_set_role(email: str, role: str) -> None:
 def users_reset_mfa(email: str) -> None:
     """Remove EMAIL's authenticator app and recovery codes (lost phone) and end their
     sessions; they set MFA up again at the next sign-in (docs/runbooks/lost-mfa-device.md)."""
-    from crm_pay.services import mfa
-
     user = _change_user(mfa.reset, email)
     had = "authenticator removed" if user["had_totp"] else "no authenticator was set up"
     click.echo(f"MFA of {user['email']} reset ({had}); {user['sessions_ended']} session(s) ended")
@@ -176,13 +154,11 @@ def api_keys_group() -> None:
 )
 def api_keys_create(name: str, role: str) -> None:
     """Create an API key; the key is the last line printed (shown only this once)."""
-    from crm_pay.services.access import create_api_key
-
-    with _app_context():
+    with app_context():
         try:
-            key = create_api_key(_ctx(), name=name, role=role)
+            key = create_api_key(command_context(), name=name, role=role)
         except CrmPayError as exc:
-            _fail(exc)
+            fail(exc)
     click.echo(f"API key {name!r} ({role}) created; store it now, it is not shown again:")
     click.echo(key)
 
@@ -190,10 +166,8 @@ def api_keys_create(name: str, role: str) -> None:
 @api_keys_group.command("list")
 def api_keys_list() -> None:
     """Every key with role, status and last use (never the key itself)."""
-    from crm_pay.services.access import list_api_keys
-
-    with _app_context():
-        rows = list_api_keys(_ctx())
+    with app_context():
+        rows = list_api_keys(command_context())
     if not rows:
         click.echo("no API keys yet; `crm-pay api-keys create` makes one")
     for k in rows:
@@ -208,26 +182,29 @@ def api_keys_list() -> None:
 @click.argument("key_id", type=int)
 def api_keys_revoke(key_id: int) -> None:
     """Revoke key KEY_ID (from `api-keys list`): every API call with it gets 401."""
-    from crm_pay.services.access import revoke_api_key
-
-    with _app_context():
+    with app_context():
         try:
-            key = revoke_api_key(_ctx(), key_id, actor="cli")
+            key = revoke_api_key(command_context(), key_id, actor="cli")
         except CrmPayError as exc:
-            _fail(exc)
+            fail(exc)
     click.echo(f"API key {key['id']} ({key['name']}) revoked; calls with it now get 401")
 
 
 @cli.command("worker", help="Deliver the outbox and run the janitor until interrupted.")
 @click.option("--once", is_flag=True, help="One pass, then exit (cron, tests).")
-def worker(once: bool) -> None:
-    from crm_pay.services.janitor import run_janitor
-    from crm_pay.worker import BackgroundWorkers, make_dispatcher
-
-    with _app_context():
-        ctx = _ctx()
+@click.option(
+    "--lease-seconds",
+    type=click.IntRange(min=2),
+    default=120,
+    show_default=True,
+    help="How long a claimed outbox message stays this worker's; then another worker "
+    "takes it over (the holder died). Must outlast twice the longest CRM call.",
+)
+def worker(once: bool, lease_seconds: int) -> None:
+    with app_context():
+        ctx = command_context()
         if once:
-            report = make_dispatcher(ctx).drain()
+            report = make_dispatcher(ctx, lease_seconds=lease_seconds).drain()
             jan = run_janitor(ctx)
             click.echo(
                 f"outbox: sent {report.sent}, retrying {report.retried}, dead {report.dead}; "
@@ -242,7 +219,7 @@ def worker(once: bool) -> None:
             )
             return
         click.echo("worker running; Ctrl+C stops it")
-        BackgroundWorkers(ctx).run_forever()
+        BackgroundWorkers(ctx, lease_seconds=lease_seconds).run_forever()
 
 
 @cli.group("outbox", help="Side effects waiting for delivery.")
@@ -252,10 +229,8 @@ def outbox_group() -> None:
 
 @outbox_group.command("status")
 def outbox_status() -> None:
-    from crm_pay.services.outbox import outbox_summary
-
-    with _app_context():
-        summary = outbox_summary(_ctx())
+    with app_context():
+        summary = outbox_summary(command_context())
     for status in ("pending", "sent", "dead"):
         click.echo(f"{status}: {summary.get(status, 0)}")
 
@@ -263,13 +238,11 @@ def outbox_status() -> None:
 @outbox_group.command("replay", help="Re-queue dead letters (or the given message ids).")
 @click.argument("ids", nargs=-1, type=int)
 def outbox_replay(ids: tuple[int, ...]) -> None:
-    from crm_pay.services.outbox import replay
-
-    with _app_context():
+    with app_context():
         try:
-            n = replay(_ctx(), list(ids) if ids else None)
+            n = replay(command_context(), list(ids) if ids else None)
         except CrmPayError as exc:
-            _fail(exc)
+            fail(exc)
     click.echo(f"{n} message(s) queued again")
 
 
@@ -280,10 +253,8 @@ def connectors_group() -> None:
 
 @connectors_group.command("list")
 def connectors_list() -> None:
-    from crm_pay.services.connectors import list_connectors, sync_status
-
-    with _app_context():
-        ctx = _ctx()
+    with app_context():
+        ctx = command_context()
         rows = list_connectors(ctx)
         status = sync_status(ctx)
     if not rows:
@@ -303,13 +274,11 @@ def connectors_list() -> None:
 @click.argument("name")
 def connectors_test(name: str) -> None:
     """Check credentials, objects and fields, and print the CRM's plain answer."""
-    from crm_pay.services.connectors import test_connector
-
-    with _app_context():
+    with app_context():
         try:
-            report = test_connector(_ctx(), name, actor="cli")
+            report = test_connector(command_context(), name, actor="cli")
         except CrmPayError as exc:
-            _fail(exc)
+            fail(exc)
     for check, ok, detail in report.checks:
         click.echo(f"{'ok  ' if ok else 'FAIL'} {check}: {detail}")
     if not report.ok:
@@ -324,17 +293,13 @@ def vault_group() -> None:
 @vault_group.command("new-key", help="Print a new key-ring entry kid:key.")
 @click.option("--kid", default=None)
 def vault_new_key(kid: str | None) -> None:
-    from vault import KeyRing
-
     click.echo(f"{kid or 'k' + secrets.token_hex(3)}:{KeyRing.generate_key()}")
 
 
 @vault_group.command("rotate", help="Re-wrap every stored secret under the active key.")
 def vault_rotate() -> None:
-    from crm_pay.services.secrets import rotate_secrets
-
-    with _app_context():
-        ctx = _ctx()
+    with app_context():
+        ctx = command_context()
         done, total = rotate_secrets(ctx)
         click.echo(f"active key {ctx.keyring.active_kid}: re-wrapped {done} of {total} secret(s)")
 
@@ -346,10 +311,8 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 def audit_verify() -> None:
-    from crm_pay.services.audit import verify
-
-    with _app_context():
-        report = verify(_ctx())
+    with app_context():
+        report = verify(command_context())
     if report.ok:
         click.echo(f"audit chain intact: {report.checked} entries verified")
         return
@@ -368,15 +331,13 @@ def audit_verify() -> None:
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 def audit_list(actor: str | None, since: str | None, limit: int) -> None:
     """The newest entries, oldest first: who did what to which payment, key or user."""
-    from crm_pay.services.audit import entries
-
     if since:
         try:
             datetime.fromisoformat(since)
         except ValueError:
-            _fail(CrmPayError(f"--since {since!r} is not an ISO date or time, e.g. 2026-12-01"))
-    with _app_context():
-        rows = entries(_ctx(), actor=actor, since=since, limit=limit)
+            fail(CrmPayError(f"--since {since!r} is not an ISO date or time, e.g. 2026-12-01"))
+    with app_context():
+        rows = entries(command_context(), actor=actor, since=since, limit=limit)
     if not rows:
         click.echo("no audit entries match")
     for r in rows:
@@ -392,10 +353,8 @@ def scripts_group() -> None:
 @scripts_group.command("list")
 def scripts_list() -> None:
     """Every script the pay page loads: origin, version, SRI hash, owner, purpose."""
-    from crm_pay.page_scripts import pay_page_scripts
-
-    with _app_context():
-        inventory = pay_page_scripts(_ctx())
+    with app_context():
+        inventory = pay_page_scripts(command_context())
     for s in inventory.scripts if inventory else []:
         click.echo(f"{s.name:<16} {s.version:<14} {s.owner:<30} {s.url}")
         click.echo(f"{'':<16} {s.integrity}  {s.purpose}")
@@ -405,13 +364,11 @@ def scripts_list() -> None:
 def scripts_check() -> None:
     """Fetch each script now and compare it with its pinned hash; a changed one opens a
     case and an admin alert. Exit status 1 unless every script is unchanged."""
-    from crm_pay.page_scripts import pay_page_scripts
-
-    with _app_context():
-        ctx = _ctx()
+    with app_context():
+        ctx = command_context()
         inventory = pay_page_scripts(ctx)
         if inventory is None:
-            _fail(CrmPayError("the pay page is not mounted in this app: nothing to check"))
+            fail(CrmPayError("the pay page is not mounted in this app: nothing to check"))
             return
         results = inventory.check(ctx, actor="cli:scripts-check")
     for r in results:
@@ -425,50 +382,6 @@ def scripts_check() -> None:
         sys.exit(1)
 
 
-@cli.command("sandbox", help="Run the Braintree development sandbox (a development tool).")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8830, show_default=True)
-@click.option("--assets-port", default=8831, show_default=True)
-@click.option("--webhook-url", default=None)
-def sandbox(host: str, port: int, assets_port: int, webhook_url: str | None) -> None:
-    from crm_pay.demo import start_sandbox
-
-    server = start_sandbox(host=host, port=port, assets_port=assets_port, webhook_url=webhook_url)
-    click.echo(
-        f"Braintree development sandbox: gateway {server.gateway_url}, "
-        f"hosted fields {server.assets_url}"
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.stop()
-
-
-@cli.command("demo", help="Everything on one machine: sandbox, demo data, app, workers.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
-@click.option("--sandbox-port", default=8830, show_default=True)
-@click.option(
-    "--instance",
-    "instance",
-    default="instance",
-    show_default=True,
-    type=click.Path(file_okay=False),
-)
-@click.option("--no-serve", is_flag=True, help="Prepare and print, but do not serve.")
-def demo(host: str, port: int, sandbox_port: int, instance: str, no_serve: bool) -> None:
-    from crm_pay.demo import run_demo
-
-    run_demo(
-        host=host,
-        port=port,
-        sandbox_port=sandbox_port,
-        instance=str(Path(instance).resolve()),
-        serve=not no_serve,
-        echo=click.echo,
-    )
-
-
 @cli.command("reconcile", help="Match the PSP's transactions of a day against our ledger.")
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="One UTC day (default: yesterday).")
 @click.option("--from", "first", metavar="YYYY-MM-DD", help="First day of a range.")
@@ -476,24 +389,20 @@ def demo(host: str, port: int, sandbox_port: int, instance: str, no_serve: bool)
 def reconcile(day: str | None, first: str | None, last: str | None) -> None:
     """Each difference is printed and opened as a case; running a day again opens none
     twice. Exit code 1 when a day has differences or could not be reconciled."""
-    from datetime import timedelta
-
-    from crm_pay.services.reconciliation import day_range, parse_day
-    from crm_pay.services.reconciliation import reconcile as reconcile_day
 
     if day and (first or last):
-        _fail(CrmPayError("give either --date or --from/--to, not both"))
+        fail(CrmPayError("give either --date or --from/--to, not both"))
     if bool(first) != bool(last):
-        _fail(CrmPayError("a range needs both --from and --to"))
-    with _app_context():
-        ctx = _ctx()
+        fail(CrmPayError("a range needs both --from and --to"))
+    with app_context():
+        ctx = command_context()
         try:
             if first and last:
                 days = day_range(parse_day(first), parse_day(last))
             else:
                 days = [parse_day(day) if day else ctx.now().date() - timedelta(days=1)]
         except CrmPayError as exc:
-            _fail(exc)
+            fail(exc)
         dirty = False
         for one in days:
             with click.progressbar(
@@ -507,7 +416,7 @@ def reconcile(day: str | None, first: str | None, last: str | None) -> None:
                 try:
                     report = reconcile_day(ctx, one, actor="cli", progress=progress)
                 except CrmPayError as exc:
-                    _fail(exc)
+                    fail(exc)
             dirty |= bool(report["differences"])
             _echo_report(report)
         if dirty:
@@ -538,19 +447,5 @@ def _echo_report(report: dict[str, Any]) -> None:
         )
 
 
-def _register_more() -> None:
-    from crm_pay.cli_launch import launch_url
-
-    cli.add_command(launch_url)
-
-
-_register_more()
-
-
-def main(argv: list[str] | None = None) -> Any:
-    os.environ.setdefault("CRM_PAY_INSTANCE_PATH", str(Path("instance").resolve()))
-    try:
-        return cli.main(args=argv, prog_name="crm-pay", standalone_mode=True)
-    except CrmPayError as exc:  # configuration problems: say what to fix, no traceback
-        click.secho(f"error: {exc.message}", fg="red", err=True)
-        sys.exit(2)
+cli.add_command(launch_url)
+cli.add_command(serve)

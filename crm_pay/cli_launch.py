@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import click
 
+from crm_pay.cli_common import app_context, command_context, fail
 from crm_pay.domain.errors import CrmPayError
+from crm_pay.services.launch import LaunchConfig, launch_link
 
 __all__ = ["launch_url"]
 
@@ -24,18 +26,15 @@ __all__ = ["launch_url"]
 )
 @click.option("--agent", default=None, help="Only this agent (email) may use the link.")
 def launch_url(crm_ref: str, minutes: int | None, agent: str | None) -> None:
-    from crm_pay.cli import _app_context, _ctx, _fail
-    from crm_pay.services.launch import LaunchConfig, launch_link
-
-    with _app_context() as app:
+    with app_context() as app:
         try:
             url = launch_link(
-                _ctx(),
+                command_context(),
                 crm_ref,
                 config=LaunchConfig.from_config(app.config),
-                minutes=minutes or int(app.config["CRM_PAY_LAUNCH_LINK_MINUTES"]),
+                minutes=minutes or command_context().config.launch_link_minutes,
                 agent=agent,
             )
         except CrmPayError as exc:
-            _fail(exc)
+            fail(exc)
     click.echo(url)

@@ -1,199 +1,865 @@
-"""Configuration keys (``CRM_PAY_*``) with their defaults. docs/configuration.md lists
-each with its meaning; ``CrmPay.init_app`` reads them with ``setdefault``."""
+"""The one typed configuration of crm-pay: :class:`CrmPayConfig`.
+
+Every ``CRM_PAY_*`` key is a field here, with its type, default and a one-line meaning;
+``docs/configuration.md``'s table of keys is generated from these fields
+(``python -m crm_pay.config --markdown``; a test fails when the two differ).
+
+Why a frozen standard-library dataclass (not pydantic-settings): no new dependency for
+a Flask extension that host apps embed, ``mypy`` sees every field's type, and the
+parsing rules are few enough to state here in full. ``CrmPay.init_app`` parses
+``app.config`` once with :meth:`CrmPayConfig.from_mapping`; ``crm_pay.create_app`` first
+copies the ``CRM_PAY_*`` environment variables (:func:`environment_settings`) under the
+same names. A value already of the field's type is taken as it is; text (as the
+environment gives it) is converted by the field's type:
+
+- ``bool``: ``1/true/yes/on`` or ``0/false/no/off/""`` (any case);
+- ``int`` / ``float``: a number (``True`` is not a number);
+- ``dict[str, str] | None``: a JSON object; empty text is ``None``;
+- ``str``: the text unchanged (a tax id of digits stays text).
+
+This is the only module that reads ``os.environ``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULTS"]
+from crm_pay.domain.errors import ConfigurationError, CrmPayError
+from crm_pay.domain.receipt import format_receipt_number
 
-DEFAULTS: dict[str, Any] = {
-    # None: a SQLite file ``crm_pay.sqlite3`` in the app's instance folder.
-    "CRM_PAY_DATABASE_URL": None,
-    "CRM_PAY_URL_PREFIX": "/pay",
-    # Base URL customers reach us at; pay links are built from it.
-    "CRM_PAY_PUBLIC_URL": "http://127.0.0.1:5000",
-    "CRM_PAY_PSP": "braintree",
-    # "sandbox" / "production" (Braintree's), or "local" (our development sandbox).
-    "CRM_PAY_BRAINTREE_ENVIRONMENT": "local",
-    "CRM_PAY_BRAINTREE_GATEWAY_URL": "http://127.0.0.1:8830",
-    "CRM_PAY_BRAINTREE_ASSETS_URL": "http://127.0.0.1:8831",
-    "CRM_PAY_BRAINTREE_MERCHANT_ID": "crm_pay_demo",
-    "CRM_PAY_BRAINTREE_PUBLIC_KEY": "demo_public_key",
-    # None: read from the vault (secret "psp.braintree.private_key").
-    "CRM_PAY_BRAINTREE_PRIVATE_KEY": None,
-    # Currency -> merchant account id, e.g. {"USD": "acme_usd", "GBP": "acme_gbp"} (a JSON
-    # object as an environment variable); a payment in a currency not listed is refused.
-    # None: the one account below; with neither and environment "local", the sandbox's.
-    "CRM_PAY_BRAINTREE_MERCHANT_ACCOUNTS": None,
-    # One merchant account (None: the merchant's default one) and the currency it settles in.
-    "CRM_PAY_BRAINTREE_MERCHANT_ACCOUNT_ID": None,
-    "CRM_PAY_BRAINTREE_CURRENCY": "USD",
-    "CRM_PAY_BRAINTREE_TIMEOUT": 20.0,
-    "CRM_PAY_CRM": "builtin",
-    # None: ``crm.json`` in the instance folder.
-    "CRM_PAY_BUILTIN_CRM_PATH": None,
-    # Host names connectors may reach although they resolve to private addresses
-    # ("crm.corp.internal, hooks.corp.internal"); every other connector URL must be https
-    # to a public host (connectors.outbound; loopback too only in demo mode and tests).
-    "CRM_PAY_OUTBOUND_ALLOW_HOSTS": "",
-    # Key ring "kid:base64key,kid:base64key" (first encrypts), token pepper and audit key.
-    # None: read from <instance>/dev-secrets.json, which only CRM_PAY_DEV_SECRETS=true
-    # (development, tests, `crm-pay demo`) may create. Production sets all three.
-    "CRM_PAY_VAULT_KEYS": None,
-    "CRM_PAY_TOKEN_PEPPER": None,
-    "CRM_PAY_AUDIT_KEY": None,
-    "CRM_PAY_DEV_SECRETS": False,
-    "CRM_PAY_PAY_LINK_TTL": 15 * 60,
-    "CRM_PAY_PAY_LINK_MAX_ATTEMPTS": 5,
-    "CRM_PAY_MERCHANT_NAME": "Demo Merchant Inc.",
-    "CRM_PAY_MERCHANT_ADDRESS": "1 Example Street, Springfield",
-    "CRM_PAY_MERCHANT_EMAIL": "billing@example.com",
-    "CRM_PAY_MERCHANT_PHONE": "+15550100000",
-    "CRM_PAY_MERCHANT_TAX_ID": "",
-    "CRM_PAY_RECEIPT_PREFIX": "R",
-    "CRM_PAY_OUTBOX_MAX_ATTEMPTS": 10,
-    # Seconds a payment may stay ``unknown`` with no trace at the PSP before it fails as
-    # ``not_at_psp`` (the customer can then pay again).
-    "CRM_PAY_UNKNOWN_WINDOW": 1800,
-    # Seconds between settlement checks of one approved payment (cards settle with no
-    # webhook: the janitor asks the PSP).
-    "CRM_PAY_SETTLEMENT_POLL_INTERVAL": 600,
-    # Email: "file" writes .eml files into CRM_PAY_MAILBOX_PATH (demo; a viewer page shows
-    # them in demo mode), "smtp" sends through CRM_PAY_SMTP_*. Other senders plug in
-    # through the ``crm_pay.email`` entry-point group.
-    "CRM_PAY_EMAIL_SENDER": "file",
-    # None: ``mailbox/`` in the instance folder.
-    "CRM_PAY_MAILBOX_PATH": None,
-    "CRM_PAY_SMTP_HOST": None,
-    "CRM_PAY_SMTP_PORT": 587,
-    "CRM_PAY_SMTP_USERNAME": None,
-    # None: read from the vault (secret "smtp.password") when a username is set.
-    "CRM_PAY_SMTP_PASSWORD": None,
-    # STARTTLS on a plain connection (port 587), or implicit TLS with SSL (port 465).
-    "CRM_PAY_SMTP_STARTTLS": True,
-    "CRM_PAY_SMTP_SSL": False,
-    "CRM_PAY_SMTP_TIMEOUT": 30.0,
-    # From header of customer emails; None: the merchant's name and CRM_PAY_MERCHANT_EMAIL.
-    "CRM_PAY_EMAIL_FROM": None,
-    # SMS: "file" writes one JSON file per message into CRM_PAY_SMS_OUTBOX_PATH (demo);
-    # real providers plug in through the ``crm_pay.sms`` entry-point group.
-    "CRM_PAY_SMS_SENDER": "file",
-    # None: ``sms-outbox/`` in the instance folder.
-    "CRM_PAY_SMS_OUTBOX_PATH": None,
-    # Days a receipts-portal link in a receipt email keeps working.
-    "CRM_PAY_RECEIPT_LINK_TTL": 90,
-    # Run the outbox dispatcher and the janitor as threads in the web process
-    # (embedded default). Production runs ``crm-pay worker`` processes instead.
-    "CRM_PAY_BACKGROUND_WORKERS": False,
-    # Apply database migrations at start-up (embedded default / demo).
-    "CRM_PAY_AUTO_MIGRATE": False,
-    "CRM_PAY_DEMO": False,
-    # Agent-keyed card entry brings the agent desktop into PCI scope; off unless an admin
-    # turns it on deliberately.
-    "CRM_PAY_ALLOW_AGENT_KEYED": False,
-    # --- agent console sign-in (agent_ui.auth) ---
-    # Session cookie sent over HTTPS only. The demo and the tests run on plain http and
-    # turn it off; production keeps it on.
-    "CRM_PAY_SECURE_COOKIES": True,
-    # SameSite of the session cookie. "Lax" suits a console opened in its own tab or in a
-    # same-site CRM frame; a CRM on another site framing the console needs "None" (which
-    # browsers accept only with secure cookies). CSRF tokens protect forms either way.
-    "CRM_PAY_SESSION_SAMESITE": "Lax",
-    # Name of crm-pay's own console cookie (Path = the URL prefix); the host app's
-    # session cookie is never read or written. Change it when it collides with one of
-    # the host's cookie names.
-    "CRM_PAY_SESSION_COOKIE_NAME": "crm_pay_session",
-    # Seconds without a console request after which the agent is signed out.
-    "CRM_PAY_IDLE_TIMEOUT": 15 * 60,
-    # Seconds a console sign-in lasts at most, however active the agent is (a shift).
-    "CRM_PAY_SESSION_MAX_AGE": 12 * 60 * 60,
-    # CSP frame-ancestors of console pages: who may frame the console (e.g. the CRM's
-    # origin "https://crm.example.com"). "'none'" forbids framing.
-    "CRM_PAY_FRAME_ANCESTORS": "'self'",
-    # Hard ceiling: consecutive wrong passwords before the account is locked in the
-    # database, and for how long. Deliberately high: the progressive delays below are
-    # the everyday defence; this backstop holds when their storage is down (fail open)
-    # and stops a slow guesser spread over many addresses (docs/security/throttling.md).
-    "CRM_PAY_LOGIN_MAX_FAILURES": 100,
-    "CRM_PAY_LOGIN_LOCK_SECONDS": 15 * 60,
-    # --- rate limits (crm_pay.rate_limits) ---
-    # "memory://" (per process) or "redis://host:6379/<db>" (shared by every process).
-    "CRM_PAY_RATE_LIMIT_STORAGE": "memory://",
-    # Prefix of every rate-limit key (must start with "crm_pay"); one per deployment
-    # sharing a Redis.
-    "CRM_PAY_RATE_LIMIT_NAMESPACE": "crm_pay",
-    # Failures of one account from one IP before sign-ins wait 1, 2, 4, ... seconds.
-    "CRM_PAY_LOGIN_ACCOUNT_IP_FREE_FAILURES": 5,
-    # Failures of one account from all IPs before the same delays apply to it anywhere.
-    "CRM_PAY_LOGIN_ACCOUNT_FREE_FAILURES": 20,
-    # Longest delay, and how long a failure is remembered, in seconds.
-    "CRM_PAY_LOGIN_DELAY_CAP": 15 * 60,
-    "CRM_PAY_LOGIN_FAILURE_WINDOW": 60 * 60,
-    # Distinct accounts failing from one IP before it waits (credential stuffing).
-    "CRM_PAY_LOGIN_IP_ACCOUNTS_LIMIT": "100/10 minutes",
-    # JSON API requests per API key, and per IP for requests without a valid key.
-    "CRM_PAY_API_RATE_LIMIT": "600/minute",
-    "CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT": "60/minute",
-    # Pay page payment submissions per link and per IP.
-    "CRM_PAY_PAY_SUBMIT_LINK_LIMIT": "10/minute",
-    "CRM_PAY_PAY_SUBMIT_IP_LIMIT": "60/minute",
-    # --- live status (agent_ui.live, crm_pay.live) ---
-    # Socket.IO message queue. None: live status stays in this process. "redis://host:6379/0":
-    # every web and `crm-pay worker` process shares live status through Redis.
-    "CRM_PAY_SOCKETIO_MESSAGE_QUEUE": None,
-    # Message-queue channel; deployments sharing one Redis each need their own.
-    "CRM_PAY_SOCKETIO_CHANNEL": "crm-pay-live",
-    # Origins (comma-separated) allowed to open a socket besides CRM_PAY_PUBLIC_URL's.
-    "CRM_PAY_SOCKETIO_CORS_ORIGINS": "",
-    # Field-validity reports a customer's pay page may send per link per minute.
-    "CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE": 60,
-    # --- opening the console from a CRM (agent_ui.launch, crm_pay.services.launch) ---
-    # Salesforce Canvas: the connected app's consumer secret. None: the vault secret
-    # "canvas.consumer_secret".
-    "CRM_PAY_SALESFORCE_CANVAS_SECRET": None,
-    # Seconds a Canvas signed request's issuedAt may be from now (0: not checked).
-    "CRM_PAY_SALESFORCE_CANVAS_MAX_AGE": 15 * 60,
-    # Canvas custom parameter holding the customer's id; else the page's record Id.
-    "CRM_PAY_SALESFORCE_CANVAS_PARAMETER": "recordId",
-    # HubSpot CRM card: the app's client secret. None: the vault secret
-    # "hubspot.client_secret".
-    "CRM_PAY_HUBSPOT_CLIENT_SECRET": None,
-    # Secret signing generic launch links (`crm-pay launch-url`). None: derived from the
-    # token pepper. Changing it invalidates links already handed out.
-    "CRM_PAY_LAUNCH_SECRET": None,
-    # Minutes a launch link printed by `crm-pay launch-url` stays valid by default.
-    "CRM_PAY_LAUNCH_LINK_MINUTES": 5,
-    # Refunds by agents up to this amount (in the payment's currency); above it, and
-    # always when "0", a supervisor's key or sign-in is needed.
-    "CRM_PAY_AGENT_REFUND_LIMIT": "0",
-    # Largest request body crm-pay's JSON API reads (bytes); above it the answer is 413.
-    # Only crm-pay's own API blueprint: the host app's MAX_CONTENT_LENGTH is untouched.
-    "CRM_PAY_MAX_BODY_BYTES": 64 * 1024,
-    # Braintree's hosted-fields scripts (environments "sandbox"/"production"): the pinned
-    # version and their Subresource Integrity hashes, {"client": "sha384-...",
-    # "hosted-fields": "sha384-..."} from Braintree's release notes. Without the hashes
-    # the pay page refuses to load card entry.
-    "CRM_PAY_BRAINTREE_JS_VERSION": "3.111.0",
-    "CRM_PAY_BRAINTREE_JS_INTEGRITY": None,
-    # Seconds between checks of the pay page's scripts against their pinned hashes (the
-    # worker; 0 turns the scheduled check off, `crm-pay scripts check` still works).
-    "CRM_PAY_SCRIPT_CHECK_INTERVAL": 3600,
-    # CSP violation reports one address may send a minute (POST {prefix}/csp-report).
-    "CRM_PAY_CSP_REPORTS_PER_MINUTE": 60,
-    # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host
-    # are trusted (werkzeug's ProxyFix); 0 = none (requests come straight to the app).
-    "CRM_PAY_PROXY_FIX": 0,
-    # Roles (comma-separated) that must sign in with a second factor (TOTP or a recovery
-    # code); "" = nobody must (anyone may still enrol on the Security page). Checked at
-    # start-up: an unknown role is an error. See docs/security/mfa.md.
-    "CRM_PAY_MFA_REQUIRED_ROLES": "supervisor,admin",
-    # Step-up: sensitive console actions (connector secret changes) need an MFA code
-    # typed within this many seconds, for users who have MFA.
-    "CRM_PAY_MFA_STEP_UP_SECONDS": 300,
-    # Lifetime (seconds) of the signed pending-sign-in token between password and code.
-    "CRM_PAY_MFA_PENDING_SECONDS": 300,
-    # Security keys (WebAuthn): relying party id; empty = the host the browser used.
-    # Set it (e.g. "pay.example.com") behind a proxy that rewrites the Host header.
-    "CRM_PAY_WEBAUTHN_RP_ID": "",
-}
+__all__ = [
+    "CrmPayConfig",
+    "DEFAULTS",
+    "KEY_PREFIX",
+    "environment_instance_path",
+    "environment_settings",
+    "parse_setting",
+    "render_markdown",
+    "set_default_instance_path",
+]
+
+KEY_PREFIX = "CRM_PAY_"
+# Environment variables read by create_app itself, not settings of the extension.
+_ENVIRONMENT_ONLY = ("CRM_PAY_INSTANCE_PATH", "CRM_PAY_SECRET_KEY")
+
+
+def setting(default: Any, group: str, doc: str) -> Any:
+    """A field of :class:`CrmPayConfig`: its default, docs group and one-line meaning."""
+    return field(default=default, metadata={"group": group, "doc": doc})
+
+
+@dataclass(frozen=True)
+class CrmPayConfig:
+    """Every crm-pay setting, parsed and checked once per app.
+
+    Field ``foo_bar`` is the key ``CRM_PAY_FOO_BAR``. Build one with
+    :meth:`from_mapping`; the instance is immutable, so code that holds it (the
+    context, the pages) sees the values the app started with.
+    """
+
+    # --- Core ---
+    database_url: str | None = setting(
+        None,
+        "Core",
+        ("SQLAlchemy URL"),
+    )
+    url_prefix: str = setting(
+        "/pay",
+        "Core",
+        (
+            "Where everything is mounted: API `{prefix}/api/v1`, pay page "
+            "`{prefix}/p/<token>`, console `{prefix}/agent/`, admin `{prefix}/admin/`, "
+            "receipts portal `{prefix}/r/…`, Socket.IO `{prefix}/socket.io`, webhook "
+            "`{prefix}/webhooks/braintree`, health `{prefix}/healthz`"
+        ),
+    )
+    public_url: str = setting(
+        "http://127.0.0.1:5000",
+        "Core",
+        ("Base URL customers reach us at"),
+    )
+
+    # --- Payment provider (Braintree) ---
+    psp: str = setting(
+        "braintree",
+        "Payment provider (Braintree)",
+        (
+            "Name of the PSP adapter, looked up in the built-in registry, then in the "
+            "`crm_pay.psp` entry-point group"
+        ),
+    )
+    braintree_environment: str = setting(
+        "local",
+        "Payment provider (Braintree)",
+        ("`local` = our development sandbox at `CRM_PAY_BRAINTREE_GATEWAY_URL`"),
+    )
+    braintree_gateway_url: str = setting(
+        "http://127.0.0.1:8830",
+        "Payment provider (Braintree)",
+        ("Gateway URL of the development sandbox (only with `local`)"),
+    )
+    braintree_assets_url: str = setting(
+        "http://127.0.0.1:8831",
+        "Payment provider (Braintree)",
+        ("With `local`: origin of the development sandbox's hosted-fields script"),
+    )
+    braintree_merchant_id: str = setting(
+        "crm_pay_demo",
+        "Payment provider (Braintree)",
+        ("Braintree merchant id"),
+    )
+    braintree_public_key: str = setting(
+        "demo_public_key",
+        "Payment provider (Braintree)",
+        ("Braintree API public key"),
+    )
+    braintree_private_key: str | None = setting(
+        None,
+        "Payment provider (Braintree)",
+        ("Braintree API private key"),
+    )
+    braintree_merchant_accounts: dict[str, str] | None = setting(
+        None,
+        "Payment provider (Braintree)",
+        ("Currency → Braintree merchant account id, e.g"),
+    )
+    braintree_merchant_account_id: str | None = setting(
+        None,
+        "Payment provider (Braintree)",
+        (
+            "The one-account case: the merchant account for every payment, in "
+            "`CRM_PAY_BRAINTREE_CURRENCY`"
+        ),
+    )
+    braintree_currency: str = setting(
+        "USD",
+        "Payment provider (Braintree)",
+        ("Currency of `CRM_PAY_BRAINTREE_MERCHANT_ACCOUNT_ID` (or of the default account)"),
+    )
+    braintree_timeout: float = setting(
+        20.0,
+        "Payment provider (Braintree)",
+        ("Seconds to wait for Braintree (connect and each read)"),
+    )
+
+    # --- CRM ---
+    crm: str = setting(
+        "builtin",
+        "CRM",
+        (
+            "The **default** CRM adapter, used while no connector is enabled in the admin "
+            "console: built-in registry (`builtin`), then the `crm_pay.crm` entry-point group"
+        ),
+    )
+    builtin_crm_path: str | None = setting(
+        None,
+        "CRM",
+        ("JSON file of the builtin CRM"),
+    )
+    salesforce_mapping: dict[str, str] | None = setting(
+        None,
+        "CRM",
+        (
+            "Field mapping overrides of the Salesforce connector configured from settings "
+            "(a JSON object; its other settings are CRM_PAY_SALESFORCE_<NAME> text)"
+        ),
+    )
+    outbound_allow_hosts: str = setting(
+        "",
+        "CRM",
+        (
+            "Host names (or IP addresses), separated by commas or spaces, that connectors may "
+            "reach **although they resolve to private, loopback or link-local addresses**, "
+            "e.g"
+        ),
+    )
+
+    # --- Vault and secrets ---
+    vault_keys: str | None = setting(
+        None,
+        "Vault and secrets",
+        ("Key ring `kid:base64urlkey,kid:base64urlkey`"),
+    )
+    token_pepper: str | None = setting(
+        None,
+        "Vault and secrets",
+        ("Pepper for hashing API keys and pay-link tokens (only hashes are stored)"),
+    )
+    audit_key: str | None = setting(
+        None,
+        "Vault and secrets",
+        ("HMAC key of the audit hash chain (`crm-pay audit verify`)"),
+    )
+    dev_secrets: bool = setting(
+        False,
+        "Vault and secrets",
+        (
+            "While true, any of the three secrets above that is missing is generated once "
+            "into `<instance>/dev-secrets.json` (mode 0600) and reused"
+        ),
+    )
+
+    # --- Pay links ---
+    pay_link_ttl: int = setting(
+        15 * 60,
+        "Pay links",
+        ("Seconds a pay link stays open"),
+    )
+    pay_link_max_attempts: int = setting(
+        5,
+        "Pay links",
+        ("Declined/failed tries per link before it is `locked`"),
+    )
+
+    # --- Receipts and merchant ---
+    merchant_name: str = setting(
+        "Demo Merchant Inc.",
+        "Receipts and merchant",
+        ("Pay page, receipts, emails (From name)"),
+    )
+    merchant_address: str = setting(
+        "1 Example Street, Springfield",
+        "Receipts and merchant",
+        ("Receipts"),
+    )
+    merchant_email: str = setting(
+        "billing@example.com",
+        "Receipts and merchant",
+        ("Receipts"),
+    )
+    merchant_phone: str = setting(
+        "+15550100000",
+        "Receipts and merchant",
+        ("Receipts"),
+    )
+    merchant_tax_id: str = setting(
+        "",
+        "Receipts and merchant",
+        ("Receipts"),
+    )
+    receipt_prefix: str = setting(
+        "R",
+        "Receipts and merchant",
+        (
+            "Receipt numbers are `{prefix}-{year}-{6-digit sequence}`, gapless per prefix and "
+            "year (payment and refund receipts share the sequence)"
+        ),
+    )
+
+    # --- Outbox and background workers ---
+    outbox_max_attempts: int = setting(
+        10,
+        "Outbox and background workers",
+        ("Delivery attempts before an outbox message is dead-lettered"),
+    )
+    unknown_window: int = setting(
+        1800,
+        "Outbox and background workers",
+        (
+            "Seconds a payment may stay `unknown` while the PSP answers the janitor's search "
+            "with no sale for the attempt"
+        ),
+    )
+    settlement_poll_interval: int = setting(
+        600,
+        "Outbox and background workers",
+        (
+            "Seconds between settlement checks of one approved, unsettled payment (cards "
+            "settle in Braintree's nightly batch with no webhook, so the janitor asks)"
+        ),
+    )
+
+    # --- Messaging (email and SMS) ---
+    email_sender: str = setting(
+        "file",
+        "Messaging (email and SMS)",
+        (
+            "`file`: each email is written as an RFC 5322 `.eml` file into "
+            "`CRM_PAY_MAILBOX_PATH` (shown at `{prefix}/demo/mailbox` in demo mode)"
+        ),
+    )
+    mailbox_path: str | None = setting(
+        None,
+        "Messaging (email and SMS)",
+        ("Folder of the file mailbox"),
+    )
+    smtp_host: str | None = setting(
+        None,
+        "Messaging (email and SMS)",
+        ("SMTP server"),
+    )
+    smtp_port: int = setting(
+        587,
+        "Messaging (email and SMS)",
+        (),
+    )
+    smtp_username: str | None = setting(
+        None,
+        "Messaging (email and SMS)",
+        ("Login"),
+    )
+    smtp_password: str | None = setting(
+        None,
+        "Messaging (email and SMS)",
+        ("With a username and no value here, read from the vault secret `smtp.password`"),
+    )
+    smtp_starttls: bool = setting(
+        True,
+        "Messaging (email and SMS)",
+        ("Upgrade a plain connection with STARTTLS (fails if the server cannot)"),
+    )
+    smtp_ssl: bool = setting(
+        False,
+        "Messaging (email and SMS)",
+        ("Implicit TLS (port 465) instead of STARTTLS"),
+    )
+    smtp_timeout: float = setting(
+        30.0,
+        "Messaging (email and SMS)",
+        ("Seconds per SMTP connection"),
+    )
+    email_from: str | None = setting(
+        None,
+        "Messaging (email and SMS)",
+        ("From header of customer emails"),
+    )
+    sms_sender: str = setting(
+        "file",
+        "Messaging (email and SMS)",
+        (
+            "`file`: one JSON file per text message in `CRM_PAY_SMS_OUTBOX_PATH` (also shown "
+            "by the demo mailbox viewer)"
+        ),
+    )
+    sms_outbox_path: str | None = setting(
+        None,
+        "Messaging (email and SMS)",
+        ("Folder of the file SMS outbox"),
+    )
+
+    # --- Receipts and merchant ---
+    receipt_link_ttl: float = setting(
+        90.0,
+        "Receipts and merchant",
+        (
+            "Days the signed receipts-portal link in a receipt email keeps working (then the "
+            "page answers 410 and says how to get the receipt again)"
+        ),
+    )
+
+    # --- Outbox and background workers ---
+    background_workers: bool = setting(
+        False,
+        "Outbox and background workers",
+        (
+            "Run the outbox dispatcher (every 1 s, woken at once when a message is queued) "
+            "and the janitor (every 15 s) as threads inside the web process"
+        ),
+    )
+
+    # --- Core ---
+    auto_migrate: bool = setting(
+        False,
+        "Core",
+        ("Apply Alembic migrations when the app starts"),
+    )
+    demo: bool = setting(
+        False,
+        "Core",
+        (
+            "Demo mode: mounts the mailbox viewer at `{prefix}/demo/mailbox` (every email and "
+            'SMS crm-pay "sent", readable without signing in)'
+        ),
+    )
+
+    # --- Agent console: sign-in, sessions, security ---
+    allow_agent_keyed: bool = setting(
+        False,
+        "Agent console: sign-in, sessions, security",
+        ("Agent-keyed (MOTO) card entry brings the agent desktop into PCI scope"),
+    )
+    secure_cookies: bool = setting(
+        True,
+        "Agent console: sign-in, sessions, security",
+        (
+            "crm-pay's console cookie (`CRM_PAY_SESSION_COOKIE_NAME`) is sent over HTTPS only "
+            "(`Secure`"
+        ),
+    )
+    session_samesite: str = setting(
+        "Lax",
+        "Agent console: sign-in, sessions, security",
+        ("`SameSite` of crm-pay's console cookie"),
+    )
+    session_cookie_name: str = setting(
+        "crm_pay_session",
+        "Agent console: sign-in, sessions, security",
+        (
+            "Name of crm-pay's own console cookie (`Path` = `CRM_PAY_URL_PREFIX`, signed with "
+            "a key derived from `CRM_PAY_TOKEN_PEPPER`): session id, session generation, CSRF "
+            "token and one-page notices"
+        ),
+    )
+    idle_timeout: int = setting(
+        15 * 60,
+        "Agent console: sign-in, sessions, security",
+        (
+            "Seconds without a console request or live-status message after which the agent's "
+            "session ends (with a message saying why)"
+        ),
+    )
+    session_max_age: int = setting(
+        12 * 60 * 60,
+        "Agent console: sign-in, sessions, security",
+        ("Seconds a console sign-in lasts at most, however active the agent is"),
+    )
+    frame_ancestors: str = setting(
+        "'self'",
+        "Agent console: sign-in, sessions, security",
+        (
+            "CSP `frame-ancestors` of console, admin and launch pages: who may frame the "
+            "console, e.g"
+        ),
+    )
+    login_max_failures: int = setting(
+        100,
+        "Agent console: sign-in, sessions, security",
+        (
+            "Hard ceiling: consecutive wrong passwords (counted in the database, across every "
+            "process) before the account is locked"
+        ),
+    )
+    login_lock_seconds: int = setting(
+        15 * 60,
+        "Agent console: sign-in, sessions, security",
+        ("How long that lock lasts"),
+    )
+    rate_limit_storage: str = setting(
+        "memory://",
+        "Agent console: sign-in, sessions, security",
+        (
+            "Where sign-in delays and rate limits are counted (the `limits` library's storage "
+            "URL): `memory://` is this process only"
+        ),
+    )
+    rate_limit_namespace: str = setting(
+        "crm_pay",
+        "Agent console: sign-in, sessions, security",
+        ("Prefix of every rate-limit key in Redis (must start with `crm_pay`)"),
+    )
+    login_account_ip_free_failures: int = setting(
+        5,
+        "Agent console: sign-in, sessions, security",
+        (
+            "Failed sign-ins of one account from one client IP before each further try waits "
+            "1, 2, 4,"
+        ),
+    )
+    login_account_free_failures: int = setting(
+        20,
+        "Agent console: sign-in, sessions, security",
+        (
+            "Failed sign-ins of one account from all IPs before the same delays apply to that "
+            "account from anywhere"
+        ),
+    )
+    login_delay_cap: int = setting(
+        15 * 60,
+        "Agent console: sign-in, sessions, security",
+        ("Longest delay, in seconds"),
+    )
+    login_failure_window: int = setting(
+        60 * 60,
+        "Agent console: sign-in, sessions, security",
+        ("Seconds a failure is remembered (counted from the first of a series)"),
+    )
+    login_ip_accounts_limit: str = setting(
+        "100/10 minutes",
+        "Agent console: sign-in, sessions, security",
+        (
+            "Distinct accounts failing from one IP before that IP waits for the rest of the "
+            "window (credential stuffing)"
+        ),
+    )
+    api_rate_limit: str = setting(
+        "600/minute",
+        "Agent console: sign-in, sessions, security",
+        ("JSON API requests per API key"),
+    )
+    api_unauthenticated_rate_limit: str = setting(
+        "60/minute",
+        "Agent console: sign-in, sessions, security",
+        ("API requests without a valid key (missing, wrong or revoked), per client IP"),
+    )
+    pay_submit_link_limit: str = setting(
+        "10/minute",
+        "Agent console: sign-in, sessions, security",
+        ("Payment submissions (`POST {prefix}/p/<token>/pay`) per pay link"),
+    )
+    pay_submit_ip_limit: str = setting(
+        "60/minute",
+        "Agent console: sign-in, sessions, security",
+        ("The same, per client IP across links"),
+    )
+
+    # --- Live status (Socket.IO) ---
+    socketio_message_queue: str | None = setting(
+        None,
+        "Live status (Socket.IO)",
+        ("`None`: live status stays in this process (fine for the demo: one process, threads)"),
+    )
+    socketio_channel: str = setting(
+        "crm-pay-live",
+        "Live status (Socket.IO)",
+        ("Message-queue channel"),
+    )
+    socketio_cors_origins: str = setting(
+        "",
+        "Live status (Socket.IO)",
+        ("Comma-separated origins allowed to open a socket besides `CRM_PAY_PUBLIC_URL`'s"),
+    )
+    live_field_events_per_minute: int = setting(
+        60,
+        "Live status (Socket.IO)",
+        (
+            "Field-validity reports (`POST {prefix}/p/<token>/events`) a customer's pay page "
+            "may send per link per minute (counted in `CRM_PAY_RATE_LIMIT_STORAGE`)"
+        ),
+    )
+
+    # --- Admin and embedding in a CRM ---
+    salesforce_canvas_secret: str | None = setting(
+        None,
+        "Admin and embedding in a CRM",
+        (
+            "Consumer secret of the Salesforce connected app that verifies Canvas "
+            "`signed_request`s (`POST {prefix}/agent/launch/salesforce`)"
+        ),
+    )
+    salesforce_canvas_max_age: int = setting(
+        15 * 60,
+        "Admin and embedding in a CRM",
+        ("Seconds a Canvas signed request's `issuedAt` may be from now (`0`: not checked)"),
+    )
+    salesforce_canvas_parameter: str = setting(
+        "recordId",
+        "Admin and embedding in a CRM",
+        ("Canvas custom parameter holding the customer's id"),
+    )
+    hubspot_client_secret: str | None = setting(
+        None,
+        "Admin and embedding in a CRM",
+        (
+            "The HubSpot app's client secret, verifying CRM-card requests (`GET "
+            "{prefix}/agent/launch/hubspot`, signature v3)"
+        ),
+    )
+    launch_secret: str | None = setting(
+        None,
+        "Admin and embedding in a CRM",
+        (
+            "Key signing generic launch links (`crm-pay launch-url`, `GET "
+            "{prefix}/agent/launch/link`)"
+        ),
+    )
+    launch_link_minutes: int = setting(
+        5,
+        "Admin and embedding in a CRM",
+        (
+            "Default validity of a link printed by `crm-pay launch-url` (`--minutes` "
+            "overrides, 1–1440)"
+        ),
+    )
+
+    # --- Refunds ---
+    agent_refund_limit: str = setting(
+        "0",
+        "Refunds",
+        (
+            "Amount, in the payment's currency, up to which an **agent** API key may refund "
+            "or void (`POST /payments/{id}/refund`)"
+        ),
+    )
+
+    # --- Core ---
+    max_body_bytes: int = setting(
+        64 * 1024,
+        "Core",
+        ("Largest request body the JSON API (`{prefix}/api/v1`) reads"),
+    )
+
+    # --- Payment provider (Braintree) ---
+    braintree_js_version: str = setting(
+        "3.111.0",
+        "Payment provider (Braintree)",
+        (
+            "With `sandbox`/`production`: the pinned version of Braintree's client and "
+            "hosted-fields scripts, loaded from `js.braintreegateway.com` (the pay page's CSP "
+            "then allows Braintree's script, frame and API origins)"
+        ),
+    )
+    braintree_js_integrity: dict[str, str] | None = setting(
+        None,
+        "Payment provider (Braintree)",
+        (
+            'Subresource Integrity hashes of those scripts, `{"client": "sha384-…", '
+            '"hosted-fields": "sha384-…"}` (from Braintree\'s release notes'
+        ),
+    )
+    script_check_interval: int = setting(
+        60 * 60,
+        "Payment provider (Braintree)",
+        (
+            "Seconds between the worker's checks of the pay page's scripts against their "
+            "pinned SRI hashes (each external script fetched again, our own read from disk"
+        ),
+    )
+    csp_reports_per_minute: int = setting(
+        60,
+        "Payment provider (Braintree)",
+        (
+            "CSP violation reports one client address may send per minute to `POST "
+            "{prefix}/csp-report` (counted in `CRM_PAY_RATE_LIMIT_STORAGE`)"
+        ),
+    )
+
+    # --- Core ---
+    proxy_fix: int = setting(
+        0,
+        "Core",
+        (
+            "How many reverse proxies in front of the app to trust for "
+            "`X-Forwarded-For`/`-Proto`/`-Host` (werkzeug's ProxyFix)"
+        ),
+    )
+
+    # --- Agent console: sign-in, sessions, security ---
+    mfa_required_roles: str = setting(
+        "supervisor,admin",
+        "Agent console: sign-in, sessions, security",
+        ("Roles that must sign in with a second factor (authenticator app code or recovery code)"),
+    )
+    mfa_step_up_seconds: int = setting(
+        300,
+        "Agent console: sign-in, sessions, security",
+        (
+            "A user with MFA who saves a CRM connector with a typed secret, or refunds more "
+            "than `CRM_PAY_AGENT_REFUND_LIMIT` from the console, must have typed a code "
+            "within this many seconds in this session"
+        ),
+    )
+    mfa_pending_seconds: int = setting(
+        300,
+        "Agent console: sign-in, sessions, security",
+        (
+            "Lifetime of the signed token that carries a sign-in from the password to the "
+            "code/enrolment page"
+        ),
+    )
+    webauthn_rp_id: str = setting(
+        "",
+        "Agent console: sign-in, sessions, security",
+        (
+            'Relying party id of security keys (WebAuthn): `""` = the host name the browser '
+            "used (port dropped)"
+        ),
+    )
+
+    @classmethod
+    def keys(cls) -> dict[str, dataclasses.Field[Any]]:
+        """``CRM_PAY_*`` key -> its field, in declaration order."""
+        return {KEY_PREFIX + f.name.upper(): f for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> CrmPayConfig:
+        """Parse and check the ``CRM_PAY_*`` keys of ``mapping`` (e.g. ``app.config``);
+        missing keys take their defaults, other keys are ignored.
+        ``ConfigurationError`` says which key is wrong and how to fix it."""
+        values = {
+            f.name: _convert(key, _field_type(f), mapping[key])
+            for key, f in cls.keys().items()
+            if key in mapping
+        }
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def as_mapping(self) -> dict[str, Any]:
+        """Every key with its parsed value (what ``init_app`` writes back to
+        ``app.config``, so the host app sees the typed values too)."""
+        return {key: getattr(self, f.name) for key, f in self.keys().items()}
+
+    def validate(self) -> None:
+        """Checks of single values and combinations that would otherwise fail late."""
+        prefix = self.url_prefix.rstrip("/")
+        if prefix and not prefix.startswith("/"):
+            raise ConfigurationError("CRM_PAY_URL_PREFIX must start with '/', e.g. '/pay'")
+        try:
+            format_receipt_number(2000, 1, self.receipt_prefix)
+        except CrmPayError as exc:
+            raise ConfigurationError(
+                f"CRM_PAY_RECEIPT_PREFIX={self.receipt_prefix!r}: {exc.message}"
+            ) from None
+        for name in ("unknown_window", "settlement_poll_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(
+                    f"{KEY_PREFIX}{name.upper()}={getattr(self, name)!r}: use a whole number "
+                    "of seconds above 0"
+                )
+
+    @property
+    def prefix(self) -> str:
+        """``url_prefix`` without its trailing slash ("" when mounted at the root)."""
+        return self.url_prefix.rstrip("/")
+
+
+DEFAULTS: dict[str, Any] = {key: f.default for key, f in CrmPayConfig.keys().items()}
+"""Every key with its default (the same values as the dataclass's fields)."""
+
+
+def _field_type(f: dataclasses.Field[Any]) -> Any:
+    return typing.get_type_hints(CrmPayConfig)[f.name]
+
+
+def _convert(key: str, kind: Any, value: Any) -> Any:
+    optional = False
+    if isinstance(kind, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        optional, kind = True, args[0]
+    if value is None:
+        if optional:
+            return None
+        raise ConfigurationError(f"{key} may not be None: remove it to get the default")
+    origin = typing.get_origin(kind)
+    if origin is dict:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = None
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(
+                f"{key} must be a JSON object of text to text, e.g. "
+                '{"USD": "acme_usd", "GBP": "acme_gbp"}'
+            )
+        return dict(value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigurationError(f"{key}={value!r}: use true or false")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigurationError(f"{key}={value!r}: use a number, not true/false")
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ConfigurationError(f"{key}={value!r}: use a whole number")
+        try:
+            return kind(value) if not isinstance(value, str) else kind(value.strip())
+        except (TypeError, ValueError):
+            whole = "a whole number" if kind is int else "a number"
+            raise ConfigurationError(f"{key}={value!r} is not a number: use {whole}") from None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigurationError(f"{key}={value!r}: use text")
+    return str(value)
+
+
+def parse_setting(key: str, text: str) -> Any:
+    """One key's value from text, typed like its field (an environment variable)."""
+    f = CrmPayConfig.keys().get(key)
+    if f is None:
+        return text
+    return _convert(key, _field_type(f), text)
+
+
+def environment_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every ``CRM_PAY_*`` environment variable that is a setting (text, unparsed:
+    :meth:`CrmPayConfig.from_mapping` types them), plus unknown ``CRM_PAY_*`` names a
+    connector may read (e.g. ``CRM_PAY_SALESFORCE_MAPPING``)."""
+    source = os.environ if environ is None else environ
+    return {
+        key: value
+        for key, value in source.items()
+        if key.startswith(KEY_PREFIX) and key not in _ENVIRONMENT_ONLY
+    }
+
+
+def environment_instance_path() -> str | None:
+    """``CRM_PAY_INSTANCE_PATH`` (the standalone app's instance folder), if set."""
+    return os.environ.get("CRM_PAY_INSTANCE_PATH") or None
+
+
+def environment_secret_key() -> str | None:
+    """``CRM_PAY_SECRET_KEY`` (Flask's ``SECRET_KEY`` of the standalone app), if set."""
+    return os.environ.get("CRM_PAY_SECRET_KEY") or None
+
+
+def set_default_instance_path(path: str) -> None:
+    """``CRM_PAY_INSTANCE_PATH`` for this process and its children, unless already set
+    (the ``crm-pay`` program; ``crm-pay serve``'s workers build their app from it)."""
+    os.environ.setdefault("CRM_PAY_INSTANCE_PATH", path)
+
+
+BEGIN_MARKER = "<!-- generated by `python -m crm_pay.config --markdown`: begin -->"
+END_MARKER = "<!-- generated by `python -m crm_pay.config --markdown`: end -->"
+
+
+def _type_name(kind: Any) -> str:
+    return str(kind).replace("typing.", "") if not isinstance(kind, type) else kind.__name__
+
+
+def render_markdown() -> str:
+    """The generated part of docs/configuration.md: every key, grouped, with its type,
+    default and one-line meaning, between the two markers."""
+    lines = [BEGIN_MARKER, ""]
+    group = None
+    for key, f in CrmPayConfig.keys().items():
+        if f.metadata["group"] != group:
+            group = f.metadata["group"]
+            if len(lines) > 2:
+                lines.append("")
+            lines += [
+                f"#### {group}",
+                "",
+                "| Key | Type | Default | Meaning |",
+                "|---|---|---|---|",
+            ]
+        default = "`None`" if f.default is None else f"`{f.default!r}`"
+        doc = str(f.metadata["doc"]).replace("|", "\\|")
+        kind = _type_name(_field_type(f)).replace("|", "\\|")
+        lines.append(f"| `{key}` | `{kind}` | {default} | {doc} |")
+    lines += ["", END_MARKER]
+    return "\n".join(lines) + "\n"
+
+
+def splice_markdown(document: str) -> str:
+    """``document`` with the text between the markers replaced by :func:`render_markdown`."""
+    start = document.index(BEGIN_MARKER)
+    end = document.index(END_MARKER) + len(END_MARKER) + 1
+    return document[:start] + render_markdown() + document[end:]
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--markdown"]:
+        sys.stdout.write(render_markdown())
+    elif sys.argv[1:] == ["--write", "docs/configuration.md"]:
+        path = sys.argv[2]
+        with open(path, encoding="utf-8") as fh:
+            text = splice_markdown(fh.read())
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.exit("usage: python -m crm_pay.config --markdown | --write docs/configuration.md")

@@ -13,12 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler
+from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from connectors.crm import DEMO_CARD_TOKENS
 from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
+from crm_pay.app import create_app
+from crm_pay.config import CrmPayConfig, environment_settings
+from crm_pay.current import get_context
 from crm_pay.domain.errors import Conflict
 from crm_pay.logging_filters import LinkTokenFilter
+from crm_pay.services.access import create_api_key, create_user
+from crm_pay.services.secrets import get_secret, put_secret
 from vault import redact
 
 __all__ = [
@@ -114,10 +119,6 @@ def demo_config(*, host: str, port: int, sandbox_url: str, assets_url: str) -> d
 def prepare_demo(app: Any) -> str:
     """Seed users, the sandbox's private key (in the vault) and an API key. Idempotent
     except for the API key: every run prints a fresh one."""
-    from crm_pay.extension import get_context
-    from crm_pay.services.access import create_api_key, create_user
-    from crm_pay.services.secrets import get_secret, put_secret
-
     ctx = get_context(app)
     if get_secret(ctx, "psp.braintree.private_key") is None:
         put_secret(
@@ -131,11 +132,7 @@ def prepare_demo(app: Any) -> str:
 
 def _prefix() -> str:
     """The URL prefix the app will use (the demo's sandbox must post webhooks there)."""
-    import os
-
-    from crm_pay.config import DEFAULTS
-
-    return str(os.environ.get("CRM_PAY_URL_PREFIX") or DEFAULTS["CRM_PAY_URL_PREFIX"]).rstrip("/")
+    return CrmPayConfig.from_mapping(environment_settings()).prefix
 
 
 def run_demo(
@@ -147,10 +144,6 @@ def run_demo(
     serve: bool,
     echo: Callable[[str], Any],
 ) -> None:
-    from werkzeug.serving import run_simple
-
-    from crm_pay.app import create_app
-
     Path(instance).mkdir(parents=True, exist_ok=True)
     public = f"http://{host}:{port}"
     sandbox = start_sandbox(
@@ -170,7 +163,7 @@ def run_demo(
         instance_path=instance,
     )
     api_key = prepare_demo(app)
-    prefix = app.config["CRM_PAY_URL_PREFIX"]
+    prefix = get_context(app).config.prefix
     lines = [
         "",
         "crm-pay demo is running (embedded default: SQLite, Braintree development sandbox,",

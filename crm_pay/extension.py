@@ -6,21 +6,25 @@ import json
 import logging
 import os
 import threading
-from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
-from crm_pay import rate_limits
-from crm_pay.config import DEFAULTS
-from crm_pay.domain.errors import ConfigurationError, CrmPayError
-from crm_pay.domain.receipt import Merchant, format_receipt_number
+from agent_ui import register_ui
+from crm_pay import rate_limits, wiring
+from crm_pay.api import create_api_blueprint, create_webhook_blueprint
+from crm_pay.api.errors import register_api_fallbacks
+from crm_pay.cli import cli
+from crm_pay.config import CrmPayConfig
+from crm_pay.current import get_context
+from crm_pay.domain.errors import ConfigurationError
 from crm_pay.http_headers import install_transport_headers
 from crm_pay.logging_filters import install_log_redaction
 from crm_pay.persistence.db import Database
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.context import Context, Settings
+from crm_pay.services.secrets import get_secret
 from crm_pay.worker import BackgroundWorkers
 from vault import KeyRing
 
@@ -49,6 +53,24 @@ class _LazyAdapter:
     def wrapped_adapter(self) -> Any:
         """The adapter itself (built now if needed), e.g. for capability checks."""
         return self._get()
+
+    @property
+    def is_built(self) -> bool:
+        """Whether the adapter has been built (closing an unbuilt one builds nothing)."""
+        return self._target is not None
+
+    def refresh(self) -> None:
+        """Forget the built adapter: the next use builds it again (a secret changed)."""
+        with self._lock:
+            self._target = None
+
+    def close(self) -> None:
+        """Close the built adapter, if any and if it can be closed, and forget it."""
+        with self._lock:
+            target, self._target = self._target, None
+        closer = getattr(target, "close", None)
+        if callable(closer):
+            closer()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)
@@ -91,10 +113,11 @@ class CrmPay:
     def init_app(self, app: Flask) -> None:
         """Read configuration, wire adapters and register blueprints.
 
-        Every key is optional and has its default in :data:`crm_pay.config.DEFAULTS`;
+        Every key is optional and has its type and default in
+        :class:`crm_pay.config.CrmPayConfig` (parsed once here, errors say what to fix);
         docs/configuration.md gives each one's meaning and production advice. Keys are
-        read from ``app.config`` only (``crm_pay.create_app`` also reads ``CRM_PAY_*``
-        environment variables, typed like their defaults). The groups:
+        read from ``app.config`` only (``crm_pay.create_app`` also copies ``CRM_PAY_*``
+        environment variables, typed by the same parser). The groups:
 
         - Core: ``CRM_PAY_DATABASE_URL`` (default a SQLite file in the instance folder;
           ``postgresql://`` URLs use psycopg 3), ``CRM_PAY_URL_PREFIX`` (``/pay``),
@@ -142,19 +165,19 @@ class CrmPay:
         """
         if "crm_pay" in app.extensions:
             raise RuntimeError("crm-pay is already registered on this app")
-        for key, value in DEFAULTS.items():
-            app.config.setdefault(key, value)
+        # Parsed and checked once; the typed values go back into app.config so the host
+        # app (and `flask crm-pay`) sees what crm-pay uses.
+        config = CrmPayConfig.from_mapping(app.config)
+        app.config.update(config.as_mapping())
         cfg = app.config
-        prefix = cfg["CRM_PAY_URL_PREFIX"].rstrip("/")
-        if prefix and not prefix.startswith("/"):
-            raise ConfigurationError("CRM_PAY_URL_PREFIX must start with '/', e.g. '/pay'")
+        prefix = config.prefix
 
         secrets = {
             k: cfg.get(k)
             for k in ("CRM_PAY_VAULT_KEYS", "CRM_PAY_TOKEN_PEPPER", "CRM_PAY_AUDIT_KEY")
         }
         if not all(secrets.values()):
-            generated = _dev_secrets(app.instance_path, create=bool(cfg["CRM_PAY_DEV_SECRETS"]))
+            generated = _dev_secrets(app.instance_path, create=config.dev_secrets)
             if generated is None:
                 missing = ", ".join(k for k, v in secrets.items() if not v)
                 raise ConfigurationError(
@@ -166,59 +189,23 @@ class CrmPay:
             secrets = {k: v or generated[k] for k, v in secrets.items()}
         keyring = KeyRing.from_config(str(secrets["CRM_PAY_VAULT_KEYS"]))
 
-        try:
-            format_receipt_number(2000, 1, str(cfg["CRM_PAY_RECEIPT_PREFIX"]))
-        except CrmPayError as exc:
-            raise ConfigurationError(
-                f"CRM_PAY_RECEIPT_PREFIX={cfg['CRM_PAY_RECEIPT_PREFIX']!r}: {exc.message}"
-            ) from None
-
-        for key in ("CRM_PAY_UNKNOWN_WINDOW", "CRM_PAY_SETTLEMENT_POLL_INTERVAL"):
-            value = cfg[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigurationError(f"{key}={value!r}: use a whole number of seconds above 0")
-
-        url = cfg["CRM_PAY_DATABASE_URL"]
+        url = config.database_url
         if not url:
             os.makedirs(app.instance_path, exist_ok=True)
             url = "sqlite:///" + os.path.join(app.instance_path, "crm_pay.sqlite3")
         db = Database(url)
-        if cfg["CRM_PAY_AUTO_MIGRATE"]:
+        if config.auto_migrate:
             upgrade(db)
 
-        settings = Settings(
-            public_url=cfg["CRM_PAY_PUBLIC_URL"],
-            url_prefix=prefix,
-            pay_link_ttl_seconds=int(cfg["CRM_PAY_PAY_LINK_TTL"]),
-            pay_link_max_attempts=int(cfg["CRM_PAY_PAY_LINK_MAX_ATTEMPTS"]),
+        settings = Settings.from_config(
+            config,
             token_pepper=str(secrets["CRM_PAY_TOKEN_PEPPER"]).encode(),
             audit_key=str(secrets["CRM_PAY_AUDIT_KEY"]).encode(),
-            merchant=Merchant(
-                name=str(cfg["CRM_PAY_MERCHANT_NAME"]),
-                address=str(cfg["CRM_PAY_MERCHANT_ADDRESS"]),
-                email=str(cfg["CRM_PAY_MERCHANT_EMAIL"]),
-                phone=str(cfg["CRM_PAY_MERCHANT_PHONE"]),
-                tax_id=str(cfg["CRM_PAY_MERCHANT_TAX_ID"]),
-            ),
-            receipt_prefix=str(cfg["CRM_PAY_RECEIPT_PREFIX"]),
-            outbox_max_attempts=int(cfg["CRM_PAY_OUTBOX_MAX_ATTEMPTS"]),
-            unknown_window_seconds=int(cfg["CRM_PAY_UNKNOWN_WINDOW"]),
-            settlement_poll_seconds=int(cfg["CRM_PAY_SETTLEMENT_POLL_INTERVAL"]),
-            email_from=str(
-                cfg["CRM_PAY_EMAIL_FROM"]
-                or formataddr(
-                    (str(cfg["CRM_PAY_MERCHANT_NAME"]), str(cfg["CRM_PAY_MERCHANT_EMAIL"]))
-                )
-            ),
-            receipt_link_ttl_seconds=int(float(cfg["CRM_PAY_RECEIPT_LINK_TTL"]) * 86400),
         )
-        ctx = Context(db=db, psp=None, crm=None, settings=settings, keyring=keyring)  # type: ignore[arg-type]
-
-        from crm_pay import wiring
-        from crm_pay.services.secrets import get_secret
+        ctx = Context(db=db, psp=None, crm=None, settings=settings, keyring=keyring, config=config)  # type: ignore[arg-type]
 
         mapping = dict(cfg)
-        if cfg["CRM_PAY_PSP"] == "braintree":
+        if config.psp == "braintree":
             # Offline and cheap: a bad currency -> merchant account map fails the start,
             # not the first payment (the PSP itself is built on first use).
             wiring.braintree_merchant_accounts(mapping)
@@ -247,10 +234,6 @@ class CrmPay:
         # One store of rate limits and sign-in delays for the console, pay page and API.
         rate_limits.install(app.extensions, app.config)
 
-        from agent_ui import register_ui
-        from crm_pay.api import create_api_blueprint, create_webhook_blueprint
-        from crm_pay.api.errors import register_api_fallbacks
-
         app.register_blueprint(create_api_blueprint(), url_prefix=f"{prefix}/api/v1")
         register_api_fallbacks(app, f"{prefix}/api")
         app.register_blueprint(create_webhook_blueprint(), url_prefix=prefix)
@@ -261,24 +244,10 @@ class CrmPay:
         install_log_redaction(prefix)
         install_transport_headers(app, https=settings.public_url.startswith("https://"))
 
-        from crm_pay.cli import cli
-
         if "crm-pay" not in app.cli.commands:
             app.cli.add_command(cli)
 
-        if cfg["CRM_PAY_BACKGROUND_WORKERS"]:
+        if config.background_workers:
             workers = BackgroundWorkers(ctx)
             ctx.extras["workers"] = workers
             workers.start()
-
-
-def get_context(app: Flask | None = None) -> Context:
-    """The crm-pay context of ``app`` (default: the current app)."""
-    app = app or current_app
-    try:
-        ctx: Context = app.extensions["crm_pay"]
-    except KeyError:
-        raise RuntimeError(
-            "crm-pay is not registered on this app; call CrmPay(app) or crm_pay.init_app(app)"
-        ) from None
-    return ctx

@@ -110,7 +110,11 @@ def braintree_psp(
     }
     env = config.get("CRM_PAY_BRAINTREE_ENVIRONMENT", "local")
     if env == "local":
-        return BraintreeGateway.for_local_sandbox(config["CRM_PAY_BRAINTREE_GATEWAY_URL"], **common)
+        return BraintreeGateway.for_local_sandbox(
+            config["CRM_PAY_BRAINTREE_GATEWAY_URL"],
+            assets_url=config.get("CRM_PAY_BRAINTREE_ASSETS_URL") or None,
+            **common,
+        )
     if env not in ("sandbox", "production"):
         raise ConfigurationError(
             f"CRM_PAY_BRAINTREE_ENVIRONMENT={env!r}: use 'local', 'sandbox' or 'production'"
@@ -167,8 +171,10 @@ def file_sms(config: Mapping[str, Any], *, instance_path: str, secret: SecretLoo
     return FileSmsOutbox(path)
 
 
-_BUILTIN: dict[str, dict[str, Callable[..., Any]]] = {
-    "crm_pay.psp": {"braintree": braintree_psp},
+_BUILTIN: dict[str, dict[str, Callable[..., Any] | str]] = {
+    # "fake": the in-memory PSP of crm_pay.testing, for tests only (CRM_PAY_PSP=fake);
+    # named by its module path so production never imports the testing package.
+    "crm_pay.psp": {"braintree": braintree_psp, "fake": "crm_pay.testing.gateway:fake_psp"},
     "crm_pay.crm": {"builtin": builtin_crm},
     "crm_pay.email": {"file": file_mailbox, "smtp": smtp_email},
     "crm_pay.sms": {"file": file_sms},
@@ -177,7 +183,11 @@ _BUILTIN: dict[str, dict[str, Callable[..., Any]]] = {
 
 def _factory(group: str, name: str) -> Callable[..., Any]:
     if name in _BUILTIN[group]:
-        return _BUILTIN[group][name]
+        found = _BUILTIN[group][name]
+        if isinstance(found, str):  # "module:attribute", imported only when chosen
+            module, _, attribute = found.partition(":")
+            return getattr(import_module(module), attribute)  # type: ignore[no-any-return]
+        return found
     for ep in entry_points(group=group):
         if ep.name == name:
             return ep.load()  # type: ignore[no-any-return]
@@ -353,8 +363,22 @@ class ActiveCrm:
             return self._adapter
 
     @property
-    def _target(self) -> Any:
-        return self._adapter
+    def wrapped_adapter(self) -> Any:
+        """The connector in use now (re-checked if the last check is old)."""
+        return self._get()
+
+    def refresh(self) -> None:
+        """Re-check which connector is enabled on the next use, not ``ttl`` seconds later."""
+        with self._lock:
+            self._checked = -1e9
+
+    def close(self) -> None:
+        """Close the connector in use, if it can be closed, and forget it."""
+        with self._lock:
+            adapter, self._adapter, self._key = self._adapter, None, "unset"
+        closer = getattr(adapter, "close", None)
+        if callable(closer):
+            closer()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)

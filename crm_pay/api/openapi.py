@@ -597,7 +597,10 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
                         "decline": {
                             "type": ["object", "null"],
                             "properties": {
+                                # the PSP's raw code (processor.2001), for support
                                 "code": {"type": "string"},
+                                # crm-pay's decline category: decides the words
+                                "category": {"type": ["string", "null"]},
                                 "message": {"type": "string"},
                                 "next_step": {"type": "string"},
                             },

@@ -139,7 +139,7 @@ ROUTES: dict[str, str] = {
     "crm_pay_mailbox.message": PUBLIC,
     "crm_pay_mailbox.attachment": PUBLIC,
     # PSP and operations
-    "crm_pay_webhooks.braintree_webhook": PSP_SIGNATURE,
+    "crm_pay_webhooks.psp_webhook": PSP_SIGNATURE,
     "crm_pay_webhooks.healthz": PUBLIC,
     # The standalone app (crm_pay.app): redirect to the console, host static files
     "index": PUBLIC,

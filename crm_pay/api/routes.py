@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import text
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from crm_pay.current import get_context
 from crm_pay.domain.errors import (
     Forbidden,
     PspUnavailable,
@@ -25,7 +27,9 @@ from crm_pay.domain.errors import (
     WebhookRejected,
 )
 from crm_pay.domain.money import Money
+from crm_pay.domain.receipt import Receipt
 from crm_pay.http_headers import no_store
+from crm_pay.ports import WebhookRequest
 from crm_pay.rate_limits import RateLimits
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
 from crm_pay.services import (
@@ -39,9 +43,11 @@ from crm_pay.services import (
     reconciliation,
     refunds,
     settlement,
+    views,
     webhooks,
 )
 from crm_pay.services.access import Principal, authenticate_api_key, require_role
+from crm_pay.services.context import Context
 
 from . import route_policy
 from .errors import _routes_without_fallback, error_response, register_error_handlers
@@ -60,9 +66,7 @@ __all__ = ["create_api_blueprint", "create_webhook_blueprint"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _ctx():  # type: ignore[no-untyped-def]
-    from crm_pay.extension import get_context
-
+def _ctx() -> Context:
     return get_context()
 
 
@@ -218,7 +222,7 @@ def create_api_blueprint() -> Blueprint:
     @bp.get("/customers/<crm_ref>")
     @auth("agent")
     def customer(crm_ref: str) -> Response:
-        return jsonify(customers.customer_view(_ctx(), crm_ref))
+        return jsonify(views.customer_view(_ctx(), crm_ref))
 
     @bp.get("/customers")
     @auth("agent")
@@ -298,7 +302,7 @@ def create_api_blueprint() -> Blueprint:
             principal=_principal(),
             idempotency_key=request.headers.get("Idempotency-Key", ""),
             request_hash=digest,
-            agent_limit=str(current_app.config["CRM_PAY_AGENT_REFUND_LIMIT"]),
+            agent_limit=_ctx().config.agent_refund_limit,
         )
         return jsonify(view), 201 if created else 200
 
@@ -343,8 +347,8 @@ def create_api_blueprint() -> Blueprint:
     @bp.get("/receipts/<number>")
     @auth("agent")
     def receipt(number: str) -> Response:
-        row, _ = receipts.get_receipt(_ctx(), number, principal=_principal())
-        return jsonify(_receipt_json(row.content))
+        _, found = receipts.get_receipt(_ctx(), number, principal=_principal())
+        return jsonify(_receipt_json(found))
 
     @bp.get("/reconciliations/<day>")
     @auth("supervisor")
@@ -366,47 +370,47 @@ def create_api_blueprint() -> Blueprint:
 _RECEIPT_AMOUNT = {"refund": "amount_refunded", "reversal": "amount_reversed"}
 
 
-def _receipt_json(content: dict[str, Any]) -> dict[str, Any]:
-    cur = content["currency"]
+def _receipt_json(receipt: Receipt) -> dict[str, Any]:
+    """The API's receipt document (``Receipt`` in the OpenAPI document), from the one
+    reading of a stored receipt (:func:`receipts.receipt_from_row`, which also redacts
+    card numbers from receipts stored before the guard existed)."""
 
-    def m(minor: int) -> str:
-        return Money(minor, cur).to_decimal_str()
+    def m(money: Money) -> str:
+        return money.to_decimal_str()
 
     return {
-        "number": content["number"],
-        "kind": content["kind"],
-        "issued_at": content["issued_at"],
-        "merchant": content["merchant"],
-        "customer": {"crm_ref": content["customer_ref"], "name": content["customer_name"]},
-        "payment_id": content["payment_id"],
-        "currency": cur,
+        "number": receipt.number,
+        "kind": receipt.kind,
+        "issued_at": receipt.issued_at.isoformat(),
+        "merchant": dataclasses.asdict(receipt.merchant),
+        "customer": {"crm_ref": receipt.customer_ref, "name": receipt.customer_name},
+        "payment_id": receipt.payment_id,
+        "currency": receipt.amount_paid.currency,
         "lines": [
             {
-                "description": x["description"],
-                "quantity": x["quantity"],
-                "unit_price": m(x["unit_price_minor"]),
-                "tax": m(x["tax_minor"]),
-                "invoice": x.get("invoice_ref"),
+                "description": x.description,
+                "quantity": x.quantity,
+                "unit_price": m(x.unit_price),
+                "tax": m(x.tax),
+                "invoice": x.invoice_ref,
             }
-            for x in content["lines"]
+            for x in receipt.lines
         ],
-        "tax_breakdown": [
-            {"label": label, "amount": m(v)} for label, v in content["tax_breakdown"]
-        ],
-        "shipping": m(content["shipping_minor"]),
-        "allocations": [{"invoice": ref, "amount": m(v)} for ref, v in content["allocations"]],
-        "credit": m(content["credit_minor"]),
+        "tax_breakdown": [{"label": label, "amount": m(v)} for label, v in receipt.tax_breakdown],
+        "shipping": m(receipt.shipping),
+        "allocations": [{"invoice": ref, "amount": m(v)} for ref, v in receipt.allocations],
+        "credit": m(receipt.credit),
         # a refund receipt states what went back to the card, a reversal what the bank
         # took back at settlement; neither is what was paid
-        _RECEIPT_AMOUNT.get(content["kind"], "amount_paid"): m(content["amount_paid_minor"]),
-        "method": content["method"],
-        "psp_reference": content["psp_reference"],
+        _RECEIPT_AMOUNT.get(receipt.kind, "amount_paid"): m(receipt.amount_paid),
+        "method": receipt.method,
+        "psp_reference": receipt.psp_reference,
         "pdf_url": f"{request.script_root}{request.path.rstrip('/')}.pdf",
     }
 
 
 # A valid notice is at most 256 KiB decoded (services.webhooks); percent-encoding at
-# most triples it, plus the field names. No genuine Braintree webhook is larger.
+# most triples it, plus the field names. No genuine PSP webhook is larger.
 _WEBHOOK_FORM_BYTES = 3 * 256 * 1024 + 1024
 
 
@@ -415,7 +419,7 @@ def _webhook_too_large() -> tuple[Response, int]:
         413,
         "request_too_large",
         f"the webhook body is larger than {_WEBHOOK_FORM_BYTES} bytes; it was not read "
-        "or stored, and no genuine Braintree notice is that large",
+        "or stored, and no genuine PSP notice is that large",
     )
 
 
@@ -427,7 +431,7 @@ def create_webhook_blueprint() -> Blueprint:
     def _bound_webhook_form() -> tuple[Response, int] | None:
         # werkzeug would parse (and buffer) the whole form before the service's own
         # 256 KiB check; refuse an oversized body before a byte of it is read or stored.
-        if request.endpoint != "crm_pay_webhooks.braintree_webhook":
+        if request.endpoint != "crm_pay_webhooks.psp_webhook":
             return None
         request.max_content_length = _WEBHOOK_FORM_BYTES  # bounds a chunked body too
         request.max_form_memory_size = _WEBHOOK_FORM_BYTES
@@ -452,21 +456,31 @@ def create_webhook_blueprint() -> Blueprint:
             return jsonify({"status": "unavailable", "database": "unreachable"}), 503
         return jsonify({"status": "ok"}), 200
 
-    @bp.post("/webhooks/braintree")
-    def braintree_webhook() -> tuple[Response, int]:
+    @bp.post("/webhooks/<psp>")
+    def psp_webhook(psp: str) -> tuple[Response, int]:
+        """A notice from the configured PSP (``/webhooks/braintree`` for Braintree): the
+        adapter reads and verifies its own request; this only bounds and hands it on."""
+        ctx = _ctx()
+        if psp != ctx.psp.name:
+            return error_response(
+                404, "not_found", f"no webhook for {psp[:40]!r} here; the PSP is {ctx.psp.name}"
+            )
         try:
-            signature = request.form.get("bt_signature", "")
-            payload = request.form.get("bt_payload", "")
+            # The body first, kept: the form is then parsed from that (bounded) copy.
+            body = request.get_data(cache=True, parse_form_data=False)
+            incoming = WebhookRequest(
+                form=request.form.to_dict(),
+                body=body,
+                headers={k.lower(): v for k, v in request.headers.items()},
+            )
         except RequestEntityTooLarge:  # a chunked body that ran past the bound
             return _webhook_too_large()
-        if not signature or not payload:
-            return error_response(
-                400, "webhook_rejected", "bt_signature and bt_payload are required"
-            )
         try:
-            result = webhooks.receive_webhook(
-                _ctx(), signature=signature, payload=payload, remote_addr=request.remote_addr
-            )
+            envelope = ctx.psp.webhook_envelope(incoming)
+        except WebhookRejected as exc:  # its fields are missing: nothing was stored
+            return error_response(exc.status, exc.code, exc.message)
+        try:
+            result = webhooks.receive_envelope(ctx, envelope, remote_addr=request.remote_addr)
         except WebhookRejected as exc:
             return error_response(exc.status, exc.code, f"{exc.message}; stored, not processed")
         # Stored and verified: whatever became of it (processed, ignored, pending, failed

@@ -1,5 +1,9 @@
 """Charging: one attempt at the PSP, recorded before the call and applied after it.
 
+Layer: use case (the customer's pay-page charge and the vaulted charge). It applies the
+PSP's answer through :mod:`.psp_outcome`, the code the janitor and webhooks share; links
+come from :mod:`.pay_links`, records from :mod:`.payment_records`.
+
 Sequence (DESIGN.md rules 1, 3, 6, 7):
 1. short transaction, payment row locked: check the link, move to ``processing``,
    bump the attempt, record ``sale_requested`` with our deterministic order id;
@@ -14,13 +18,12 @@ import logging
 import re
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_pay.domain.declines import DeclineCategory
 from crm_pay.domain.errors import (
     ConfigurationError,
     Conflict,
-    Gone,
     NotFound,
     PspProtocolError,
     PspUnavailable,
@@ -28,168 +31,84 @@ from crm_pay.domain.errors import (
 )
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import EventKind, PaymentStatus
-from crm_pay.persistence.db import as_utc
-from crm_pay.persistence.models import Customer, PayLink, Payment
-from crm_pay.ports import SaleRequest
-from vault import pan, tokens
+from crm_pay.persistence.models import Payment
+from crm_pay.ports import DeclineInfo, SaleRequest
+from vault import pan
 
 from .cases import open_case
 from .context import Context
-from .payments import (
-    add_event,
-    crm_sync_messages,
-    invoices_with_payments,
-    link_state,
-    payment_view,
-    require_psp_currency,
-    transition,
-)
+from .pay_links import closed_link_error, expire_if_due, find_link, publish_expired
+from .payment_records import add_event, order_id_for, require_psp_currency, transition
 from .psp_outcome import apply_decline, apply_outcome, live_event
+from .views import payment_view
 
-__all__ = [
-    "find_link",
-    "pay_link_view",
-    "pay_with_nonce",
-    "charge_vaulted",
-    "order_id_for",
-    "closed_message",
-    "expire_payment",
-]
+__all__ = ["pay_with_nonce", "charge_vaulted"]
 
 log = logging.getLogger("crm_pay.charging")
-
-
-def order_id_for(payment_id: str, attempt: int) -> str:
-    """Deterministic: the janitor finds an attempt at the PSP by it."""
-    return f"{payment_id}-{attempt}"
 
 
 def _request_key(payment_id: str, attempt: int) -> str:
     return f"{payment_id}:{attempt}"
 
 
-def find_link(session: Session, ctx: Context, token: str) -> tuple[PayLink, Payment]:
-    if not token or len(token) > 200:
-        raise NotFound("this payment link is not valid")
-    digest = tokens.hash_token(token, pepper=ctx.settings.token_pepper)
-    link = session.scalars(select(PayLink).where(PayLink.token_hash == digest)).first()
-    if link is None:
-        raise NotFound("this payment link is not valid; ask for a new one")
-    payment = session.get(Payment, link.payment_id)
-    assert payment is not None
-    return link, payment
+def _begin_link_attempt(ctx: Context, token: str) -> tuple[str, SaleRequest]:
+    """Step 1 for a pay link, in one transaction: find the link, refuse a currency the
+    PSP cannot take, lock the payment, check the link is open, record the attempt.
 
-
-def pay_link_view(ctx: Context, token: str, *, mark_opened: bool = False) -> dict[str, Any]:
-    """What the customer's pay page shows: who asks, how much, for what, and the link's state."""
+    A link found closed raises after the block, so that a link found past its expiry
+    still commits its payment's move to ``expired`` (nothing else is written then).
+    Returns ``(payment id, sale request)``."""
+    closed: str | None = None
     with ctx.db.transaction() as s:
-        link, payment = find_link(s, ctx, token)
-        state = link_state(ctx, link, payment)
-        expired_now = state == "expired" and payment.status != PaymentStatus.EXPIRED.value
-        if expired_now:
-            expire_payment(s, ctx, payment)
-        first_open = mark_opened and link.opened_at is None and state == "open"
-        if first_open:
-            link.opened_at = ctx.now()
-        view = payment_view(s, ctx, payment)
-        customer = s.get(Customer, payment.customer_id)
-        assert customer is not None
-        invoices = {i.ref: i for i in invoices_with_payments(s, customer)}
-        view["customer_name"] = customer.name
-        view["merchant"] = ctx.settings.merchant.name
-        view["link_state"] = state
-        view["invoices"] = [
-            {"number": ref, "total": invoices[ref].total.to_decimal_str()}
-            for ref in payment.requested_allocations
-            if ref in invoices
-        ]
-    if first_open:
-        ctx.publish(payment.id, {"status": payment.status, "link": "opened"})
-    if expired_now:
-        ctx.publish(payment.id, {"status": PaymentStatus.EXPIRED.value})
-    return view
-
-
-def expire_payment(session: Session, ctx: Context, payment: Payment) -> None:
-    if transition(session, ctx, payment, PaymentStatus.EXPIRED):
-        customer = session.get(Customer, payment.customer_id)
-        assert customer is not None
-        crm_sync_messages(session, ctx, payment, customer, "expired")
-
-
-_LINK_CLOSED = {
-    "cancelled": (
-        "link_cancelled",
-        "This payment link was cancelled. Please contact us for a new one.",
-    ),
-    "used": ("link_used", "This payment has already been made. Thank you."),
-    "expired": ("link_expired", "This payment link has expired. Please ask us to send a new one."),
-    "locked": ("link_locked", "Too many attempts were made with this link. Please contact us."),
-    "processing": (
-        "payment_processing",
-        "Your payment is being confirmed. Please do not pay again.",
-    ),
-}
-
-
-def _closed_state(ctx: Context, payment_id: str, token: str) -> str | None:
-    """The link's state if it cannot take a payment. An expired link's payment is moved
-    to ``expired`` here, in a transaction of its own that commits (the caller raises)."""
-    with ctx.db.transaction() as s:
-        payment = ctx.db.lock(s, Payment, payment_id)
-        if payment is None:
-            raise NotFound(f"no payment {payment_id!r}")
-        link, _ = find_link(s, ctx, token)
-        state = link_state(ctx, link, payment)
+        link, found = find_link(s, ctx, token)
+        require_psp_currency(ctx, found.currency)  # raises before anything is written
+        payment = ctx.db.lock(s, Payment, found.id)
+        assert payment is not None
+        ctx.db.reread_after_lock(s, link)  # another attempt may have used it meanwhile
+        state, expired_now = expire_if_due(s, ctx, link, payment)
         if state == "open":
-            return None
-        expired_now = state == "expired" and payment.status != PaymentStatus.EXPIRED.value
-        if expired_now:
-            expire_payment(s, ctx, payment)
-    if expired_now:
-        ctx.publish(payment_id, {"status": PaymentStatus.EXPIRED.value})
-    return state
-
-
-def closed_message(state: str) -> str:
-    """Plain words for a link that cannot take a payment, with what to do next."""
-    return _LINK_CLOSED.get(state, ("", "This payment link cannot be used."))[1]
-
-
-def _begin_attempt(ctx: Context, payment_id: str, link_token: str | None) -> SaleRequest:
-    closed = _closed_state(ctx, payment_id, link_token) if link_token is not None else None
+            request = _record_attempt(s, ctx, payment, vaulted=False)
+        else:
+            closed = state
     if closed is not None:
-        code, message = _LINK_CLOSED[closed]
-        raise (Conflict if closed == "processing" else Gone)(message, code=code)
+        if expired_now:
+            publish_expired(ctx, found.id)
+        raise closed_link_error(closed)
+    return found.id, request
+
+
+def _begin_attempt(ctx: Context, payment_id: str) -> SaleRequest:
+    """Step 1 for a vaulted charge: lock the payment, check it can be charged, record
+    the attempt."""
     with ctx.db.transaction() as s:
         payment = ctx.db.lock(s, Payment, payment_id)
         if payment is None:
             raise NotFound(f"no payment {payment_id!r}")
-        if link_token is not None:
-            link, _ = find_link(s, ctx, link_token)
-            state = link_state(ctx, link, payment)
-            if state != "open":  # changed since the check above: another request won
-                code, message = _LINK_CLOSED[state]
-                raise (Conflict if state == "processing" else Gone)(message, code=code)
-        elif payment.status not in (
+        if payment.status not in (
             PaymentStatus.CREATED.value,
             PaymentStatus.DECLINED.value,
             PaymentStatus.FAILED.value,
         ):
             raise Conflict(f"payment is {payment.status}; it cannot be charged now")
-        transition(s, ctx, payment, PaymentStatus.PROCESSING)
-        payment.attempt += 1
-        payment.in_doubt_since = None  # a new attempt: the window starts when it is in doubt
-        payment.janitor_checks = 0
-        order_id = order_id_for(payment.id, payment.attempt)
-        add_event(s, ctx, payment, EventKind.SALE_REQUESTED, detail={"order_id": order_id})
-        return SaleRequest(
-            amount=Money(payment.amount_minor, payment.currency),
-            order_id=order_id,
-            request_key=_request_key(payment.id, payment.attempt),
-            payment_method_token=payment.payment_method_token if link_token is None else None,
-            transaction_source="moto" if payment.channel == "vaulted" else None,
-        )
+        return _record_attempt(s, ctx, payment, vaulted=True)
+
+
+def _record_attempt(s: Session, ctx: Context, payment: Payment, *, vaulted: bool) -> SaleRequest:
+    """Move the locked payment to ``processing`` with a new attempt number and its
+    ``sale_requested`` event (committed before the PSP is called: DESIGN.md rule 1)."""
+    transition(s, ctx, payment, PaymentStatus.PROCESSING)
+    payment.attempt += 1
+    payment.in_doubt_since = None  # a new attempt: the window starts when it is in doubt
+    payment.janitor_checks = 0
+    order_id = order_id_for(payment.id, payment.attempt)
+    add_event(s, ctx, payment, EventKind.SALE_REQUESTED, detail={"order_id": order_id})
+    return SaleRequest(
+        amount=Money(payment.amount_minor, payment.currency),
+        order_id=order_id,
+        request_key=_request_key(payment.id, payment.attempt),
+        payment_method_token=payment.payment_method_token if vaulted else None,
+        transaction_source="moto" if payment.channel == "vaulted" else None,
+    )
 
 
 # Braintree nonces are UUIDs or "tokencc_..." handles and the SDK's test nonces are at
@@ -233,11 +152,7 @@ def pay_with_nonce(
         )
     if not token or not isinstance(token, str):
         raise NotFound("this payment link is not valid")
-    with ctx.db.transaction() as s:
-        _, payment = find_link(s, ctx, token)
-        payment_id, currency = payment.id, payment.currency
-    require_psp_currency(ctx, currency)
-    request = _begin_attempt(ctx, payment_id, token)
+    payment_id, request = _begin_link_attempt(ctx, token)
     ctx.publish(payment_id, {"status": PaymentStatus.PROCESSING.value})
     request = SaleRequest(
         amount=request.amount,
@@ -250,7 +165,7 @@ def pay_with_nonce(
 
 
 def charge_vaulted(ctx: Context, payment_id: str) -> dict[str, Any]:
-    request = _begin_attempt(ctx, payment_id, None)
+    request = _begin_attempt(ctx, payment_id)
     ctx.publish(payment_id, {"status": PaymentStatus.PROCESSING.value})
     return _call_and_apply(ctx, payment_id, request)
 
@@ -268,10 +183,15 @@ def _call_and_apply(ctx: Context, payment_id: str, request: SaleRequest) -> dict
         log.error("payment %s: the PSP call was refused unsent: %s", payment_id, exc.message)
         _refused_unsent(ctx, payment_id)
     else:
+        # The outcome and the answer from one transaction: the view reads what was just
+        # written (rows already in the session are not read again).
         with ctx.db.transaction() as s:
             payment = ctx.db.lock(s, Payment, payment_id)
             assert payment is not None
             apply_outcome(s, ctx, payment, outcome)
+            view = payment_view(s, ctx, payment)
+        ctx.publish(payment_id, live_event(view))
+        return view
     with ctx.db.transaction() as s:
         payment = s.get(Payment, payment_id)
         assert payment is not None
@@ -280,13 +200,24 @@ def _call_and_apply(ctx: Context, payment_id: str, request: SaleRequest) -> dict
     return view
 
 
+# The merchant's PSP set-up cannot take the payment (no account for its currency...):
+# refused before anything was sent. The reference is the one stored since the first
+# release (Braintree's word for it), kept so stored and reported codes do not change.
+MERCHANT_SETUP_DECLINE = DeclineInfo(
+    kind="gateway",
+    code="",
+    category=DeclineCategory.MERCHANT_SETUP.value,
+    reference="gateway.application_incomplete",
+)
+
+
 def _refused_unsent(ctx: Context, payment_id: str) -> None:
     with ctx.db.transaction() as s:
         payment = ctx.db.lock(s, Payment, payment_id)
         assert payment is not None
         if payment.status == PaymentStatus.PROCESSING.value:
             # The merchant's PSP setup cannot take it: "Please contact us" to the customer.
-            apply_decline(s, ctx, payment, "gateway", "application_incomplete")
+            apply_decline(s, ctx, payment, MERCHANT_SETUP_DECLINE)
 
 
 def _mark_unknown(ctx: Context, payment_id: str, *, reason: str, mismatch: bool = False) -> None:
@@ -310,7 +241,3 @@ def _mark_unknown(ctx: Context, payment_id: str, *, reason: str, mismatch: bool 
                 detail={"reason": reason[:300]},
             )
         log.warning("payment %s outcome unknown: %s", payment.id, reason)
-
-
-def expires_in_seconds(ctx: Context, link: PayLink) -> int:
-    return max(0, int((as_utc(link.expires_at) - ctx.now()).total_seconds()))  # type: ignore[operator]

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import formataddr
 from typing import Any
 
+from crm_pay.config import CrmPayConfig
 from crm_pay.domain.receipt import Merchant
 from crm_pay.persistence.db import Database
 from crm_pay.ports import CrmConnector, EmailSender, PaymentGateway, SmsSender
+from vault import KeyRing
 
 __all__ = ["Settings", "Context", "LiveStatus"]
 
@@ -22,15 +25,32 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_DEFAULT = CrmPayConfig()
+
+
 @dataclass(frozen=True)
 class Settings:
+    """What services need of the configuration, in their units (seconds, bytes).
+
+    Built from :class:`~crm_pay.config.CrmPayConfig` by :meth:`from_config`; the
+    defaults here are that configuration's defaults, so a test's ``Settings()`` and a
+    default app agree (the merchant's name, the TTLs)."""
+
     public_url: str = "http://127.0.0.1:5000"
     url_prefix: str = "/pay"
     pay_link_ttl_seconds: int = 15 * 60
     pay_link_max_attempts: int = 5
     token_pepper: bytes = b""
     audit_key: bytes = b""
-    merchant: Merchant = field(default_factory=lambda: Merchant(name="Demo Merchant"))
+    merchant: Merchant = field(
+        default_factory=lambda: Merchant(
+            name=_DEFAULT.merchant_name,
+            address=_DEFAULT.merchant_address,
+            email=_DEFAULT.merchant_email,
+            phone=_DEFAULT.merchant_phone,
+            tax_id=_DEFAULT.merchant_tax_id,
+        )
+    )
     receipt_prefix: str = "R"
     outbox_max_attempts: int = 10
     outbox_base_delay_seconds: float = 2.0
@@ -45,8 +65,36 @@ class Settings:
     # (card settlement sends no webhook at Braintree).
     settlement_poll_seconds: int = 10 * 60
     default_currency: str = "USD"
-    email_from: str = "Demo Merchant <billing@example.com>"
+    email_from: str = formataddr((_DEFAULT.merchant_name, _DEFAULT.merchant_email))
     receipt_link_ttl_seconds: int = 90 * 86400
+
+    @classmethod
+    def from_config(
+        cls, config: CrmPayConfig, *, token_pepper: bytes, audit_key: bytes
+    ) -> Settings:
+        """The services' settings of a parsed configuration and the app's secrets."""
+        return cls(
+            public_url=config.public_url,
+            url_prefix=config.prefix,
+            pay_link_ttl_seconds=config.pay_link_ttl,
+            pay_link_max_attempts=config.pay_link_max_attempts,
+            token_pepper=token_pepper,
+            audit_key=audit_key,
+            merchant=Merchant(
+                name=config.merchant_name,
+                address=config.merchant_address,
+                email=config.merchant_email,
+                phone=config.merchant_phone,
+                tax_id=config.merchant_tax_id,
+            ),
+            receipt_prefix=config.receipt_prefix,
+            outbox_max_attempts=config.outbox_max_attempts,
+            unknown_window_seconds=config.unknown_window,
+            settlement_poll_seconds=config.settlement_poll_interval,
+            email_from=config.email_from
+            or formataddr((config.merchant_name, config.merchant_email)),
+            receipt_link_ttl_seconds=int(config.receipt_link_ttl * 86400),
+        )
 
     def pay_url(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}{self.url_prefix}/p/{token}"
@@ -58,12 +106,14 @@ class Context:
     psp: PaymentGateway
     crm: CrmConnector
     settings: Settings
-    keyring: Any  # vault.KeyRing (vault is imported by the wiring code only)
+    keyring: KeyRing
     clock: Callable[[], datetime] = _utcnow
     live: LiveStatus | None = None
     email: EmailSender | None = None
     sms: SmsSender | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The parsed configuration the app started with; pages and services read it here.
+    config: CrmPayConfig = field(default_factory=CrmPayConfig)
 
     def now(self) -> datetime:
         return self.clock()

@@ -1,10 +1,15 @@
 """Customer look-ups: the CRM is the source of customers and invoices; our ledger is the
-source of balances. Invoices seen for the first time are charged to the ledger once."""
+source of balances. Invoices seen for the first time are charged to the ledger once.
+
+Layer: records (below the views and every use case; imports only the PAN guard
+:mod:`.inbound` and the context). The customer panel itself is a read model, in
+:mod:`.views`."""
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -14,7 +19,7 @@ from sqlalchemy.orm import Session
 from crm_pay.domain.errors import CrmPayError, CrmUnavailable, NotFound, ValidationError
 from crm_pay.domain.ledger import EntryKind, Ledger, LedgerEntry
 from crm_pay.domain.money import Money
-from crm_pay.persistence.models import Customer, Invoice, LedgerEntryRow, Payment
+from crm_pay.persistence.models import Customer, Invoice, LedgerEntryRow
 from crm_pay.ports import CrmCustomer, CrmInvoice, StoredCard
 
 from . import inbound
@@ -23,7 +28,9 @@ from .context import Context
 __all__ = [
     "CrmUnavailable",
     "sync_customer",
-    "customer_view",
+    "fetch_customer",
+    "store_customer",
+    "CrmSnapshot",
     "cards_on_file",
     "find_by_phone",
     "find_by_email",
@@ -161,13 +168,25 @@ def _store(
     return customer
 
 
-def sync_customer(ctx: Context, crm_ref: str) -> int:
-    """Fetch the customer and open invoices from the CRM (no transaction open while the
-    CRM answers), then store them. Returns our customer id.
+@dataclass(frozen=True)
+class CrmSnapshot:
+    """What the CRM said about one customer, screened, not stored yet (see
+    :func:`fetch_customer`); or, with ``found`` None, the id of our stored copy."""
+
+    found: CrmCustomer | None = None
+    invoices: tuple[CrmInvoice, ...] = ()
+    known_id: int | None = None
+
+
+def fetch_customer(ctx: Context, crm_ref: str) -> CrmSnapshot:
+    """The CRM half of :func:`sync_customer`, with no transaction open while the CRM
+    answers. A caller that writes next stores the snapshot in its own transaction with
+    :func:`store_customer` (one transaction instead of two on the hot path).
 
     If the CRM is down but we know the customer, our copy is used (and logged). What the
     CRM sent passes the PAN guard first (:mod:`.inbound`): a card number in it is
-    redacted or left out, and opens a case."""
+    redacted or left out, and opens a case — stored here, in a transaction of its own,
+    so that the alert is never rolled back with the caller's transaction."""
     if not crm_ref or len(crm_ref) > 100:
         raise ValidationError("crm_ref must be 1 to 100 characters")
     inbound.refuse_card_number(
@@ -182,7 +201,7 @@ def sync_customer(ctx: Context, crm_ref: str) -> int:
         if known is None:
             raise
         log.warning("CRM unavailable; serving stored copy of customer %s", crm_ref)
-        return int(known)
+        return CrmSnapshot(known_id=int(known))
     if found is None:
         raise NotFound(f"no customer {crm_ref!r} in the CRM; check the CRM id")
     screened, hits = inbound.screen_customer(found)
@@ -195,8 +214,33 @@ def sync_customer(ctx: Context, crm_ref: str) -> int:
             code="card_number_in_crm_record",
         )
     invoices, invoice_hits = inbound.screen_invoices(invoices, customer_ref=screened.crm_ref)
+    if hits or invoice_hits:
+        with ctx.db.transaction() as s:
+            return CrmSnapshot(known_id=_store(s, ctx, screened, invoices, hits + invoice_hits).id)
+    return CrmSnapshot(found=screened, invoices=tuple(invoices))
+
+
+def store_customer(session: Session, ctx: Context, snapshot: CrmSnapshot) -> Customer:
+    """Store a :func:`fetch_customer` snapshot in the caller's transaction; returns the
+    customer row, locked for the rest of that transaction."""
+    if snapshot.found is None:
+        customer = session.scalars(
+            select(Customer).where(Customer.id == snapshot.known_id).with_for_update()
+        ).first()
+        assert customer is not None
+        return customer
+    return _store(session, ctx, snapshot.found, list(snapshot.invoices), [])
+
+
+def sync_customer(ctx: Context, crm_ref: str) -> int:
+    """Fetch the customer and open invoices from the CRM (:func:`fetch_customer`: no
+    transaction open while the CRM answers), then store them. Returns our customer id."""
+    snapshot = fetch_customer(ctx, crm_ref)
+    if snapshot.found is None:
+        assert snapshot.known_id is not None
+        return snapshot.known_id
     with ctx.db.transaction() as s:
-        return _store(s, ctx, screened, invoices, hits + invoice_hits).id
+        return store_customer(s, ctx, snapshot).id
 
 
 def _crm_name(ctx: Context) -> str:
@@ -209,89 +253,6 @@ def cards_on_file(ctx: Context, crm_ref: str) -> list[StoredCard]:
     cards, hits = inbound.screen_cards(ctx.crm.cards_on_file(crm_ref), customer_ref=crm_ref)
     inbound.record_crm_hits(ctx, hits)
     return cards
-
-
-def invoice_views(session: Session, customer: Customer, ledger: Ledger) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(Invoice)
-        .where(Invoice.customer_id == customer.id)
-        .order_by(Invoice.due_on, Invoice.crm_ref)
-    )
-    out = []
-    for inv in rows:
-        total = Money(inv.total_minor, inv.currency)
-        paid = ledger.paid_on(inv.crm_ref)
-        outstanding = total - paid if paid < total else Money.zero(inv.currency)
-        out.append(
-            {
-                "number": inv.crm_ref,
-                "currency": inv.currency,
-                "total": total.to_decimal_str(),
-                "paid": paid.to_decimal_str(),
-                "outstanding": outstanding.to_decimal_str(),
-                "status": ledger.invoice_status(inv.crm_ref).value,
-                "issued_on": inv.issued_on.isoformat(),
-                "due_on": inv.due_on.isoformat(),
-                "tax": Money(inv.tax_minor, inv.currency).to_decimal_str(),
-                "tax_label": inv.tax_label,
-                "shipping": Money(inv.shipping_minor, inv.currency).to_decimal_str(),
-                "lines": [
-                    {
-                        "description": line["description"],
-                        "quantity": line["quantity"],
-                        "unit_price": Money(
-                            line["unit_price_minor"], inv.currency
-                        ).to_decimal_str(),
-                        "tax": Money(line["tax_minor"], inv.currency).to_decimal_str(),
-                    }
-                    for line in inv.lines
-                ],
-            }
-        )
-    return out
-
-
-def customer_view(ctx: Context, crm_ref: str, *, recent: int = 10) -> dict[str, Any]:
-    """Balance, credit, invoices, cards on file (brand + last 4) and recent payments."""
-    from .payments import payment_view  # local: payments imports this module
-
-    customer_id = sync_customer(ctx, crm_ref)
-    try:
-        cards = cards_on_file(ctx, crm_ref)
-    except Exception:  # noqa: BLE001 - cards are a convenience; the panel still loads
-        log.warning("CRM cards_on_file failed for %s", crm_ref)
-        cards = []
-    with ctx.db.transaction() as s:
-        customer = s.get(Customer, customer_id)
-        assert customer is not None
-        ledger = load_ledger(s, customer)
-        payments = s.scalars(
-            select(Payment)
-            .where(Payment.customer_id == customer.id)
-            .order_by(Payment.created_at.desc(), Payment.id)
-            .limit(recent)
-        )
-        return {
-            "crm_ref": customer.crm_ref,
-            "name": customer.name,
-            "email": customer.email,
-            "phone": customer.phone,
-            "currency": customer.currency,
-            "balance": ledger.balance().to_decimal_str(),
-            "credit": ledger.credit().to_decimal_str(),
-            "invoices": invoice_views(s, customer, ledger),
-            "cards_on_file": [
-                {
-                    "id": c.token,
-                    "brand": c.card.brand,
-                    "last4": c.card.last4,
-                    "expiry": f"{c.card.exp_month}/{c.card.exp_year}" if c.card.exp_month else None,
-                    "default": c.is_default,
-                }
-                for c in cards
-            ],
-            "recent_payments": [payment_view(s, ctx, p) for p in payments],
-        }
 
 
 def _summary(c: CrmCustomer) -> dict[str, Any]:

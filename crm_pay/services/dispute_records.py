@@ -34,7 +34,7 @@ from . import audit
 from .cases import open_case
 from .context import Context
 from .customers import load_ledger, persist_entries
-from .payments import add_event, crm_sync_messages, crm_timeline_note
+from .payment_records import add_event, crm_sync_messages, crm_timeline_note
 
 __all__ = [
     "DISPUTE_KINDS",

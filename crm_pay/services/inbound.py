@@ -22,7 +22,7 @@ What each door does with a card number:
 * **Message recipients** (:func:`recipient`): refused with 422; nothing is queued.
 * **Request headers we keep** (:func:`stored_header`: a console session's User-Agent
   and address, a webhook's remote address): redacted.
-* **Webhook bodies** (:func:`webhook_body_has_card_number`): the decoded body is scanned
+* **Webhook bodies** (:func:`webhook_has_card_number`): the decoded body is scanned
   before it is stored; ``crm_pay.services.webhooks`` refuses such a notice and keeps it
   only redacted.
 """
@@ -33,7 +33,6 @@ import base64
 import binascii
 import dataclasses
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -59,7 +58,7 @@ __all__ = [
     "idempotency_key",
     "recipient",
     "stored_header",
-    "webhook_body_has_card_number",
+    "webhook_has_card_number",
     "redacted_webhook_body",
 ]
 
@@ -72,8 +71,6 @@ _MAX_IDEMPOTENCY_KEY = 200
 # Fields that are an address: a redacted address is useless, so the value is dropped.
 _ADDRESS_FIELDS = frozenset({"email", "phone"})
 _SUBJECT_MAX = 120  # Case.subject
-_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{32,128}")
-
 _Record = TypeVar("_Record")
 
 
@@ -253,31 +250,16 @@ def _decoded(payload: str) -> str | None:
         return None
 
 
-def _signature_text(signature: str) -> str:
-    """The parts of a ``bt_signature`` that are not a digest: its public keys. A SHA-1
-    digest is 40 hex digits whose decimal runs pass the Luhn check now and then; it is
-    not card data and must not get a genuine notification refused."""
-    parts = []
-    for pair in signature.split("&"):
-        key, _, digest = pair.partition("|")
-        parts.append(key)
-        if not _HEX_DIGEST.fullmatch(digest):
-            parts.append(digest)
-    return "\n".join(parts)
-
-
-def webhook_body_has_card_number(signature: str, payload: str) -> bool:
-    """Whether a PSP notification carries a card number: in the signature's public key,
-    the raw ``payload`` or the document it encodes (Braintree posts base64 of an XML
-    document). A genuine Braintree notification never does: it masks card numbers
+def webhook_has_card_number(documents: Iterable[str]) -> bool:
+    """Whether a PSP notification carries a card number in any of ``documents`` (what
+    the PSP's adapter says a person could read in it: ``PaymentGateway.
+    webhook_documents``). A genuine notification never does: PSPs mask card numbers
     (``411111******1111``)."""
-    decoded = _decoded(payload)
-    texts = (_signature_text(signature), payload, decoded or "")
-    return any(pan.contains_pan(text) for text in texts)
+    return any(pan.contains_pan(text) for text in documents)
 
 
 def redacted_webhook_body(payload: str) -> str:
-    """``payload`` as it may be stored after :func:`webhook_body_has_card_number` said
+    """``payload`` as it may be stored after :func:`webhook_has_card_number` said
     yes: the decoded document with the card numbers redacted, base64-encoded again (the
     column keeps its meaning; the signature no longer matches, by design)."""
     decoded = _decoded(payload)

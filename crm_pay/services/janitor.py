@@ -4,19 +4,23 @@ A payment is in doubt when a PSP call timed out or failed with a 5xx (``unknown`
 when a process died between recording the attempt and applying the answer
 (``processing`` for longer than a request can take). The janitor finds the attempt at the
 PSP by its deterministic order id and applies what the PSP says; it never charges.
+
+Layer: use case (run by ``crm-pay worker`` and ``crm-pay janitor``; the on-read check of
+``payments.get_payment`` calls :func:`resolve_payment`). It applies answers through
+:mod:`.psp_outcome` and also drives the settlement and waiting-webhook sweeps.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from crm_pay.domain.declines import advise
+from crm_pay.domain.declines import DeclineCategory, advice_for
 from crm_pay.domain.errors import (
     Conflict,
     Forbidden,
@@ -26,6 +30,7 @@ from crm_pay.domain.errors import (
 )
 from crm_pay.domain.payment import EventKind, PaymentStatus
 from crm_pay.persistence.db import as_utc
+from crm_pay.persistence.locks import exclusive
 from crm_pay.persistence.models import Customer, PayLink, Payment
 from crm_pay.ports import PspTransaction
 from vault import pan
@@ -33,11 +38,12 @@ from vault import pan
 from . import audit, console_sessions
 from .access import Principal, has_role
 from .cases import open_case
-from .charging import expire_payment, order_id_for
 from .context import Context
-from .payments import IN_DOUBT, add_event, crm_sync_messages, payment_view, transition
+from .pay_links import expire_payment, link_of, publish_expired
+from .payment_records import IN_DOUBT, add_event, crm_sync_messages, order_id_for, transition
 from .psp_outcome import apply_transaction, publish_status
 from .settlement import SettlementReport, check_settlements
+from .views import payment_view
 from .webhooks import retry_pending_webhooks
 
 __all__ = ["JanitorReport", "resolve_payment", "resolve_unknown_by_hand", "run_janitor"]
@@ -47,6 +53,9 @@ log = logging.getLogger("crm_pay.janitor")
 # A request in flight takes at most the SDK timeout; after this a "processing" payment
 # is treated as in doubt.
 PROCESSING_GRACE = timedelta(seconds=90)
+# How long a payment picked for a check is left to the janitor that picked it (longer
+# than one PSP search can take); after it, another worker's janitor may check it.
+CHECK_LEASE = timedelta(seconds=120)
 
 
 @dataclass
@@ -142,8 +151,9 @@ def _fail_not_at_psp(
     sale that did reach the PSP after all is still found by its order id, never
     repeated by a retry."""
     transition(session, ctx, payment, PaymentStatus.FAILED)
-    advice = advise("not_at_psp", "")
+    advice = advice_for(DeclineCategory.NOT_AT_PSP, code="not_at_psp")
     payment.decline_code = advice.code
+    payment.decline_category = advice.category
     payment.decline_message = advice.message
     payment.decline_next_step = advice.next_step
     payment.next_check_at = None
@@ -231,20 +241,7 @@ def run_janitor(ctx: Context, *, limit: int = 100) -> JanitorReport:
     report = JanitorReport()
     now = ctx.now()
     with ctx.db.transaction() as s:
-        due = list(
-            s.scalars(
-                select(Payment.id)
-                .where(
-                    or_(
-                        (Payment.status == "unknown")
-                        & or_(Payment.next_check_at.is_(None), Payment.next_check_at <= now),
-                        (Payment.status == "processing")
-                        & (Payment.updated_at <= now - PROCESSING_GRACE),
-                    )
-                )
-                .limit(limit)
-            )
-        )
+        due = _claim_due(s, ctx, now, limit)
         awaiting = list(
             s.scalars(
                 select(Payment.id)
@@ -268,21 +265,64 @@ def run_janitor(ctx: Context, *, limit: int = 100) -> JanitorReport:
         expired = False
         with ctx.db.transaction() as s:
             payment = ctx.db.lock(s, Payment, pid)
-            link = s.scalars(select(PayLink).where(PayLink.payment_id == pid)).first()
+            link = link_of(s, pid)
             if (
                 payment is not None
                 and link is not None
                 and as_utc(link.expires_at) <= ctx.now()  # type: ignore[operator]
                 and payment.status == PaymentStatus.AWAITING_CUSTOMER.value
             ):
-                expire_payment(s, ctx, payment)
+                expired = expire_payment(s, ctx, payment)
                 report.expired += 1
-                expired = True
         if expired:
-            ctx.publish(pid, {"status": PaymentStatus.EXPIRED.value})
-    report.settlement = check_settlements(ctx)
-    # Notices that arrived before the payment they concern could take them.
-    report.webhooks = retry_pending_webhooks(ctx)
-    # Console sessions that ended more than console_sessions.RETENTION ago.
-    report.sessions_purged = console_sessions.purge_old(ctx)
+            publish_expired(ctx, pid)
+    # The sweeps below read many rows and ask the PSP about them: one worker at a time
+    # (the others skip them this pass; the next pass of whichever is free does them).
+    with exclusive(ctx.db, "janitor.sweeps") as mine:
+        if mine:
+            report.settlement = check_settlements(ctx)
+            # Notices that arrived before the payment they concern could take them.
+            report.webhooks = retry_pending_webhooks(ctx)
+            # Console sessions that ended more than console_sessions.RETENTION ago.
+            report.sessions_purged = console_sessions.purge_old(ctx)
     return report
+
+
+def _claim_due(session: Session, ctx: Context, now: datetime, limit: int) -> list[str]:
+    """The payments in doubt due for a check, leased to this janitor.
+
+    Several ``crm-pay worker`` processes run the janitor at once: each payment must be
+    asked about by one of them only. The due rows are read ``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL (a row another janitor is claiming right now is skipped, not waited for)
+    and their ``next_check_at`` is moved ``CHECK_LEASE`` ahead in the same transaction,
+    so once committed they are no longer due for anyone else. The check itself sets the
+    real next check time; a janitor that dies mid-check leaves the lease to run out and
+    another takes the payment then. A ``processing`` payment counts its ``next_check_at``
+    only when set after its last change (an older value belongs to an earlier attempt).
+    SQLite: the transaction holds the database write lock; one process is assumed.
+    """
+    stmt = (
+        select(Payment)
+        .where(
+            or_(
+                (Payment.status == "unknown")
+                & or_(Payment.next_check_at.is_(None), Payment.next_check_at <= now),
+                (Payment.status == "processing")
+                & (Payment.updated_at <= now - PROCESSING_GRACE)
+                & or_(
+                    Payment.next_check_at.is_(None),
+                    Payment.next_check_at <= now,
+                    Payment.next_check_at < Payment.updated_at,
+                ),
+            )
+        )
+        .order_by(Payment.next_check_at.is_not(None), Payment.next_check_at)
+        .limit(limit)
+    )
+    if not ctx.db.is_sqlite:
+        stmt = stmt.with_for_update(skip_locked=True, of=Payment)
+    due = list(session.scalars(stmt))
+    for payment in due:
+        # updated_at stays: the lease is not a change of the payment.
+        payment.next_check_at = now + CHECK_LEASE
+    return [p.id for p in due]

@@ -13,14 +13,13 @@ from typing import Any
 from sqlalchemy import select
 
 from crm_pay.domain.errors import Gone, NotFound, ValidationError
-from crm_pay.persistence.db import as_utc
-from crm_pay.persistence.models import PayLink, Payment, Receipt
+from crm_pay.persistence.models import Payment
 
 from . import policy
 from .access import ROLES, Principal
-from .charging import closed_message, find_link
 from .context import Context
-from .payments import link_state
+from .live_status import event_from_rows
+from .pay_links import closed_message, find_link, link_state
 
 __all__ = ["WATCH_ANY_ROLES", "HOSTED_FIELDS", "can_watch", "snapshot", "report_field"]
 
@@ -55,25 +54,7 @@ def snapshot(ctx: Context, payment_id: str) -> dict[str, Any]:
         payment = s.get(Payment, payment_id)
         if payment is None:
             raise NotFound(f"no payment {payment_id!r}")
-        event: dict[str, Any] = {"status": payment.status}
-        link = s.scalars(select(PayLink).where(PayLink.payment_id == payment.id)).first()
-        if link is not None:
-            event["link"] = "opened" if link.opened_at is not None else "sent"
-            event["attempts_left"] = max(0, link.max_attempts - link.failed_attempts)
-        number = s.scalars(
-            select(Receipt.number).where(
-                Receipt.payment_id == payment.id, Receipt.kind == "payment"
-            )
-        ).first()
-        if number:
-            event["receipt_number"] = number
-        if payment.decline_message and payment.status in ("declined", "failed"):
-            event["decline"] = {
-                "message": payment.decline_message,
-                "next_step": payment.decline_next_step or "",
-            }
-        event["at"] = as_utc(payment.updated_at).isoformat()  # type: ignore[union-attr]
-    return event
+        return event_from_rows(s, payment)
 
 
 def report_field(ctx: Context, token: str, field: Any, valid: Any) -> str:

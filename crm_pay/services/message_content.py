@@ -18,7 +18,7 @@ from crm_pay.domain.money import Money
 from crm_pay.domain.payment import PaymentStatus
 from crm_pay.domain.receipt import Receipt
 from crm_pay.persistence.db import as_utc
-from crm_pay.persistence.models import Customer, Message, PayLink, Payment
+from crm_pay.persistence.models import Customer, Message, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
 from crm_pay.ports import DeliveryFailed, OutgoingEmail, OutgoingSms
 from crm_pay.rendering.email import (
@@ -34,7 +34,7 @@ from crm_pay.rendering.email import (
 from vault import pan
 
 from .context import Context
-from .payments import link_state, pay_url_of
+from .pay_links import link_of, link_state, pay_url_of
 from .portal import receipt_link
 from .receipts import receipt_from_row
 
@@ -72,7 +72,7 @@ def gather(session: Session, ctx: Context, msg: Message) -> Draft:
         return _skip(base, "its payment does not exist")
     customer = session.get(Customer, payment.customer_id)
     assert customer is not None
-    link = session.scalars(select(PayLink).where(PayLink.payment_id == payment.id)).first()
+    link = link_of(session, payment.id)
     state = link_state(ctx, link, payment) if link is not None else None
     amount = Money(payment.amount_minor, payment.currency)
     merchant = ctx.settings.merchant
@@ -100,7 +100,7 @@ def gather(session: Session, ctx: Context, msg: Message) -> Draft:
             customer_name=customer.name,
             amount=amount,
             reason=payment.decline_message or "Your bank did not approve the payment.",
-            next_step=customer_next_step(payment.decline_code or "unknown"),
+            next_step=customer_next_step(payment.decline_category),
             retry_url=retry,
             expires_at=as_utc(link.expires_at) if retry and link is not None else None,
             method=(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from crm_pay.domain.errors import ConfigurationError, Conflict, NotFound, ValidationError
 from crm_pay.persistence.db import as_utc
-from crm_pay.persistence.models import Customer, Message, PayLink, Payment
+from crm_pay.persistence.models import Customer, Message, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
 from crm_pay.ports import DeliveryFailed, OutgoingEmail
 from vault import pan
@@ -32,7 +32,7 @@ from .cases import open_case
 from .context import Context
 from .message_content import compose, gather
 from .outbox import enqueue
-from .payments import link_state
+from .pay_links import link_of, link_state
 
 __all__ = [
     "queue_receipt_email",
@@ -205,7 +205,7 @@ def send_pay_link(ctx: Context, payment_id: str, *, channel: str, actor: str) ->
         payment = ctx.db.lock(s, Payment, payment_id)  # serializes resends: ids stay unique
         if payment is None:
             raise NotFound(f"no payment {payment_id!r}")
-        link = s.scalars(select(PayLink).where(PayLink.payment_id == payment.id)).first()
+        link = link_of(s, payment.id)
         if link is None:
             raise Conflict(
                 f"payment {payment_id} has no pay link (channel {payment.channel})",

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from crm_pay.domain.errors import NotFound
-from crm_pay.persistence.db import as_utc
+from crm_pay.persistence.db import as_utc, insert_unless_present
 from crm_pay.persistence.models import OutboxMessage
 from vault.pan import redact
 
@@ -31,7 +31,6 @@ __all__ = [
     "enqueue",
     "Handler",
     "BatchHandler",
-    "RetryLater",
     "Dispatcher",
     "replay",
     "outbox_summary",
@@ -45,14 +44,6 @@ Handler = Callable[[Context, dict[str, Any]], None]
 BatchHandler = Callable[[Context, list[dict[str, Any]]], list[Exception | None]]
 
 
-class RetryLater(Exception):
-    """Raised by a handler to ask for a retry after ``delay`` seconds (e.g. 429)."""
-
-    def __init__(self, message: str, *, delay: float | None = None) -> None:
-        super().__init__(message)
-        self.delay = delay
-
-
 def enqueue(
     session: Session,
     *,
@@ -61,27 +52,31 @@ def enqueue(
     dedupe_key: str,
     payload: dict[str, Any],
     now: datetime,
-) -> OutboxMessage | None:
+) -> int | None:
     """Write a message in the caller's transaction; a second message with the same
-    ``dedupe_key`` is ignored (the change that caused it was already recorded)."""
-    exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
-    if exists is not None:
-        return None
-    msg = OutboxMessage(
-        topic=topic,
-        ordering_key=ordering_key,
-        dedupe_key=dedupe_key,
-        payload=payload,
-        status="pending",
-        attempts=0,
-        available_at=now,
-        locked_until=None,
-        last_error=None,
-        created_at=now,
-        sent_at=None,
+    ``dedupe_key`` is ignored (the change that caused it was already recorded).
+
+    One statement (``INSERT … ON CONFLICT DO NOTHING``, not a look-up then an insert):
+    this runs several times per payment. Returns the new message's id, or ``None``
+    when it was a duplicate."""
+    return insert_unless_present(
+        session,
+        OutboxMessage,
+        {
+            "topic": topic,
+            "ordering_key": ordering_key,
+            "dedupe_key": dedupe_key,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "available_at": now,
+            "locked_until": None,
+            "last_error": None,
+            "created_at": now,
+            "sent_at": None,
+        },
+        returning=OutboxMessage.id,
     )
-    session.add(msg)
-    return msg
 
 
 def backoff_delay(attempts: int, *, base: float, cap: float, rng: random.Random) -> float:
@@ -131,35 +126,67 @@ class Dispatcher:
 
     # -- one pass ---------------------------------------------------------------
     def _claim(self) -> list[OutboxMessage]:
+        """Lease the next deliverable messages to this dispatcher, in one short
+        transaction.
+
+        Deliverable: pending, due, not leased (or its lease ran out: the worker holding
+        it died), and the oldest pending message of its ``ordering_key``, so one key
+        has at most one message in flight and keys keep their order. On PostgreSQL the
+        rows are read ``FOR UPDATE SKIP LOCKED``: two workers claiming at the same
+        moment never get the same row (one skips what the other is locking) and never
+        wait for each other; a row claimed and committed by another worker meanwhile
+        carries its lease and no longer matches. The lease (``locked_until``) is also
+        the claim's fencing token: :meth:`_sent`, :meth:`_failed` and :meth:`_release`
+        change the row only while it still holds this claim's value.
+
+        SQLite: the transaction holds the database write lock, so claims are serialised
+        there too; one worker process is assumed (docs/runbooks/workers.md).
+        """
         now = self.ctx.now()
         db = self.ctx.db
-        with db.transaction() as s:
-            stmt = (
-                select(OutboxMessage)
-                .where(OutboxMessage.status == "pending")
-                .where(OutboxMessage.topic.in_(list(self.handlers)))
-                .order_by(OutboxMessage.id)
-                .limit(self.batch_size * 4)
+        topics = list(self.handlers)
+        older = aliased(OutboxMessage)
+        head_of_its_key = ~exists().where(
+            older.ordering_key == OutboxMessage.ordering_key,
+            older.id < OutboxMessage.id,
+            older.status == "pending",
+            older.topic.in_(topics),
+        )
+        stmt = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.topic.in_(topics),
+                OutboxMessage.available_at <= now,
+                or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
+                head_of_its_key,
             )
-            if not db.is_sqlite:
-                stmt = stmt.with_for_update(skip_locked=True)
-            candidates = list(s.scalars(stmt))
-            blocked: set[str] = set()
-            claimed: list[OutboxMessage] = []
-            for msg in candidates:
-                locked = as_utc(msg.locked_until)
-                waiting = as_utc(msg.available_at) > now or (locked is not None and locked > now)
-                if msg.ordering_key in blocked or waiting:
-                    blocked.add(msg.ordering_key)
-                    continue
-                if len(claimed) >= self.batch_size:
-                    break
-                msg.locked_until = now + self.lease
+            .order_by(OutboxMessage.id)
+            .limit(self.batch_size)
+        )
+        if not db.is_sqlite:
+            stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
+        with db.transaction() as s:
+            claimed = list(s.scalars(stmt))
+            until = now + self.lease
+            for msg in claimed:
+                msg.locked_until = until
                 msg.attempts += 1
-                claimed.append(msg)
-                # Only one message per key in flight at a time keeps per-key order.
-                blocked.add(msg.ordering_key)
-            return claimed
+        return claimed
+
+    def _fenced(self, msg: OutboxMessage) -> Any:
+        """``UPDATE`` of ``msg`` that matches only while this claim's lease is on it."""
+        return update(OutboxMessage).where(
+            OutboxMessage.id == msg.id, OutboxMessage.locked_until == msg.locked_until
+        )
+
+    def _lease_left(self, msg: OutboxMessage) -> bool:
+        """Whether a delivery may still start: at least half of the lease must remain,
+        so the delivery ends before the lease does and no other worker takes the message
+        while it is on its way (a lease must outlast twice the longest CRM call)."""
+        deadline = as_utc(msg.locked_until)
+        assert deadline is not None
+        return self.ctx.now() < deadline - self.lease / 2
 
     def run_once(self) -> DispatchReport:
         report = DispatchReport()
@@ -174,6 +201,12 @@ class Dispatcher:
         for topic, msgs in batchable.items():
             self._deliver_batch(topic, msgs, report)
         for msg in single:
+            if self._stop.is_set() or not self._lease_left(msg):
+                # Stopping, or slow deliveries before it used up its lease: hand it back
+                # undelivered, for this or another worker's next claim.
+                self._release(msg)
+                report.skipped += 1
+                continue
             handler = self.handlers[msg.topic]
             try:
                 handler(self.ctx, dict(msg.payload))
@@ -212,10 +245,26 @@ class Dispatcher:
 
     def _sent(self, msg: OutboxMessage) -> None:
         with self.ctx.db.transaction() as s:
+            result = s.execute(
+                self._fenced(msg).values(
+                    status="sent", sent_at=self.ctx.now(), locked_until=None, last_error=None
+                )
+            )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            # Its lease ran out during the delivery and another worker claimed it: that
+            # one delivers it again and marks it (at-least-once; handlers are idempotent).
+            log.warning(
+                "outbox message %s (%s) delivered by %s after its lease ran out",
+                msg.id,
+                msg.topic,
+                self.worker_id,
+            )
+
+    def _release(self, msg: OutboxMessage) -> None:
+        """Give a claimed message back undelivered (the attempt did not happen)."""
+        with self.ctx.db.transaction() as s:
             s.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == msg.id)
-                .values(status="sent", sent_at=self.ctx.now(), locked_until=None, last_error=None)
+                self._fenced(msg).values(locked_until=None, attempts=OutboxMessage.attempts - 1)
             )
 
     def _failed(self, msg: OutboxMessage, exc: Exception, report: DispatchReport) -> None:
@@ -258,7 +307,9 @@ class Dispatcher:
                 "outbox message %s (%s) failed, retry in %.1fs: %s", msg.id, msg.topic, delay, error
             )
         with self.ctx.db.transaction() as s:
-            s.execute(update(OutboxMessage).where(OutboxMessage.id == msg.id).values(**values))
+            # Fenced: if the lease ran out and another worker holds the message now, its
+            # outcome, not this one, decides what happens next.
+            s.execute(self._fenced(msg).values(**values))
 
     # -- background thread (embedded default) -----------------------------------
     def start(self, interval: float = 1.0) -> None:

@@ -2,6 +2,9 @@
 declined, voided. Shared by the charge itself, the janitor, settlement checks and
 webhooks; each caller holds the payment's row lock and no PSP call is made here.
 
+Layer: outcomes (below the use cases that ask the PSP: charging, janitor, settlement,
+webhooks, refunds; above the records, receipts and notifications it writes through).
+
 Every move is written once: the ledger, receipt and outbox messages on the first move
 into a status, nothing on a repeat. An answer that does not fit the payment (another
 amount or currency, a second sale) opens a case in the caller's transaction and changes
@@ -13,31 +16,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_pay.domain.declines import advise
 from crm_pay.domain.ledger import LedgerEntry, plan_allocation
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import SUCCESSFUL, EventKind, PaymentStatus
 from crm_pay.domain.reconciliation import MONEY_MOVING
-from crm_pay.persistence.models import Customer, PayLink, Payment
-from crm_pay.ports import PspTransaction, PspTxnStatus, SaleOutcome
+from crm_pay.persistence.models import Customer, Payment
+from crm_pay.ports import DeclineInfo, PspTransaction, PspTxnStatus, SaleOutcome
 
 from . import audit
 from .cases import open_case
 from .context import Context
 from .customers import load_ledger, persist_entries
+from .live_status import event_from_rows, event_from_view
 from .notifications import queue_failure_notice, share_receipt
-from .payments import (
-    IN_DOUBT,
-    add_event,
-    crm_sync_messages,
-    crm_timeline_note,
-    invoices_with_payments,
-    payment_view,
-    transition,
-)
+from .pay_links import link_of
+from .payment_records import IN_DOUBT, add_event, crm_sync_messages, crm_timeline_note, transition
 from .receipts import issue_receipt
 
 __all__ = ["apply_outcome", "apply_transaction", "apply_decline", "publish_status", "live_event"]
@@ -59,30 +54,22 @@ def publish_status(ctx: Context, payment_id: str) -> None:
         payment = s.get(Payment, payment_id)
         if payment is None:
             return
-        view = payment_view(s, ctx, payment)
-    ctx.publish(payment_id, live_event(view))
+        event = event_from_rows(s, payment)
+    ctx.publish(payment_id, event)
 
 
 def live_event(view: dict[str, Any]) -> dict[str, Any]:
-    event: dict[str, Any] = {"status": view["status"]}
-    if view.get("receipt_number"):
-        event["receipt_number"] = view["receipt_number"]
-    if view.get("decline"):
-        event["decline"] = view["decline"]
-    link = view.get("pay_link") or {}
-    if isinstance(link.get("attempts_left"), int):
-        # a decline used one attempt: the agent's "Attempts left" must follow
-        event["attempts_left"] = link["attempts_left"]
-    return event
+    """The ``payment_status`` event for a payment view (the one builder is
+    :func:`crm_pay.services.live_status.status_event`); a decline used one attempt, so
+    the agent's "Attempts left" follows."""
+    return event_from_view(view)
 
 
 def apply_outcome(session: Session, ctx: Context, payment: Payment, outcome: SaleOutcome) -> None:
     if outcome.approved and outcome.transaction is not None:
         apply_transaction(session, ctx, payment, outcome.transaction)
         return
-    decline = outcome.decline
-    kind = decline.kind if decline else "unknown"
-    code = decline.code if decline else ""
+    decline = outcome.decline or DeclineInfo(kind="unknown", code="")
     if outcome.transaction is not None:
         payment.psp_transaction_id = outcome.transaction.id
         _remember_card(payment, outcome.transaction)
@@ -90,7 +77,7 @@ def apply_outcome(session: Session, ctx: Context, payment: Payment, outcome: Sal
         # Refused before a transaction existed (e.g. a nonce Braintree does not know):
         # no card was read, so the previous attempt's card must not be shown with it.
         payment.card_brand = payment.card_last4 = payment.card_exp = None
-    apply_decline(session, ctx, payment, kind, code)
+    apply_decline(session, ctx, payment, decline)
 
 
 def _remember_card(payment: Payment, txn: PspTransaction) -> None:
@@ -101,14 +88,17 @@ def _remember_card(payment: Payment, txn: PspTransaction) -> None:
             payment.card_exp = f"{txn.card.exp_month}/{txn.card.exp_year}"
 
 
-def apply_decline(session: Session, ctx: Context, payment: Payment, kind: str, code: str) -> None:
-    failed = kind == "failed"
+def apply_decline(session: Session, ctx: Context, payment: Payment, decline: DeclineInfo) -> None:
+    """The PSP said no (``decline`` as the adapter classified it): words from our
+    category, the PSP's code kept only as its safe reference."""
+    failed = decline.kind == "failed"
     target = PaymentStatus.FAILED if failed else PaymentStatus.DECLINED
-    if payment.status == target.value and payment.decline_code == code:
+    advice = decline.advice()
+    if payment.status == target.value and payment.decline_code == advice.code:
         return
     transition(session, ctx, payment, target)
-    advice = advise("processor" if failed else kind, code)
     payment.decline_code = advice.code
+    payment.decline_category = advice.category
     payment.decline_message = advice.message
     payment.decline_next_step = advice.next_step
     add_event(
@@ -117,9 +107,9 @@ def apply_decline(session: Session, ctx: Context, payment: Payment, kind: str, c
         payment,
         EventKind.SALE_FAILED if failed else EventKind.SALE_DECLINED,
         psp_reference=payment.psp_transaction_id,
-        detail={"kind": kind, "code": code, "category": advice.category},
+        detail={"kind": decline.kind, "code": decline.code, "category": advice.category},
     )
-    link = session.scalars(select(PayLink).where(PayLink.payment_id == payment.id)).first()
+    link = link_of(session, payment.id)
     if link is not None:
         link.failed_attempts += 1
     customer = session.get(Customer, payment.customer_id)
@@ -204,7 +194,7 @@ def apply_transaction(
             if payment.status in IN_DOUBT:
                 payment.psp_transaction_id = txn.id
                 kind = "failed" if txn.status is PspTxnStatus.FAILED else "processor"
-                apply_decline(session, ctx, payment, kind, txn.processor_response_code or "")
+                apply_decline(session, ctx, payment, txn.decline or DeclineInfo(kind, ""))
             return True
         if txn.status is PspTxnStatus.VOIDED and payment.status in (
             PaymentStatus.AUTHORIZED.value,
@@ -283,8 +273,9 @@ def _apply_settlement_decline(
     transition(session, ctx, payment, PaymentStatus.SETTLEMENT_DECLINED)
     payment.psp_transaction_id = txn.id
     _remember_card(payment, txn)
-    advice = advise("settlement", txn.settlement_response_code or "")
+    advice = (txn.decline or DeclineInfo(kind="settlement", code="")).advice()
     payment.decline_code = advice.code
+    payment.decline_category = advice.category
     payment.decline_message = advice.message
     payment.decline_next_step = advice.next_step
     customer = session.get(Customer, payment.customer_id)
@@ -366,12 +357,14 @@ def _apply_settlement_decline(
 def _record_success(session: Session, ctx: Context, payment: Payment, txn: PspTransaction) -> None:
     payment.psp_transaction_id = txn.id
     payment.decline_code = payment.decline_message = payment.decline_next_step = None
+    payment.decline_category = None
     _remember_card(payment, txn)
     amount = Money(payment.amount_minor, payment.currency)
     add_event(session, ctx, payment, EventKind.SALE_SUCCEEDED, psp_reference=txn.id)
     customer = session.get(Customer, payment.customer_id)
     assert customer is not None
-    invoices = invoices_with_payments(session, customer)
+    ledger = load_ledger(session, customer)  # read once: plans the allocation, then books it
+    invoices = ledger.open_invoices()
     requested = {
         ref: Money(minor, payment.currency) for ref, minor in payment.requested_allocations.items()
     }
@@ -384,7 +377,6 @@ def _record_success(session: Session, ctx: Context, payment: Payment, txn: PspTr
         )
         plan = plan_allocation(amount, invoices, None)
     now = ctx.now()
-    ledger = load_ledger(session, customer)
     persist_entries(
         session,
         customer,
@@ -400,7 +392,7 @@ def _record_success(session: Session, ctx: Context, payment: Payment, txn: PspTr
             payment_id=payment.id,
             detail={"credit": plan.credit.to_decimal_str()},
         )
-    link = session.scalars(select(PayLink).where(PayLink.payment_id == payment.id)).first()
+    link = link_of(session, payment.id)
     if link is not None and link.used_at is None:
         link.used_at = now
     receipt = issue_receipt(

@@ -22,32 +22,29 @@ import hashlib
 import logging
 from typing import Any
 
-from sqlalchemy import select
-
-from crm_pay.domain.declines import advise
 from crm_pay.domain.errors import (
     Conflict,
     Forbidden,
-    IdempotencyConflict,
     NotFound,
     PspUnavailable,
     ValidationError,
 )
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import EventKind, PaymentStatus
-from crm_pay.persistence.models import Customer, IdempotencyRecord, Payment
+from crm_pay.persistence.models import Customer, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
 from crm_pay.ports import PspTxnStatus, SaleOutcome
 
-from . import audit, inbound
+from . import audit, idempotency, inbound
 from .access import Principal, has_role
 from .context import Context
 from .customers import load_ledger, persist_entries
 from .notifications import share_receipt
-from .payments import add_event, crm_sync_messages, crm_timeline_note, payment_view, transition
+from .payment_records import add_event, crm_sync_messages, crm_timeline_note, transition
 from .psp_outcome import publish_status
 from .receipts import issue_receipt
 from .settlement import refresh_from_psp
+from .views import payment_view
 
 __all__ = ["refund_payment", "refund_request_key"]
 
@@ -76,16 +73,9 @@ def refund_payment(
     idempotency_key = inbound.idempotency_key(idempotency_key)
     scope = f"refund:{principal.kind}:{principal.id}"
     with ctx.db.transaction() as s:
-        record = s.scalars(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope, IdempotencyRecord.key == idempotency_key
-            )
-        ).first()
+        record = idempotency.find_record(s, scope, idempotency_key)
         if record is not None:
-            if record.request_hash != request_hash:
-                raise IdempotencyConflict(
-                    "this Idempotency-Key was already used with a different request", status=422
-                )
+            idempotency.check_same_request(record, request_hash)
             if record.response_status is not None:
                 payment = s.get(Payment, payment_id)
                 assert payment is not None
@@ -137,27 +127,19 @@ def refund_payment(
         limit = Money.parse(agent_limit, payment.currency) if agent_limit is not None else None
         if limit is not None and not has_role(principal, "supervisor") and wanted > limit:
             raise Forbidden(f"refunds above {limit.format()} need a supervisor")
-        record = s.scalars(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope, IdempotencyRecord.key == idempotency_key
-            )
-        ).first()
-        if record is not None and record.request_hash != request_hash:
-            raise IdempotencyConflict(
-                "this Idempotency-Key was already used with a different request", status=422
-            )
-        if record is not None and record.response_status is not None:
-            return payment_view(s, ctx, payment), False  # a concurrent retry finished it
-        if record is None:
-            s.add(
-                IdempotencyRecord(
-                    scope=scope,
-                    key=idempotency_key,
-                    request_hash=request_hash,
-                    response_status=None,
-                    response_body={"payment_id": payment.id},
-                    created_at=ctx.now(),
-                )
+        record = idempotency.find_record(s, scope, idempotency_key)
+        if record is not None:
+            idempotency.check_same_request(record, request_hash)
+            if record.response_status is not None:
+                return payment_view(s, ctx, payment), False  # a concurrent retry finished it
+        else:
+            idempotency.claim(
+                s,
+                scope=scope,
+                key=idempotency_key,
+                request_hash=request_hash,
+                payment_id=payment.id,
+                now=ctx.now(),
             )
         add_event(
             s,
@@ -194,16 +176,16 @@ def refund_payment(
         ) from None
     refused = False
     decline_code = ""
+    decline_words = ""
     with ctx.db.transaction() as s:
         payment = ctx.db.lock(s, Payment, payment_id)
         assert payment is not None
-        rec = s.scalars(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope, IdempotencyRecord.key == idempotency_key
-            )
-        ).one()
+        rec = idempotency.find_record(s, scope, idempotency_key)
+        assert rec is not None  # claimed above, in a transaction that committed
         if not outcome.approved:
             decline_code = outcome.decline.code if outcome.decline else ""
+            # words from our category (e.g. "The card has expired."), never the PSP's
+            decline_words = outcome.decline.advice().message if outcome.decline else ""
             add_event(
                 s,
                 ctx,
@@ -218,7 +200,7 @@ def refund_payment(
             rec.response_status = 200
         view = payment_view(s, ctx, payment)
     if refused:
-        raise Conflict(_refused_words(void, decline_code), code="refund_refused")
+        raise Conflict(_refused_words(void, decline_words), code="refund_refused")
     publish_status(ctx, payment_id)
     return view, True
 
@@ -283,9 +265,8 @@ def refund_request_key(payment_id: str, scope: str, idempotency_key: str) -> str
     return f"{payment_id}:refund:sha256:{digest}"
 
 
-def _refused_words(void: bool, code: str) -> str:
+def _refused_words(void: bool, reason: str) -> str:
     what = "void" if void else "refund"
-    reason = advise("processor", code).message if code.isdigit() else ""
     return (
         f"the payment provider refused the {what}; nothing was refunded. "
         + (f"{reason} " if reason else "")

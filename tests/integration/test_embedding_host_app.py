@@ -10,7 +10,6 @@ login manager, template globals and logging are compared too."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -21,10 +20,11 @@ from flask import Flask, g, render_template_string, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user
 
 from crm_pay import CrmPay
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.access import create_user
 from paytest import app_config
+from paytest import csrf_of as _csrf
 
 HOST_LOG = "host_shop"
 PASSWORD = "a-long-test-password"
@@ -253,12 +253,6 @@ def test_the_hosts_configuration_hooks_and_logging_are_unchanged(
         assert any(f for f in logging.getLogger("crm_pay").filters)
     finally:
         get_context(host).db.dispose()
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found is not None
-    return found.group(1)
 
 
 def test_crm_pays_console_works_inside_the_host_with_its_own_cookie(

@@ -25,7 +25,7 @@ from flask.testing import FlaskClient
 
 from crm_pay.api import route_policy
 from crm_pay.app import create_app
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services import policy
 from crm_pay.services.access import Principal, create_api_key, create_user, revoke_api_key
@@ -82,6 +82,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Iterator[di
         "session_id": "999999",
         "key_id": "999999",  # never revoke a key the matrix uses
         "message_id": "999999",
+        "psp": "braintree",  # the webhook route of the configured PSP
     }
     who: list[Who] = [Who("anonymous", _anon(app), None, "none", {})]
     for name in ("agent", "agent2", "supervisor", "admin"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm_pay.services.payments import new_payment_id
+from crm_pay.services.payment_records import new_payment_id
 from vault.pan import find_pans
 
 

@@ -14,7 +14,7 @@ from vault.pan import contains_pan
 def test_a_card_number_in_a_crm_name_shows_as_an_alert_without_the_number(
     admin: FlaskClient, client: FlaskClient, auth: dict[str, str], ctx: Context
 ) -> None:
-    crm = ctx.crm._get()  # type: ignore[attr-defined]  # the builtin CRM's test hooks
+    crm = ctx.crm.wrapped_adapter  # type: ignore[attr-defined]  # the builtin CRM's test hooks
     original = crm.find_customer("CUST-0002")
     crm.add_customer(dataclasses.replace(original, name="Bo 4111-1111-1111-1111 Ray"))
     shown = client.get("/pay/api/v1/customers/CUST-0002", headers=auth).get_json()

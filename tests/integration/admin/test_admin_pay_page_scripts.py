@@ -51,7 +51,7 @@ def _pay_page(app: Flask) -> tuple[FlaskClient, str]:
 
 
 def ctx_of(app: Flask) -> Context:
-    from crm_pay.extension import get_context
+    from crm_pay.current import get_context
 
     return get_context(app)
 

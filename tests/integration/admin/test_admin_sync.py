@@ -17,7 +17,7 @@ def _dead_letters(ctx: Context, n: int, *, topic: str = "crm.upsert_payment") ->
     ids = []
     with ctx.db.transaction() as s:
         for i in range(n):
-            msg = outbox.enqueue(
+            msg_id = outbox.enqueue(
                 s,
                 topic=topic,
                 ordering_key=f"crm:CUST-000{i + 1}",
@@ -25,6 +25,8 @@ def _dead_letters(ctx: Context, n: int, *, topic: str = "crm.upsert_payment") ->
                 payload={"payment_id": f"pay_{i}"},
                 now=ctx.now(),
             )
+            assert msg_id is not None
+            msg = s.get(OutboxMessage, msg_id)
             assert msg is not None
             msg.status, msg.attempts, msg.last_error = "dead", 10, f"{CRM_ERROR} ({i})"
             s.flush()

@@ -20,8 +20,8 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from crm_pay.app import create_app
+from crm_pay.current import get_context
 from crm_pay.demo import DemoRequestHandler
-from crm_pay.extension import get_context
 from crm_pay.logging_filters import REDACTED_TOKEN, install_server_log_filters
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services import launch, portal

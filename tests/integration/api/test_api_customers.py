@@ -142,7 +142,7 @@ def _crm_reads_down(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     def down(*_: Any, **__: Any) -> Any:
         raise ConnectionError("crm.example.test: connection refused")
 
-    crm = ctx.crm._get()  # type: ignore[attr-defined]
+    crm = ctx.crm.wrapped_adapter  # type: ignore[attr-defined]
     for name in ("find_customer", "open_invoices", "find_customers_by_phone"):
         monkeypatch.setattr(crm, name, down)
 

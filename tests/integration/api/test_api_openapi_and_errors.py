@@ -175,6 +175,6 @@ def test_behind_a_proxy_the_client_address_is_the_forwarded_one(
         seen = app.test_client().get("/who", headers={"X-Forwarded-For": "203.0.113.7"})
         assert seen.get_data(as_text=True) == "203.0.113.7"
     finally:
-        from crm_pay.extension import get_context
+        from crm_pay.current import get_context
 
         get_context(app).db.dispose()

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import MethodNotAllowed
 
 from crm_pay import CrmPay
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.access import create_api_key
 from paytest import app_config, create_link

@@ -8,7 +8,7 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.persistence.migrate import head_revision
 from crm_pay.services.access import authenticate_user
 

@@ -54,7 +54,7 @@ def test_dead_letters_are_replayed_once_the_crm_is_back(app: Flask, ctx: Context
     assert total == 3  # a payment upsert each; no balance update until money moves
     assert _status(app) == {"pending": total, "sent": 0, "dead": 0}
 
-    crm = ctx.crm._get()  # type: ignore[attr-defined]
+    crm = ctx.crm.wrapped_adapter  # type: ignore[attr-defined]
     crm.fail_writes(100)
     ctx.settings = dataclasses.replace(
         ctx.settings, outbox_max_attempts=2, outbox_base_delay_seconds=0
@@ -105,7 +105,7 @@ def test_worker_once_delivers_pending_messages(app: Flask, ctx: Context) -> None
     assert "outbox: sent 1, retrying 0, dead 0" in result.output
     assert "janitor:" in result.output
     assert _status(app) == {"pending": 0, "sent": 1, "dead": 0}
-    crm = ctx.crm._get()  # type: ignore[attr-defined]
+    crm = ctx.crm.wrapped_adapter  # type: ignore[attr-defined]
     assert [p["payment_id"] for p in crm.payments_for("CUST-0003")] == [payments[0]["id"]]
     assert crm.balance_of("CUST-0003") is None  # a link moves no money: no balance push
 

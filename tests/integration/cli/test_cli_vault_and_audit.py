@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from crm_pay.app import create_app
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.persistence.models import AuditEntry, VaultSecret
 from crm_pay.services.secrets import get_secret, put_secret
 from vault import KeyRing

@@ -78,7 +78,7 @@ class FakeBatchCrm:
 @pytest.fixture
 def fake_kind(ctx: Context) -> dict[str, FakeBatchCrm]:
     built: dict[str, FakeBatchCrm] = {}
-    reads = ctx.crm._get()  # the builtin demo CRM, for customers and invoices
+    reads = ctx.crm.wrapped_adapter  # the builtin demo CRM, for customers and invoices
 
     def factory(
         settings: dict[str, str], secrets: dict[str, str], mapping: dict[str, str]
@@ -187,7 +187,7 @@ def test_one_enabled_connector_receives_the_sync_in_batches(
     )
     connectors.enable_connector(ctx, "acme", actor="admin")
     assert [c["name"] for c in connectors.list_connectors(ctx) if c["enabled"]] == ["acme"]
-    ctx.crm._checked = -1e9  # don't wait for the 2-second re-check in a test
+    ctx.crm.refresh()  # don't wait for the 2-second re-check in a test
     ids = []
     for customer in ("CUST-0001", "CUST-0002", "CUST-0003"):
         _, p = create_link(client, auth, amount="5.00", customer=customer)
@@ -213,17 +213,17 @@ def test_refused_record_is_dead_lettered_at_once_with_the_crms_message(
         actor="admin",
     )
     connectors.enable_connector(ctx, "acme", actor="admin")
-    ctx.crm._checked = -1e9
+    ctx.crm.refresh()
     _, ok = create_link(client, auth, amount="6.00")
     pay(client, ok["pay_url"])
     _, bad = create_link(client, auth, amount="7.00", customer="CUST-0002")
     pay(client, bad["pay_url"])
-    ctx.crm._get().refuse.add("7.00")
+    ctx.crm.wrapped_adapter.refuse.add("7.00")
     make_dispatcher(ctx).run_once()
     status = connectors.sync_status(ctx)
     assert status["dead"] >= 1
     assert "Amount__c too large" in status["dead_letters"][0]["error"]
-    assert ok["id"] in ctx.crm._get().stored
+    assert ok["id"] in ctx.crm.wrapped_adapter.stored
 
 
 def test_crm_down_loses_nothing_and_honours_the_retry_delay(
@@ -238,10 +238,10 @@ def test_crm_down_loses_nothing_and_honours_the_retry_delay(
         actor="admin",
     )
     connectors.enable_connector(ctx, "acme", actor="admin")
-    ctx.crm._checked = -1e9
+    ctx.crm.refresh()
     _, p = create_link(client, auth, amount="8.00")
     pay(client, p["pay_url"])
-    fake = ctx.crm._get()
+    fake = ctx.crm.wrapped_adapter
     fake.down = True
     make_dispatcher(ctx).run_once()
     with ctx.db.transaction() as s:
@@ -272,7 +272,7 @@ def test_a_card_number_never_reaches_the_crm_and_raises_an_alert(
         actor="admin",
     )
     connectors.enable_connector(ctx, "acme", actor="admin")
-    ctx.crm._checked = -1e9
+    ctx.crm.refresh()
     _, p = create_link(client, auth, amount="9.00")
     pay(client, p["pay_url"])
     # A PSP reference that looks like a card number (it never should, but if it did...)
@@ -281,7 +281,7 @@ def test_a_card_number_never_reaches_the_crm_and_raises_an_alert(
     with ctx.db.transaction() as s:
         s.get(Payment, p["id"]).psp_transaction_id = "4111111111111111"  # type: ignore[union-attr]
     make_dispatcher(ctx).drain()
-    sent = ctx.crm._get().stored[p["id"]]
+    sent = ctx.crm.wrapped_adapter.stored[p["id"]]
     assert "4111111111111111" not in repr(sent)
     with ctx.db.transaction() as s:
         assert "pan_in_payload" in s.scalars(select(Case.kind)).all()
@@ -299,7 +299,7 @@ def test_disputes_land_on_the_crm_timeline_once(
         actor="admin",
     )
     connectors.enable_connector(ctx, "acme", actor="admin")
-    ctx.crm._checked = -1e9
+    ctx.crm.refresh()
     _, p = create_link(client, auth, amount="12.00")
     pay(client, p["pay_url"])
     txn = client.get(f"/pay/api/v1/payments/{p['id']}", headers=auth).get_json()["psp_reference"]
@@ -308,7 +308,7 @@ def test_disputes_land_on_the_crm_timeline_once(
     for _ in range(2):  # a replayed notification adds no second note
         client.post("/pay/webhooks/braintree", data=form)
     make_dispatcher(ctx).drain()
-    notes = ctx.crm._get().notes
+    notes = ctx.crm.wrapped_adapter.notes
     assert len(notes) == 1
     (text,) = notes.values()
     assert "Dispute opened" in text and "USD 12.00" in text
@@ -368,7 +368,7 @@ def test_wrong_credentials_lose_nothing_and_fixing_them_drains_the_backlog(
         actor="admin",
     )
     connectors.enable_connector(ctx, "acme", actor="admin")
-    ctx.crm._checked = -1e9
+    ctx.crm.refresh()
 
     def refuse(self: FakeBatchCrm, records: list) -> list:  # type: ignore[type-arg]
         if self.secrets.get("token") != "good":
@@ -399,9 +399,9 @@ def test_wrong_credentials_lose_nothing_and_fixing_them_drains_the_backlog(
             secrets={"token": "good"},
             actor="admin",
         )
-        ctx.crm._checked = -1e9
+        ctx.crm.refresh()
         make_dispatcher(ctx).drain()
-        assert p["id"] in ctx.crm._get().stored
+        assert p["id"] in ctx.crm.wrapped_adapter.stored
         assert connectors.sync_status(ctx)["pending"] == 0
     finally:
         FakeBatchCrm.upsert_payments = original  # type: ignore[method-assign]

@@ -54,7 +54,7 @@ def make_app(
 ) -> Iterator[Callable[..., Flask]]:
     """Another app on the same database and sandbox, with some settings changed."""
     from crm_pay.app import create_app
-    from crm_pay.extension import get_context
+    from crm_pay.current import get_context
 
     made: list[Flask] = []
 

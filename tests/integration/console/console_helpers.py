@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from agent_ui.console_session import decode, encode
+from crm_pay.testing import Clock
+from paytest import PASSWORD, csrf_of, login
 
 __all__ = [
     "COOKIE",
@@ -24,40 +24,6 @@ __all__ = [
 
 #: crm-pay's own console cookie (never the host app's ``session``), scoped to ``/pay``.
 COOKIE = "crm_pay_session"
-
-PASSWORD = "correct horse battery"
-
-
-class Clock:
-    """A clock the test moves by hand (installed as the context's clock)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "page has no CSRF token"
-    return found.group(1)
-
-
-def login(
-    client: FlaskClient, email: str, password: str = PASSWORD, *, ip: str = "127.0.0.1"
-) -> TestResponse:
-    """Sign in through the form, as a browser does (GET for the CSRF token, then POST)."""
-    env = {"REMOTE_ADDR": ip}
-    page = client.get("/pay/agent/login", environ_base=env)
-    return client.post(
-        "/pay/agent/login",
-        data={"email": email, "password": password, "csrf_token": csrf_of(page.text)},
-        environ_base=env,
-    )
 
 
 def form_of(client: FlaskClient, crm_ref: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeSerializer
 
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.services.access import LOGIN_FAILED, create_user
 from crm_pay.services.context import Context
 

@@ -141,7 +141,7 @@ def _db_dump(ctx: Context) -> dict[str, str]:
 
 
 def _seed_crm(ctx: Context) -> Any:
-    crm = ctx.crm._get()  # type: ignore[attr-defined]  # the builtin CRM's test hooks
+    crm = ctx.crm.wrapped_adapter  # type: ignore[attr-defined]  # the builtin CRM's test hooks
     usd = Money.zero("USD")
     crm.add_customer(
         CrmCustomer(

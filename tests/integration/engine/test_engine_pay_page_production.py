@@ -11,12 +11,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from agent_ui.paypage import install_script_inventory
+from connectors.psp.braintree import HOSTED_FIELDS, BraintreeGateway
+from connectors.psp.braintree_http import local_environment
 from connectors.psp.braintree_sandbox import SandboxServer
 from crm_pay.app import create_app, env_value
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.access import create_api_key
-from paytest import create_link, token_of
+from crm_pay.wiring import braintree_merchant_accounts
+from paytest import SANDBOX, create_link, token_of
 
 HASHES = {"client": "sha384-" + "A" * 64, "hosted-fields": "sha384-" + "B" * 64}
 
@@ -37,7 +40,18 @@ def production_like(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra
     app = create_app(
         app_config(db_url, sandbox, tmp_path, **extra), instance_path=str(tmp_path / "instance")
     )
-    upgrade(get_context(app).db)
+    ctx = get_context(app)
+    upgrade(ctx.db)
+    # Braintree's production hosted-fields origins (the adapter's CardEntry decides the
+    # pay page's frame-src/connect-src) on a gateway that still talks to the sandbox.
+    ctx.psp = BraintreeGateway(
+        environment=local_environment(sandbox.gateway_url),
+        merchant_id=SANDBOX["merchant_id"],
+        public_key=SANDBOX["public_key"],
+        private_key=SANDBOX["private_key"],
+        merchant_accounts=braintree_merchant_accounts(dict(app.config)),
+        card_entry=HOSTED_FIELDS,
+    )
     app.config["CRM_PAY_BRAINTREE_ENVIRONMENT"] = "production"
     install_script_inventory(app)
     return app

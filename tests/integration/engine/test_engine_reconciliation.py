@@ -3,7 +3,6 @@ day matched to our payments, every difference a case, a second run opens none.""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from crm_pay.services.access import create_user
 from crm_pay.services.context import Context
 from crm_pay.services.reconciliation import RUN_DELAY, reconcile, run_due_reconciliation
 from paytest import SANDBOX, create_link, pay
+from paytest import csrf_of as _csrf
 
 RECONCILIATION_KINDS = (
     "missing_in_ledger",
@@ -44,7 +44,7 @@ def paid(client: FlaskClient, auth: dict[str, str], amount: str) -> Payment:
 
 
 def payment_row(client: FlaskClient, payment_id: str) -> Payment:
-    from crm_pay.extension import get_context
+    from crm_pay.current import get_context
 
     with get_context(client.application).db.transaction() as s:
         row = s.get(Payment, payment_id)
@@ -253,12 +253,6 @@ def _signed_in(client: FlaskClient, ctx: Context, role: str) -> str:
     )
     assert resp.status_code == 302, resp.text
     return _csrf(client.get("/pay/supervisor/reconciliation").text)
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found
-    return found.group(1)
 
 
 def test_the_supervisor_page_runs_a_day_and_lists_its_differences(

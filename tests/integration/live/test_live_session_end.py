@@ -4,7 +4,6 @@ second, and a revoked socket's next message is refused. No stand-in: the real si
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 
@@ -19,16 +18,11 @@ from crm_pay.live import room_for
 from crm_pay.services import console_sessions
 from crm_pay.services.access import Principal, create_user
 from crm_pay.services.context import Context
+from paytest import csrf_of as _csrf
 from paytest import live_socket
 
 PASSWORD = "a-long-test-password"
 EMAIL = "agent@example.com"
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found is not None
-    return found.group(1)
 
 
 def _sign_in(app: Flask) -> FlaskClient:

@@ -65,7 +65,7 @@ def test_pay_link_by_email_then_again_by_email_and_by_sms(
 def test_a_closed_link_or_a_missing_address_is_refused_clearly(
     client: FlaskClient, auth: dict[str, str], ctx: Context
 ) -> None:
-    crm = ctx.crm._get()  # type: ignore[attr-defined]
+    crm = ctx.crm.wrapped_adapter  # type: ignore[attr-defined]
     crm.add_customer(dataclasses.replace(crm.find_customer("CUST-0006"), phone=None))
     _, p = create_link(client, auth, amount="5.00", customer="CUST-0006")
     no_phone = _send(client, auth, p["id"], "sms")
@@ -173,7 +173,7 @@ def test_receipt_resend_from_the_api(
 def test_a_script_in_a_customer_name_is_inert_in_the_email(
     client: FlaskClient, auth: dict[str, str], ctx: Context
 ) -> None:
-    crm = ctx.crm._get()  # type: ignore[attr-defined]
+    crm = ctx.crm.wrapped_adapter  # type: ignore[attr-defined]
     evil = "<script>alert(1)</script>"
     crm.add_customer(dataclasses.replace(crm.find_customer("CUST-0002"), name=f"Mal {evil}"))
     _, p = create_link(client, auth, amount="8.00", customer="CUST-0002")

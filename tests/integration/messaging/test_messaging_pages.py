@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crm_pay.app import create_app
-from crm_pay.extension import get_context
+from crm_pay.current import get_context
 from crm_pay.services.context import Context
 from crm_pay.worker import make_dispatcher
 from paytest import create_link, pay

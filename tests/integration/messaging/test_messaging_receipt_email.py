@@ -113,7 +113,7 @@ def test_a_dispatcher_killed_after_sending_sends_again_with_the_same_message_id(
     claimed = [m for m in crashed._claim() if m.topic == "message.deliver"]
     assert len(claimed) == 1
     # The email goes out, then the process dies before anything is marked.
-    mailbox = ctx.email._get()  # type: ignore[union-attr]
+    mailbox = ctx.email.wrapped_adapter  # type: ignore[union-attr]
     real_finish_send = mailbox.send
 
     def send_then_die(email):  # type: ignore[no-untyped-def]
@@ -151,7 +151,7 @@ def test_a_sender_outage_is_retried_and_recorded(
     client: FlaskClient, auth: dict[str, str], ctx: Context
 ) -> None:
     _paid(client, auth, "41.00")
-    mailbox = ctx.email._get()  # type: ignore[union-attr]
+    mailbox = ctx.email.wrapped_adapter  # type: ignore[union-attr]
 
     def down(email):  # type: ignore[no-untyped-def]
         raise ConnectionRefusedError("mail server down")
@@ -178,7 +178,7 @@ def test_a_permanent_refusal_fails_the_message_and_opens_a_case(
     from crm_pay.ports import DeliveryFailed
 
     number = _paid(client, auth, "42.00")["receipt_number"]
-    mailbox = ctx.email._get()  # type: ignore[union-attr]
+    mailbox = ctx.email.wrapped_adapter  # type: ignore[union-attr]
 
     def refused(email):  # type: ignore[no-untyped-def]
         raise DeliveryFailed("the mail server refused the recipient: 550 no such mailbox")
@@ -198,7 +198,7 @@ def test_a_customer_without_email_gets_no_message_but_a_case(
 ) -> None:
     import dataclasses
 
-    crm = ctx.crm._get()  # type: ignore[attr-defined]
+    crm = ctx.crm.wrapped_adapter  # type: ignore[attr-defined]
     crm.add_customer(dataclasses.replace(crm.find_customer("CUST-0005"), email=None))
     _, p = create_link(client, auth, amount="9.00", customer="CUST-0005")
     number = pay(client, p["pay_url"]).get_json()["receipt_number"]

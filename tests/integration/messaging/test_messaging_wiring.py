@@ -20,9 +20,9 @@ def _config(**changes: object) -> dict[str, object]:
 def test_the_defaults_are_the_file_senders_in_the_instance_folder(
     ctx: Context, tmp_path: Path
 ) -> None:
-    assert isinstance(ctx.email._get(), FileMailbox)  # type: ignore[union-attr]
+    assert isinstance(ctx.email.wrapped_adapter, FileMailbox)  # type: ignore[union-attr]
     assert ctx.email.path == str(tmp_path / "instance" / "mailbox")  # type: ignore[union-attr]
-    assert isinstance(ctx.sms._get(), FileSmsOutbox)  # type: ignore[union-attr]
+    assert isinstance(ctx.sms.wrapped_adapter, FileSmsOutbox)  # type: ignore[union-attr]
     assert ctx.settings.email_from == '"Demo Merchant Inc." <billing@example.com>'
     assert ctx.settings.receipt_link_ttl_seconds == 90 * 86400
 

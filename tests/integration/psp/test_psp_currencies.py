@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 from connectors.psp.braintree import BraintreeGateway
 from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
 from crm_pay.app import create_app, env_value
+from crm_pay.current import get_context
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.domain.money import Money
-from crm_pay.extension import get_context
 from crm_pay.persistence.models import PayLink, Payment
 from crm_pay.ports import CrmCustomer, PspTxnStatus, SaleRequest
 from crm_pay.services.context import Context

@@ -19,6 +19,7 @@ from connectors.crm.dynamics import DynamicsCrm
 from crm_pay.domain.errors import ConfigurationError
 from crm_pay.domain.money import Money
 from crm_pay.ports import CrmAuthFailed, CrmCallFailed
+from crm_pay.testing import EpochClock
 
 ORG = "https://contoso.crm.dynamics.com"
 API = ORG + "/api/data/v9.2/"
@@ -36,12 +37,8 @@ TOKEN_FORM = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+def Clock() -> EpochClock:  # noqa: N802 - the shared fake clock, under this file's old name
+    return EpochClock(1_700_000_000.0)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from responses import matchers
 from connectors.crm.hubspot import SECRET_FIELDS, SETTINGS_FIELDS, HubSpotCrm
 from crm_pay.domain.errors import ConfigurationError
 from crm_pay.ports import BatchingCrm, CrmAuthFailed, CrmCallFailed, CrmConnector, CrmTimeline
+from crm_pay.testing import EpochClock
 
 API = "https://api.hubapi.com"
 CONTACT_URL = f"{API}/crm/v3/objects/contacts/101"
@@ -35,12 +36,8 @@ REFRESH_FORM = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_767_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+def Clock() -> EpochClock:  # noqa: N802 - the shared fake clock, under this file's old name
+    return EpochClock(1_767_000_000.0)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from responses import matchers
 from connectors.crm.salesforce import SalesforceCrm
 from crm_pay.domain.money import Money
 from crm_pay.ports import CrmPaymentRecord
+from crm_pay.testing import EpochClock
 
 LOGIN = "https://login.salesforce.com"
 TOKEN_URL = f"{LOGIN}/services/oauth2/token"
@@ -41,14 +42,7 @@ T0 = 1_767_000_000.0  # a fixed "now" for the fake clock
 WHEN = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+FakeClock = EpochClock  # the shared fake clock (crm_pay.testing), starting at T0
 
 
 @functools.cache

@@ -4,12 +4,13 @@ written once per message id."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
 from connectors.messaging import FileMailbox, FileSmsOutbox
 from crm_pay.ports import EmailSender, OutgoingEmail, OutgoingSms, SmsSender
+from crm_pay.testing import Clock
 
 PDF = b"%PDF-1.4 test receipt\n%%EOF\n"
 
@@ -30,13 +31,8 @@ def _email(
     return OutgoingEmail(**values)  # type: ignore[arg-type]
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 14, 5, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
+def _Clock() -> Clock:  # noqa: N802 - the shared fake clock, ticking a second a reading
+    return Clock(datetime(2026, 3, 2, 14, 5, tzinfo=UTC), tick=1)
 
 
 def test_the_mailbox_is_an_email_sender_writing_rfc5322_files(tmp_path: Path) -> None:
