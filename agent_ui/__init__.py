@@ -17,7 +17,7 @@ def register_ui(app: Flask, prefix: str) -> None:
         auth,
         console,
         console_refunds,  # noqa: F401 (adds the refund route to console.bp)
-        live,
+        live_socket,
         mailbox,
         mfa,
         mfa_webauthn,
@@ -34,6 +34,6 @@ def register_ui(app: Flask, prefix: str) -> None:
     admin.init_admin(app, prefix)  # admin console + CRM launch endpoints
     app.register_blueprint(supervisor.bp, url_prefix=f"{prefix}/supervisor")
     app.register_blueprint(receipts_portal.bp, url_prefix=prefix)
-    live.init_live(app, prefix)
+    live_socket.init_live(app, prefix)
     if get_context(app).config.demo:
         app.register_blueprint(mailbox.bp, url_prefix=f"{prefix}/demo")

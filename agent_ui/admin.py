@@ -2,7 +2,7 @@
 enable/disable, history), CRM sync status with dead letters and replay, and the people
 and API keys that may use crm-pay (create, change role, deactivate, revoke).
 
-Entry points only: each view reads the form, calls ``crm_pay.services.connectors`` or
+Entry points only: each view reads the form, calls ``crm_pay.services.crm_settings`` or
 ``crm_pay.services.outbox`` and renders the answer. Every page needs the admin role
 (others get 403); every POST carries the session's CSRF token (checked app-wide by
 ``agent_ui.auth``). Secrets go one way: typed into a password field, stored encrypted by
@@ -28,7 +28,7 @@ from flask import (
 
 from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError, NotFound
-from crm_pay.services import access, cases, connectors, mfa, outbox
+from crm_pay.services import access, cases, crm_settings, mfa, outbox
 from crm_pay.services.access import Principal
 
 from . import admin_scripts, admin_sessions, launch
@@ -78,8 +78,8 @@ def index() -> str:
     ctx = get_context()
     return render_template(
         "crm_pay/admin_index.html",
-        connectors=connectors.list_connectors(ctx),
-        sync=connectors.sync_status(ctx, dead_limit=0),
+        connectors=crm_settings.list_connectors(ctx),
+        sync=crm_settings.sync_status(ctx, dead_limit=0),
         kinds=_kinds(),
         default_crm=get_context().config.crm,
         alerts=cases.open_cases(ctx, kinds=cases.ALERT_KINDS),
@@ -93,7 +93,7 @@ def _render_connector(
     submitted: ConnectorForm | None = None,
     status: int = 200,
 ) -> Response:
-    history = connectors.connector_history(get_context(), view["name"]) if view else []
+    history = crm_settings.connector_history(get_context(), view["name"]) if view else []
     html = render_template(
         "crm_pay/admin_connector.html",
         spec=spec,
@@ -122,7 +122,7 @@ def _save(spec: Any, form: ConnectorForm, view: dict[str, Any] | None) -> Respon
             return refused
     if not form.errors:
         try:
-            saved = connectors.save_connector(
+            saved = crm_settings.save_connector(
                 get_context(),
                 name=form.name,
                 kind=spec.kind,
@@ -151,7 +151,7 @@ def new_connector() -> Response:
     form = parse_connector_form(spec, request.form)
     if not form.errors.get("name"):
         try:
-            connectors.connector_view(get_context(), form.name)
+            crm_settings.connector_view(get_context(), form.name)
         except NotFound:
             pass
         else:
@@ -161,7 +161,7 @@ def new_connector() -> Response:
 
 @bp.route("/connectors/<name>", methods=["GET", "POST"])
 def connector(name: str) -> Response:
-    view = connectors.connector_view(get_context(), name)
+    view = crm_settings.connector_view(get_context(), name)
     spec = _kinds().get(view["kind"])
     if spec is None:
         return _render_connector(None, view)
@@ -173,7 +173,7 @@ def connector(name: str) -> Response:
 
 @bp.post("/connectors/<name>/enable")
 def enable(name: str) -> Response:
-    connectors.enable_connector(get_context(), name, actor=_principal().actor)
+    crm_settings.enable_connector(get_context(), name, actor=_principal().actor)
     flash(
         f"Connector {name} enabled: customers are looked up in it and payments sync to it. "
         "Any other connector was disabled.",
@@ -184,7 +184,7 @@ def enable(name: str) -> Response:
 
 @bp.post("/connectors/<name>/disable")
 def disable(name: str) -> Response:
-    connectors.disable_connector(get_context(), name, actor=_principal().actor)
+    crm_settings.disable_connector(get_context(), name, actor=_principal().actor)
     flash(
         f"Connector {name} disabled. Until another is enabled, the default CRM "
         f"({get_context().config.crm}) is used.",
@@ -195,7 +195,7 @@ def disable(name: str) -> Response:
 
 @bp.post("/connectors/<name>/test")
 def test_connection(name: str) -> Response:
-    report = connectors.test_connector(get_context(), name, actor=_principal().actor)
+    report = crm_settings.test_connector(get_context(), name, actor=_principal().actor)
     if report.ok:
         flash("Test connection passed: every check below is ✓.", "notice")
     else:
@@ -208,7 +208,7 @@ def sync() -> str:
     ctx = get_context()
     return render_template(
         "crm_pay/admin_sync.html",
-        sync=connectors.sync_status(ctx, dead_limit=200),
+        sync=crm_settings.sync_status(ctx, dead_limit=200),
         all_dead=outbox.outbox_summary(ctx).get("dead", 0),
     )
 
@@ -229,7 +229,7 @@ def replay_all() -> Any:
         return render_template(
             "crm_pay/admin_replay_confirm.html",
             dead=dead,
-            crm_dead=connectors.sync_status(ctx, dead_limit=0)["dead"],
+            crm_dead=crm_settings.sync_status(ctx, dead_limit=0)["dead"],
         )
     count = outbox.replay(ctx)
     flash(

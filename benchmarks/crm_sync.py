@@ -316,9 +316,9 @@ def _rig(db_url: str | None, customers: int) -> Iterator[_Rig]:
     from crm_pay.app import create_app
     from crm_pay.current import get_context
     from crm_pay.persistence.migrate import upgrade
-    from crm_pay.services import connectors
+    from crm_pay.services import crm_settings as connectors
     from crm_pay.services.access import create_api_key
-    from crm_pay.services.connectors import ConnectorKind
+    from crm_pay.services.crm_settings import ConnectorKind
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-pay-bench-")))
@@ -1093,7 +1093,7 @@ def worker_process_main() -> None:
     connector kind first (a CRM kind cannot be added from the command line)."""
     from crm_pay.app import create_app
     from crm_pay.extension import get_context
-    from crm_pay.services.connectors import ConnectorKind
+    from crm_pay.services.crm_settings import ConnectorKind
     from crm_pay.worker import BackgroundWorkers
 
     app = create_app()

@@ -172,7 +172,7 @@ def _server(queue: str | None, channel: str, sockets: int) -> Iterator[tuple[Any
     """A served crm-pay app with ``sockets`` payments, each created by its own agent."""
     from werkzeug.serving import make_server
 
-    import agent_ui.live
+    import agent_ui.live_socket
     from crm_pay.app import create_app
     from crm_pay.current import get_context
     from crm_pay.persistence.migrate import upgrade
@@ -216,8 +216,8 @@ def _server(queue: str | None, channel: str, sockets: int) -> Iterator[tuple[Any
                 request_hash="bench",
             )
             payments.append((view["id"], view["pay_url"].rsplit("/p/", 1)[1]))
-        original = agent_ui.live.current_principal
-        agent_ui.live.current_principal = bench_principal
+        original = agent_ui.live_socket.current_principal
+        agent_ui.live_socket.current_principal = bench_principal
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -226,7 +226,7 @@ def _server(queue: str | None, channel: str, sockets: int) -> Iterator[tuple[Any
         finally:
             server.shutdown()
             server.server_close()
-            agent_ui.live.current_principal = original
+            agent_ui.live_socket.current_principal = original
             ctx.db.dispose()
 
 
@@ -287,7 +287,7 @@ def _connect_all(base: str, payments: list[tuple[str, str]]) -> list[AgentSocket
 
 def run(options: RunOptions) -> dict[str, Any]:
     """Run the scenarios; print the table, write and return JSON."""
-    from crm_pay.live import make_publisher
+    from crm_pay.live_publisher import make_publisher
 
     quick = options.quick
     sockets = QUICK_SOCKETS if quick else SOCKETS

@@ -32,7 +32,7 @@ from crm_pay.services.access import (
     revoke_api_key,
 )
 from crm_pay.services.audit import entries, verify
-from crm_pay.services.connectors import list_connectors, sync_status, test_connector
+from crm_pay.services.crm_settings import list_connectors, sync_status, test_connector
 from crm_pay.services.janitor import run_janitor
 from crm_pay.services.outbox import outbox_summary, replay
 from crm_pay.services.reconciliation import day_range, parse_day

@@ -3,7 +3,7 @@
 Why this shape (docs/runbooks/production.md says the same to operators):
 
 - **gunicorn's ``gthread`` worker, with simple-websocket.** crm-pay's Socket.IO server
-  runs in ``async_mode="threading"`` (agent_ui.live); python-engineio then upgrades a
+  runs in ``async_mode="threading"`` (agent_ui.live_socket); python-engineio then upgrades a
   request to a WebSocket with simple-websocket, which takes the raw socket gunicorn puts
   in ``environ["gunicorn.socket"]`` and holds one thread of the worker for as long as the
   console is open. gevent or eventlet would hold sockets more cheaply, but only by

@@ -195,7 +195,7 @@ def run_demo(
         sandbox.stop()
         return
     try:
-        # The Socket.IO server wraps app.wsgi_app (agent_ui.live), so this threaded server
+        # The Socket.IO server wraps app.wsgi_app (agent_ui.live_socket), so this threaded server
         # also speaks Socket.IO: long-polling, and WebSocket through simple-websocket.
         # (Not socketio.run(): it goes through app.run(), which does nothing under the
         # `flask` command, i.e. `flask crm-pay demo`.) Ctrl+C ends serve_forever cleanly.

@@ -243,7 +243,7 @@ def crm_kinds(instance_path: str, config: Mapping[str, Any] | None = None) -> di
 
     ``config`` gives the outbound URL policy (``CRM_PAY_OUTBOUND_ALLOW_HOSTS``, loopback in
     demo mode and tests), read once here and handed to every connector built."""
-    from crm_pay.services.connectors import ConnectorKind
+    from crm_pay.services.crm_settings import ConnectorKind
 
     policy = policy_from_config(config or {})
 
@@ -342,7 +342,7 @@ class ActiveCrm:
 
         from sqlalchemy.exc import SQLAlchemyError
 
-        from crm_pay.services import connectors
+        from crm_pay.services import crm_settings as connectors
 
         now = time.monotonic()
         if now - self._checked < self._ttl and self._adapter is not None:

@@ -16,7 +16,7 @@ import signal
 import socket
 import threading
 
-from crm_pay.live import use_write_only_emitter
+from crm_pay.live_publisher import use_write_only_emitter
 from crm_pay.page_scripts import run_due_script_check
 from crm_pay.persistence.locks import exclusive
 from crm_pay.services.context import Context

@@ -155,7 +155,7 @@ def live_socket(client: FlaskClient, **kw: Any) -> Any:
     flask-socketio's test client connects to ``/socket.io`` whatever the server's path
     is, while crm-pay's cookie is scoped to ``/pay`` (a browser sends it to
     ``/pay/socket.io``): the cookie is copied to ``/`` for the handshake only."""
-    from agent_ui.live import socketio
+    from agent_ui.live_socket import socketio
 
     cookie = client.get_cookie("crm_pay_session", path="/pay")
     if cookie is not None:

@@ -5,7 +5,7 @@ only its keyed hash (:func:`vault.tokens.hash_token`, as for pay-link tokens) wi
 user, the last activity and an absolute expiry. Every console request and every
 Socket.IO event checks the row (:func:`check`), so sign-out, "sign out everywhere",
 deactivation and an admin's revoke end the session for every copy of the cookie, in
-every process, on their next request; open sockets are swept by ``agent_ui.live``.
+every process, on their next request; open sockets are swept by ``agent_ui.live_socket``.
 
 A row ends once, with a reason, and is never reopened.
 """
@@ -206,7 +206,7 @@ def revoke_all_for_user(
     """End every open session of ``user_id`` ("sign out everywhere", deactivation with
     ``reason="deactivated"``, a password change with ``reason="password"``); audited.
     Returns how many were open. Their live sockets close within a second (see
-    ``agent_ui.live``)."""
+    ``agent_ui.live_socket``)."""
     _check_reason(reason)
     now = ctx.now()
     with ctx.db.transaction() as s:

@@ -20,7 +20,7 @@ never renders: it shows decline advice for ``declined`` and ``failed`` only).
 
 :func:`event_from_rows` (the snapshot) and :func:`event_from_view` (after an outcome,
 where the payment view is already built, so no extra query) only gather those facts.
-The whitelist in :mod:`crm_pay.live` still checks every event before it leaves.
+The whitelist in :mod:`crm_pay.live_publisher` still checks every event before it leaves.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crm_pay.ports import ConnectionReport
-from crm_pay.services import connectors
-from crm_pay.services.connectors import ConnectorKind
+from crm_pay.services import crm_settings as connectors
 from crm_pay.services.context import Context
+from crm_pay.services.crm_settings import ConnectorKind
 
 SECRET = "Zq9-very-recognisable-secret-4471"
 

@@ -59,7 +59,7 @@ def test_deactivated_user_is_signed_out_and_cannot_sign_in(
     done = _post(admin, USERS, f"/pay/admin/users/{users['agent']}/deactivate")
     assert "agent@example.com is deactivated" in done.text
     assert _user(ctx, "agent@example.com")["active"] is False
-    # Its session records are ended, which also closes its live sockets (agent_ui.live).
+    # Its session records are ended, which also closes its live sockets (agent_ui.live_socket).
     assert console_sessions.list_for_user(ctx, users["agent"]) == []
     assert "console_session.revoked_all" in [a[1] for a in _audit(ctx)]
 

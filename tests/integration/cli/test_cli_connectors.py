@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from crm_pay.services import connectors
+from crm_pay.services import crm_settings as connectors
 from crm_pay.services.context import Context
 
 

@@ -15,9 +15,9 @@ from sqlalchemy import select, text
 from crm_pay.domain.errors import ValidationError
 from crm_pay.persistence.models import Case, CrmConnectorRow, CrmConnectorVersion, OutboxMessage
 from crm_pay.ports import ConnectionReport, CrmCallFailed, CrmPaymentRecord, RecordResult
-from crm_pay.services import connectors
-from crm_pay.services.connectors import ConnectorKind
+from crm_pay.services import crm_settings as connectors
 from crm_pay.services.context import Context
+from crm_pay.services.crm_settings import ConnectorKind
 from crm_pay.worker import make_dispatcher
 from paytest import create_link, pay
 

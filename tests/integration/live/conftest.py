@@ -1,6 +1,6 @@
 """Fixtures for live status: console users, and Socket.IO test clients signed in as them.
 
-Sign-in is the console's business (agent_ui.auth); here ``agent_ui.live.current_principal``
+Sign-in is the console's business (agent_ui.auth); here ``agent_ui.live_socket.current_principal``
 is replaced by a stand-in that reads the user from a test-only header of the socket's
 connect request. One test (test_live_access) signs in through the real login form."""
 
@@ -13,7 +13,7 @@ from flask import Flask
 from flask_socketio import SocketIOTestClient
 from livetest import HEADER, Users
 
-from agent_ui import live as live_ui
+from agent_ui import live_socket as live_ui
 from crm_pay.services.context import Context
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crm_pay.live import (
+from crm_pay.live_publisher import (
     EVENT,
     NAMESPACE,
     clean_event,

@@ -24,7 +24,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from crm_pay.app import create_app
 from crm_pay.current import get_context
-from crm_pay.live import use_write_only_emitter
+from crm_pay.live_publisher import use_write_only_emitter
 from crm_pay.services.access import Principal, create_user
 from crm_pay.services.context import Context
 from crm_pay.services.payments import cancel_payment

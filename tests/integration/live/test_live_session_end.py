@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from flask_socketio import SocketIOTestClient
 from livetest import new_payment, watch
 
-from agent_ui.live import SWEEP_SECONDS, socketio
-from crm_pay.live import room_for
+from agent_ui.live_socket import SWEEP_SECONDS, socketio
+from crm_pay.live_publisher import room_for
 from crm_pay.services import console_sessions
 from crm_pay.services.access import Principal, create_user
 from crm_pay.services.context import Context

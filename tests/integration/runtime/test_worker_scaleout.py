@@ -46,7 +46,7 @@ from crm_pay.current import get_context
 from crm_pay.persistence.locks import exclusive
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.persistence.models import OutboxMessage, Payment
-from crm_pay.services import connectors
+from crm_pay.services import crm_settings as connectors
 from crm_pay.services.context import Context
 from crm_pay.services.janitor import run_janitor
 from crm_pay.services.outbox import enqueue, outbox_summary

@@ -28,7 +28,7 @@ from connectors.outbound import (
 from crm_pay import wiring
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.persistence.models import CrmConnectorRow
-from crm_pay.services import connectors
+from crm_pay.services import crm_settings as connectors
 from crm_pay.services.context import Context
 
 SECRET = {"signing_secret": "whsec_0123456789abcdef"}

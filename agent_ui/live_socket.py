@@ -10,7 +10,7 @@ Protocol (the console's JavaScript is written against exactly this):
   {...}}`` (the payment's current state, shaped like a ``payment_status`` event) or
   ``{"ok": false, "error": "not allowed"}``. ``unwatch`` ``{"payment_id": ...}`` leaves.
 - Server -> client ``payment_status``: a dict of whitelisted keys only (see
-  :mod:`crm_pay.live`): statuses and field-validity flags, never card digits.
+  :mod:`crm_pay.live_publisher`): statuses and field-validity flags, never card digits.
 
 With ``CRM_PAY_SOCKETIO_MESSAGE_QUEUE`` set (``redis://...``), several web processes and
 the ``crm-pay worker`` processes share one channel, so an event published anywhere
@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, request
 from flask_socketio import SocketIO, disconnect, join_room, leave_room, rooms
 
-from crm_pay import live
+from crm_pay import live_publisher
 from crm_pay.current import get_context
 from crm_pay.services import console_sessions
 from crm_pay.services.access import Principal
@@ -129,11 +129,11 @@ def init_live(app: Flask, prefix: str) -> None:
         app,
         async_mode="threading",
         path=f"{prefix}/socket.io",
-        client_manager=live.client_manager(queue, channel=channel),
+        client_manager=live_publisher.client_manager(queue, channel=channel),
         cors_allowed_origins=_allowed_origins(cfg),
         max_http_buffer_size=_MAX_MESSAGE_BYTES,
     )
-    live.install(get_context(app), socketio.server, message_queue=queue, channel=channel)
+    live_publisher.install(get_context(app), socketio.server, message_queue=queue, channel=channel)
     app.extensions[_EXTENSION] = SessionSockets()
 
 
@@ -158,10 +158,10 @@ def _sweep(app: Flask, tracked: SessionSockets) -> None:
             if key not in live_keys:
                 tracked.remove(sid)
                 log.info("live: closing a socket whose console session ended")
-                socketio.server.disconnect(sid, namespace=live.NAMESPACE)
+                socketio.server.disconnect(sid, namespace=live_publisher.NAMESPACE)
 
 
-@socketio.on("connect", namespace=live.NAMESPACE)
+@socketio.on("connect", namespace=live_publisher.NAMESPACE)
 def _connect(auth: Any = None) -> bool:
     """Only signed-in console users may connect; the socket is tied to the console
     session it was opened with and closes when that session ends."""
@@ -177,7 +177,7 @@ def _connect(auth: Any = None) -> bool:
     return True
 
 
-@socketio.on("disconnect", namespace=live.NAMESPACE)
+@socketio.on("disconnect", namespace=live_publisher.NAMESPACE)
 def _disconnect(*_: Any) -> None:
     tracked = current_app.extensions.get(_EXTENSION)
     if tracked is not None:
@@ -197,7 +197,7 @@ def _payment_id(data: Any) -> Any:
     return data.get("payment_id") if isinstance(data, dict) else None
 
 
-@socketio.on("watch", namespace=live.NAMESPACE)
+@socketio.on("watch", namespace=live_publisher.NAMESPACE)
 def _watch(data: Any = None) -> dict[str, Any]:
     principal = _signed_in_or_close()
     if principal is None:
@@ -211,19 +211,21 @@ def _watch(data: Any = None) -> dict[str, Any]:
             payment_id if isinstance(payment_id, str) else type(payment_id).__name__,
         )
         return dict(_NOT_ALLOWED)
-    room = live.room_for(payment_id)
-    if room not in rooms(namespace=live.NAMESPACE) and len(rooms()) > _MAX_WATCHED:
+    room = live_publisher.room_for(payment_id)
+    if room not in rooms(namespace=live_publisher.NAMESPACE) and len(rooms()) > _MAX_WATCHED:
         return {"ok": False, "error": "too many payments watched"}
     join_room(room)
-    state = live.clean_event(payment_id, snapshot(ctx, payment_id)) or {"payment_id": payment_id}
+    state = live_publisher.clean_event(payment_id, snapshot(ctx, payment_id)) or {
+        "payment_id": payment_id
+    }
     return {"ok": True, "snapshot": state}
 
 
-@socketio.on("unwatch", namespace=live.NAMESPACE)
+@socketio.on("unwatch", namespace=live_publisher.NAMESPACE)
 def _unwatch(data: Any = None) -> dict[str, Any]:
     if _signed_in_or_close() is None:
         return dict(_NOT_ALLOWED)
     payment_id = _payment_id(data)
     if isinstance(payment_id, str):
-        leave_room(live.room_for(payment_id))
+        leave_room(live_publisher.room_for(payment_id))
     return {"ok": True}
