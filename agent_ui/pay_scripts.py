@@ -20,10 +20,10 @@ from flask import Flask, Response, current_app, jsonify, request, url_for
 
 from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError, ValidationError
-from crm_pay.page_scripts import EXTRAS_KEY, PayPageScripts, build_pay_page_scripts
+from crm_pay.page_scripts import PayPageScripts, build_pay_page_scripts
 from crm_pay.rate_limits import RateLimits
 from crm_pay.services import csp_reports
-from crm_pay.services.script_inventory import BRAINTREE_SCRIPTS, PageScript, script_origins
+from crm_pay.services.script_inventory import PageScript, script_origins
 
 __all__ = [
     "REPORT_GROUP",
@@ -31,6 +31,7 @@ __all__ = [
     "inventory",
     "install_inventory",
     "page_scripts",
+    "pin_advice",
     "report_headers",
 ]
 
@@ -46,26 +47,30 @@ def install_inventory(app: Flask, *, url_prefix: str, static_folder: str, static
     scripts are hashed from the files served now."""
     prefix = url_prefix.rstrip("/")
     built = build_pay_page_scripts(
-        app.config,
+        get_context(app),
         static_dir=Path(static_folder) / _OWN_SUBDIR,
         own_url_prefix=f"{prefix}{static_url}/{_OWN_SUBDIR}/",
     )
-    get_context(app).extras[EXTRAS_KEY] = built
+    get_context(app).pay_page_scripts = built
 
 
 def inventory() -> PayPageScripts:
-    found: PayPageScripts = get_context().extras[EXTRAS_KEY]
+    found: PayPageScripts = get_context().pay_page_scripts
     return found
 
 
 def page_scripts() -> list[PageScript] | None:
-    """The scripts to render, or ``None`` when Braintree's are not all pinned."""
-    scripts = inventory().scripts
-    if current_app.config["CRM_PAY_BRAINTREE_ENVIRONMENT"] != "local":
-        names = {s.name for s in scripts if s.owner == "Braintree"}
-        if names != {name for name, _ in BRAINTREE_SCRIPTS}:
-            return None
-    return scripts
+    """The scripts to render, or ``None`` when one of the PSP's is not pinned (card
+    entry never runs code we have not pinned; :func:`pin_advice` says what to set)."""
+    found = inventory()
+    if found.unpinned():
+        return None
+    return found.scripts
+
+
+def pin_advice() -> str:
+    """How the operator pins the PSP's scripts (its adapter's words)."""
+    return inventory().pin_advice()
 
 
 def script_src() -> str:
@@ -108,7 +113,7 @@ def csp_report() -> Response:
         return _answer(ValidationError("this report is larger than 16 KiB", status=413))
     ip = request.remote_addr or "unknown"
     limits: RateLimits = current_app.extensions["crm_pay_rate_limits"]
-    per_minute = int(current_app.config["CRM_PAY_CSP_REPORTS_PER_MINUTE"])
+    per_minute = get_context().config.csp_reports_per_minute
     if limits.hit(f"{per_minute}/minute", "csp_reports", ip) is not None:
         return _answer(
             CrmPayError("too many reports from this address", code="rate_limited", status=429)

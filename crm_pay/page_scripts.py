@@ -2,11 +2,11 @@
 fetches them, and when the worker runs the check.
 
 The pure part (the declared list, hashing, cases) is
-:mod:`crm_pay.services.script_inventory`; this module chooses the concrete ways in:
-the development sandbox's stand-in script is hashed from the package that serves it,
-our own scripts from ``agent_ui/static``, and external scripts are fetched through the
-outbound URL policy (:mod:`connectors.outbound`), which in the ``local`` environment
-also allows the sandbox's assets server on loopback.
+:mod:`crm_pay.services.script_inventory`; this module puts it together for one app. The
+PSP's scripts are whatever its adapter's ``CardEntry`` declares now (with their pins);
+ours are hashed from ``agent_ui/static`` once at start-up. A check reads our own files
+from disk and fetches the PSP's through ``Context.fetch_script``, which the wiring
+builds with the outbound URL policy (this module imports no adapter).
 """
 
 from __future__ import annotations
@@ -14,27 +14,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
-import connectors.psp.braintree_sandbox as braintree_sandbox
-from connectors.outbound import OutboundPolicy, guarded_session, parse_allow_hosts
+from crm_pay.domain.errors import CrmPayError
+from crm_pay.ports import CardEntry
 from crm_pay.services.context import Context
 from crm_pay.services.script_inventory import (
     OWN_SCRIPTS,
-    SANDBOX_SCRIPTS,
     PageScript,
     ScriptResult,
     check_scripts,
     declare_pay_page_scripts,
+    unpinned,
 )
 
 __all__ = [
-    "EXTRAS_KEY",
     "PayPageScripts",
     "build_pay_page_scripts",
     "pay_page_scripts",
@@ -43,20 +39,46 @@ __all__ = [
 
 log = logging.getLogger("crm_pay.script_inventory")
 
-EXTRAS_KEY = "pay_page_scripts"
-# A script is a few hundred KiB at most; more is not the script we pinned.
-_MAX_SCRIPT_BYTES = 5 * 1024 * 1024
-
 
 @dataclass
 class PayPageScripts:
-    """The inventory of one app and the means to check it (built once at start-up)."""
+    """The inventory of one app and the means to check it (built once at start-up).
 
-    scripts: list[PageScript]
-    fetch: Callable[[PageScript], bytes]
+    ``card_entry`` is asked each time: the PSP adapter is built on first use and may be
+    replaced (a changed setting, a test's fake), and its scripts go with it."""
+
+    card_entry: Callable[[], CardEntry]
+    own_bodies: dict[str, bytes]
+    own_files: dict[str, Path]  # URL path -> the file served under it
+    own_url: Callable[[str], str]
+    fetch_external: Callable[..., bytes] | None
     interval_seconds: float
     _last_run: float | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def scripts(self) -> list[PageScript]:
+        """The pay page's scripts in load order: the PSP's pinned ones, then ours."""
+        return declare_pay_page_scripts(
+            self.card_entry(), own_bodies=self.own_bodies, own_url=self.own_url
+        )
+
+    def unpinned(self) -> list[str]:
+        """The PSP's scripts that have no pin yet (the pay page refuses card entry)."""
+        return unpinned(self.card_entry())
+
+    def pin_advice(self) -> str:
+        """What the operator sets to pin them, in the PSP adapter's words."""
+        return self.card_entry().pin_advice
+
+    def fetch(self, script: PageScript) -> bytes:
+        """The body the world gets for ``script`` now (ours: the file as served)."""
+        own = self.own_files.get(script.url)
+        if own is not None:
+            return own.read_bytes()
+        if self.fetch_external is None:
+            raise RuntimeError("no way to fetch external scripts was wired in")
+        return self.fetch_external(script.url, development=script.development)
 
     def check(self, ctx: Context, *, actor: str = "system:script-check") -> list[ScriptResult]:
         self._last_run = time.monotonic()
@@ -78,67 +100,39 @@ class PayPageScripts:
             self._lock.release()
 
 
-def _sandbox_bodies() -> dict[str, bytes]:
-    static = resources.files(braintree_sandbox) / "static"
-    return {name: (static / f"{name}.js").read_bytes() for name, _ in SANDBOX_SCRIPTS}
+def _psp_card_entry(ctx: Context) -> Callable[[], CardEntry]:
+    def current() -> CardEntry:
+        try:
+            return ctx.psp.card_entry()
+        except CrmPayError as exc:  # the PSP cannot be set up: no PSP scripts to offer
+            log.error("pay page: no PSP hosted fields (%s)", exc.message)
+            return CardEntry()
 
-
-def _fetcher(
-    config: Mapping[str, Any], static_dir: Path, url_prefix: str
-) -> Callable[[PageScript], bytes]:
-    local = config["CRM_PAY_BRAINTREE_ENVIRONMENT"] == "local"
-    allow = set(parse_allow_hosts(config.get("CRM_PAY_OUTBOUND_ALLOW_HOSTS")))
-    if local:
-        allow.add(urlsplit(str(config["CRM_PAY_BRAINTREE_ASSETS_URL"])).hostname or "")
-    policy = OutboundPolicy(
-        allow_hosts=frozenset(allow),
-        # The sandbox runs on 127.0.0.1 in development, the demo and the tests.
-        allow_loopback=local or bool(config.get("CRM_PAY_DEMO")) or bool(config.get("TESTING")),
-    )
-    own = {url_prefix + name: static_dir / name for name, _ in OWN_SCRIPTS}
-    timeout = float(config.get("CRM_PAY_BRAINTREE_TIMEOUT") or 20.0)
-
-    def fetch(script: PageScript) -> bytes:
-        if script.url in own:  # ours: the file the web process serves, as it is now
-            return own[script.url].read_bytes()
-        policy.check_url(script.url, setting=f"script {script.name}")
-        with guarded_session(policy) as session:
-            resp = session.get(script.url, timeout=timeout, stream=True)
-            if resp.status_code != 200:
-                raise RuntimeError(f"{script.url} answered HTTP {resp.status_code}")
-            body = resp.raw.read(_MAX_SCRIPT_BYTES + 1, decode_content=True)
-        if len(body) > _MAX_SCRIPT_BYTES:
-            raise RuntimeError(f"{script.url} is larger than {_MAX_SCRIPT_BYTES} bytes")
-        return bytes(body)
-
-    return fetch
+    return current
 
 
 def build_pay_page_scripts(
-    config: Mapping[str, Any], *, static_dir: Path, own_url_prefix: str
+    ctx: Context, *, static_dir: Path, own_url_prefix: str
 ) -> PayPageScripts:
-    """The inventory for ``config``; ``static_dir`` holds our own scripts and
+    """The inventory for ``ctx``; ``static_dir`` holds our own scripts and
     ``own_url_prefix`` is the URL path they are served under (``/pay/static/.../``)."""
-    own = {name: (static_dir / name).read_bytes() for name, _ in OWN_SCRIPTS}
-    scripts = declare_pay_page_scripts(
-        environment=str(config["CRM_PAY_BRAINTREE_ENVIRONMENT"]),
-        assets_url=str(config["CRM_PAY_BRAINTREE_ASSETS_URL"]),
-        js_version=str(config["CRM_PAY_BRAINTREE_JS_VERSION"]),
-        js_integrity=config.get("CRM_PAY_BRAINTREE_JS_INTEGRITY"),
-        sandbox_bodies=_sandbox_bodies(),
-        own_bodies=own,
-        own_url=lambda name: own_url_prefix + name,
-    )
+
+    def own_url(name: str) -> str:
+        return own_url_prefix + name
+
     return PayPageScripts(
-        scripts=scripts,
-        fetch=_fetcher(config, static_dir, own_url_prefix),
-        interval_seconds=float(config.get("CRM_PAY_SCRIPT_CHECK_INTERVAL") or 0),
+        card_entry=_psp_card_entry(ctx),
+        own_bodies={name: (static_dir / name).read_bytes() for name, _ in OWN_SCRIPTS},
+        own_files={own_url(name): static_dir / name for name, _ in OWN_SCRIPTS},
+        own_url=own_url,
+        fetch_external=ctx.fetch_script,
+        interval_seconds=float(ctx.config.script_check_interval or 0),
     )
 
 
 def pay_page_scripts(ctx: Context) -> PayPageScripts | None:
     """The app's inventory (``None`` when the pay page is not mounted)."""
-    found: PayPageScripts | None = ctx.extras.get(EXTRAS_KEY)
+    found: PayPageScripts | None = ctx.pay_page_scripts
     return found
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "SaleRequest",
     "DeclineInfo",
     "CardEntry",
+    "CardScript",
     "WebhookRequest",
     "WebhookEnvelope",
     "SaleOutcome",
@@ -151,17 +152,38 @@ class DeclineInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class CardEntry:
-    """How the PSP's hosted fields run on the pay page, as far as the page's
-    Content-Security-Policy must know: the origins their iframes load from
-    (``frame-src``), talk to (``connect-src``) and show images from (``img-src``), and
-    the wallets offered beside the card fields. The client token is asked for separately
-    (:meth:`PaymentGateway.client_token`): it is per payment and may be unavailable."""
+class CardScript:
+    """A script the PSP's hosted fields need on the pay page, loaded before ours.
 
+    ``integrity`` is its Subresource Integrity pin (``sha384-``/``sha512-``); ``""``
+    when the operator has not pinned it yet: the pay page then refuses card entry
+    rather than run code nobody pinned. ``development`` marks a stand-in served from
+    this machine (a sandbox): the script check may fetch it over loopback."""
+
+    name: str
+    url: str
+    version: str
+    integrity: str
+    purpose: str
+    owner: str  # who publishes it, as the admin reads it ("Braintree")
+    development: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CardEntry:
+    """How the PSP's hosted fields run on the pay page: the scripts the page loads
+    (in load order; the page's script inventory, ``script-src`` and the scheduled
+    integrity check follow them), and the origins their iframes load from
+    (``frame-src``), talk to (``connect-src``) and show images from (``img-src``).
+    ``pin_advice`` tells the operator how to pin a script that has no ``integrity``.
+    The client token is asked for separately (:meth:`PaymentGateway.client_token`): it
+    is per payment and may be unavailable."""
+
+    scripts: tuple[CardScript, ...] = ()
     frame_origins: tuple[str, ...] = ()
     connect_origins: tuple[str, ...] = ()
     img_origins: tuple[str, ...] = ()
-    wallets: tuple[str, ...] = ()
+    pin_advice: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +234,10 @@ class WebhookNotification:
     # (refund_failed, transaction_disbursed, transaction_reviewed samples have no currency)
     transaction_id: str | None = None
     dispute: PspDispute | None = None
+    # Why crm-pay has no use for a notice of this kind, when the adapter knows (its
+    # test pings, payouts, subscription notices...); kept on the stored row. ``None``
+    # for the kinds above and for a kind the adapter does not know either.
+    ignored: str | None = None
 
 
 @runtime_checkable
@@ -233,7 +259,7 @@ class PaymentGateway(Protocol):
         ...
 
     def card_entry(self) -> CardEntry:
-        """The hosted fields' origins and wallets for the pay page (offline, no call)."""
+        """The hosted fields' scripts and origins for the pay page (offline, no call)."""
         ...
 
     def sale(self, request: SaleRequest) -> SaleOutcome: ...

@@ -18,9 +18,13 @@ raises ``PspProtocolError``.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
@@ -38,6 +42,7 @@ from crm_pay.domain.errors import (
 from crm_pay.domain.money import Money, normalize_currency
 from crm_pay.ports import (
     CardEntry,
+    CardScript,
     PspDispute,
     PspTransaction,
     PspTxnStatus,
@@ -63,7 +68,7 @@ from .braintree_mapping import (
     webhook_envelope,
 )
 
-__all__ = ["BraintreeGateway", "check_merchant_accounts"]
+__all__ = ["BraintreeGateway", "card_entry_for", "check_merchant_accounts"]
 
 log = logging.getLogger("crm_pay.psp.braintree")
 
@@ -81,6 +86,75 @@ HOSTED_FIELDS = CardEntry(
     ),
     img_origins=("https://assets.braintreegateway.com",),
 )
+
+# Braintree's browser client on js.braintreegateway.com: (name, purpose), in load order.
+BRAINTREE_JS = "https://js.braintreegateway.com"
+JS_VERSION = "3.111.0"  # the default of CRM_PAY_BRAINTREE_JS_VERSION
+_BRAINTREE_SCRIPTS: tuple[tuple[str, str], ...] = (
+    ("client", "Braintree client: creates the client the hosted fields talk through"),
+    ("hosted-fields", "Braintree hosted fields: card entry in iframes on Braintree's origin"),
+)
+# The development sandbox's stand-in for both, shipped in this package and served by
+# the sandbox's assets server.
+_SANDBOX_SCRIPT = Path(__file__).resolve().parent / "braintree_sandbox" / "static"
+
+
+def _sri(body: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode("ascii")
+
+
+def card_entry_for(
+    environment: str,
+    *,
+    assets_url: str = "",
+    js_version: str = "",
+    js_integrity: Mapping[str, Any] | None = None,
+) -> CardEntry:
+    """The pay page's hosted fields for ``environment``.
+
+    ``"local"``: the development sandbox's stand-in script from ``assets_url``, pinned to
+    the hash of the file this release ships (the sandbox serves that file), its frames
+    and API on the same origin. Otherwise Braintree's client and hosted-fields scripts
+    at ``js_version``, each pinned by ``js_integrity[name]`` (``CRM_PAY_BRAINTREE_JS_
+    INTEGRITY``); one without a ``sha384-``/``sha512-`` pin keeps ``integrity=""`` and
+    the pay page refuses card entry until it is pinned."""
+    if environment == "local":
+        parts = urlsplit(assets_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        body = (_SANDBOX_SCRIPT / "hosted-fields.js").read_bytes()
+        stand_in = CardScript(
+            name="hosted-fields",
+            url=f"{assets_url.rstrip('/')}/hosted-fields.js",
+            version="development",
+            integrity=_sri(body),
+            purpose="Development sandbox hosted fields (stand-in for Braintree's; demo only)",
+            owner="crm-pay development sandbox",
+            development=True,
+        )
+        return CardEntry(scripts=(stand_in,), frame_origins=(origin,), connect_origins=(origin,))
+    pins = js_integrity if isinstance(js_integrity, Mapping) else {}
+    scripts = []
+    for name, purpose in _BRAINTREE_SCRIPTS:
+        pin = str(pins.get(name) or "")
+        scripts.append(
+            CardScript(
+                name=name,
+                url=f"{BRAINTREE_JS}/web/{js_version}/js/{name}.min.js",
+                version=js_version,
+                integrity=pin if pin.startswith(("sha384-", "sha512-")) else "",
+                purpose=purpose,
+                owner="Braintree",
+            )
+        )
+    return dataclasses.replace(
+        HOSTED_FIELDS,
+        scripts=tuple(scripts),
+        pin_advice=(
+            "set CRM_PAY_BRAINTREE_JS_INTEGRITY "
+            f'{{"client": "sha384-...", "hosted-fields": "sha384-..."}} for version {js_version}'
+        ),
+    )
+
 
 # What a verified-but-broken webhook payload raises inside the SDK.
 _UNDECODABLE = (ValueError, KeyError, TypeError, AttributeError, ArithmeticError)
@@ -118,9 +192,11 @@ class BraintreeGateway:
         merchant_account_id: str | None = None,
         currency: str | None = None,
         timeout: float = 20.0,
-        card_entry: CardEntry = HOSTED_FIELDS,
+        card_entry: CardEntry | None = None,
     ) -> None:
-        self._card_entry = card_entry
+        # Without one, Braintree's scripts at the default version, not pinned: the pay
+        # page refuses card entry until CRM_PAY_BRAINTREE_JS_INTEGRITY pins them.
+        self._card_entry = card_entry or card_entry_for("production", js_version=JS_VERSION)
         for label, value in (
             ("merchant_id", merchant_id),
             ("public_key", public_key),
@@ -166,12 +242,13 @@ class BraintreeGateway:
         currency: str | None = None,
         timeout: float = 20.0,
         assets_url: str | None = None,
+        card_entry: CardEntry | None = None,
     ) -> BraintreeGateway:
         """A gateway talking to the embedded sandbox at ``gateway_url``
         (``http://127.0.0.1:PORT``) through the unchanged SDK code path; the sandbox's
-        stand-in hosted fields are served from ``assets_url`` (default: ``gateway_url``)."""
-        parts = urlsplit(assets_url or gateway_url)
-        assets = f"{parts.scheme}://{parts.netloc}"
+        stand-in hosted fields are served from ``assets_url`` (default: ``gateway_url``).
+        ``card_entry`` replaces them (a test that shows Braintree's own scripts on a
+        gateway that still talks to the sandbox)."""
         return cls(
             merchant_id=merchant_id,
             public_key=public_key,
@@ -181,7 +258,7 @@ class BraintreeGateway:
             merchant_account_id=merchant_account_id,
             currency=currency,
             timeout=timeout,
-            card_entry=CardEntry(frame_origins=(assets,), connect_origins=(assets,)),
+            card_entry=card_entry or card_entry_for("local", assets_url=assets_url or gateway_url),
         )
 
     def close(self) -> None:
@@ -210,7 +287,7 @@ class BraintreeGateway:
 
     # ------------------------------------------------------------------ payments
     def card_entry(self) -> CardEntry:
-        """Braintree's hosted-fields origins (the sandbox's assets server when local)."""
+        """Braintree's hosted-fields scripts and origins (the sandbox's when local)."""
         return self._card_entry
 
     def client_token(self, *, currency: str | None = None) -> str:
@@ -483,7 +560,8 @@ class BraintreeGateway:
 
     # ------------------------------------------------------------------ internals
     def _answer(self, result: Any, amount: Money | None) -> SaleOutcome:
-        """Map an answer, checking it moved ``amount`` (DESIGN.md rule 3). Without an
+        """Map an answer, checking it moved exactly ``amount`` (an answer for any
+        other sum raises ``PspProtocolError`` and is never recorded as ours). Without an
         amount (void, full capture or refund) the transaction must be in the currency
         of the merchant account it is on; one on an account we do not know is held to
         the default currency, as a single-account merchant always was."""

@@ -34,6 +34,7 @@ from crm_pay.ports import (
 __all__ = [
     "check_matches",
     "classify_decline",
+    "ignored_kind",
     "category_of_reference",
     "dispute_from_sdk",
     "dispute_refusal",
@@ -106,7 +107,9 @@ def money_from_psp(amount: Any, currency: Any) -> Money:
 def check_matches(
     txn: PspTransaction, *, expected_currency: str, expected_amount: Money | None
 ) -> None:
-    """DESIGN.md reliability rule 3: the PSP must have moved exactly what we asked."""
+    """The PSP must have moved exactly what we asked (amount and currency): an answer
+    for any other sum is not trusted and raises :class:`PspProtocolError`, so a wrong
+    charge is never recorded as the one we asked for."""
     if txn.amount.currency != expected_currency:
         raise PspProtocolError(
             f"Braintree transaction {txn.id} is in {txn.amount.currency}, we asked for "
@@ -253,7 +256,8 @@ def classify_decline(kind: str, code: str, raw_text: str = "") -> DeclineInfo:
 
 def category_of_reference(reference: str) -> str:
     """The category of a stored reference (``processor.2001``): for payments recorded
-    before the category was stored with them (migration 0008)."""
+    before the category was stored with them. (Migration 0008 keeps its own frozen copy
+    of this mapping: a migration must not change when this code does.)"""
     kind, _, raw = str(reference).partition(".")
     if kind in ("unknown", "not_at_psp") or not raw:
         return fallback_category(kind).value
@@ -425,6 +429,37 @@ _SUBJECTS = (
 )
 
 
+# Braintree notice kinds crm-pay has no use for, by prefix, with the reason kept on the
+# stored row (checked against every kind of the SDK's WebhookNotification.Kind in
+# tests/unit/connectors/test_psp_braintree_webhook_kinds.py).
+_IGNORED: tuple[tuple[str, str], ...] = (
+    ("check", "Braintree's test notification; nothing to apply"),
+    ("subscription_", "crm-pay does not use Braintree subscriptions"),
+    ("disbursement", "a payout to the merchant's bank; no customer money moved"),
+    ("transaction_disbursed", "a payout to the merchant's bank; no customer money moved"),
+    ("transaction_retried", "an ACH retry; crm-pay takes card and wallet payments only"),
+    ("transaction_reviewed", "a fraud-review decision made at Braintree; no money moved"),
+    ("partner_merchant_", "a Braintree partner notice; it concerns no payment"),
+    ("connected_merchant_", "a Braintree partner notice; it concerns no payment"),
+    ("oauth_access_revoked", "a Braintree OAuth notice; crm-pay uses API keys"),
+    ("local_payment_", "crm-pay does not offer local payment methods"),
+    ("account_updater_", "cards on file live in the CRM; no payment changes"),
+    ("granted_payment_", "cards on file live in the CRM; no payment changes"),
+    ("grantor_updated_", "cards on file live in the CRM; no payment changes"),
+    ("recipient_updated_", "cards on file live in the CRM; no payment changes"),
+    ("payment_method_", "cards on file live in the CRM; no payment changes"),
+)
+
+
+def ignored_kind(kind: str) -> str | None:
+    """Why crm-pay has no use for a Braintree notice of ``kind`` (``None``: a kind it
+    applies, or one this list does not know)."""
+    for prefix, reason in _IGNORED:
+        if kind.startswith(prefix):
+            return reason
+    return None
+
+
 def notification_from_sdk(notification: Any) -> WebhookNotification:
     """Map a verified ``braintree.WebhookNotification`` of any kind.
 
@@ -494,6 +529,7 @@ def notification_from_sdk(notification: Any) -> WebhookNotification:
         subject_id=subject_id,
         transaction_id=transaction_id or None,
         dispute=dispute,
+        ignored=ignored_kind(kind),
     )
 
 

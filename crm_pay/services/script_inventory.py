@@ -1,10 +1,11 @@
 """The pay page's script inventory and its integrity check (PCI DSS v4.0.1 6.4.3, 11.6.1).
 
-Every script the customer's pay page loads is declared once, here, as data
-(:data:`BRAINTREE_SCRIPTS`, :data:`OWN_SCRIPTS`): the page renders its ``<script>`` tags
-from the inventory (with ``integrity``), its CSP ``script-src`` lists the inventory's
-origins, and a scheduled check fetches each script again and compares its hash with the
-pinned one. Moving the page to another client library is an edit of those lists.
+Every script the customer's pay page loads is declared once, as data: the PSP's hosted
+fields by its adapter (``CardEntry.scripts``, each with URL, version and SRI pin), ours
+in :data:`OWN_SCRIPTS`. The page renders its ``<script>`` tags from the inventory (with
+``integrity``), its CSP ``script-src`` lists the inventory's origins, and a scheduled
+check fetches each script again and compares its hash with the pinned one. Another PSP's
+client library is its adapter's ``CardEntry``; nothing here changes.
 
 A script whose served body no longer matches its pinned hash opens one case
 ``pay_page_script_changed`` per script and observed hash (an admin alert); each check
@@ -25,13 +26,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from crm_pay.persistence.models import AuditEntry
+from crm_pay.ports import CardEntry
 
 from . import audit
 from .cases import open_case
 from .context import Context
 
 __all__ = [
-    "BRAINTREE_SCRIPTS",
     "OWN_SCRIPTS",
     "CHECK_ACTION",
     "PageScript",
@@ -41,28 +42,19 @@ __all__ = [
     "last_check",
     "script_origins",
     "sri",
+    "unpinned",
 ]
 
 log = logging.getLogger("crm_pay.script_inventory")
 
 CHECK_ACTION = "pay_page_scripts_checked"
+# The SRI algorithms a pin may use (what browsers check and _matches compares).
+_PINS = ("sha384-", "sha512-")
 
-# Braintree's browser client, loaded from js.braintreegateway.com pinned to
-# CRM_PAY_BRAINTREE_JS_VERSION: (name, purpose). Order is load order.
-BRAINTREE_SCRIPTS: tuple[tuple[str, str], ...] = (
-    ("client", "Braintree client: creates the client the hosted fields talk through"),
-    ("hosted-fields", "Braintree hosted fields: card entry in iframes on Braintree's origin"),
-)
-# The development sandbox's stand-in for both (environment "local").
-SANDBOX_SCRIPTS: tuple[tuple[str, str], ...] = (
-    ("hosted-fields", "Development sandbox hosted fields (stand-in for Braintree's; demo only)"),
-)
 # Our own static scripts (agent_ui/static/crm_pay/<name>), loaded last.
 OWN_SCRIPTS: tuple[tuple[str, str], ...] = (
     ("pay.js", "Pay page glue: starts the hosted fields, posts the nonce, reports field ticks"),
 )
-
-BRAINTREE_JS = "https://js.braintreegateway.com"
 
 
 @dataclass(frozen=True)
@@ -74,7 +66,9 @@ class PageScript:
     version: str
     integrity: str  # "sha384-<base64>"
     purpose: str
-    owner: str  # who publishes it: "Braintree", "crm-pay development sandbox", "crm-pay"
+    owner: str  # who publishes it: the PSP ("Braintree"), a sandbox, or "crm-pay"
+    # a PSP sandbox's stand-in served from this machine (fetched over loopback)
+    development: bool = False
 
     @property
     def origin(self) -> str:
@@ -100,41 +94,24 @@ def sri(body: bytes) -> str:
 
 
 def declare_pay_page_scripts(
+    card_entry: CardEntry,
     *,
-    environment: str,
-    assets_url: str,
-    js_version: str,
-    js_integrity: Mapping[str, Any] | None,
-    sandbox_bodies: Mapping[str, bytes],
     own_bodies: Mapping[str, bytes],
     own_url: Callable[[str], str],
 ) -> list[PageScript]:
-    """The pay page's scripts for this configuration, in load order.
-
-    ``js_integrity`` pins Braintree's scripts (a script without a pin is left out, and
-    the pay page refuses card entry); the sandbox's stand-in and our own scripts are
-    pinned to the hash of the file this release ships (``*_bodies``), computed once at
-    start-up. ``own_url`` maps one of our file names to its URL path.
-    """
-    scripts: list[PageScript] = []
-    if environment == "local":
-        base = assets_url.rstrip("/")
-        for name, purpose in SANDBOX_SCRIPTS:
-            body = sandbox_bodies.get(name)
-            if body is not None:
-                scripts.append(
-                    PageScript(
-                        name, f"{base}/{name}.js", "development", sri(body), purpose,
-                        "crm-pay development sandbox",
-                    )
-                )  # fmt: skip
-    else:
-        pins = js_integrity if isinstance(js_integrity, Mapping) else {}
-        for name, purpose in BRAINTREE_SCRIPTS:
-            pin = str(pins.get(name) or "")
-            if pin.startswith(("sha384-", "sha512-")):
-                url = f"{BRAINTREE_JS}/web/{js_version}/js/{name}.min.js"
-                scripts.append(PageScript(name, url, js_version, pin, purpose, "Braintree"))
+    """The pay page's scripts, in load order: the PSP's (its adapter's
+    :class:`~crm_pay.ports.CardEntry`, each with the pin the adapter gives it), then ours,
+    pinned to the hash of the file this release ships (``own_bodies``, read at start-up).
+    A PSP script without a ``sha384-``/``sha512-`` pin is left out (:func:`unpinned`
+    names it, and the pay page refuses card entry). ``own_url`` maps one of our file
+    names to its URL path."""
+    scripts = [
+        PageScript(
+            s.name, s.url, s.version, s.integrity, s.purpose, s.owner, development=s.development
+        )
+        for s in card_entry.scripts
+        if s.integrity.startswith(_PINS)
+    ]
     for name, purpose in OWN_SCRIPTS:
         body = own_bodies.get(name)
         if body is not None:
@@ -142,6 +119,11 @@ def declare_pay_page_scripts(
                 PageScript(name, own_url(name), "this release", sri(body), purpose, "crm-pay")
             )
     return scripts
+
+
+def unpinned(card_entry: CardEntry) -> list[str]:
+    """The PSP scripts that have no usable pin (the pay page refuses card entry)."""
+    return [s.name for s in card_entry.scripts if not s.integrity.startswith(_PINS)]
 
 
 def script_origins(scripts: Sequence[PageScript]) -> list[str]:

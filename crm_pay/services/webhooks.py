@@ -1,4 +1,5 @@
-"""PSP webhook intake (DESIGN.md rule 5) that never loses a notice.
+"""PSP webhook intake that never loses a notice: a notice the PSP sent is stored before
+anything else is done with it, and a stored notice is never answered with a 5xx.
 
 Every notice is stored raw first, then verified, deduplicated on the PSP's event
 identity and applied in one transaction. Its row ends in one of:
@@ -66,26 +67,6 @@ _SETTLEMENT_KINDS = frozenset({"transaction_settled", "transaction_settlement_de
 # A payment whose charge has not been applied yet: a notice about it waits.
 _NOT_YET = IN_DOUBT | {PaymentStatus.CREATED.value, PaymentStatus.AWAITING_CUSTOMER.value}
 
-# Kinds crm-pay has no use for, by prefix, with the reason kept on the row
-# (every kind of braintree_python webhook_notification.py WebhookNotification.Kind).
-_IGNORED: tuple[tuple[str, str], ...] = (
-    ("check", "Braintree's test notification; nothing to apply"),
-    ("subscription_", "crm-pay does not use Braintree subscriptions"),
-    ("disbursement", "a payout to the merchant's bank; no customer money moved"),
-    ("transaction_disbursed", "a payout to the merchant's bank; no customer money moved"),
-    ("transaction_retried", "an ACH retry; crm-pay takes card and wallet payments only"),
-    ("transaction_reviewed", "a fraud-review decision made at Braintree; no money moved"),
-    ("partner_merchant_", "a Braintree partner notice; it concerns no payment"),
-    ("connected_merchant_", "a Braintree partner notice; it concerns no payment"),
-    ("oauth_access_revoked", "a Braintree OAuth notice; crm-pay uses API keys"),
-    ("local_payment_", "crm-pay does not offer local payment methods"),
-    ("account_updater_", "cards on file live in the CRM; no payment changes"),
-    ("granted_payment_", "cards on file live in the CRM; no payment changes"),
-    ("grantor_updated_", "cards on file live in the CRM; no payment changes"),
-    ("recipient_updated_", "cards on file live in the CRM; no payment changes"),
-    ("payment_method_", "cards on file live in the CRM; no payment changes"),
-)
-
 
 @dataclass(frozen=True)
 class WebhookResult:
@@ -102,14 +83,14 @@ class _Outcome:
     payment_id: str | None = None
 
 
-def ignored_reason(kind: str) -> str | None:
-    """Why crm-pay ignores notices of ``kind`` (``None``: it applies them)."""
+def ignored_reason(note: WebhookNotification) -> str | None:
+    """Why crm-pay ignores ``note`` (``None``: it applies it): the PSP adapter's reason
+    for a kind it knows crm-pay has no use for (``WebhookNotification.ignored``), else
+    that the kind is unknown."""
+    kind = note.kind
     if kind in _SETTLEMENT_KINDS or kind in DISPUTE_KINDS or kind == "refund_failed":
         return None
-    for prefix, reason in _IGNORED:
-        if kind.startswith(prefix):
-            return reason
-    return f"{kind} is not a notice crm-pay knows"
+    return note.ignored or f"{kind} is not a notice crm-pay knows"
 
 
 def receive_webhook(
@@ -330,7 +311,7 @@ def _payment_for(s: Session, transaction_id: str | None, order_id: str | None) -
 
 
 def _apply(s: Session, ctx: Context, note: WebhookNotification) -> _Outcome:
-    reason = ignored_reason(note.kind)
+    reason = ignored_reason(note)
     if reason is not None:
         return _Outcome("ignored", reason)
     if note.kind == "refund_failed":

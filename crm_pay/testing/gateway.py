@@ -92,8 +92,12 @@ class FakeGateway:
         *,
         clock: Callable[[], datetime] = _utcnow,
         currencies: Sequence[str] = ("USD", "EUR"),
+        card_entry: CardEntry | None = None,
     ) -> None:
         self.clock = clock
+        # What the pay page loads for this PSP: by default nothing (no hosted fields,
+        # the nonce comes from the test); a test may declare scripts to see them used.
+        self.hosted_fields = card_entry or CardEntry()
         self._currencies = tuple(currencies)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -157,8 +161,9 @@ class FakeGateway:
         return self._currencies
 
     def card_entry(self) -> CardEntry:
-        """No hosted fields of its own: nothing beyond our origin for the pay page."""
-        return CardEntry()
+        """No hosted fields by default: nothing beyond our origin for the pay page (a
+        test may set :attr:`hosted_fields`)."""
+        return self.hosted_fields
 
     def client_token(self, *, currency: str | None = None) -> str:
         self._record("client_token", currency)

@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from connectors.psp.braintree import card_entry_for
 from crm_pay.domain.errors import ValidationError
+from crm_pay.ports import CardEntry, CardScript
 from crm_pay.services.csp_reports import parse_reports
-from crm_pay.services.script_inventory import declare_pay_page_scripts, script_origins, sri
+from crm_pay.services.script_inventory import (
+    declare_pay_page_scripts,
+    script_origins,
+    sri,
+    unpinned,
+)
 
 OWN = {"pay.js": b"// ours"}
+SANDBOX_JS = Path(__file__).parents[2] / "connectors/psp/braintree_sandbox/static/hosted-fields.js"
 
 
 def declare(environment: str, integrity: dict[str, str] | None = None) -> list:  # type: ignore[type-arg]
     return declare_pay_page_scripts(
-        environment=environment,
+        braintree(environment, integrity), own_bodies=OWN, own_url=lambda n: f"/pay/static/{n}"
+    )
+
+
+def braintree(environment: str, integrity: dict[str, str] | None = None) -> CardEntry:
+    return card_entry_for(
+        environment,
         assets_url="http://127.0.0.1:8831/",
         js_version="3.111.0",
         js_integrity=integrity,
-        sandbox_bodies={"hosted-fields": b"// sandbox"},
-        own_bodies=OWN,
-        own_url=lambda name: f"/pay/static/{name}",
     )
 
 
@@ -35,7 +47,7 @@ def test_development_loads_the_sandbox_stand_in_then_ours() -> None:
     assert [(s.url, s.integrity, s.owner) for s in scripts] == [
         (
             "http://127.0.0.1:8831/hosted-fields.js",
-            sri(b"// sandbox"),
+            sri(SANDBOX_JS.read_bytes()),  # the file the sandbox serves
             "crm-pay development sandbox",
         ),
         ("/pay/static/pay.js", sri(b"// ours"), "crm-pay"),
@@ -52,6 +64,21 @@ def test_braintree_scripts_need_a_pin_each() -> None:
     # an unpinned or malformed one is left out (the pay page then refuses card entry)
     assert [s.name for s in declare("production", {"client": "md5-x"})] == ["pay.js"]
     assert [s.name for s in declare("production", None)] == ["pay.js"]
+    assert unpinned(braintree("production", {"client": pins["client"]})) == ["hosted-fields"]
+    assert unpinned(braintree("production", pins)) == [] == unpinned(braintree("local"))
+    assert "CRM_PAY_BRAINTREE_JS_INTEGRITY" in braintree("production").pin_advice
+
+
+def test_another_psp_s_scripts_come_from_its_card_entry_alone() -> None:
+    theirs = CardScript("sdk", "https://js.psp.example/v2/sdk.js", "2", "sha512-x", "SDK", "PSP")
+    scripts = declare_pay_page_scripts(
+        CardEntry(scripts=(theirs,)), own_bodies=OWN, own_url=lambda n: f"/p/{n}"
+    )
+    assert [(s.name, s.owner) for s in scripts] == [("sdk", "PSP"), ("pay.js", "crm-pay")]
+    assert script_origins(scripts) == ["'self'", "https://js.psp.example"]
+    # no PSP scripts at all (a PSP whose fields need none): only ours
+    assert [s.name for s in declare_pay_page_scripts(CardEntry(), own_bodies=OWN,
+                                                     own_url=str)] == ["pay.js"]  # fmt: skip
 
 
 def test_a_report_keeps_no_token_no_query_and_no_card_number() -> None:

@@ -5,20 +5,26 @@ our category, and the fake PSP's own webhook on ``/pay/webhooks/fake``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
 from crm_pay.app import create_app
 from crm_pay.current import get_context
+from crm_pay.page_scripts import pay_page_scripts
 from crm_pay.persistence.migrate import upgrade
+from crm_pay.ports import CardEntry, CardScript
 from crm_pay.services.access import create_api_key
+from crm_pay.services.script_inventory import sri
 from crm_pay.testing.gateway import FakeGateway
 
 
@@ -148,3 +154,46 @@ def test_the_pay_page_policy_follows_the_psps_card_entry(world: dict[str, Any]) 
     # The fake PSP declares no hosted-fields origins: nothing of Braintree's is allowed.
     assert "braintree" not in policy
     assert "frame-src;" in policy and "connect-src 'self';" in policy
+    # ... and no scripts: the page loads only ours, and script-src is our origin alone.
+    assert "script-src 'self';" in policy
+    assert _script_srcs(resp.get_data(as_text=True)) == ["/pay/static/crm_pay_ui/crm_pay/pay.js"]
+
+
+def test_the_pay_page_scripts_are_the_ones_the_psp_declares(world: dict[str, Any]) -> None:
+    # A PSP whose hosted fields need a script: its adapter's CardEntry declares it with
+    # its pin; the page, its CSP, the admin's inventory and the check follow, no code
+    # of crm-pay's changes.
+    app, gateway = world["app"], world["gateway"]
+    body = b"/* fake psp fields 1.0 */"
+    sdk = CardScript("fields", f"{_SDK}/fields.js", "1.0", sri(body), "Fake fields", "Fake PSP")
+    gateway.hosted_fields = CardEntry(scripts=(sdk,), frame_origins=(_SDK,))
+    client, auth = app.test_client(), world["auth"]
+    token = _link(client, auth, "12.00")["pay_url"].rsplit("/p/", 1)[1]
+    resp = client.get(f"/pay/p/{token}")
+    assert resp.status_code == 200
+    assert _script_srcs(resp.get_data(as_text=True)) == [
+        f"{_SDK}/fields.js",
+        "/pay/static/crm_pay_ui/crm_pay/pay.js",
+    ]
+    assert f"script-src 'self' {_SDK};" in resp.headers["Content-Security-Policy"]
+    inventory = pay_page_scripts(get_context(app))
+    assert inventory is not None
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{_SDK}/fields.js", body=body)
+        assert {r.name: r.status for r in inventory.check(get_context(app))} == {
+            "fields": "ok",
+            "pay.js": "ok",
+        }
+    # Not pinned: card entry is refused, in the adapter's words.
+    gateway.hosted_fields = CardEntry(
+        scripts=(dataclasses.replace(sdk, integrity=""),), pin_advice="pin the fake fields"
+    )
+    refused = client.get(f"/pay/p/{token}")
+    assert refused.status_code == 503 and b"fields.js" not in refused.data
+
+
+_SDK = "https://js.fake-psp.example"
+
+
+def _script_srcs(html: str) -> list[str]:
+    return re.findall(r'<script[^>]*\ssrc="([^"]+)"', html)
