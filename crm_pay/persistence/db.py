@@ -23,12 +23,19 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, exc, select
+from sqlalchemy import Engine, Select, create_engine, event, exc, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
-__all__ = ["Database", "utcnow", "as_utc", "insert_unless_present", "STALE_AFTER_SECONDS"]
+__all__ = [
+    "Database",
+    "utcnow",
+    "as_utc",
+    "insert_unless_present",
+    "unit_cache",
+    "STALE_AFTER_SECONDS",
+]
 
 T = TypeVar("T")
 
@@ -48,6 +55,22 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def unit_cache(session: Session, name: str) -> dict[Any, Any]:
+    """A cache that lives as long as one unit of work: rows a service already read or
+    wrote in this transaction, by the key it looked them up with (``name`` says which
+    look-up), so the next service in the same transaction does not read them again.
+    Gone with the session, so nothing outlives the transaction that read it."""
+    cache: dict[Any, Any] = session.info.setdefault(("unit_cache", name), {})
+    return cache
+
+
+def _hold(session: Session, instance: object) -> None:
+    # The session's identity map holds rows weakly: a customer loaded by one service and
+    # dropped by it was read again by the next ``session.get``. Held here until the
+    # unit of work ends, a row is read at most once per transaction.
+    session.info.setdefault("held_rows", []).append(instance)
 
 
 def insert_unless_present(
@@ -99,6 +122,8 @@ class Database:
         # expire_on_commit=False: values read in a unit of work stay readable after it
         # without a second SELECT per row; autoflush stays on (queries see pending rows).
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.sessions, "loaded_as_persistent", _hold)
+        event.listen(self.sessions, "pending_to_persistent", _hold)
 
     @staticmethod
     def _configure_sqlite(engine: Engine) -> None:
@@ -175,6 +200,17 @@ class Database:
             .execution_options(populate_existing=True)
         )
         return session.execute(stmt).scalars().first()
+
+    def locking(self, stmt: Select[Any], *of: type[Any]) -> Select[Any]:
+        """``stmt`` (a SELECT that may join other tables) as a locking read of the rows
+        of ``of``, so that a row is locked and its related rows loaded in one statement.
+
+        PostgreSQL: ``FOR UPDATE OF`` those tables, overwriting what the session already
+        holds (as :meth:`lock`). SQLite: unchanged, the transaction already holds the
+        write lock."""
+        if self.is_sqlite:
+            return stmt
+        return stmt.with_for_update(of=list(of)).execution_options(populate_existing=True)
 
     def reread_after_lock(self, session: Session, obj: object) -> None:
         """Re-read ``obj``, loaded before a row lock was taken, where another writer may

@@ -18,6 +18,7 @@ import logging
 import re
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_pay.domain.declines import DeclineCategory
@@ -31,13 +32,19 @@ from crm_pay.domain.errors import (
 )
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import EventKind, PaymentStatus
-from crm_pay.persistence.models import Payment
+from crm_pay.persistence.models import Customer, PayLink, Payment
 from crm_pay.ports import DeclineInfo, SaleRequest
 from vault import pan
 
 from .cases import open_case
 from .context import Context
-from .pay_links import closed_link_error, expire_if_due, find_link, publish_expired
+from .pay_links import (
+    closed_link_error,
+    expire_if_due,
+    find_link,
+    publish_expired,
+    remember_link,
+)
 from .payment_records import add_event, order_id_for, require_psp_currency, transition
 from .psp_outcome import apply_decline, apply_outcome, live_event
 from .views import payment_view
@@ -170,6 +177,24 @@ def charge_vaulted(ctx: Context, payment_id: str) -> dict[str, Any]:
     return _call_and_apply(ctx, payment_id, request)
 
 
+def _lock_with_related(s: Session, ctx: Context, payment_id: str) -> Payment:
+    """The payment, locked, with its customer and its pay link loaded by the same
+    statement: applying the outcome and building the answer need all three."""
+    row = s.execute(
+        ctx.db.locking(
+            select(Payment, Customer, PayLink)
+            .join(Customer, Customer.id == Payment.customer_id)
+            .outerjoin(PayLink, PayLink.payment_id == Payment.id)
+            .where(Payment.id == payment_id),
+            Payment,
+        )
+    ).first()
+    assert row is not None
+    payment, _customer, link = row  # the customer stays in the unit of work
+    remember_link(s, payment.id, link)
+    return payment
+
+
 def _call_and_apply(ctx: Context, payment_id: str, request: SaleRequest) -> dict[str, Any]:
     try:
         outcome = ctx.psp.sale(request)
@@ -186,8 +211,7 @@ def _call_and_apply(ctx: Context, payment_id: str, request: SaleRequest) -> dict
         # The outcome and the answer from one transaction: the view reads what was just
         # written (rows already in the session are not read again).
         with ctx.db.transaction() as s:
-            payment = ctx.db.lock(s, Payment, payment_id)
-            assert payment is not None
+            payment = _lock_with_related(s, ctx, payment_id)
             apply_outcome(s, ctx, payment, outcome)
             view = payment_view(s, ctx, payment)
         ctx.publish(payment_id, live_event(view))

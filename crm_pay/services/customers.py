@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from crm_pay.domain.errors import CrmPayError, CrmUnavailable, NotFound, ValidationError
 from crm_pay.domain.ledger import EntryKind, Ledger, LedgerEntry
 from crm_pay.domain.money import Money
+from crm_pay.persistence.db import unit_cache
 from crm_pay.persistence.models import Customer, Invoice, LedgerEntryRow
 from crm_pay.ports import CrmCustomer, CrmInvoice, StoredCard
 
@@ -35,6 +36,7 @@ __all__ = [
     "find_by_phone",
     "find_by_email",
     "load_ledger",
+    "ledger_rows",
     "E164",
     "persist_entries",
 ]
@@ -57,12 +59,24 @@ def _crm_call(what: str, fn: Any, *args: Any) -> Any:
         ) from exc
 
 
+def ledger_rows(session: Session, customer: Customer) -> list[LedgerEntryRow]:
+    """The customer's ledger rows in booking order, read once per unit of work: entries
+    booked later in the same transaction through :func:`persist_entries` are added to
+    the list, so a view built after the booking sees them without reading again."""
+    known = unit_cache(session, "ledger_rows")
+    if customer.id not in known:
+        known[customer.id] = list(
+            session.scalars(
+                select(LedgerEntryRow)
+                .where(LedgerEntryRow.customer_id == customer.id)
+                .order_by(LedgerEntryRow.id)
+            )
+        )
+    return known[customer.id]  # type: ignore[no-any-return]
+
+
 def load_ledger(session: Session, customer: Customer) -> Ledger:
-    rows = session.scalars(
-        select(LedgerEntryRow)
-        .where(LedgerEntryRow.customer_id == customer.id)
-        .order_by(LedgerEntryRow.id)
-    )
+    rows = ledger_rows(session, customer)
     ledger = Ledger(customer.currency)
     for row in rows:
         ledger.append(
@@ -82,20 +96,22 @@ def persist_entries(
     session: Session, customer: Customer, entries: list[LedgerEntry], now: datetime
 ) -> None:
     """Store entries the domain ``Ledger`` produced (and so validated)."""
+    known = unit_cache(session, "ledger_rows").get(customer.id)
     for e in entries:
-        session.add(
-            LedgerEntryRow(
-                customer_id=customer.id,
-                kind=e.kind.value,
-                amount_minor=e.amount.minor,
-                currency=e.amount.currency,
-                invoice_ref=e.invoice_ref,
-                payment_id=e.payment_ref,
-                memo=e.memo,
-                due_on=e.due_on,
-                created_at=now,
-            )
+        row = LedgerEntryRow(
+            customer_id=customer.id,
+            kind=e.kind.value,
+            amount_minor=e.amount.minor,
+            currency=e.amount.currency,
+            invoice_ref=e.invoice_ref,
+            payment_id=e.payment_ref,
+            memo=e.memo,
+            due_on=e.due_on,
+            created_at=now,
         )
+        session.add(row)
+        if known is not None:
+            known.append(row)
 
 
 def _store(
@@ -121,7 +137,13 @@ def _store(
     customer.synced_at = now
     session.flush()
     charges: list[tuple[str, Money, date]] = []
-    known = set(session.scalars(select(Invoice.crm_ref).where(Invoice.customer_id == customer.id)))
+    # The invoices already stored, from the ledger (read once; the payment being created
+    # needs it next): an invoice is stored only here, together with its charge entry.
+    known = {
+        r.invoice_ref
+        for r in ledger_rows(session, customer)
+        if r.kind == EntryKind.INVOICE_CHARGE.value and r.invoice_ref
+    }
     for inv in invoices:
         if inv.crm_ref in known:
             continue

@@ -57,16 +57,19 @@ def claim(
     request_hash: str,
     payment_id: str,
     now: datetime,
+    response_status: int | None = None,
 ) -> IdempotencyRecord:
     """Claim ``key`` for this request in the caller's transaction, written at once: a
     concurrent request that claimed it first makes this one fail with
     :func:`in_progress` (the caller's transaction is rolled back) instead of doing the
-    work twice. Set ``response_status`` on the returned record when the work is done."""
+    work twice. Set ``response_status`` on the returned record when the work is done, or
+    pass it here when the work is done in the same transaction (one INSERT, no UPDATE:
+    the claim is rolled back with the work if it fails)."""
     record = IdempotencyRecord(
         scope=scope,
         key=key,
         request_hash=request_hash,
-        response_status=None,
+        response_status=response_status,
         response_body={"payment_id": payment_id},
         created_at=now,
     )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from crm_pay.domain.errors import Conflict, Gone, NotFound
 from crm_pay.domain.payment import SUCCESSFUL, PaymentStatus
-from crm_pay.persistence.db import as_utc
+from crm_pay.persistence.db import as_utc, unit_cache
 from crm_pay.persistence.models import Customer, PayLink, Payment
 from vault import tokens
 
@@ -26,6 +26,7 @@ __all__ = [
     "issue_pay_link",
     "find_link",
     "link_of",
+    "remember_link",
     "link_state",
     "pay_url_of",
     "expire_payment",
@@ -71,6 +72,7 @@ def issue_pay_link(
         created_at=now,
     )
     session.add(link)
+    unit_cache(session, "link_of")[payment.id] = link
     return link
 
 
@@ -79,17 +81,36 @@ def find_link(session: Session, ctx: Context, token: str) -> tuple[PayLink, Paym
     if not token or len(token) > 200:
         raise NotFound("this payment link is not valid")
     digest = tokens.hash_token(token, pepper=ctx.settings.token_pepper)
-    link = session.scalars(select(PayLink).where(PayLink.token_hash == digest)).first()
-    if link is None:
+    # The link and its payment in one query (a link always has its payment).
+    found = session.execute(
+        select(PayLink, Payment)
+        .join(Payment, Payment.id == PayLink.payment_id)
+        .where(PayLink.token_hash == digest)
+    ).first()
+    if found is None:
         raise NotFound("this payment link is not valid; ask for a new one")
-    payment = session.get(Payment, link.payment_id)
-    assert payment is not None
+    link, payment = found
+    unit_cache(session, "link_of")[link.payment_id] = link
     return link, payment
 
 
 def link_of(session: Session, payment_id: str) -> PayLink | None:
-    """The payment's pay link, or None (a vaulted payment has none)."""
-    return session.scalars(select(PayLink).where(PayLink.payment_id == payment_id)).first()
+    """The payment's pay link, or None (a vaulted payment has none). Read once per unit
+    of work: a link already found or issued in this transaction is not read again (a
+    payment has at most one link, and a link never moves to another payment)."""
+    known = unit_cache(session, "link_of")
+    if payment_id in known:
+        return known[payment_id]  # type: ignore[no-any-return]
+    link = session.scalars(select(PayLink).where(PayLink.payment_id == payment_id)).first()
+    if link is not None:
+        known[payment_id] = link
+    return link
+
+
+def remember_link(session: Session, payment_id: str, link: PayLink | None) -> None:
+    """Record the payment's link (or that it has none), read by the caller together with
+    the payment, so :func:`link_of` does not read it again in this unit of work."""
+    unit_cache(session, "link_of")[payment_id] = link
 
 
 def link_state(ctx: Context, link: PayLink, payment: Payment) -> str:

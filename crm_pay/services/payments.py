@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from crm_pay.domain.errors import Conflict, NotFound, ValidationError
 from crm_pay.domain.ledger import plan_allocation
 from crm_pay.domain.money import Money, normalize_currency
-from crm_pay.domain.payment import SUCCESSFUL, Channel, PaymentStatus
+from crm_pay.domain.payment import SUCCESSFUL, Channel, PaymentStatus, check_transition
 from crm_pay.persistence.models import Customer, Payment
 from vault import pan, tokens
 
@@ -167,19 +167,27 @@ def create_payment(
         plan = plan_allocation(amount, load_ledger(s, customer).open_invoices(), requested)
         _check_nothing_in_doubt(s, customer, {a.invoice_ref for a in plan.allocations})
         payment_id = new_payment_id()
-        record = idempotency.claim(
+        idempotency.claim(
             s,
             scope=idempotency_scope,
             key=idempotency_key,
             request_hash=request_hash,
             payment_id=payment_id,
             now=now,
+            response_status=201,  # rolled back with the payment if this transaction fails
         )
+        # A link payment is stored as awaiting its customer at once (one INSERT, not an
+        # INSERT and an UPDATE); the move is checked as the transition would check it.
+        # No event is recorded for it, as none was for the transition.
+        status = PaymentStatus.CREATED
+        if token is not None:
+            check_transition(status.value, PaymentStatus.AWAITING_CUSTOMER)
+            status = PaymentStatus.AWAITING_CUSTOMER
         payment = Payment(
             id=payment_id,
             customer_id=customer.id,
             channel=channel,
-            status=PaymentStatus.CREATED.value,
+            status=status.value,
             amount_minor=amount.minor,
             currency=currency,
             requested_allocations={k: v.minor for k, v in (requested or {}).items()},
@@ -198,7 +206,6 @@ def create_payment(
         s.flush()
         if token is not None:
             issue_pay_link(s, ctx, payment, token, now=now)
-            transition(s, ctx, payment, PaymentStatus.AWAITING_CUSTOMER)
         audit.record(
             s,
             ctx,
@@ -213,9 +220,10 @@ def create_payment(
             },
         )
         crm_sync_messages(s, ctx, payment, customer, "created")
-        record.response_status = 201
-        view = payment_view(s, ctx, payment)
-    if token is not None:
+        # Built from what this transaction wrote: a new payment has nothing else to read.
+        view = payment_view(s, ctx, payment, new=True) if token is not None else None
+    if view is not None:
+        assert token is not None
         view["pay_url"] = ctx.settings.pay_url(token)
         ctx.publish(payment_id, {"status": view["status"]})
         return view, True

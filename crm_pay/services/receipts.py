@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from crm_pay.domain.errors import NotFound
 from crm_pay.domain.money import Money
 from crm_pay.domain.receipt import Merchant, Receipt, ReceiptLine, format_receipt_number
+from crm_pay.persistence.db import unit_cache
 from crm_pay.persistence.models import Customer, Invoice, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
 from vault import pan
@@ -19,7 +20,43 @@ from .access import Principal, may_view_receipt
 from .context import Context
 from .sequences import next_value
 
-__all__ = ["issue_receipt", "receipt_from_row", "get_receipt", "method_label"]
+__all__ = [
+    "issue_receipt",
+    "receipts_of",
+    "known_receipts_of",
+    "issued_in_this_unit",
+    "receipt_from_row",
+    "get_receipt",
+    "method_label",
+]
+
+
+def receipts_of(session: Session, payment_id: str) -> list[ReceiptRow]:
+    """Every receipt of the payment in issue order, read once per unit of work; one
+    issued later in the same transaction by :func:`issue_receipt` is added to the list
+    (receipts are only ever issued there, never changed or removed)."""
+    known = unit_cache(session, "receipts_of")
+    if payment_id not in known:
+        known[payment_id] = list(
+            session.scalars(
+                select(ReceiptRow)
+                .where(ReceiptRow.payment_id == payment_id)
+                .order_by(ReceiptRow.id)
+            )
+        )
+    return known[payment_id]  # type: ignore[no-any-return]
+
+
+def known_receipts_of(session: Session, payment_id: str) -> list[ReceiptRow] | None:
+    """The payment's receipts if this unit of work has already read them, else None."""
+    found: list[ReceiptRow] | None = unit_cache(session, "receipts_of").get(payment_id)
+    return found
+
+
+def issued_in_this_unit(session: Session, number: str) -> bool:
+    """True when :func:`issue_receipt` gave this number out in the current unit of work:
+    nothing can refer to it yet (no email, no CRM attachment), so nothing is looked up."""
+    return number in unit_cache(session, "issued_now")
 
 
 def method_label(brand: str | None, last4: str | None, wallet: str | None = None) -> str:
@@ -44,13 +81,8 @@ def issue_receipt(
 ) -> ReceiptRow:
     """Issue the receipt in the caller's transaction; a second call for the same payment
     (and refund) returns the first receipt, so a number is never issued twice."""
-    existing = session.scalars(
-        select(ReceiptRow).where(
-            ReceiptRow.payment_id == payment.id,
-            ReceiptRow.kind == kind,
-            ReceiptRow.refund_ref == refund_ref,
-        )
-    ).first()
+    issued = receipts_of(session, payment.id)
+    existing = next((r for r in issued if r.kind == kind and r.refund_ref == refund_ref), None)
     if existing is not None:
         return existing
     now = ctx.now()
@@ -115,6 +147,8 @@ def issue_receipt(
     )
     session.add(row)
     session.flush()
+    issued.append(row)
+    unit_cache(session, "issued_now")[number] = row
     return row
 
 

@@ -20,7 +20,7 @@ from crm_pay.domain.declines import customer_next_step
 from crm_pay.domain.ledger import Ledger
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import EventKind, PaymentEvent, totals_from_events
-from crm_pay.persistence.db import as_utc
+from crm_pay.persistence.db import as_utc, unit_cache
 from crm_pay.persistence.models import (
     Customer,
     Invoice,
@@ -31,33 +31,61 @@ from crm_pay.persistence.models import (
 )
 
 from .context import Context
-from .customers import cards_on_file, load_ledger, sync_customer
+from .customers import cards_on_file, ledger_rows, load_ledger, sync_customer
 from .pay_links import expire_if_due, find_link, link_of, link_state, publish_expired
+from .receipts import known_receipts_of
 
 __all__ = ["payment_view", "pay_link_view", "customer_view", "invoice_views"]
 
 log = logging.getLogger("crm_pay.customers")
 
 
-def payment_view(session: Session, ctx: Context, payment: Payment) -> dict[str, Any]:
+def _allocation_rows(
+    session: Session, customer: Customer, payment: Payment
+) -> list[LedgerEntryRow]:
+    """The payment's allocation entries: from the customer's ledger when this unit of
+    work has already read it (the charge that booked them did), else one query."""
+    if customer.id in unit_cache(session, "ledger_rows"):
+        return [
+            r
+            for r in ledger_rows(session, customer)
+            if r.payment_id == payment.id and r.kind == "payment"
+        ]
+    return list(
+        session.scalars(
+            select(LedgerEntryRow).where(
+                LedgerEntryRow.payment_id == payment.id, LedgerEntryRow.kind == "payment"
+            )
+        )
+    )
+
+
+def payment_view(
+    session: Session, ctx: Context, payment: Payment, *, new: bool = False
+) -> dict[str, Any]:
     """The payment as the API returns it: amounts, allocations, receipts, the decline in
-    plain words, and its pay link's state."""
+    plain words, and its pay link's state.
+
+    ``new``: the payment was created in this unit of work, so it has no events, receipts
+    or ledger entries yet and none are read (its link, if any, is already in hand)."""
     customer = session.get(Customer, payment.customer_id)
     assert customer is not None
     cur = payment.currency
-    alloc_rows = session.scalars(
-        select(LedgerEntryRow).where(
-            LedgerEntryRow.payment_id == payment.id, LedgerEntryRow.kind == "payment"
-        )
-    ).all()
+    alloc_rows = [] if new else _allocation_rows(session, customer, payment)
     # The payment's receipts of every kind in one query (issue order), sorted out here.
     numbers: dict[str, list[str]] = {"payment": [], "reversal": [], "refund": []}
-    for kind, number in session.execute(
-        select(Receipt.kind, Receipt.number)
-        .where(Receipt.payment_id == payment.id)
-        .order_by(Receipt.id)
-    ):
-        numbers.setdefault(kind, []).append(number)
+    if not new:
+        issued = known_receipts_of(session, payment.id)
+        for kind, number in (
+            ((r.kind, r.number) for r in issued)
+            if issued is not None
+            else session.execute(
+                select(Receipt.kind, Receipt.number)
+                .where(Receipt.payment_id == payment.id)
+                .order_by(Receipt.id)
+            )
+        ):
+            numbers.setdefault(kind, []).append(number)
     receipt = next(iter(numbers["payment"]), None)
     reversal_receipt = next(iter(numbers["reversal"]), None)
     refund_receipts = numbers["refund"]
@@ -65,8 +93,12 @@ def payment_view(session: Session, ctx: Context, payment: Payment) -> dict[str, 
         cur,
         (
             PaymentEvent(EventKind(e.kind), Money(e.amount_minor, e.currency))
-            for e in session.scalars(
-                select(PaymentEventRow).where(PaymentEventRow.payment_id == payment.id)
+            for e in (
+                ()
+                if new
+                else session.scalars(
+                    select(PaymentEventRow).where(PaymentEventRow.payment_id == payment.id)
+                )
             )
         ),
     )

@@ -30,7 +30,12 @@ from paytest import create_link, pay
 #: 4 and 5 are the floor the charging discipline sets (see crm_pay/services/charging.py).
 MAX_TRANSACTIONS = 5  # the target (9 on main before this work)
 #: At most this many SQL statements (transaction control not counted).
-MAX_STATEMENTS = 52  # 50 on SQLite, 52 on PostgreSQL (72 on main); the target, 25, is not reached
+#: 35 on SQLite, 37 on PostgreSQL (it locks the payment with its own SELECT … FOR UPDATE
+#: before the attempt and re-reads the link under that lock); 72 on main, 50/52 after
+#: the first pass. The issue's target, 25, is not reached: what remains is written, or
+#: read once per transaction (``repeated_selects`` lists only the ledger and the audit
+#: chain head, read once by the create and once by the outcome transaction).
+MAX_STATEMENTS = 37
 
 
 def _one_link_payment(client: FlaskClient, auth: dict[str, str], ctx: Context) -> QueryCounter:
@@ -79,3 +84,22 @@ def test_receipt_rendering_is_not_on_the_customers_request_path(
         if filename.startswith(rendering)
     }
     assert ran == set()
+
+
+def test_the_answers_built_from_what_was_written_match_a_fresh_read(
+    client: FlaskClient, auth: dict[str, str], ctx: Context
+) -> None:
+    """The create answer is built from the rows the create just wrote (no events,
+    receipts or ledger entries read), and the pay answer from rows read once in the
+    outcome's transaction: a later GET, which reads everything afresh, shows the same."""
+    status, created = create_link(client, auth, amount="10.00")
+    assert status == 201, created
+    fresh = client.get(f"/pay/api/v1/payments/{created['id']}", headers=auth).get_json()
+    assert {k: v for k, v in created.items() if k != "pay_url"} == {
+        k: v for k, v in fresh.items() if k != "pay_url"
+    }
+    answer = pay(client, created["pay_url"]).get_json()
+    fresh = client.get(f"/pay/api/v1/payments/{created['id']}", headers=auth).get_json()
+    assert fresh["status"] == answer["status"] == "submitted_for_settlement"
+    assert fresh["receipt_number"] == answer["receipt_number"]
+    assert fresh["allocations"] and fresh["captured"] == "10.00"
