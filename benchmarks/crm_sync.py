@@ -5,7 +5,7 @@ The CRM is an in-process fake that implements ``CrmConnector`` and ``BatchingCrm
 a single upsert, a balance update, a receipt attachment, a timeline note. Its reads
 (customer, open invoices, cards on file) answer at once, so the payment path that
 produces the load is not slowed by them. It is registered as a connector kind in
-``ctx.extras["crm_kinds"]``, saved and enabled as an admin would, and the outbox is
+``ctx.crm_kinds``, saved and enabled as an admin would, and the outbox is
 delivered by the real dispatcher (``crm_pay.worker.make_dispatcher``).
 
 Payments are real ones: ``POST /pay/api/v1/payments`` with ``channel: vaulted`` (a card
@@ -311,53 +311,31 @@ class BenchReads:
 def _rig(db_url: str | None, customers: int) -> Iterator[_Rig]:
     """Sandbox, app, database and the slow CRM enabled as the merchant's connector;
     everything released on the way out."""
-    from connectors.crm import DEMO_CARD_TOKENS
-    from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
-    from crm_pay.app import create_app
     from crm_pay.current import get_context
-    from crm_pay.persistence.migrate import upgrade
     from crm_pay.services import crm_settings as connectors
     from crm_pay.services.access import create_api_key
     from crm_pay.services.crm_settings import ConnectorKind
+    from crm_pay.testing.sandbox_app import close_app, start_app, start_sandbox
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-pay-bench-")))
-        sandbox = SandboxServer(
-            SandboxConfig(
-                merchant_id="bench_merchant",
-                public_key="bench_public",
-                private_key="bench_private",
-                port=0,
-                assets_port=0,
-            )
+        # With the demo cards registered: CARD_TOKEN is one of them.
+        sandbox = start_sandbox(
+            merchant_id="bench_merchant", public_key="bench_public", private_key="bench_private"
         )
-        sandbox.start()
         stack.callback(sandbox.stop)
-        sandbox.register_payment_method(CARD_TOKEN, DEMO_CARD_TOKENS[CARD_TOKEN])
 
         url = db_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-        app = create_app(
-            # Development secrets (generated into the temporary instance folder).
-            {
-                **_app_config(url, sandbox.gateway_url, sandbox.assets_url, tmp),
-                "CRM_PAY_DEV_SECRETS": True,
-            },
-            instance_path=str(tmp / "instance"),
-        )
+        # Development secrets (generated into the temporary instance folder).
+        app = start_app(_app_config(url, sandbox, tmp), tmp / "instance")
+        stack.callback(close_app, app)
         ctx = get_context(app)
-        stack.callback(ctx.db.dispose)
-
-        def close_psp() -> None:
-            ctx.psp.close()  # type: ignore[attr-defined]  # closes only a built adapter
-
-        stack.callback(close_psp)
-        upgrade(ctx.db)
         api_key = create_api_key(ctx, name="bench", role="agent")
 
         reads = BenchReads(customers)
         slow = SlowBatchCrm(reads, latency=0.0, max_batch=MAX_BATCH)
-        ctx.extras["crm_kinds"] = {
-            **ctx.extras.get("crm_kinds", {}),
+        ctx.crm_kinds = {
+            **ctx.crm_kinds,
             "bench_slow": ConnectorKind(
                 kind="bench_slow",
                 label="Bench CRM (50 ms per call)",
@@ -1099,8 +1077,8 @@ def worker_process_main() -> None:
     app = create_app()
     ctx = get_context(app)
     slow = SlowBatchCrm(BenchReads(CUSTOMERS), latency=LATENCY, max_batch=MAX_BATCH)
-    ctx.extras["crm_kinds"] = {
-        **ctx.extras.get("crm_kinds", {}),
+    ctx.crm_kinds = {
+        **ctx.crm_kinds,
         "bench_slow": ConnectorKind(
             kind="bench_slow",
             label="Bench CRM (50 ms per call)",

@@ -210,28 +210,23 @@ def _prepare_postgres(server_url: str) -> tuple[str, str | None, str | None]:
 # -- the app and the sandbox ----------------------------------------------------------
 
 
-def _app_config(db_url: str, gateway_url: str, assets_url: str, tmp: Path) -> dict[str, Any]:
-    """The app configuration the integration tests use, pointed at this run's pieces."""
-    return {
-        "TESTING": True,
-        "CRM_PAY_DEV_SECRETS": True,
-        "SECRET_KEY": "bench-secret-key",
-        "CRM_PAY_DATABASE_URL": db_url,
-        "CRM_PAY_PUBLIC_URL": "http://shop.test",
-        "CRM_PAY_BRAINTREE_ENVIRONMENT": "local",
-        "CRM_PAY_BRAINTREE_GATEWAY_URL": gateway_url,
-        "CRM_PAY_BRAINTREE_ASSETS_URL": assets_url,
-        "CRM_PAY_BRAINTREE_MERCHANT_ID": _SANDBOX["merchant_id"],
-        "CRM_PAY_BRAINTREE_PUBLIC_KEY": _SANDBOX["public_key"],
-        "CRM_PAY_BRAINTREE_PRIVATE_KEY": _SANDBOX["private_key"],
+def _app_config(db_url: str, sandbox: Any, tmp: Path) -> dict[str, Any]:
+    """The app configuration the integration tests use (crm_pay.testing.sandbox_app),
+    pointed at this run's pieces, with the bench's timeout and limits."""
+    from crm_pay.testing.sandbox_app import sandbox_app_config
+
+    return sandbox_app_config(
+        db_url,
+        sandbox,
+        tmp,
+        SECRET_KEY="bench-secret-key",
         # Generous: a loaded 2-core machine must not turn a slow answer into "unknown".
-        "CRM_PAY_BRAINTREE_TIMEOUT": 10.0,
-        "CRM_PAY_BUILTIN_CRM_PATH": str(tmp / "crm.json"),
+        CRM_PAY_BRAINTREE_TIMEOUT=10.0,
         # One address plays every customer and one key every agent: the per-IP and
         # per-key limits (sized for real people) would answer 429 to the bench itself.
-        "CRM_PAY_PAY_SUBMIT_IP_LIMIT": "100000/minute",
-        "CRM_PAY_API_RATE_LIMIT": "100000/minute",
-    }
+        CRM_PAY_PAY_SUBMIT_IP_LIMIT="100000/minute",
+        CRM_PAY_API_RATE_LIMIT="100000/minute",
+    )
 
 
 @dataclass
@@ -252,40 +247,20 @@ def _rig(db_url: str | None) -> Iterator[_Rig]:
     from sqlalchemy import func, select, table
     from sqlalchemy.exc import SQLAlchemyError
 
-    from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
-    from crm_pay.app import create_app
     from crm_pay.current import get_context
-    from crm_pay.persistence.migrate import upgrade
     from crm_pay.services.access import create_api_key
+    from crm_pay.testing.sandbox_app import close_app, start_app, start_sandbox
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-pay-bench-")))
         # A fresh sandbox per backend: both backends start from an empty PSP.
-        sandbox = SandboxServer(
-            SandboxConfig(
-                merchant_id=_SANDBOX["merchant_id"],
-                public_key=_SANDBOX["public_key"],
-                private_key=_SANDBOX["private_key"],
-                port=0,
-                assets_port=0,
-            )
-        )
-        sandbox.start()
+        sandbox = start_sandbox(demo_cards=False, **_SANDBOX)
         stack.callback(sandbox.stop)
 
         url = db_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-        app = create_app(
-            _app_config(url, sandbox.gateway_url, sandbox.assets_url, tmp),
-            instance_path=str(tmp / "instance"),
-        )
+        app = start_app(_app_config(url, sandbox, tmp), tmp / "instance")
+        stack.callback(close_app, app)
         ctx = get_context(app)
-        stack.callback(ctx.db.dispose)
-
-        def close_psp() -> None:
-            ctx.psp.close()  # type: ignore[attr-defined]  # closes only a built adapter
-
-        stack.callback(close_psp)
-        upgrade(ctx.db)
         api_key = create_api_key(ctx, name="bench", role="agent")
 
         gateway = sandbox.braintree_gateway(timeout=10)

@@ -168,38 +168,25 @@ def _run_matching(rows: int) -> dict[str, Any]:
 
 
 def _end_to_end(sales: int) -> dict[str, Any]:
-    from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
-    from crm_pay.app import create_app
     from crm_pay.current import get_context
-    from crm_pay.persistence.migrate import upgrade
     from crm_pay.persistence.models import Customer, Payment
     from crm_pay.services.reconciliation import reconcile
+    from crm_pay.testing.sandbox_app import close_app, sandbox_app_config, start_app, start_sandbox
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-pay-bench-")))
-        sandbox = SandboxServer(SandboxConfig(**_SANDBOX))
-        sandbox.start()
+        sandbox = start_sandbox(demo_cards=False, **_SANDBOX)
         stack.callback(sandbox.stop)
-        app = create_app(
-            {
-                "TESTING": True,
-                "CRM_PAY_DEV_SECRETS": True,
-                "SECRET_KEY": "bench-secret-key",
-                "CRM_PAY_DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-                "CRM_PAY_BRAINTREE_ENVIRONMENT": "local",
-                "CRM_PAY_BRAINTREE_GATEWAY_URL": sandbox.gateway_url,
-                "CRM_PAY_BRAINTREE_ASSETS_URL": sandbox.assets_url,
-                "CRM_PAY_BRAINTREE_MERCHANT_ID": _SANDBOX["merchant_id"],
-                "CRM_PAY_BRAINTREE_PUBLIC_KEY": _SANDBOX["public_key"],
-                "CRM_PAY_BRAINTREE_PRIVATE_KEY": _SANDBOX["private_key"],
-                "CRM_PAY_BRAINTREE_TIMEOUT": 30.0,
-                "CRM_PAY_BUILTIN_CRM_PATH": str(tmp / "crm.json"),
-            },
-            instance_path=str(tmp / "instance"),
+        config = sandbox_app_config(
+            f"sqlite:///{tmp / 'bench.sqlite3'}",
+            sandbox,
+            tmp,
+            SECRET_KEY="bench-secret-key",
+            CRM_PAY_BRAINTREE_TIMEOUT=30.0,
         )
+        app = start_app(config, tmp / "instance")
+        stack.callback(close_app, app)
         ctx = get_context(app)
-        stack.callback(ctx.db.dispose)
-        upgrade(ctx.db)
 
         def sale(i: int) -> tuple[str, str]:
             order_id = f"pay_bench{i:08d}-1"

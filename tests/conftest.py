@@ -1,11 +1,15 @@
 """Shared fixtures: a migrated database (SQLite by default, PostgreSQL when
-CRM_PAY_TEST_DATABASE_URL is set), the Braintree development sandbox over HTTP, the app."""
+CRM_PAY_TEST_DATABASE_URL is set), the Braintree development sandbox over HTTP, the app
+(both built by :mod:`crm_pay.testing.sandbox_app`, as the benchmarks build theirs); the
+console users and signed-in clients come from the ``console_fixtures`` plugin."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -13,13 +17,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
-from connectors.crm import DEMO_CARD_TOKENS
-from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
-from crm_pay.app import create_app
+from connectors.psp.braintree_sandbox import SandboxServer
 from crm_pay.current import get_context
+from crm_pay.persistence.db import Database
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.context import Context
-from paytest import SANDBOX, app_config
+from crm_pay.testing.sandbox_app import close_app, start_app, start_sandbox
+from paytest import app_config
+
+# users, signed_in, agent, admin, clock, make_app: one definition for every directory.
+pytest_plugins = ["console_fixtures"]
 
 _PG_BASE_URL = os.environ.get("CRM_PAY_TEST_DATABASE_URL")
 # Under pytest-xdist each worker (gw0, gw1...) has a database of its own, named after the
@@ -103,11 +110,7 @@ def postgres_url() -> str:
 
 
 def _started_sandbox() -> SandboxServer:
-    server = SandboxServer(SandboxConfig(timeout_fault_seconds=2.5, **SANDBOX))
-    server.start()
-    for token, card in DEMO_CARD_TOKENS.items():
-        server.register_payment_method(token, card)
-    return server
+    return start_sandbox(timeout_fault_seconds=4.0)
 
 
 @pytest.fixture(scope="session")
@@ -131,14 +134,39 @@ def own_sandbox() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
-def app(db_url: str, sandbox: SandboxServer, tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(
-        app_config(db_url, sandbox, tmp_path), instance_path=str(tmp_path / "instance")
-    )
-    upgrade(get_context(app).db)
+def app_settings() -> dict[str, Any]:
+    """Extra ``CRM_PAY_*`` settings of ``app``: a test module that needs other values
+    overrides this fixture (the configuration is parsed once, when the app is built)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the newest revision once per test process: the ``app``
+    fixture starts from a copy of it instead of running every migration again (the
+    copy's ``upgrade`` then finds nothing to do). Tests of the migrations themselves
+    use ``db_url`` or files of their own, which start empty as before."""
+    path = tmp_path_factory.mktemp("migrated") / "template.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    db.dispose()  # the last connection closed: the WAL is checkpointed into the one file
+    return path
+
+
+@pytest.fixture
+def app(
+    db_url: str,
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    app_settings: dict[str, Any],
+    _migrated_sqlite: Path,
+) -> Iterator[Flask]:
+    sqlite_file = Path(db_url.removeprefix("sqlite:///"))
+    if db_url.startswith("sqlite:///") and not sqlite_file.exists():
+        shutil.copyfile(_migrated_sqlite, sqlite_file)
+    app = start_app(app_config(db_url, sandbox, tmp_path, **app_settings), tmp_path / "instance")
     yield app
-    get_context(app).db.dispose()
-    get_context(app).psp.close()  # type: ignore[attr-defined]  # the lazy proxy's
+    close_app(app)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from crm_pay.testing.sandbox_app import SANDBOX_CREDENTIALS, sandbox_app_config
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -32,12 +34,8 @@ __all__ = [
     "token_of",
 ]
 
-# Credentials of the test sandbox (a development tool; not Braintree's)
-SANDBOX = {
-    "merchant_id": "test_merchant",
-    "public_key": "test_public",
-    "private_key": "test_private",
-}
+#: Credentials of the test sandbox (a development tool; not Braintree's).
+SANDBOX = SANDBOX_CREDENTIALS
 
 
 def create_link(
@@ -104,28 +102,20 @@ def pay(client: FlaskClient, pay_url: str, nonce: str = "fake-valid-nonce") -> A
 
 
 def app_config(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "TESTING": True,
-        "CRM_PAY_DEV_SECRETS": True,
-        "SECRET_KEY": "test-secret-key",
-        "CRM_PAY_DATABASE_URL": db_url,
-        "CRM_PAY_PUBLIC_URL": "http://shop.test",
-        "CRM_PAY_BRAINTREE_ENVIRONMENT": "local",
-        "CRM_PAY_BRAINTREE_GATEWAY_URL": sandbox.gateway_url,
-        "CRM_PAY_BRAINTREE_ASSETS_URL": sandbox.assets_url,
-        "CRM_PAY_BRAINTREE_MERCHANT_ID": SANDBOX["merchant_id"],
-        "CRM_PAY_BRAINTREE_PUBLIC_KEY": SANDBOX["public_key"],
-        "CRM_PAY_BRAINTREE_PRIVATE_KEY": SANDBOX["private_key"],
-        "CRM_PAY_BRAINTREE_TIMEOUT": 1.0,
-        "CRM_PAY_BUILTIN_CRM_PATH": str(tmp_path / "crm.json"),
+    """The tests' app configuration: the sandbox app's (crm_pay.testing.sandbox_app) with
+    a short PSP timeout and the test client's needs; ``extra`` adds or overrides keys."""
+    test_settings: dict[str, Any] = {
+        # 2 s: well above a sale on a loaded 2-core CI machine (xdist, chromium), well
+        # below the sandbox's 4 s "timeout" fault (tests/conftest.py).
+        "CRM_PAY_BRAINTREE_TIMEOUT": 2.0,
         # The test client speaks plain http; production keeps secure cookies on.
         "CRM_PAY_SECURE_COOKIES": False,
         # Tests not about MFA sign supervisors and admins in with a password only
         # (production default: "supervisor,admin"); tests/integration/console/
         # test_console_mfa.py turns it on.
         "CRM_PAY_MFA_REQUIRED_ROLES": "",
-        **extra,
     }
+    return sandbox_app_config(db_url, sandbox, tmp_path, **{**test_settings, **extra})
 
 
 def free_port() -> int:

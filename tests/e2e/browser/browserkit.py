@@ -51,6 +51,10 @@ XSS_LINE = "<script>alert('xss-line')</script>Garden hose <b onmouseover=alert(1
 # ----------------------------------------------------------------------------- the server
 
 
+class _PortTaken(Exception):
+    """The demo exited because a port it was given was taken meanwhile."""
+
+
 @dataclass
 class DemoServer:
     """``crm-pay demo`` in a subprocess; its whole output goes to ``log_path``."""
@@ -75,6 +79,16 @@ class DemoServer:
         return self.instance / "mailbox"
 
     def start(self) -> DemoServer:
+        """Start the demo on free ports; again on new ports when one was taken between
+        choosing it and binding it (another xdist worker's socket can take it)."""
+        for _attempt in range(3):
+            try:
+                return self._start_once()
+            except _PortTaken:
+                continue
+        pytest.fail("crm-pay demo did not start: its ports were taken three times:\n" + self.log())
+
+    def _start_once(self) -> DemoServer:
         exe = shutil.which("crm-pay", path=str(Path(sys.executable).parent))
         assert exe, "crm-pay console script is not installed in the virtualenv"
         port, sandbox_port = free_port(), free_pair()
@@ -111,6 +125,8 @@ class DemoServer:
             except requests.ConnectionError:
                 time.sleep(0.2)
         self.stop()
+        if "Address already in use" in self.log():
+            raise _PortTaken
         pytest.fail("crm-pay demo did not start:\n" + self.log())
 
     def stop(self) -> None:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from admintest import csrf_of
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -18,6 +17,7 @@ from crm_pay.ports import ConnectionReport
 from crm_pay.services import crm_settings as connectors
 from crm_pay.services.context import Context
 from crm_pay.services.crm_settings import ConnectorKind
+from paytest import csrf_of
 
 SECRET = "Zq9-very-recognisable-secret-4471"
 
@@ -47,8 +47,8 @@ def fake_kind(ctx: Context) -> None:
     def factory(settings: dict[str, str], secrets: dict[str, str], mapping: dict[str, str]) -> Any:
         return FakeCrm(dict(settings), dict(secrets))
 
-    ctx.extras["crm_kinds"] = {
-        **ctx.extras["crm_kinds"],
+    ctx.crm_kinds = {
+        **ctx.crm_kinds,
         "fake": ConnectorKind(
             kind="fake",
             label="Fake CRM",

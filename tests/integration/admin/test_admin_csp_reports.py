@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -151,8 +152,8 @@ def test_reports_about_other_pages_are_taken_but_not_stored(
     assert stored(ctx) == []
 
 
+@pytest.mark.parametrize("app_settings", [{"CRM_PAY_CSP_REPORTS_PER_MINUTE": 3}])
 def test_one_address_is_slowed_down(app: Flask, client: FlaskClient, ctx: Context) -> None:
-    app.config["CRM_PAY_CSP_REPORTS_PER_MINUTE"] = 3
     codes = [
         client.post(
             "/pay/csp-report", data=legacy(**{"blocked-uri": f"{EVIL}?{n}"}), content_type=LEGACY

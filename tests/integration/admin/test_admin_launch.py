@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from admintest import csrf_of, login
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -18,6 +17,7 @@ from crm_pay.cli_launch import launch_url
 from crm_pay.services.context import Context
 from crm_pay.services.launch import LaunchConfig, launch_link
 from crm_pay.services.secrets import put_secret
+from paytest import csrf_of, login
 from vault.canvas import sign_canvas_request
 
 CANVAS_SECRET = "test-canvas-consumer-secret"
@@ -26,10 +26,21 @@ CUSTOMER = "/pay/agent/customers/CUST-0001"
 
 
 @pytest.fixture
+def app_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """For tests that ask for ``crm_app``: the CRMs' launch secrets and the frame
+    ancestor the console is embedded in (the others run without them)."""
+    if "crm_app" not in request.fixturenames:
+        return {}
+    return {
+        "CRM_PAY_SALESFORCE_CANVAS_SECRET": CANVAS_SECRET,
+        "CRM_PAY_HUBSPOT_CLIENT_SECRET": HUBSPOT_SECRET,
+        "CRM_PAY_FRAME_ANCESTORS": "https://acme.lightning.force.com",
+    }
+
+
+@pytest.fixture
 def crm_app(app: Flask) -> Flask:
-    app.config["CRM_PAY_SALESFORCE_CANVAS_SECRET"] = CANVAS_SECRET
-    app.config["CRM_PAY_HUBSPOT_CLIENT_SECRET"] = HUBSPOT_SECRET
-    app.config["CRM_PAY_FRAME_ANCESTORS"] = "https://acme.lightning.force.com"
+    """``app``, built with the CRMs' secrets (:func:`app_settings`)."""
     return app
 
 

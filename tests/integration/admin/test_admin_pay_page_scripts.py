@@ -13,14 +13,15 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from agent_ui.paypage import install_script_inventory
+from connectors.psp.braintree import BraintreeGateway, card_entry_for
 from connectors.psp.braintree_sandbox import SandboxServer
-from crm_pay.page_scripts import pay_page_scripts
+from crm_pay.page_scripts import pay_page_scripts, run_due_script_check
 from crm_pay.services.access import create_api_key
 from crm_pay.services.cases import open_cases
 from crm_pay.services.context import Context
-from crm_pay.services.script_inventory import sri
-from paytest import create_link, token_of
+from crm_pay.services.script_inventory import last_check, sri
+from crm_pay.wiring import braintree_merchant_accounts
+from paytest import SANDBOX, create_link, csrf_of, token_of
 
 CLIENT_JS = b"/* braintree client 3.111.0 */"
 FIELDS_JS = b"/* braintree hosted-fields 3.111.0 */"
@@ -57,15 +58,23 @@ def ctx_of(app: Flask) -> Context:
 
 
 @pytest.fixture
-def production(app: Flask) -> Flask:
-    """The same app with Braintree's own scripts pinned (the client token still comes
-    from the local sandbox; only the page's scripts are Braintree's)."""
-    app.config["CRM_PAY_BRAINTREE_ENVIRONMENT"] = "production"
-    app.config["CRM_PAY_BRAINTREE_JS_INTEGRITY"] = {
-        "client": sri(CLIENT_JS),
-        "hosted-fields": sri(FIELDS_JS),
-    }
-    install_script_inventory(app)
+def production(app: Flask, sandbox: SandboxServer) -> Flask:
+    """The same app with Braintree's own scripts pinned: its PSP adapter declares them
+    (``CardEntry``), on a gateway that still talks to the local sandbox (the client token
+    comes from there; only the page's scripts are Braintree's)."""
+    pinned = card_entry_for(
+        "production",
+        js_version="3.111.0",
+        js_integrity={"client": sri(CLIENT_JS), "hosted-fields": sri(FIELDS_JS)},
+    )
+    ctx_of(app).psp = BraintreeGateway.for_local_sandbox(
+        sandbox.gateway_url,
+        merchant_id=SANDBOX["merchant_id"],
+        public_key=SANDBOX["public_key"],
+        private_key=SANDBOX["private_key"],
+        merchant_accounts=braintree_merchant_accounts(dict(app.config)),
+        card_entry=pinned,
+    )
     return app
 
 
@@ -198,8 +207,6 @@ def test_the_cli_checks_the_development_scripts_through_the_sandbox(app: Flask) 
 def test_the_admin_can_check_now_and_others_cannot_see_the_page(
     app: Flask, admin: FlaskClient, agent: FlaskClient
 ) -> None:
-    from admintest import csrf_of
-
     page = admin.get("/pay/admin/scripts")
     assert page.status_code == 200 and "Not checked yet." in page.text
     done = admin.post(
@@ -213,15 +220,16 @@ def test_the_admin_can_check_now_and_others_cannot_see_the_page(
 
 
 def test_the_worker_checks_on_its_first_pass_then_once_per_interval(app: Flask) -> None:
-    from crm_pay.page_scripts import run_due_script_check
-    from crm_pay.services.script_inventory import last_check
-
     ctx = ctx_of(app)
     first = run_due_script_check(ctx)
     assert first is not None and {r.status for r in first} == {"ok"}
     seen = last_check(ctx)
     assert seen is not None and seen["actor"] == "system:script-check"
     assert run_due_script_check(ctx) is None  # CRM_PAY_SCRIPT_CHECK_INTERVAL not over
-    app.config["CRM_PAY_SCRIPT_CHECK_INTERVAL"] = 0
-    install_script_inventory(app)
-    assert run_due_script_check(ctx) is None  # 0: the schedule is off
+
+
+@pytest.mark.parametrize("app_settings", [{"CRM_PAY_SCRIPT_CHECK_INTERVAL": 0}])
+def test_an_interval_of_zero_turns_the_schedule_off(app: Flask) -> None:
+    ctx = ctx_of(app)
+    assert run_due_script_check(ctx) is None
+    assert last_check(ctx) is None

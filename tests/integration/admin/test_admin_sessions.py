@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from admintest import csrf_of, login
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -16,6 +15,7 @@ from crm_pay.persistence.models import AuditEntry, ConsoleSession
 from crm_pay.services import console_sessions
 from crm_pay.services.context import Context
 from crm_pay.services.janitor import run_janitor
+from paytest import csrf_of, login
 
 CONSOLE = "/pay/agent/"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from admintest import csrf_of
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crm_pay.persistence.models import OutboxMessage
 from crm_pay.services import outbox
 from crm_pay.services.context import Context
+from paytest import csrf_of
 
 CRM_ERROR = "FIELD_CUSTOM_VALIDATION_EXCEPTION: Amount__c too large"
 

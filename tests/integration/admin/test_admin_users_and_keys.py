@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from admintest import csrf_of, login
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -16,6 +15,7 @@ from crm_pay.persistence.models import AuditEntry
 from crm_pay.services import console_sessions
 from crm_pay.services.access import list_api_keys, list_users
 from crm_pay.services.context import Context
+from paytest import csrf_of, login
 
 USERS = "/pay/admin/users"
 KEYS = "/pay/admin/api-keys"

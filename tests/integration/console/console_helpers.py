@@ -8,19 +8,11 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from agent_ui.console_session import decode, encode
-from crm_pay.testing import Clock
-from paytest import PASSWORD, csrf_of, login
+from paytest import csrf_of
 
-__all__ = [
-    "COOKIE",
-    "PASSWORD",
-    "Clock",
-    "console_cookie_of",
-    "csrf_of",
-    "form_of",
-    "login",
-    "set_console_cookie",
-]
+# The sign-in helpers (login, csrf_of, PASSWORD) are tests/paytest.py's, the clock is
+# crm_pay.testing's: imported from there, not from here.
+__all__ = ["COOKIE", "console_cookie_of", "form_of", "set_console_cookie"]
 
 #: crm-pay's own console cookie (never the host app's ``session``), scoped to ``/pay``.
 COOKIE = "crm_pay_session"

@@ -6,15 +6,7 @@ import re
 import time
 from collections.abc import Callable
 
-from console_helpers import (
-    COOKIE,
-    PASSWORD,
-    Clock,
-    console_cookie_of,
-    csrf_of,
-    login,
-    set_console_cookie,
-)
+from console_helpers import COOKIE, console_cookie_of, set_console_cookie
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeSerializer
@@ -22,6 +14,8 @@ from itsdangerous import URLSafeSerializer
 from crm_pay.current import get_context
 from crm_pay.services.access import LOGIN_FAILED, create_user
 from crm_pay.services.context import Context
+from crm_pay.testing import Clock
+from paytest import PASSWORD, csrf_of, login
 
 
 def test_sign_in_opens_the_console_and_sign_out_closes_it(app: Flask, users: dict[str, int]):

@@ -6,6 +6,7 @@ from flask.testing import FlaskClient
 
 from crm_pay.ports import CrmCustomer
 from crm_pay.services.context import Context
+from paytest import login
 
 
 def test_screen_pop_by_crm_id_shows_the_customer_panel(agent: FlaskClient):
@@ -72,7 +73,6 @@ def test_customer_data_is_escaped(agent: FlaskClient, ctx: Context):
 
 def test_agent_keyed_entry_is_hidden_unless_turned_on(agent: FlaskClient, make_app, users):
     assert 'id="agent-keyed"' not in agent.get("/pay/agent/customers/CUST-0001").text
-    from console_helpers import login
 
     on = make_app(CRM_PAY_ALLOW_AGENT_KEYED=True).test_client()
     login(on, "agent@example.com")

@@ -8,14 +8,18 @@ from collections.abc import Callable
 
 import pyotp
 import pytest
-from console_helpers import Clock, csrf_of, login
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
+from crm_pay.current import get_context
+from crm_pay.domain.errors import ConfigurationError
 from crm_pay.persistence.models import MfaRecoveryCode, User
 from crm_pay.services import mfa
 from crm_pay.services.context import Context
+from crm_pay.testing import Clock
+from paytest import csrf_of, login
 
 
 @pytest.fixture
@@ -147,13 +151,17 @@ def test_five_wrong_codes_end_the_pending_sign_in(
 
 
 def test_pending_token_times_out(
-    app: Flask, users: dict[str, int], clock: Clock, mfa_on: None
+    app: Flask, users: dict[str, int], clock: Clock, mfa_on: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = app.test_client()
     seed, _ = _enrol(client, "admin@example.com", clock)
     _sign_out(client)
     pending = _pending(login(client, "admin@example.com").text)
-    app.config["CRM_PAY_MFA_PENDING_SECONDS"] = -1  # (itsdangerous uses the real clock)
+    # The code arrives just after CRM_PAY_MFA_PENDING_SECONDS (itsdangerous reads the
+    # real clock, so its clock is moved on, not the test's).
+    issued = TimestampSigner.get_timestamp
+    late = get_context(app).config.mfa_pending_seconds + 1
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: issued(self) + late)
     resp = client.post(
         "/pay/agent/mfa/code", data={"pending": pending, "code": pyotp.TOTP(seed).at(clock.now)}
     )
@@ -311,7 +319,7 @@ def test_step_up_before_connector_secret_change(
 
 
 def test_unknown_required_role_stops_start_up(make_app: Callable[..., Flask]) -> None:
-    with pytest.raises(ValueError, match="unknown role.*boss"):
+    with pytest.raises(ConfigurationError, match="unknown role.*boss"):
         make_app(CRM_PAY_MFA_REQUIRED_ROLES="supervisor,boss")
     assert mfa.parse_required_roles(" Admin , ") == {"admin"}
     assert mfa.parse_required_roles("") == frozenset()

@@ -8,14 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pyotp
-from console_helpers import Clock, csrf_of, login
 from flask import Flask
 from flask.testing import FlaskClient
 
 from crm_pay.persistence.models import Payment
 from crm_pay.services import mfa
 from crm_pay.services.context import Context
-from paytest import balance, paid
+from crm_pay.testing import Clock
+from paytest import balance, csrf_of, login, paid
 
 
 def _refund_form(client: FlaskClient, payment_id: str) -> dict[str, str]:

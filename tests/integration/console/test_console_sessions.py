@@ -6,15 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from console_helpers import (
-    COOKIE,
-    Clock,
-    console_cookie_of,
-    csrf_of,
-    form_of,
-    login,
-    set_console_cookie,
-)
+from console_helpers import COOKIE, console_cookie_of, form_of, set_console_cookie
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
@@ -24,6 +16,8 @@ from crm_pay.persistence.models import AuditEntry, ConsoleSession, Payment, User
 from crm_pay.services import console_sessions
 from crm_pay.services.access import deactivate_user
 from crm_pay.services.context import Context
+from crm_pay.testing import Clock
+from paytest import csrf_of, login
 
 
 def _payments(ctx: Context) -> int:

@@ -10,7 +10,6 @@ import re
 
 import pyotp
 import pytest
-from console_helpers import Clock, csrf_of, login
 from flask import Flask
 from flask.testing import FlaskClient
 from soft_authenticator import SoftKey
@@ -19,6 +18,8 @@ from sqlalchemy import select
 from crm_pay.persistence.models import AuditEntry, WebauthnCredential
 from crm_pay.services import mfa
 from crm_pay.services.context import Context
+from crm_pay.testing import Clock
+from paytest import csrf_of, login
 
 ORIGIN = "http://localhost"  # Flask's test client host
 EMAIL = "supervisor@example.com"

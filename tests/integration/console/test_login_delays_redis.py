@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from console_helpers import login
 from flask import Flask
+
+from paytest import login
 
 pytestmark = pytest.mark.redis
 
