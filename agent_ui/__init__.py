@@ -7,25 +7,25 @@ from flask import Flask
 
 from crm_pay.current import get_context
 
+from . import (
+    admin,
+    auth,
+    console,
+    console_refunds,  # noqa: F401 (adds the refund route to console.bp)
+    live_socket,
+    mailbox,
+    mfa,
+    mfa_webauthn,
+    paypage,
+    receipts_portal,
+    supervisor,
+)
+
 __all__ = ["register_ui"]
 
 
 def register_ui(app: Flask, prefix: str) -> None:
     """Mount every page under ``prefix``. Called once by ``CrmPay.init_app``."""
-    from . import (
-        admin,
-        auth,
-        console,
-        console_refunds,  # noqa: F401 (adds the refund route to console.bp)
-        live_socket,
-        mailbox,
-        mfa,
-        mfa_webauthn,
-        paypage,
-        receipts_portal,
-        supervisor,
-    )
-
     app.register_blueprint(paypage.bp, url_prefix=prefix)
     auth.init_auth(app, prefix)
     mfa.init_mfa(app, prefix)  # second factor at sign-in, Security page, step-up

@@ -69,7 +69,7 @@ def _http_error(exc: Any) -> tuple[str, int]:
 
 
 def _kinds() -> dict[str, Any]:
-    kinds: dict[str, Any] = get_context().extras.get("crm_kinds", {})
+    kinds: dict[str, Any] = get_context().crm_kinds
     return kinds
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,10 +46,12 @@ from flask import (
 )
 
 from crm_pay import http_headers, rate_limits
+from crm_pay.api import route_policy
+from crm_pay.config import CrmPayConfig
 from crm_pay.current import get_context
 from crm_pay.domain.errors import Unauthorized
 from crm_pay.rate_limits import LoginPolicy, RateLimits
-from crm_pay.services import access, console_sessions
+from crm_pay.services import access, console_sessions, policy
 from crm_pay.services.access import Principal
 
 from .console_session import console_cookie, csrf_token, flash, use_console_session, wants_json
@@ -90,8 +93,8 @@ class ConsoleUser:
         return self.principal.name
 
 
-def _cfg(key: str) -> Any:
-    return current_app.config[key]
+def _config() -> CrmPayConfig:
+    return get_context().config
 
 
 def _now() -> datetime:
@@ -158,9 +161,6 @@ def _route_allowed(principal: Principal, role: str) -> bool:
     """The blueprint's role and the endpoint's action in the route table
     (crm_pay/api/route_policy.py, checked by :func:`policy.may`); an endpoint with no
     entry is refused (fail closed) and logged so the developer adds one."""
-    from crm_pay.api import route_policy
-    from crm_pay.services import policy
-
     needed = route_policy.action_for(request.endpoint)
     if needed is None:
         log.error("no authorization policy for endpoint %s: refused", request.endpoint)
@@ -173,7 +173,7 @@ def _route_allowed(principal: Principal, role: str) -> bool:
 def security_headers(resp: Response) -> Response:
     """Strict CSP for console pages: scripts and styles from our origin only, no inline
     script; framing allowed to ``CRM_PAY_FRAME_ANCESTORS`` (the CRM that embeds us)."""
-    ancestors = _cfg("CRM_PAY_FRAME_ANCESTORS") or "'none'"
+    ancestors = _config().frame_ancestors or "'none'"
     policy: str | None = None
     if resp.mimetype == "text/html":
         host = request.host
@@ -208,7 +208,7 @@ def _load_user() -> ConsoleUser | None:
     if uid is None and sid is None:
         return None
     ctx = get_context()
-    idle = float(_cfg("CRM_PAY_IDLE_TIMEOUT"))
+    idle = float(_config().idle_timeout)
     if isinstance(uid, bool) or not isinstance(uid, int) or not isinstance(sid, str) or not sid:
         _signed_out("gone")
         return None
@@ -246,7 +246,7 @@ _SIGNED_OUT_MESSAGES = {
 
 def _unauthorized() -> Response | tuple[Response, int]:
     reason = g.get("crm_pay_signed_out")
-    minutes = max(1, int(_cfg("CRM_PAY_IDLE_TIMEOUT")) // 60)
+    minutes = max(1, _config().idle_timeout // 60)
     message = _SIGNED_OUT_MESSAGES.get(reason or "", "Sign in to use the agent console.")
     message = message.format(minutes=minutes)
     if wants_json():
@@ -270,15 +270,22 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+# The app's second-factor hook: (principal, next URL) -> the page that holds the
+# sign-in, or None to sign in now. Installed by agent_ui.mfa.init_mfa.
+SecondFactor = Callable[[Principal, "str | None"], "Response | None"]
+SECOND_FACTOR_KEY = "crm_pay_second_factor"
+
+
 def _second_factor(principal: Principal, next_url: str | None) -> Response | None:
     """MFA hook, run after the password is right and before the session starts.
 
     Returns the code page (enrolled users) or the enrolment page (role in
     ``CRM_PAY_MFA_REQUIRED_ROLES``) to hold the sign-in, or None to sign the user in
-    (see :mod:`agent_ui.mfa`: the pending state is a signed token in the form)."""
-    from . import mfa  # mfa imports this module
-
-    return mfa.hold_sign_in(principal, next_url)
+    (see :mod:`agent_ui.mfa`: the pending state is a signed token in the form).
+    ``agent_ui.mfa`` installs the hook (:data:`SECOND_FACTOR_KEY`): it imports this
+    module, so this one may not import it back."""
+    hold: SecondFactor | None = current_app.extensions.get(SECOND_FACTOR_KEY)
+    return None if hold is None else hold(principal, next_url)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -299,8 +306,8 @@ def login() -> Response | tuple[Response, int] | str:
             ctx,
             email,
             password,
-            max_failures=int(_cfg("CRM_PAY_LOGIN_MAX_FAILURES")),
-            lock_seconds=int(_cfg("CRM_PAY_LOGIN_LOCK_SECONDS")),
+            max_failures=_config().login_max_failures,
+            lock_seconds=_config().login_lock_seconds,
         )
     except Unauthorized as exc:
         _login_failed(email)
@@ -372,7 +379,7 @@ def begin_session(principal: Principal, next_url: str | None) -> Response:
     sid = console_sessions.create(
         ctx,
         principal.id,
-        max_age=int(_cfg("CRM_PAY_SESSION_MAX_AGE")),
+        max_age=_config().session_max_age,
         ip=request.remote_addr or "",
         user_agent=request.user_agent.string,
     )
@@ -429,6 +436,5 @@ def _headers(resp: Response) -> Response:
 def init_auth(app: Flask, prefix: str) -> None:
     """Mount sign-in and set up login throttling. Nothing of the host app changes: the
     session, CSRF and headers are the console blueprints' own (:func:`protect`)."""
-    cfg = app.config
-    rate_limits.install(app.extensions, cfg)
+    rate_limits.install(app.extensions, get_context(app).config)
     app.register_blueprint(bp, url_prefix=f"{prefix}/agent")

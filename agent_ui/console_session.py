@@ -27,7 +27,7 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
+from flask import Blueprint, Response, g, jsonify, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from crm_pay.current import get_context
@@ -148,12 +148,12 @@ def _save(resp: Response) -> Response:
     cookie: ConsoleCookie | None = g.get(_G_KEY)
     if cookie is None or not cookie.modified:
         return resp
-    cfg = current_app.config
+    config = get_context().config
     options: dict[str, Any] = {
         "path": _cookie_path(),
-        "secure": bool(cfg["CRM_PAY_SECURE_COOKIES"]),
+        "secure": config.secure_cookies,
         "httponly": True,
-        "samesite": cfg["CRM_PAY_SESSION_SAMESITE"],
+        "samesite": config.session_samesite,
     }
     if cookie:
         resp.set_cookie(cookie_name(), encode(dict(cookie)), **options)

@@ -44,8 +44,13 @@ bp = Blueprint("crm_pay_launch", __name__, template_folder="templates")
 _TITLES = {400: "Launch link not valid", 403: "Not allowed", 410: "Launch link expired"}
 
 
+_EXTENSION_KEY = "crm_pay_launch"
+
+
 def _config() -> LaunchConfig:
-    return LaunchConfig.from_config(current_app.config)
+    """The app's launch settings, built once by :func:`init_launch`."""
+    config: LaunchConfig = current_app.extensions[_EXTENSION_KEY]
+    return config
 
 
 @bp.after_request
@@ -146,5 +151,6 @@ def link() -> Any:
 def init_launch(app: Flask, prefix: str) -> None:
     """Mount the launch endpoints under ``{prefix}/agent``. They read the console
     session but take no CSRF token: a CRM's signature authenticates their requests."""
+    app.extensions[_EXTENSION_KEY] = LaunchConfig.from_config(get_context(app).config)
     auth.console_blueprint(bp, csrf=False)
     app.register_blueprint(bp, url_prefix=f"{prefix}/agent")

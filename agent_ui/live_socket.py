@@ -36,6 +36,7 @@ from flask import Flask, current_app, request
 from flask_socketio import SocketIO, disconnect, join_room, leave_room, rooms
 
 from crm_pay import live_publisher
+from crm_pay.config import CrmPayConfig
 from crm_pay.current import get_context
 from crm_pay.services import console_sessions
 from crm_pay.services.access import Principal
@@ -107,21 +108,19 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _allowed_origins(config: Any) -> list[str]:
+def _allowed_origins(config: CrmPayConfig) -> list[str]:
     """Browsers may open a socket from our public origin and any configured extra ones
     (e.g. the host agents use inside the contact center)."""
-    extra = config["CRM_PAY_SOCKETIO_CORS_ORIGINS"] or []
-    if isinstance(extra, str):
-        extra = [o.strip() for o in extra.split(",") if o.strip()]
-    return [_origin(config["CRM_PAY_PUBLIC_URL"]), *extra]
+    extra = [o.strip() for o in (config.socketio_cors_origins or "").split(",") if o.strip()]
+    return [_origin(config.public_url), *extra]
 
 
 def init_live(app: Flask, prefix: str) -> None:
     """Attach Socket.IO at ``{prefix}/socket.io`` and install the app's live-status
     publisher (``ctx.live``)."""
-    cfg = app.config
-    queue = cfg["CRM_PAY_SOCKETIO_MESSAGE_QUEUE"] or None
-    channel = cfg["CRM_PAY_SOCKETIO_CHANNEL"]
+    config = get_context(app).config
+    queue = config.socketio_message_queue or None
+    channel = config.socketio_channel
     # The manager is built here rather than from ``message_queue=``: the module-level
     # SocketIO object keeps options between apps, and an app without a queue must not
     # inherit the previous app's.
@@ -130,7 +129,7 @@ def init_live(app: Flask, prefix: str) -> None:
         async_mode="threading",
         path=f"{prefix}/socket.io",
         client_manager=live_publisher.client_manager(queue, channel=channel),
-        cors_allowed_origins=_allowed_origins(cfg),
+        cors_allowed_origins=_allowed_origins(config),
         max_http_buffer_size=_MAX_MESSAGE_BYTES,
     )
     live_publisher.install(get_context(app), socketio.server, message_queue=queue, channel=channel)

@@ -45,10 +45,10 @@ _EXPIRED = "This sign-in step timed out or is no longer valid. Sign in again."
 
 
 def init_mfa(app: Flask, prefix: str) -> None:
-    """Mount the pages; an unknown role in ``CRM_PAY_MFA_REQUIRED_ROLES`` stops start-up."""
-    app.extensions["crm_pay_mfa_required"] = mfa.parse_required_roles(
-        get_context(app).config.mfa_required_roles
-    )
+    """Mount the pages and install the second-factor hook of the sign-in (the roles
+    that need it were checked by :class:`~crm_pay.config.CrmPayConfig`)."""
+    app.extensions["crm_pay_mfa_required"] = get_context(app).config.mfa_roles
+    app.extensions[auth.SECOND_FACTOR_KEY] = hold_sign_in
     app.register_blueprint(bp, url_prefix=f"{prefix}/agent/mfa")
     app.register_blueprint(security_bp, url_prefix=f"{prefix}/agent/security")
 
@@ -68,9 +68,7 @@ def _pending(principal: Principal, purpose: str, next_url: str | None) -> str | 
 def _open_pending(purpose: str) -> tuple[Principal, dict[str, Any]] | None:
     raw = request.form.get("pending", "")
     try:
-        data = _serializer().loads(
-            raw, max_age=int(current_app.config["CRM_PAY_MFA_PENDING_SECONDS"])
-        )
+        data = _serializer().loads(raw, max_age=get_context().config.mfa_pending_seconds)
     except (BadSignature, SignatureExpired):
         return None
     if not isinstance(data, dict) or data.get("p") != purpose:

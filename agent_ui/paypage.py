@@ -54,8 +54,9 @@ bp = Blueprint(
 
 
 def install_script_inventory(app: Flask, url_prefix: str | None = None) -> None:
-    """(Re)build the pay page's script inventory from ``app.config``: done at start-up;
-    call it again after changing the Braintree settings of a running app (tests)."""
+    """Build the pay page's script inventory (done at start-up, when the blueprint is
+    registered): our own scripts hashed from the files served now, the PSP's asked
+    from its adapter whenever the inventory is read."""
     pay_scripts.install_inventory(
         app,
         url_prefix=get_context(app).settings.url_prefix if url_prefix is None else url_prefix,
@@ -73,7 +74,8 @@ bp.add_url_rule("/csp-report", "csp_report", pay_scripts.csp_report, methods=["P
 
 
 def _card_entry() -> CardEntry:
-    """The PSP's hosted-fields origins (its adapter's :class:`CardEntry`); none when the
+    """The PSP's hosted-fields origins (its adapter's :class:`CardEntry`; its scripts go
+    through the inventory, :mod:`agent_ui.pay_scripts`); none when the
     PSP cannot be set up, so a closed page still gets a strict policy."""
     try:
         return get_context().psp.card_entry()
@@ -89,16 +91,13 @@ class HostedFieldsNotConfigured(CrmPayError):
 
 def hosted_fields_scripts() -> list[dict[str, str | None]]:
     """The scripts the pay page loads, from the inventory (``agent_ui.pay_scripts``): the
-    development sandbox's library or Braintree's client and hosted-fields scripts pinned
-    to ``CRM_PAY_BRAINTREE_JS_VERSION`` with the SRI hashes of
-    ``CRM_PAY_BRAINTREE_JS_INTEGRITY`` (refused without them: card entry never runs code
-    we have not pinned), then our own, each with its ``integrity``."""
+    PSP's hosted-fields scripts as its adapter's ``CardEntry`` declares and pins them
+    (refused when one has no pin: card entry never runs code we have not pinned), then
+    our own, each with its ``integrity``."""
     scripts = pay_scripts.page_scripts()
     if scripts is None:
-        version = current_app.config["CRM_PAY_BRAINTREE_JS_VERSION"]
         raise HostedFieldsNotConfigured(
-            "The payment page is not configured: set CRM_PAY_BRAINTREE_JS_INTEGRITY "
-            f'{{"client": "sha384-...", "hosted-fields": "sha384-..."}} for version {version}.'
+            f"The payment page is not configured: {pay_scripts.pin_advice()}."
         )
     return [
         {"src": request.script_root + s.url if s.origin == "'self'" else s.url,
@@ -291,11 +290,11 @@ def _rate_limited(scope: str, limit: str, *identifiers: str) -> Refusal | None:
 
 def _submit_refusal(token: str) -> Refusal | None:
     """Payment submissions per link and per IP (a pay link also has its own attempts)."""
-    cfg = current_app.config
+    config = get_context().config
     ip = request.remote_addr or "unknown"
-    return _rate_limited(
-        "pay_submit_link", cfg["CRM_PAY_PAY_SUBMIT_LINK_LIMIT"], token
-    ) or _rate_limited("pay_submit_ip", cfg["CRM_PAY_PAY_SUBMIT_IP_LIMIT"], ip)
+    return _rate_limited("pay_submit_link", config.pay_submit_link_limit, token) or _rate_limited(
+        "pay_submit_ip", config.pay_submit_ip_limit, ip
+    )
 
 
 def _event_error(exc: CrmPayError) -> Response:
@@ -317,7 +316,7 @@ def field_event(token: str) -> Response:
             ValidationError('send JSON like {"field": "cvv", "valid": true}', status=400)
         )
     # The rate-limit store keys by a digest: it never holds a usable link token.
-    per_minute = int(current_app.config["CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE"])
+    per_minute = get_context().config.live_field_events_per_minute
     refusal = _rate_limited("field_events", f"{per_minute}/minute", token)
     if refusal is not None:
         slow_down = "too many updates from this page; please wait a minute"

@@ -18,13 +18,16 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask) -> None:
     """Register crm-pay on ``app`` (same as ``CrmPay(app)``)."""
+    # Deliberately lazy (here and below): ``import crm_pay.domain`` alone must not pull
+    # in Flask, SQLAlchemy and every adapter through the extension.
     from crm_pay.extension import CrmPay
 
     CrmPay(app)
 
 
 def create_app(*args: Any, **kwargs: Any) -> Flask:
-    from crm_pay.app import create_app as factory
+    """The standalone app (:func:`crm_pay.app.create_app`), imported on first call."""
+    from crm_pay.app import create_app as factory  # lazy: see init_app
 
     return factory(*args, **kwargs)
 
@@ -32,7 +35,7 @@ def create_app(*args: Any, **kwargs: Any) -> Flask:
 def __getattr__(name: str) -> Any:
     # Lazy, so importing crm_pay.domain alone pulls in no Flask or SQLAlchemy.
     if name == "CrmPay":
-        from crm_pay.extension import CrmPay
+        from crm_pay.extension import CrmPay  # lazy: see init_app
 
         return CrmPay
     raise AttributeError(name)

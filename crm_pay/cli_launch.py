@@ -26,12 +26,12 @@ __all__ = ["launch_url"]
 )
 @click.option("--agent", default=None, help="Only this agent (email) may use the link.")
 def launch_url(crm_ref: str, minutes: int | None, agent: str | None) -> None:
-    with app_context() as app:
+    with app_context():
         try:
             url = launch_link(
                 command_context(),
                 crm_ref,
-                config=LaunchConfig.from_config(app.config),
+                config=LaunchConfig.from_config(command_context().config),
                 minutes=minutes or command_context().config.launch_link_minutes,
                 agent=agent,
             )

@@ -83,13 +83,13 @@ def settings_of(app: Flask, workers: int) -> ServeSettings:
     """The app's settings that decide whether ``workers`` processes can serve it.
 
     Read once, from the app the factory built (its configuration already parsed)."""
-    cfg = app.config
+    ctx = get_context(app)
     return ServeSettings(
         workers=workers,
-        prefix=str(cfg["CRM_PAY_URL_PREFIX"]).rstrip("/"),
-        message_queue=cfg.get("CRM_PAY_SOCKETIO_MESSAGE_QUEUE") or None,
-        rate_limit_storage=str(cfg.get("CRM_PAY_RATE_LIMIT_STORAGE") or "memory://"),
-        database_url=str(get_context(app).db.engine.url),
+        prefix=ctx.config.prefix,
+        message_queue=ctx.config.socketio_message_queue or None,
+        rate_limit_storage=ctx.config.rate_limit_storage or "memory://",
+        database_url=str(ctx.db.engine.url),
     )
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from crm_pay.domain.errors import ConfigurationError, CrmPayError
 from crm_pay.domain.receipt import format_receipt_number
+from crm_pay.domain.roles import ROLES
 
 __all__ = [
     "CrmPayConfig",
@@ -77,8 +78,8 @@ class CrmPayConfig:
         (
             "Where everything is mounted: API `{prefix}/api/v1`, pay page "
             "`{prefix}/p/<token>`, console `{prefix}/agent/`, admin `{prefix}/admin/`, "
-            "receipts portal `{prefix}/r/…`, Socket.IO `{prefix}/socket.io`, webhook "
-            "`{prefix}/webhooks/braintree`, health `{prefix}/healthz`"
+            "receipts portal `{prefix}/r/…`, Socket.IO `{prefix}/socket.io`, PSP webhooks "
+            "`{prefix}/webhooks/<psp>` (e.g. `/webhooks/braintree`), health `{prefix}/healthz`"
         ),
     )
     public_url: str = setting(
@@ -299,7 +300,7 @@ class CrmPayConfig:
     smtp_port: int = setting(
         587,
         "Messaging (email and SMS)",
-        (),
+        "SMTP port (587 with STARTTLS, 465 with `CRM_PAY_SMTP_SSL`)",
     )
     smtp_username: str | None = setting(
         None,
@@ -708,12 +709,30 @@ class CrmPayConfig:
             raise ConfigurationError(
                 f"CRM_PAY_RECEIPT_PREFIX={self.receipt_prefix!r}: {exc.message}"
             ) from None
+        unknown = sorted(self.mfa_roles - set(ROLES))
+        if unknown:
+            raise ConfigurationError(
+                f"CRM_PAY_MFA_REQUIRED_ROLES has unknown role(s) {', '.join(unknown)}; "
+                f"use a comma-separated list of {', '.join(ROLES)} (or empty for nobody)"
+            )
+        if self.max_body_bytes < 1024:
+            raise ConfigurationError(
+                f"CRM_PAY_MAX_BODY_BYTES={self.max_body_bytes!r}: use a whole number of bytes "
+                "of at least 1024 (default 65536)"
+            )
         for name in ("unknown_window", "settlement_poll_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(
                     f"{KEY_PREFIX}{name.upper()}={getattr(self, name)!r}: use a whole number "
                     "of seconds above 0"
                 )
+
+    @property
+    def mfa_roles(self) -> frozenset[str]:
+        """``mfa_required_roles`` ("supervisor,admin"; "" = nobody) as a set of roles."""
+        return frozenset(
+            part.strip().lower() for part in self.mfa_required_roles.split(",") if part.strip()
+        )
 
     @property
     def prefix(self) -> str:

@@ -208,7 +208,7 @@ def run_demo(
             request_handler=DemoRequestHandler,
         )
     finally:
-        workers = app.extensions["crm_pay"].extras.get("workers")
+        workers = get_context(app).workers
         if workers is not None:
             workers.stop()
         sandbox.stop()

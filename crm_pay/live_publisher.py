@@ -37,6 +37,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import socketio
+
 from crm_pay.services.context import Context, LiveStatus
 from vault.pan import contains_pan
 
@@ -69,8 +71,6 @@ DEFAULT_CHANNEL = "crm-pay-live"
 # Generous bounds: a status is a short word, a decline message a sentence or two.
 _MAX_SHORT = 64
 _MAX_TEXT = 500
-# Where ctx.extras keeps the queue a worker process should emit through.
-_QUEUE_EXTRA = "live_message_queue"
 
 
 class Emitter(Protocol):
@@ -162,8 +162,6 @@ def clean_event(
 def client_manager(url: str | None, *, channel: str, write_only: bool = False) -> Any:
     """The python-socketio client manager for a message queue URL (None: this process
     only). ``redis://``/``rediss://`` use Redis; other URLs go through Kombu."""
-    import socketio
-
     if not url:
         return socketio.Manager()
     if url.startswith(("redis://", "rediss://", "unix://")):
@@ -179,8 +177,6 @@ def make_publisher(target: Emitter | str, *, channel: str = DEFAULT_CHANNEL) -> 
     is a courtesy to the agent and must not fail the payment that triggered it."""
     emitter: Any
     if isinstance(target, str):
-        import socketio
-
         emitter = socketio.Server(
             async_mode="threading",
             client_manager=client_manager(target, channel=channel, write_only=True),
@@ -206,16 +202,13 @@ def install(
     """Web process: publish through ``server``, and remember the queue (if any) so that
     :func:`use_write_only_emitter` can switch a worker process over to it."""
     ctx.live = make_publisher(server, channel=channel)
-    if message_queue:
-        ctx.extras[_QUEUE_EXTRA] = (message_queue, channel)
-    else:
-        ctx.extras.pop(_QUEUE_EXTRA, None)
+    ctx.live_queue = (message_queue, channel) if message_queue else None
 
 
 def use_write_only_emitter(ctx: Context) -> bool:
     """In a worker process: send live status through the message queue the web app was
     configured with (if any). Returns whether one was installed."""
-    queue = ctx.extras.get(_QUEUE_EXTRA)
+    queue = ctx.live_queue
     if not queue:
         return False
     url, channel = queue

@@ -20,13 +20,13 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+from crm_pay.config import CrmPayConfig
 
 __all__ = ["RateLimits", "LoginPolicy", "Refusal", "login_delay", "install"]
 
@@ -180,7 +180,7 @@ class RateLimits:
         return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
-def install(extensions: dict[str, object], config: Mapping[str, Any]) -> RateLimits:
+def install(extensions: dict[str, object], config: CrmPayConfig) -> RateLimits:
     """The app's :class:`RateLimits` (created from ``CRM_PAY_RATE_LIMIT_*`` on first
     call, then shared by the console, the pay page and the API), with its
     :class:`LoginPolicy` in ``extensions["crm_pay_login_policy"]``."""
@@ -188,29 +188,30 @@ def install(extensions: dict[str, object], config: Mapping[str, Any]) -> RateLim
     if isinstance(existing, RateLimits):
         return existing
     limits_ = RateLimits(
-        str(config["CRM_PAY_RATE_LIMIT_STORAGE"]),
-        namespace=str(config["CRM_PAY_RATE_LIMIT_NAMESPACE"]),
+        config.rate_limit_storage,
+        namespace=config.rate_limit_namespace,
     )
-    for key in (
-        "CRM_PAY_LOGIN_IP_ACCOUNTS_LIMIT",
-        "CRM_PAY_API_RATE_LIMIT",
-        "CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT",
-        "CRM_PAY_PAY_SUBMIT_LINK_LIMIT",
-        "CRM_PAY_PAY_SUBMIT_IP_LIMIT",
+    for name in (
+        "login_ip_accounts_limit",
+        "api_rate_limit",
+        "api_unauthenticated_rate_limit",
+        "pay_submit_link_limit",
+        "pay_submit_ip_limit",
     ):
+        value = str(getattr(config, name))
         try:
-            parse(str(config[key]))
+            parse(value)
         except ValueError as exc:
             raise ValueError(
-                f"{key}={config[key]!r} is not a rate limit; write e.g. '600/minute' or "
-                "'100/10 minutes'"
+                f"CRM_PAY_{name.upper()}={value!r} is not a rate limit; write e.g. "
+                "'600/minute' or '100/10 minutes'"
             ) from exc
     extensions["crm_pay_login_policy"] = LoginPolicy(
-        account_ip_free=int(config["CRM_PAY_LOGIN_ACCOUNT_IP_FREE_FAILURES"]),
-        account_free=int(config["CRM_PAY_LOGIN_ACCOUNT_FREE_FAILURES"]),
-        delay_cap_seconds=float(config["CRM_PAY_LOGIN_DELAY_CAP"]),
-        failure_window_seconds=int(config["CRM_PAY_LOGIN_FAILURE_WINDOW"]),
-        ip_accounts=str(config["CRM_PAY_LOGIN_IP_ACCOUNTS_LIMIT"]),
+        account_ip_free=config.login_account_ip_free_failures,
+        account_free=config.login_account_free_failures,
+        delay_cap_seconds=float(config.login_delay_cap),
+        failure_window_seconds=config.login_failure_window,
+        ip_accounts=config.login_ip_accounts_limit,
     )
     if not limits_.reachable():
         # Fail open (module docstring), but say so loudly at start.

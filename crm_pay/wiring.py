@@ -8,21 +8,30 @@ Third-party packages add adapters through entry points: group ``crm_pay.psp``,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import threading
+import time
 from collections.abc import Callable, Mapping
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.crm import BuiltinCrm
+from connectors.crm.hubspot import verify_hubspot_signature_v3
 from connectors.messaging import FileMailbox, FileSmsOutbox, SmtpSender
-from connectors.outbound import OutboundPolicy, policy_from_config
-from connectors.psp.braintree import BraintreeGateway, check_merchant_accounts
+from connectors.outbound import OutboundPolicy, guarded_session, policy_from_config
+from connectors.psp.braintree import BraintreeGateway, card_entry_for, check_merchant_accounts
 from connectors.psp.braintree_sandbox import SandboxConfig
 from crm_pay.domain.errors import ConfigurationError
 from crm_pay.ports import CrmConnector, EmailSender, PaymentGateway, SmsSender
+from crm_pay.services import crm_settings
+from crm_pay.services.crm_settings import ConnectorKind
 
 __all__ = [
     "braintree_merchant_accounts",
@@ -36,9 +45,40 @@ __all__ = [
     "load_email_sender",
     "load_sms_sender",
     "launch_verifiers",
+    "script_fetcher",
 ]
 
 SecretLookup = Callable[[str], "str | None"]
+# A pay-page script is a few hundred KiB at most; more is not the script we pinned.
+_MAX_SCRIPT_BYTES = 5 * 1024 * 1024
+
+
+def script_fetcher(config: Mapping[str, Any]) -> Callable[..., bytes]:
+    """How the pay page's script check fetches an external script:
+    ``fetch(url, *, development=False) -> bytes``, through the outbound URL policy
+    (``CRM_PAY_OUTBOUND_ALLOW_HOSTS``; loopback in demo mode and tests). A script its
+    PSP adapter marks ``development`` (a sandbox's stand-in on this machine) may also
+    be fetched from its own host over loopback. Raises when the answer is not 200 or
+    is larger than any script we would pin."""
+    base = policy_from_config(config)
+    timeout = float(config.get("CRM_PAY_BRAINTREE_TIMEOUT") or 20.0)
+
+    def fetch(url: str, *, development: bool = False) -> bytes:
+        policy = base
+        if development:
+            host = urlsplit(url).hostname or ""
+            policy = OutboundPolicy(allow_hosts=base.allow_hosts | {host}, allow_loopback=True)
+        policy.check_url(url, setting=f"script {url}")
+        with guarded_session(policy) as session:
+            resp = session.get(url, timeout=timeout, stream=True)
+            if resp.status_code != 200:
+                raise RuntimeError(f"{url} answered HTTP {resp.status_code}")
+            body = resp.raw.read(_MAX_SCRIPT_BYTES + 1, decode_content=True)
+        if len(body) > _MAX_SCRIPT_BYTES:
+            raise RuntimeError(f"{url} is larger than {_MAX_SCRIPT_BYTES} bytes")
+        return bytes(body)
+
+    return fetch
 
 
 def _sandbox_merchant_accounts() -> dict[str, str | None]:
@@ -109,6 +149,15 @@ def braintree_psp(
         "timeout": float(config.get("CRM_PAY_BRAINTREE_TIMEOUT") or 20.0),
     }
     env = config.get("CRM_PAY_BRAINTREE_ENVIRONMENT", "local")
+    # The pay page's hosted fields (scripts with their SRI pins, CSP origins).
+    common["card_entry"] = card_entry_for(
+        str(env),
+        assets_url=str(
+            config.get("CRM_PAY_BRAINTREE_ASSETS_URL") or config["CRM_PAY_BRAINTREE_GATEWAY_URL"]
+        ),
+        js_version=str(config.get("CRM_PAY_BRAINTREE_JS_VERSION") or ""),
+        js_integrity=config.get("CRM_PAY_BRAINTREE_JS_INTEGRITY"),
+    )
     if env == "local":
         return BraintreeGateway.for_local_sandbox(
             config["CRM_PAY_BRAINTREE_GATEWAY_URL"],
@@ -238,13 +287,13 @@ def _url_check(
     return check
 
 
-def crm_kinds(instance_path: str, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def crm_kinds(
+    instance_path: str, config: Mapping[str, Any] | None = None
+) -> dict[str, ConnectorKind]:
     """The kinds of CRM an admin can configure, from the connectors that are installed.
 
     ``config`` gives the outbound URL policy (``CRM_PAY_OUTBOUND_ALLOW_HOSTS``, loopback in
     demo mode and tests), read once here and handed to every connector built."""
-    from crm_pay.services.crm_settings import ConnectorKind
-
     policy = policy_from_config(config or {})
 
     def builtin(
@@ -253,7 +302,7 @@ def crm_kinds(instance_path: str, config: Mapping[str, Any] | None = None) -> di
         path = settings.get("path") or str(Path(instance_path) / "crm.json")
         return BuiltinCrm(Path(path))
 
-    kinds: dict[str, Any] = {
+    kinds: dict[str, ConnectorKind] = {
         "builtin": ConnectorKind(
             kind="builtin",
             label="Builtin CRM (demo)",
@@ -296,21 +345,13 @@ def crm_kinds(instance_path: str, config: Mapping[str, Any] | None = None) -> di
 
 
 def launch_verifiers() -> dict[str, Callable[..., bool]]:
-    """Signature checks of the CRMs that open the agent console (``ctx.extras
-    ["launch_verifiers"]``): the web layer may not import connectors itself."""
-    verifiers: dict[str, Callable[..., bool]] = {}
-    try:
-        from connectors.crm.hubspot import verify_hubspot_signature_v3
-    except ImportError:
-        return verifiers
-    verifiers["hubspot"] = verify_hubspot_signature_v3
-    return verifiers
+    """Signature checks of the CRMs that open the agent console (``ctx.launch_verifiers``):
+    the web layer may not import connectors itself."""
+    return {"hubspot": verify_hubspot_signature_v3}
 
 
 def _fields(fields: Any) -> tuple[dict[str, Any], ...]:
     """Connector packages describe their form fields as dicts or small dataclasses."""
-    import dataclasses
-
     out = []
     for f in fields:
         if dataclasses.is_dataclass(f) and not isinstance(f, type):
@@ -327,8 +368,6 @@ class ActiveCrm:
     admin's change takes effect without a restart, in every process."""
 
     def __init__(self, ctx: Any, default: Callable[[], CrmConnector], *, ttl: float = 2.0) -> None:
-        import threading
-
         self._ctx = ctx
         self._default_factory = default
         self._ttl = ttl
@@ -338,26 +377,20 @@ class ActiveCrm:
         self._checked = -1e9
 
     def _get(self) -> Any:
-        import time
-
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from crm_pay.services import crm_settings as connectors
-
         now = time.monotonic()
         if now - self._checked < self._ttl and self._adapter is not None:
             return self._adapter
         with self._lock:
             try:
-                key = connectors.active_config(self._ctx)
+                key = crm_settings.active_config(self._ctx)
             except SQLAlchemyError:  # schema not migrated yet: the configured default
                 key = None
             if key != self._key or self._adapter is None:
                 if key is None:
                     self._adapter = self._default_factory()
                 else:
-                    row = connectors.load_row(self._ctx, key[0])
-                    self._adapter = connectors.build_adapter(self._ctx, row)
+                    row = crm_settings.load_row(self._ctx, key[0])
+                    self._adapter = crm_settings.build_adapter(self._ctx, row)
                 self._key = key
             self._checked = now
             return self._adapter

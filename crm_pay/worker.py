@@ -35,7 +35,6 @@ def handlers(ctx: Context) -> dict[str, Handler]:
     """Every outbox topic this release can deliver."""
     found: dict[str, Handler] = dict(CRM_HANDLERS)
     found["message.deliver"] = deliver_message
-    found.update(ctx.extras.get("outbox_handlers", {}))
     return found
 
 

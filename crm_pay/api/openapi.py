@@ -413,7 +413,9 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
                                 "type": "string",
                                 "minLength": 1,
                                 "maxLength": 2000,
-                                "pattern": "\\S",
+                                # Not all of it what str.strip() removes (\x1c-\x1f and
+                                # \x85 besides re's \s): a blank note is refused.
+                                "pattern": f"[^{_WS}]",
                                 "description": "Why; a blank note is refused",
                             }
                         },

@@ -17,7 +17,8 @@ from flask import Blueprint, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from crm_pay.domain.errors import ConfigurationError, ValidationError
+from crm_pay.current import get_context
+from crm_pay.domain.errors import ValidationError
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -32,7 +33,6 @@ __all__ = [
 # Our deepest valid body is 2 levels ({"allocations": {...}}); 32 leaves room and keeps
 # Python's recursive json parser far from its recursion limit (about 1,000).
 MAX_JSON_DEPTH: Final = 32
-CONFIG_KEY: Final = "CRM_PAY_MAX_BODY_BYTES"
 
 _STRUCTURE = re.compile(r'[\[\]{}"]')
 # The rest of a JSON string after its opening quote. Each character matches one way only,
@@ -59,13 +59,8 @@ def install_body_limit(bp: Blueprint) -> None:
 
     @bp.record_once
     def _read_config(state: BlueprintSetupState) -> None:
-        value = state.app.config[CONFIG_KEY]  # crm_pay.config.DEFAULTS: 64 KiB
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
-            raise ConfigurationError(
-                f"{CONFIG_KEY}={value!r}: use a whole number of bytes of at least 1024 "
-                "(default 65536)"
-            )
-        limits["bytes"] = value
+        # Checked (at least 1024) by CrmPayConfig.validate; default 64 KiB.
+        limits["bytes"] = get_context(state.app).config.max_body_bytes
 
     @bp.before_request
     def _limit_body() -> None:

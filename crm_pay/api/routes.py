@@ -81,9 +81,9 @@ def auth(role: str = "agent") -> Callable[[F], F]:
                     raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
                 principal = authenticate_api_key(_ctx(), secret.strip())
             except Unauthorized:
-                _rate_limit("CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT", "api_ip", _client_ip())
+                _rate_limit(_ctx().config.api_unauthenticated_rate_limit, "api_ip", _client_ip())
                 raise
-            _rate_limit("CRM_PAY_API_RATE_LIMIT", "api_key", str(principal.id))
+            _rate_limit(_ctx().config.api_rate_limit, "api_key", str(principal.id))
             require_role(principal, role)
             _require_route_policy(principal)
             g.crm_pay_principal = principal
@@ -114,11 +114,12 @@ def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def _rate_limit(config_key: str, scope: str, identifier: str) -> None:
-    """Count this request against ``config_key``'s limit (per key, or per IP without a
+def _rate_limit(limit: str, scope: str, identifier: str) -> None:
+    """Count this request against ``limit`` (``CRM_PAY_API_RATE_LIMIT`` or
+    ``CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT``) (per key, or per IP without a
     valid key); 429 with Retry-After when it is used up (docs/security/throttling.md)."""
     limits: RateLimits = current_app.extensions["crm_pay_rate_limits"]
-    refusal = limits.hit(current_app.config[config_key], scope, identifier)
+    refusal = limits.hit(limit, scope, identifier)
     if refusal is not None:
         who = "this API key" if scope == "api_key" else "this address without a valid key"
         raise RateLimited(

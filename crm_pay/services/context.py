@@ -1,5 +1,5 @@
 """What every use case is handed: the database, the adapters chosen by the wiring code,
-settings and a clock. Built once per app in ``crm_pay.extension``."""
+settings and a clock. Built once per app by ``crm_pay.bootstrap``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formataddr
-from typing import Any
+from typing import Any, Protocol
 
 from crm_pay.config import CrmPayConfig
 from crm_pay.domain.receipt import Merchant
@@ -15,10 +15,24 @@ from crm_pay.persistence.db import Database
 from crm_pay.ports import CrmConnector, EmailSender, PaymentGateway, SmsSender
 from vault import KeyRing
 
-__all__ = ["Settings", "Context", "LiveStatus"]
+__all__ = ["Settings", "Context", "Dispatcher", "LiveStatus", "Workers"]
 
 # A callback the web layer installs to push live status (payment id, event dict).
 LiveStatus = Callable[[str, dict[str, Any]], None]
+
+
+class Dispatcher(Protocol):
+    """The in-process outbox dispatcher, as services see it: they may only wake it."""
+
+    def wake(self) -> None: ...
+
+
+class Workers(Protocol):
+    """``crm_pay.worker.BackgroundWorkers`` (not imported: the worker imports services)."""
+
+    dispatcher: Dispatcher
+
+    def stop(self) -> None: ...
 
 
 def _utcnow() -> datetime:
@@ -102,6 +116,11 @@ class Settings:
 
 @dataclass
 class Context:
+    """One app's database, adapters, settings and the parts the entry points add.
+
+    Built by :func:`crm_pay.bootstrap.bootstrap`; every field is named and typed, so
+    a reader (and mypy) sees what the web layer, the worker and services share."""
+
     db: Database
     psp: PaymentGateway
     crm: CrmConnector
@@ -111,9 +130,24 @@ class Context:
     live: LiveStatus | None = None
     email: EmailSender | None = None
     sms: SmsSender | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    # How the pay page's script check fetches an external script (the wiring builds it
+    # with the outbound URL policy): fetch(url, *, development=False) -> bytes.
+    fetch_script: Callable[..., bytes] | None = None
     # The parsed configuration the app started with; pages and services read it here.
     config: CrmPayConfig = field(default_factory=CrmPayConfig)
+    # Kind -> crm_pay.services.crm_settings.ConnectorKind: the CRMs an admin may set up
+    # (typed loosely: that module sits above this one in the services layers).
+    crm_kinds: dict[str, Any] = field(default_factory=dict)
+    # Source ("hubspot") -> signature check of the CRMs that open the console.
+    launch_verifiers: dict[str, Callable[..., bool]] = field(default_factory=dict)
+    # The in-process background workers (CRM_PAY_BACKGROUND_WORKERS), if started.
+    workers: Workers | None = None
+    # (message queue URL, channel) of live status, set by the web app's Socket.IO
+    # server so a worker process can emit through the same queue.
+    live_queue: tuple[str, str] | None = None
+    # crm_pay.page_scripts.PayPageScripts, once the pay page is mounted (typed loosely:
+    # that module reaches the connectors, which services may not import).
+    pay_page_scripts: Any = None
 
     def now(self) -> datetime:
         return self.clock()

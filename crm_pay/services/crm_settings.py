@@ -1,6 +1,6 @@
 """CRM connectors configured by an admin: settings, vault-encrypted secrets and field
 mapping, versioned; at most one enabled. Adapters are built by the wiring code from a
-registry of kinds it places in ``ctx.extras["crm_kinds"]``."""
+registry of kinds it places in ``ctx.crm_kinds``."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class ConnectorKind:
 
 
 def _kinds(ctx: Context) -> dict[str, ConnectorKind]:
-    kinds: dict[str, ConnectorKind] = ctx.extras.get("crm_kinds", {})
+    kinds: dict[str, ConnectorKind] = ctx.crm_kinds
     return kinds
 
 

@@ -8,7 +8,7 @@ crm-pay; a launch only says *where* to land):
   app's consumer secret (:mod:`vault.canvas`); the record id comes from the context.
 - **HubSpot CRM card**: a request signed with HubSpot's v3 signature and the app's client
   secret; the record is ``associatedObjectId``. The verifier is a connector function the
-  wiring code puts in ``ctx.extras["launch_verifiers"]["hubspot"]``.
+  wiring code puts in ``ctx.launch_verifiers["hubspot"]``.
 - **Signed launch link** for any other CRM: a :func:`vault.tokens.sign` token carrying
   the customer's CRM id (and optionally the agent it is for), expiring in minutes.
 
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from crm_pay.config import CrmPayConfig
 from crm_pay.domain.errors import ConfigurationError, Forbidden, Gone, ValidationError
 from vault.canvas import CanvasRequestInvalid, canvas_record_id, verify_canvas_request
 from vault.errors import TokenExpired, TokenInvalid
@@ -92,15 +93,15 @@ class LaunchConfig:
     link_secret: str | None = None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> LaunchConfig:
-        """Read the ``CRM_PAY_SALESFORCE_CANVAS_*``, ``CRM_PAY_HUBSPOT_CLIENT_SECRET`` and
-        ``CRM_PAY_LAUNCH_SECRET`` keys of an app's configuration."""
+    def from_config(cls, config: CrmPayConfig) -> LaunchConfig:
+        """The ``CRM_PAY_SALESFORCE_CANVAS_*``, ``CRM_PAY_HUBSPOT_CLIENT_SECRET`` and
+        ``CRM_PAY_LAUNCH_SECRET`` settings of an app's parsed configuration."""
         return cls(
-            canvas_secret=config.get("CRM_PAY_SALESFORCE_CANVAS_SECRET") or None,
-            canvas_max_age=float(config.get("CRM_PAY_SALESFORCE_CANVAS_MAX_AGE") or 0),
-            canvas_parameter=str(config.get("CRM_PAY_SALESFORCE_CANVAS_PARAMETER") or "recordId"),
-            hubspot_client_secret=config.get("CRM_PAY_HUBSPOT_CLIENT_SECRET") or None,
-            link_secret=config.get("CRM_PAY_LAUNCH_SECRET") or None,
+            canvas_secret=config.salesforce_canvas_secret or None,
+            canvas_max_age=float(config.salesforce_canvas_max_age or 0),
+            canvas_parameter=config.salesforce_canvas_parameter or "recordId",
+            hubspot_client_secret=config.hubspot_client_secret or None,
+            link_secret=config.launch_secret or None,
         )
 
 
@@ -225,7 +226,7 @@ def open_hubspot_launch(
     """The customer a HubSpot CRM card request opens, once its v3 signature checks out.
 
     ``url`` is the full public URL HubSpot called (scheme, host, path and query)."""
-    verifier = ctx.extras.get("launch_verifiers", {}).get("hubspot")
+    verifier = ctx.launch_verifiers.get("hubspot")
     secret = _secret(ctx, config.hubspot_client_secret, HUBSPOT_SECRET_NAME)
     if verifier is None or not secret:
         raise ConfigurationError(

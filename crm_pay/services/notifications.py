@@ -33,6 +33,7 @@ from .context import Context
 from .message_content import compose, gather
 from .outbox import enqueue
 from .pay_links import link_of, link_state
+from .receipts import issued_in_this_unit
 
 __all__ = [
     "queue_receipt_email",
@@ -132,7 +133,8 @@ def queue_receipt_email(
         )
         return None
     message_id = f"receipt.{number}@{message_domain(ctx)}"
-    found = _existing(session, message_id)
+    # A receipt issued in this very transaction has no email yet: no look-up for one.
+    found = None if issued_in_this_unit(session, number) else _existing(session, message_id)
     if found is not None:
         return found
     return _queue(
@@ -191,10 +193,8 @@ def queue_failure_notice(
 
 def _wake(ctx: Context) -> None:
     """Ask an in-process dispatcher to deliver now rather than at its next tick."""
-    workers = ctx.extras.get("workers")
-    dispatcher = getattr(workers, "dispatcher", None)
-    if dispatcher is not None:
-        dispatcher.wake()
+    if ctx.workers is not None:
+        ctx.workers.dispatcher.wake()
 
 
 def send_pay_link(ctx: Context, payment_id: str, *, channel: str, actor: str) -> dict[str, Any]:

@@ -17,11 +17,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from crm_pay.domain.errors import Forbidden
+from crm_pay.domain.roles import ROLES  # each role includes the ones before it
 
 __all__ = ["ACTIONS", "OWNED", "ROLES", "has_role", "may", "require", "min_role", "owns"]
 
-# Each role includes the ones before it (same order as access.ROLES).
-ROLES = ("agent", "supervisor", "admin")
 
 # action -> the lowest role that may do it. Object rules are in _OBJECT_RULES.
 ACTIONS: dict[str, str] = {

@@ -4,12 +4,10 @@ fast service tests use). Each adapter can be replaced by the caller."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
-from crm_pay.persistence.db import Database
-from crm_pay.persistence.migrate import upgrade
+from crm_pay.bootstrap import bootstrap
+from crm_pay.config import CrmPayConfig
 from crm_pay.services.context import Context, Settings
 from vault import KeyRing
 
@@ -19,6 +17,9 @@ from .gateway import FakeGateway
 from .messaging import FakeMailer, FakeSms
 
 __all__ = ["FakeWorld", "fake_context"]
+
+_TEST_PEPPER = "test-pepper-0123456789abcdef"
+_TEST_AUDIT_KEY = "test-audit-key-0123456789"
 
 
 @dataclass
@@ -48,27 +49,30 @@ def fake_context(
     migrate: bool = True,
 ) -> FakeWorld:
     """A context on ``db_url`` (migrated unless ``migrate`` is False) whose PSP, CRM,
-    mailer, SMS sender and clock are fakes (``FakeCrm.with_customer()`` by default)."""
+    mailer, SMS sender and clock are fakes (``FakeCrm.with_customer()`` by default).
+
+    Built by :func:`crm_pay.bootstrap.bootstrap`, as an app's is, from a default
+    configuration with test secrets; ``settings`` replaces the services' settings."""
     clock = clock or Clock()
     psp = psp or FakeGateway(clock=clock)
     crm = crm if crm is not None else FakeCrm.with_customer()
     email = email or FakeMailer()
     sms = sms or FakeSms()
-    db = Database(db_url)
-    if migrate:
-        upgrade(db)
-    now: Callable[[], datetime] = clock
-    ctx = Context(
-        db=db,
+    ctx = bootstrap(
+        CrmPayConfig(
+            database_url=db_url,
+            auto_migrate=migrate,
+            vault_keys=f"k1:{KeyRing.generate_key()}",
+            token_pepper=_TEST_PEPPER,
+            audit_key=_TEST_AUDIT_KEY,
+        ),
+        instance_path=None,
         psp=psp,
         crm=crm,
-        settings=settings
-        or Settings(
-            token_pepper=b"test-pepper-0123456789abcdef", audit_key=b"test-audit-key-0123456789"
-        ),
-        keyring=KeyRing.from_config(f"k1:{KeyRing.generate_key()}"),
-        clock=now,
         email=email,
         sms=sms,
+        clock=clock,
     )
+    if settings is not None:
+        ctx.settings = settings
     return FakeWorld(ctx=ctx, clock=clock, psp=psp, crm=crm, email=email, sms=sms)

@@ -71,6 +71,8 @@ def test_unknown_keys_are_ignored_and_parse_setting_keeps_them_text() -> None:
         ({"CRM_PAY_RECEIPT_PREFIX": "R/"}, "CRM_PAY_RECEIPT_PREFIX='R/'"),
         ({"CRM_PAY_UNKNOWN_WINDOW": 0}, "use a whole number of seconds above 0"),
         ({"CRM_PAY_SETTLEMENT_POLL_INTERVAL": "-1"}, "use a whole number of seconds above 0"),
+        ({"CRM_PAY_MAX_BODY_BYTES": 512}, "CRM_PAY_MAX_BODY_BYTES=512: use a whole number"),
+        ({"CRM_PAY_MFA_REQUIRED_ROLES": "admin,boss"}, "unknown role(s) boss; use a comma"),
     ],
 )
 def test_a_wrong_value_says_which_key_and_how_to_fix_it(

@@ -3,7 +3,7 @@ instead of tests reaching into their private state."""
 
 from __future__ import annotations
 
-from crm_pay.extension import _LazyAdapter  # noqa: PLC2701 - the proxy under test
+from crm_pay.bootstrap import LazyAdapter
 
 
 class _Closable:
@@ -21,7 +21,7 @@ def test_lazy_adapter_builds_on_first_use_and_close_closes_only_a_built_one() ->
         built.append(_Closable())
         return built[-1]
 
-    proxy = _LazyAdapter(build)
+    proxy = LazyAdapter(build)
     assert not proxy.is_built
     proxy.close()  # nothing built: nothing to close, nothing built by closing
     assert built == []
@@ -32,7 +32,7 @@ def test_lazy_adapter_builds_on_first_use_and_close_closes_only_a_built_one() ->
 
 
 def test_lazy_adapter_refresh_rebuilds_on_next_use() -> None:
-    proxy = _LazyAdapter(_Closable)
+    proxy = LazyAdapter(_Closable)
     first = proxy.wrapped_adapter
     proxy.refresh()
     assert proxy.wrapped_adapter is not first

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from crm_pay.bootstrap import LazyAdapter
 from crm_pay.domain.money import Money
-from crm_pay.extension import _LazyAdapter  # noqa: PLC2701 - the proxy under test
 from crm_pay.ports import SettlementBatchLine, SettlementSummaries, capability
 
 
@@ -19,13 +19,13 @@ class _Without:
 
 
 def test_a_capability_is_found_through_the_lazy_proxy() -> None:
-    proxy = _LazyAdapter(_WithSummaries)
+    proxy = LazyAdapter(_WithSummaries)
     found = capability(proxy, SettlementSummaries)
     assert isinstance(found, _WithSummaries)
     assert found.settlement_summary(date(2026, 1, 1))[0].count == 1
 
 
 def test_a_missing_capability_is_none_with_or_without_the_proxy() -> None:
-    assert capability(_LazyAdapter(_Without), SettlementSummaries) is None
+    assert capability(LazyAdapter(_Without), SettlementSummaries) is None
     assert capability(_Without(), SettlementSummaries) is None
     assert isinstance(capability(_WithSummaries(), SettlementSummaries), _WithSummaries)

@@ -95,7 +95,7 @@ def test_a_full_flow_leaves_no_link_secret_in_the_logs(
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     http.get(f"{base}/pay/r/{signed}x", timeout=10)  # a damaged portal link
 
-    link = launch.launch_link(ctx, "CUST-0001", config=LaunchConfig.from_config(app.config))
+    link = launch.launch_link(ctx, "CUST-0001", config=LaunchConfig.from_config(ctx.config))
     launch_token = link.split("t=", 1)[1]
     opened = http.get(f"{base}{_path(link)}", allow_redirects=False, timeout=10)
     assert opened.status_code == 303

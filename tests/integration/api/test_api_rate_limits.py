@@ -3,6 +3,7 @@ key. A refusal is a 429 in the error envelope with ``Retry-After``; nothing was 
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -12,10 +13,10 @@ from crm_pay.services.context import Context
 CUSTOMER = "/pay/api/v1/customers/CUST-0001"
 
 
+@pytest.mark.parametrize("app_settings", [{"CRM_PAY_API_RATE_LIMIT": "3/minute"}])
 def test_a_key_over_its_limit_gets_429_with_retry_after(
     app: Flask, client: FlaskClient, auth: dict[str, str], ctx: Context
 ):
-    app.config["CRM_PAY_API_RATE_LIMIT"] = "3/minute"
     assert [client.get(CUSTOMER, headers=auth).status_code for _ in range(3)] == [200] * 3
     refused = client.get(CUSTOMER, headers=auth)
     assert refused.status_code == 429
@@ -27,10 +28,10 @@ def test_a_key_over_its_limit_gets_429_with_retry_after(
     assert client.get(CUSTOMER, headers=other).status_code == 200  # its own budget
 
 
+@pytest.mark.parametrize("app_settings", [{"CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT": "2/minute"}])
 def test_wrong_keys_from_one_address_get_429_after_the_unauthenticated_limit(
     app: Flask, client: FlaskClient, auth: dict[str, str]
 ):
-    app.config["CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT"] = "2/minute"
     bad = {"Authorization": "Bearer cpk_not-a-key"}
     assert [client.get(CUSTOMER, headers=bad).status_code for _ in range(2)] == [401, 401]
     refused = client.get(CUSTOMER, headers=bad)

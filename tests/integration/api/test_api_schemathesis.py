@@ -52,16 +52,22 @@ def inapplicable(case: Any) -> list[Callable[..., Any]]:
     return []
 
 
+@pytest.fixture
+def app_settings() -> dict[str, Any]:
+    """Hundreds of requests a minute from one address: the limiter (429, documented on
+    every operation; tested in its own suite) would answer instead of the routes."""
+    return {
+        "CRM_PAY_API_RATE_LIMIT": "100000/minute",
+        "CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT": "100000/minute",
+    }
+
+
 def headers_for(ctx: Context, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_api_key(ctx, name=f'st-{role}', role=role)}"}
 
 
 @pytest.mark.parametrize("role", ["supervisor", "agent"])
 def test_every_operation_answers_as_documented(app: Flask, ctx: Context, role: str) -> None:
-    # Hundreds of requests a minute from one address: the limiter (429, documented on
-    # every operation; tested in its own suite) would answer instead of the routes.
-    app.config["CRM_PAY_API_RATE_LIMIT"] = "100000/minute"
-    app.config["CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT"] = "100000/minute"
     headers = headers_for(ctx, role)
     schema = schemathesis.openapi.from_wsgi(OPENAPI, app)
     failures: list[str] = []
@@ -94,8 +100,6 @@ KNOWN_CUSTOMER = {"customer": "CUST-0001", "currency": "USD", "amount": "10.00"}
 def test_the_stateful_phase_follows_the_links_without_a_failure(
     app: Flask, ctx: Context, role: str
 ) -> None:
-    app.config["CRM_PAY_API_RATE_LIMIT"] = "100000/minute"
-    app.config["CRM_PAY_API_UNAUTHENTICATED_RATE_LIMIT"] = "100000/minute"
     headers = headers_for(ctx, role)
     schema = schemathesis.openapi.from_wsgi(OPENAPI, app)
     base = schema.as_state_machine()

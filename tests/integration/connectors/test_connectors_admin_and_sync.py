@@ -86,8 +86,8 @@ def fake_kind(ctx: Context) -> dict[str, FakeBatchCrm]:
         built["last"] = FakeBatchCrm(reads, settings, secrets)
         return built["last"]
 
-    ctx.extras["crm_kinds"] = {
-        **ctx.extras["crm_kinds"],
+    ctx.crm_kinds = {
+        **ctx.crm_kinds,
         "fake": ConnectorKind(
             kind="fake",
             label="Fake",
@@ -322,8 +322,8 @@ def test_a_rotated_refresh_token_is_kept_encrypted(ctx: Context) -> None:
         got["secrets"] = secrets
         return object()
 
-    ctx.extras["crm_kinds"] = {
-        **ctx.extras["crm_kinds"],
+    ctx.crm_kinds = {
+        **ctx.crm_kinds,
         "oauthy": ConnectorKind(
             kind="oauthy",
             label="OAuth CRM",

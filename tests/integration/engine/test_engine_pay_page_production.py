@@ -10,15 +10,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from agent_ui.paypage import install_script_inventory
-from connectors.psp.braintree import HOSTED_FIELDS, BraintreeGateway
+from connectors.psp.braintree import BraintreeGateway, card_entry_for
 from connectors.psp.braintree_http import local_environment
 from connectors.psp.braintree_sandbox import SandboxServer
 from crm_pay.app import create_app, env_value
 from crm_pay.current import get_context
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.services.access import create_api_key
-from crm_pay.wiring import braintree_merchant_accounts
+from crm_pay.wiring import braintree_merchant_accounts, braintree_psp
 from paytest import SANDBOX, create_link, token_of
 
 HASHES = {"client": "sha384-" + "A" * 64, "hosted-fields": "sha384-" + "B" * 64}
@@ -32,28 +31,29 @@ def built() -> Iterator[list[Flask]]:
         get_context(app).db.dispose()
 
 
-def production_like(db_url: str, sandbox: SandboxServer, tmp_path: Path, **extra: object) -> Flask:
+def production_like(
+    db_url: str, sandbox: SandboxServer, tmp_path: Path, pins: dict[str, str] | None = None
+) -> Flask:
     from paytest import app_config
 
     # The real gateway is not reachable from here: the client token still comes from the
     # local sandbox; only the page's scripts and CSP are Braintree's.
     app = create_app(
-        app_config(db_url, sandbox, tmp_path, **extra), instance_path=str(tmp_path / "instance")
+        app_config(db_url, sandbox, tmp_path), instance_path=str(tmp_path / "instance")
     )
     ctx = get_context(app)
     upgrade(ctx.db)
-    # Braintree's production hosted-fields origins (the adapter's CardEntry decides the
-    # pay page's frame-src/connect-src) on a gateway that still talks to the sandbox.
+    # Braintree's production hosted fields (the adapter's CardEntry: its scripts with
+    # their pins and the pay page's frame-src/connect-src) on a gateway that still talks
+    # to the sandbox.
     ctx.psp = BraintreeGateway(
         environment=local_environment(sandbox.gateway_url),
         merchant_id=SANDBOX["merchant_id"],
         public_key=SANDBOX["public_key"],
         private_key=SANDBOX["private_key"],
         merchant_accounts=braintree_merchant_accounts(dict(app.config)),
-        card_entry=HOSTED_FIELDS,
+        card_entry=card_entry_for("production", js_version="3.111.0", js_integrity=pins),
     )
-    app.config["CRM_PAY_BRAINTREE_ENVIRONMENT"] = "production"
-    install_script_inventory(app)
     return app
 
 
@@ -67,13 +67,7 @@ def _link(app: Flask) -> tuple[FlaskClient, str]:
 def test_pinned_scripts_with_integrity_and_a_strict_csp(
     db_url: str, sandbox: SandboxServer, tmp_path: Path, built: list[Flask]
 ) -> None:
-    app = production_like(
-        db_url,
-        sandbox,
-        tmp_path,
-        CRM_PAY_BRAINTREE_JS_VERSION="3.111.0",
-        CRM_PAY_BRAINTREE_JS_INTEGRITY=HASHES,
-    )
+    app = production_like(db_url, sandbox, tmp_path, HASHES)
     built.append(app)
     client, token = _link(app)
     page = client.get(f"/pay/p/{token}")
@@ -107,3 +101,25 @@ def test_integrity_hashes_can_come_from_the_environment() -> None:
     assert env_value("CRM_PAY_BRAINTREE_JS_INTEGRITY", '{"client": "sha384-x"}') == {
         "client": "sha384-x"
     }
+
+
+def test_the_wiring_gives_the_adapter_the_configured_scripts_and_pins() -> None:
+    # CRM_PAY_BRAINTREE_JS_VERSION / _JS_INTEGRITY reach the pay page only through the
+    # Braintree adapter's CardEntry, which the registry's factory builds from them.
+    config = {
+        "CRM_PAY_BRAINTREE_ENVIRONMENT": "production",
+        "CRM_PAY_BRAINTREE_MERCHANT_ID": "m1",
+        "CRM_PAY_BRAINTREE_PUBLIC_KEY": "pub",
+        "CRM_PAY_BRAINTREE_PRIVATE_KEY": "priv",
+        "CRM_PAY_BRAINTREE_GATEWAY_URL": "http://127.0.0.1:9",
+        "CRM_PAY_BRAINTREE_JS_VERSION": "3.112.1",
+        "CRM_PAY_BRAINTREE_JS_INTEGRITY": {"client": HASHES["client"]},
+    }
+    entry = braintree_psp(config, instance_path="", secret=lambda _: None).card_entry()
+    web = "https://js.braintreegateway.com/web/3.112.1/js"
+    assert [(s.name, s.url, s.integrity) for s in entry.scripts] == [
+        ("client", f"{web}/client.min.js", HASHES["client"]),
+        ("hosted-fields", f"{web}/hosted-fields.min.js", ""),
+    ]
+    assert "for version 3.112.1" in entry.pin_advice
+    assert entry.frame_origins == ("https://assets.braintreegateway.com",)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -24,10 +25,10 @@ def _submit(client: FlaskClient, token: str, *, ip: str = "127.0.0.1", html: boo
     )
 
 
+@pytest.mark.parametrize("app_settings", [{"CRM_PAY_PAY_SUBMIT_LINK_LIMIT": "2/minute"}])
 def test_too_many_submissions_for_one_link_get_429_and_charge_nothing(
     app: Flask, client: FlaskClient, auth: dict[str, str], ctx: Context
 ):
-    app.config["CRM_PAY_PAY_SUBMIT_LINK_LIMIT"] = "2/minute"
     _, link = create_link(client, auth, amount="25.00")
     token = token_of(link["pay_url"])
     assert [_submit(client, token).status_code for _ in range(2)] == [400, 400]
@@ -47,20 +48,20 @@ def test_too_many_submissions_for_one_link_get_429_and_charge_nothing(
     assert pay(client, other["pay_url"]).status_code == 200
 
 
+@pytest.mark.parametrize("app_settings", [{"CRM_PAY_PAY_SUBMIT_IP_LIMIT": "2/minute"}])
 def test_one_address_submitting_for_many_links_gets_429(
     app: Flask, client: FlaskClient, auth: dict[str, str]
 ):
-    app.config["CRM_PAY_PAY_SUBMIT_IP_LIMIT"] = "2/minute"
     tokens = [token_of(create_link(client, auth, amount="25.00")[1]["pay_url"]) for _ in range(3)]
     assert [_submit(client, t, ip="10.3.0.1").status_code for t in tokens[:2]] == [400, 400]
     assert _submit(client, tokens[2], ip="10.3.0.1").status_code == 429
     assert _submit(client, tokens[2], ip="10.3.0.2").status_code == 400  # another customer
 
 
+@pytest.mark.parametrize("app_settings", [{"CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE": 2}])
 def test_field_reports_over_the_budget_get_429_with_retry_after(
     app: Flask, client: FlaskClient, auth: dict[str, str]
 ):
-    app.config["CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE"] = 2
     _, link = create_link(client, auth, amount="25.00")
     url = f"/pay/p/{token_of(link['pay_url'])}/events"
     report = {"field": "cvv", "valid": True}

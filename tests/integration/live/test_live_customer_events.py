@@ -107,10 +107,10 @@ def test_a_closed_link_takes_no_more_reports(
     assert statuses(sc) == []
 
 
+@pytest.mark.parametrize("app_settings", [{"CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE": 5}])
 def test_reports_are_rate_limited_per_link(
     app: Flask, ctx: Context, client: FlaskClient, users: Users, link: tuple[str, str]
 ) -> None:
-    app.config["CRM_PAY_LIVE_FIELD_EVENTS_PER_MINUTE"] = 5
     _, token = link
     codes = [_post(client, token, {"field": "number", "valid": i % 2 == 0}) for i in range(7)]
     assert [r.status_code for r in codes] == [204] * 5 + [429] * 2

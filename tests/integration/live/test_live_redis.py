@@ -136,7 +136,7 @@ def test_a_worker_event_reaches_the_agent_on_the_web_process(
         _wait_for_subscriber(queue_url, channel)
 
         # A worker process: same database, no Socket.IO server, a write-only emitter.
-        worker_ctx = dataclasses.replace(ctx, live=None, extras=dict(ctx.extras))
+        worker_ctx = dataclasses.replace(ctx, live=None)
         assert use_write_only_emitter(worker_ctx)
         worker_ctx.publish(payment["id"], {"status": "awaiting_customer", "link": "sent"})
         event = received.get(timeout=10)

@@ -289,7 +289,7 @@ def test_every_connector_refuses_internal_urls(build: Callable[[], object]) -> N
 @pytest.fixture
 def strict_kinds(ctx: Context, tmp_path: Path) -> None:
     """The CRM kinds as production wires them: no demo loopback, no allowed hosts."""
-    ctx.extras["crm_kinds"] = wiring.crm_kinds(str(tmp_path), {"CRM_PAY_DEMO": False})
+    ctx.crm_kinds = wiring.crm_kinds(str(tmp_path), {"CRM_PAY_DEMO": False})
 
 
 @pytest.mark.parametrize(
@@ -362,7 +362,7 @@ def test_test_connection_of_a_demo_receiver_shows_the_status_only(
     ctx: Context, tmp_path: Path, receiver: tuple[int, list[str]]
 ) -> None:
     port, hits = receiver
-    ctx.extras["crm_kinds"] = wiring.crm_kinds(str(tmp_path), {"CRM_PAY_DEMO": True})
+    ctx.crm_kinds = wiring.crm_kinds(str(tmp_path), {"CRM_PAY_DEMO": True})
     connectors.save_connector(
         ctx,
         name="hook",

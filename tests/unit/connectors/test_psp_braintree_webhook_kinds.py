@@ -43,7 +43,7 @@ def test_every_sampled_kind_maps_and_is_applied_or_ignored_with_a_reason(
     note = gateway.parse_webhook(*sample(kind, "subj1"))
     assert note.kind == kind
     assert note.event_id.startswith(f"{kind}:") and note.event_id.endswith("+00:00")
-    reason = ignored_reason(kind)
+    reason = ignored_reason(note)
     applied = (
         kind in DISPUTE_KINDS or kind.startswith("transaction_settle") or kind == ("refund_failed")
     )

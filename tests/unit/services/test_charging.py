@@ -4,12 +4,12 @@ agent see for an approval, a decline, a PSP timeout and a second pay of a paid l
 from __future__ import annotations
 
 import pytest
-from servicetest import link, token_of
 
 from crm_pay.domain.errors import CrmPayError
 from crm_pay.services.charging import pay_with_nonce
 from crm_pay.services.payments import get_payment
 from crm_pay.testing import FakeWorld, OutboxRunner
+from servicetest import link, token_of
 
 
 def test_approved_payment_is_charged_once_and_gets_a_receipt(

@@ -5,7 +5,6 @@ claimed twice at once lets only one request through."""
 from __future__ import annotations
 
 import pytest
-from servicetest import paid
 
 from crm_pay.domain.errors import Conflict, IdempotencyConflict
 from crm_pay.services import idempotency
@@ -13,6 +12,7 @@ from crm_pay.services.access import Principal
 from crm_pay.services.payments import CreatePayment, create_payment
 from crm_pay.services.refunds import refund_payment
 from crm_pay.testing import FakeWorld
+from servicetest import paid
 
 SUPERVISOR = Principal(kind="api_key", id=7, name="tests", role="supervisor")
 

@@ -3,12 +3,11 @@ or fails as ``not_at_psp`` once the unknown window has passed without a trace.""
 
 from __future__ import annotations
 
-from servicetest import link, token_of
-
 from crm_pay.services.charging import pay_with_nonce
 from crm_pay.services.janitor import run_janitor
 from crm_pay.services.payments import get_payment
 from crm_pay.testing import FakeWorld
+from servicetest import link, token_of
 
 
 def _unknown(world: FakeWorld, fault: str) -> str:

@@ -9,12 +9,11 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from servicetest import paid
-
 from crm_pay.persistence.db import as_utc
 from crm_pay.services.context import Context
 from crm_pay.services.outbox import Dispatcher, enqueue
 from crm_pay.testing import FakeWorld, OutboxRunner
+from servicetest import paid
 
 
 def _put(ctx: Context, key: str, n: int) -> None:

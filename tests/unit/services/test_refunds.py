@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from servicetest import paid
 
 from crm_pay.domain.errors import CrmPayError
 from crm_pay.services.access import Principal
 from crm_pay.services.refunds import refund_payment
 from crm_pay.testing import FakeWorld
+from servicetest import paid
 
 SUPERVISOR = Principal(kind="api_key", id=1, role="supervisor", name="sup")
 

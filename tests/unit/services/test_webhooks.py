@@ -4,13 +4,13 @@ payment, a settlement notice, a replayed notice, a forged one."""
 from __future__ import annotations
 
 import pytest
-from servicetest import paid
 
 from crm_pay.domain.errors import WebhookRejected
 from crm_pay.ports import PspTxnStatus, WebhookEnvelope
 from crm_pay.services.payments import get_payment
 from crm_pay.services.webhooks import receive_envelope
 from crm_pay.testing import FakeWorld
+from servicetest import paid
 
 
 def test_dispute_opened_is_recorded_against_the_payment(world: FakeWorld) -> None:
