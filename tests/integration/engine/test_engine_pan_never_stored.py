@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -109,4 +110,7 @@ def test_hosted_fields_payment_leaves_no_pan_anywhere(
             for table in tables:
                 query = sql(f'select * from "{table}"')  # noqa: S608 - our own table names
                 dump = " ".join(str(r) for r in conn.execute(query))
-                assert TEST_VISA not in dump and not find_pans(dump), table
+                # Hex digests (audit chain, key hashes) are random: one in a few hundred
+                # holds a Luhn-valid run of digits. They are not card data.
+                scanned = re.sub(r"\b[0-9a-f]{64}\b", "", dump)
+                assert TEST_VISA not in dump and not find_pans(scanned), table
