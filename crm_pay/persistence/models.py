@@ -505,3 +505,19 @@ class ConsoleSession(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(20))
     # last second factor typed in this session (sign-in or step-up; crm_pay.services.mfa)
     mfa_at: Mapped[datetime | None]
+
+
+# --- Issue 10 tables. Each section belongs to one piece of work (revision in brackets);
+# --- add classes inside your own section only, with small edits.
+
+# --- cases workflow (0009) ---
+
+# --- approvals, refunds, manual payments, adjustments (0010) ---
+
+# --- notifications, reminders, opt-outs, CSAT (0011) ---
+
+# --- admin connector checks (0012) ---
+
+# --- dashboard (0013) ---
+
+# --- disputes: evidence, accept/contest (0014) ---
