@@ -33,6 +33,8 @@ __all__ = [
     "utcnow",
     "as_utc",
     "insert_unless_present",
+    "insert_at_commit",
+    "inserts_waiting",
     "unit_cache",
     "STALE_AFTER_SECONDS",
 ]
@@ -90,6 +92,41 @@ def insert_unless_present(
     return session.execute(stmt.returning(returning)).scalar()
 
 
+_AT_COMMIT = "inserts_at_commit"
+
+
+def insert_at_commit(session: Session, model: type[Any], values: dict[str, Any]) -> None:
+    """Queue one ``INSERT … ON CONFLICT DO NOTHING`` of ``values`` for the end of this
+    unit of work: every row queued for ``model`` goes out in **one** multi-row statement,
+    in the order queued, just before the transaction commits (a rollback drops them with
+    everything else). For rows the transaction itself does not read back: outbox
+    messages, of which one payment writes up to four. A row that conflicts with a row
+    already in the table, or with one queued before it, is not written."""
+    queued: dict[type[Any], list[dict[str, Any]]] = session.info.setdefault(_AT_COMMIT, {})
+    queued.setdefault(model, []).append(values)
+
+
+def inserts_waiting(session: Session, model: type[Any]) -> list[dict[str, Any]]:
+    """The rows of ``model`` queued by :func:`insert_at_commit` in this unit of work and
+    not written yet (a service that would look for them in the table looks here too)."""
+    queued: dict[type[Any], list[dict[str, Any]]] = session.info.get(_AT_COMMIT, {})
+    return list(queued.get(model, ()))
+
+
+def _write_queued_inserts(session: Session) -> None:
+    queued: dict[type[Any], list[dict[str, Any]]] = session.info.pop(_AT_COMMIT, {})
+    if not queued:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for model, rows in queued.items():
+        session.execute(insert(model).values(rows).on_conflict_do_nothing())
+
+
+def _drop_queued_inserts(session: Session, _previous: Any = None) -> None:
+    session.info.pop(_AT_COMMIT, None)
+
+
 def normalize_url(url: str) -> str:
     # psycopg 3 is our PostgreSQL driver; accept plain postgres:// URLs as people paste them.
     for plain in ("postgres://", "postgresql://"):
@@ -124,6 +161,9 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self.sessions, "loaded_as_persistent", _hold)
         event.listen(self.sessions, "pending_to_persistent", _hold)
+        # insert_at_commit: the queued rows are written as the unit of work commits.
+        event.listen(self.sessions, "before_commit", _write_queued_inserts)
+        event.listen(self.sessions, "after_rollback", _drop_queued_inserts)
 
     @staticmethod
     def _configure_sqlite(engine: Engine) -> None:

@@ -41,7 +41,7 @@ from .context import Context
 from .pay_links import (
     closed_link_error,
     expire_if_due,
-    find_link,
+    find_link_locked,
     publish_expired,
     remember_link,
 )
@@ -67,11 +67,9 @@ def _begin_link_attempt(ctx: Context, token: str) -> tuple[str, SaleRequest]:
     Returns ``(payment id, sale request)``."""
     closed: str | None = None
     with ctx.db.transaction() as s:
-        link, found = find_link(s, ctx, token)
-        require_psp_currency(ctx, found.currency)  # raises before anything is written
-        payment = ctx.db.lock(s, Payment, found.id)
-        assert payment is not None
-        ctx.db.reread_after_lock(s, link)  # another attempt may have used it meanwhile
+        # The payment locked and the link read after the lock (one statement on SQLite).
+        link, payment = find_link_locked(s, ctx, token)
+        require_psp_currency(ctx, payment.currency)  # raises before anything is written
         state, expired_now = expire_if_due(s, ctx, link, payment)
         if state == "open":
             request = _record_attempt(s, ctx, payment, vaulted=False)
@@ -79,9 +77,9 @@ def _begin_link_attempt(ctx: Context, token: str) -> tuple[str, SaleRequest]:
             closed = state
     if closed is not None:
         if expired_now:
-            publish_expired(ctx, found.id)
+            publish_expired(ctx, payment.id)
         raise closed_link_error(closed)
-    return found.id, request
+    return payment.id, request
 
 
 def _begin_attempt(ctx: Context, payment_id: str) -> SaleRequest:

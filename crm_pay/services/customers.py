@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from crm_pay.domain.errors import CrmPayError, CrmUnavailable, NotFound, ValidationError
 from crm_pay.domain.ledger import EntryKind, Ledger, LedgerEntry
 from crm_pay.domain.money import Money
-from crm_pay.persistence.db import unit_cache
+from crm_pay.persistence.db import as_utc, unit_cache
 from crm_pay.persistence.models import Customer, Invoice, LedgerEntryRow
 from crm_pay.ports import CrmCustomer, CrmInvoice, StoredCard
 
@@ -36,12 +36,16 @@ __all__ = [
     "find_by_phone",
     "find_by_email",
     "load_ledger",
+    "load_ledger_and_invoices",
     "ledger_rows",
     "E164",
     "persist_entries",
 ]
 
 log = logging.getLogger("crm_pay.customers")
+
+#: An unchanged CRM copy's ``synced_at`` is written again only after this long.
+SYNC_STAMP_EVERY = timedelta(minutes=1)
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -73,6 +77,38 @@ def ledger_rows(session: Session, customer: Customer) -> list[LedgerEntryRow]:
             )
         )
     return known[customer.id]  # type: ignore[no-any-return]
+
+
+def load_ledger_and_invoices(
+    session: Session, customer: Customer
+) -> tuple[Ledger, dict[str, Invoice]]:
+    """The ledger and the customer's invoices (by CRM reference), read in one statement:
+    every invoice is stored together with its one charge entry (see :func:`_store`), so
+    a LEFT JOIN of the entries to the invoices finds them all. For a payment's outcome,
+    which books the allocation and then writes the invoices' lines on the receipt."""
+    known = unit_cache(session, "ledger_rows")
+    if customer.id in known:  # the entries were read already: only the invoices now
+        invoices = {
+            inv.crm_ref: inv
+            for inv in session.scalars(select(Invoice).where(Invoice.customer_id == customer.id))
+        }
+        return load_ledger(session, customer), invoices
+    pairs = session.execute(
+        select(LedgerEntryRow, Invoice)
+        .outerjoin(
+            Invoice,
+            and_(
+                Invoice.customer_id == LedgerEntryRow.customer_id,
+                Invoice.crm_ref == LedgerEntryRow.invoice_ref,
+                LedgerEntryRow.kind == EntryKind.INVOICE_CHARGE.value,
+            ),
+        )
+        .where(LedgerEntryRow.customer_id == customer.id)
+        .order_by(LedgerEntryRow.id)
+    ).all()
+    known[customer.id] = [row for row, _inv in pairs]
+    invoices = {inv.crm_ref: inv for _row, inv in pairs if inv is not None}
+    return load_ledger(session, customer), invoices
 
 
 def load_ledger(session: Session, customer: Customer) -> Ledger:
@@ -131,10 +167,19 @@ def _store(
             crm_ref=found.crm_ref, currency=found.currency, synced_at=now, name=found.name
         )
         session.add(customer)
+    changed = (customer.name, customer.email, customer.phone) != (
+        found.name,
+        found.email,
+        found.phone,
+    )
     customer.name = found.name
     customer.email = found.email
     customer.phone = found.phone
-    customer.synced_at = now
+    # When our copy last matched the CRM: stamped when it changes, else at most once a
+    # minute (like an API key's last use), not once per payment.
+    last = as_utc(customer.synced_at)
+    if changed or last is None or now - last >= SYNC_STAMP_EVERY:
+        customer.synced_at = now
     session.flush()
     charges: list[tuple[str, Money, date]] = []
     # The invoices already stored, from the ledger (read once; the payment being created

@@ -21,7 +21,7 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from crm_pay.domain.errors import NotFound
-from crm_pay.persistence.db import as_utc, insert_unless_present
+from crm_pay.persistence.db import as_utc, insert_at_commit, insert_unless_present, inserts_waiting
 from crm_pay.persistence.models import OutboxMessage
 from vault.pan import redact
 
@@ -29,6 +29,8 @@ from .context import Context
 
 __all__ = [
     "enqueue",
+    "enqueue_now",
+    "waiting_in_this_unit",
     "Handler",
     "BatchHandler",
     "Dispatcher",
@@ -44,6 +46,24 @@ Handler = Callable[[Context, dict[str, Any]], None]
 BatchHandler = Callable[[Context, list[dict[str, Any]]], list[Exception | None]]
 
 
+def _row(
+    topic: str, ordering_key: str, dedupe_key: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    return {
+        "topic": topic,
+        "ordering_key": ordering_key,
+        "dedupe_key": dedupe_key,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "available_at": now,
+        "locked_until": None,
+        "last_error": None,
+        "created_at": now,
+        "sent_at": None,
+    }
+
+
 def enqueue(
     session: Session,
     *,
@@ -52,30 +72,45 @@ def enqueue(
     dedupe_key: str,
     payload: dict[str, Any],
     now: datetime,
-) -> int | None:
+) -> None:
     """Write a message in the caller's transaction; a second message with the same
     ``dedupe_key`` is ignored (the change that caused it was already recorded).
 
-    One statement (``INSERT … ON CONFLICT DO NOTHING``, not a look-up then an insert):
-    this runs several times per payment. Returns the new message's id, or ``None``
-    when it was a duplicate."""
+    The row is written as the transaction commits, with every other message the
+    transaction queued, in one ``INSERT … ON CONFLICT DO NOTHING`` (one payment queues up
+    to four): atomic with the change that caused it all the same, and in the order
+    queued, which is the order the dispatcher delivers one ordering key in. Code that
+    would look for a waiting message in the same transaction sees it through
+    :func:`waiting_in_this_unit`; code that needs the new row's id uses
+    :func:`enqueue_now`."""
+    insert_at_commit(session, OutboxMessage, _row(topic, ordering_key, dedupe_key, payload, now))
+
+
+def enqueue_now(
+    session: Session,
+    *,
+    topic: str,
+    ordering_key: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> int | None:
+    """:func:`enqueue`, written at once: returns the new message's id, or ``None`` when a
+    message with that ``dedupe_key`` exists already."""
     return insert_unless_present(
         session,
         OutboxMessage,
-        {
-            "topic": topic,
-            "ordering_key": ordering_key,
-            "dedupe_key": dedupe_key,
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "available_at": now,
-            "locked_until": None,
-            "last_error": None,
-            "created_at": now,
-            "sent_at": None,
-        },
+        _row(topic, ordering_key, dedupe_key, payload, now),
         returning=OutboxMessage.id,
+    )
+
+
+def waiting_in_this_unit(session: Session, *, topic: str, ordering_key: str) -> bool:
+    """True when this transaction has queued a message of ``topic`` for ``ordering_key``
+    that is not written yet."""
+    return any(
+        row["topic"] == topic and row["ordering_key"] == ordering_key
+        for row in inserts_waiting(session, OutboxMessage)
     )
 
 

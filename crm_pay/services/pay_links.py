@@ -25,6 +25,7 @@ from .payment_records import IN_DOUBT, crm_sync_messages, transition
 __all__ = [
     "issue_pay_link",
     "find_link",
+    "find_link_locked",
     "link_of",
     "remember_link",
     "link_state",
@@ -90,6 +91,39 @@ def find_link(session: Session, ctx: Context, token: str) -> tuple[PayLink, Paym
     if found is None:
         raise NotFound("this payment link is not valid; ask for a new one")
     link, payment = found
+    unit_cache(session, "link_of")[link.payment_id] = link
+    return link, payment
+
+
+def find_link_locked(session: Session, ctx: Context, token: str) -> tuple[PayLink, Payment]:
+    """:func:`find_link` with the payment's row locked, and the link read after the lock
+    was granted (another attempt may have used it while this one waited).
+
+    SQLite: the transaction already holds the database write lock, so the one joined
+    read of :func:`find_link` is fresh. PostgreSQL: the payment is locked by a SELECT …
+    FOR UPDATE that finds it from the token, then the link is read — two statements,
+    where finding, locking and re-reading the link took three."""
+    if ctx.db.is_sqlite:
+        return find_link(session, ctx, token)
+    if not token or len(token) > 200:
+        raise NotFound("this payment link is not valid")
+    digest = tokens.hash_token(token, pepper=ctx.settings.token_pepper)
+    payment = session.scalars(
+        ctx.db.locking(
+            select(Payment).where(
+                Payment.id.in_(select(PayLink.payment_id).where(PayLink.token_hash == digest))
+            ),
+            Payment,
+        )
+    ).first()
+    if payment is None:
+        raise NotFound("this payment link is not valid; ask for a new one")
+    link = session.scalars(
+        select(PayLink)
+        .where(PayLink.payment_id == payment.id)
+        .execution_options(populate_existing=True)
+    ).first()
+    assert link is not None  # a link never moves to another payment, nor is it deleted
     unit_cache(session, "link_of")[link.payment_id] = link
     return link, payment
 

@@ -23,7 +23,7 @@ from crm_pay.domain.payment import EventKind, PaymentStatus, check_transition
 from crm_pay.persistence.models import Customer, OutboxMessage, Payment, PaymentEventRow
 
 from .context import Context
-from .outbox import enqueue
+from .outbox import enqueue, waiting_in_this_unit
 
 __all__ = [
     "IN_DOUBT",
@@ -124,6 +124,9 @@ def crm_sync_messages(
     )
     moved = balance_moved or reason == "succeeded" or reason.startswith(("dispute_lost", "refund:"))
     if not moved:
+        return
+    key = f"crm:{customer.crm_ref}"
+    if waiting_in_this_unit(session, topic="crm.update_balance", ordering_key=key):
         return
     waiting = session.scalars(
         select(OutboxMessage.id)

@@ -28,7 +28,7 @@ from crm_pay.ports import DeclineInfo, PspTransaction, PspTxnStatus, SaleOutcome
 from . import audit
 from .cases import open_case
 from .context import Context
-from .customers import load_ledger, persist_entries
+from .customers import load_ledger, load_ledger_and_invoices, persist_entries
 from .live_status import event_from_rows, event_from_view
 from .notifications import queue_failure_notice, share_receipt
 from .pay_links import link_of
@@ -363,7 +363,9 @@ def _record_success(session: Session, ctx: Context, payment: Payment, txn: PspTr
     add_event(session, ctx, payment, EventKind.SALE_SUCCEEDED, psp_reference=txn.id)
     customer = session.get(Customer, payment.customer_id)
     assert customer is not None
-    ledger = load_ledger(session, customer)  # read once: plans the allocation, then books it
+    # Read once, with the invoices: plans the allocation, books it, and the booked
+    # invoices' lines go on the receipt.
+    ledger, invoices_by_ref = load_ledger_and_invoices(session, customer)
     invoices = ledger.open_invoices()
     requested = {
         ref: Money(minor, payment.currency) for ref, minor in payment.requested_allocations.items()
@@ -402,6 +404,10 @@ def _record_success(session: Session, ctx: Context, payment: Payment, txn: PspTr
         customer=customer,
         allocations=[(a.invoice_ref, a.amount) for a in plan.allocations],
         credit=plan.credit,
+        # _record_success runs once per payment: only when it first succeeds, under
+        # its lock (apply_transaction returns before it for one already successful).
+        first_of_kind=True,
+        invoices_by_ref=invoices_by_ref,
     )
     audit.record(
         session,

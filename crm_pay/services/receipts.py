@@ -78,27 +78,36 @@ def issue_receipt(
     kind: str = "payment",
     refund_ref: str = "",
     amount: Money | None = None,
+    first_of_kind: bool = False,
+    invoices_by_ref: dict[str, Invoice] | None = None,
 ) -> ReceiptRow:
     """Issue the receipt in the caller's transaction; a second call for the same payment
-    (and refund) returns the first receipt, so a number is never issued twice."""
-    issued = receipts_of(session, payment.id)
-    existing = next((r for r in issued if r.kind == kind and r.refund_ref == refund_ref), None)
-    if existing is not None:
-        return existing
+    (and refund) returns the first receipt, so a number is never issued twice.
+
+    ``first_of_kind``: the caller knows none exists (a payment's first success, applied
+    under its row lock), so none is looked for; the unique constraint on (payment, kind,
+    refund) still refuses a second one. ``invoices_by_ref``: the customer's invoices,
+    when the caller read them already (their lines go on the receipt)."""
+    if not first_of_kind:
+        issued = receipts_of(session, payment.id)
+        existing = next((r for r in issued if r.kind == kind and r.refund_ref == refund_ref), None)
+        if existing is not None:
+            return existing
     now = ctx.now()
     prefix = ctx.settings.receipt_prefix
     seq = next_value(session, f"receipt:{prefix}:{now.year}")
     number = format_receipt_number(now.year, seq, prefix)
     refs = [ref for ref, _ in allocations]
-    invoices = (
-        list(
+    if invoices_by_ref is not None:
+        invoices = [invoices_by_ref[ref] for ref in refs if ref in invoices_by_ref]
+    elif refs:
+        invoices = list(
             session.scalars(
                 select(Invoice).where(Invoice.customer_id == customer.id, Invoice.crm_ref.in_(refs))
             )
         )
-        if refs
-        else []
-    )
+    else:
+        invoices = []
     currency = payment.currency
     lines: list[dict[str, Any]] = []
     tax_total: dict[str, int] = {}
@@ -147,7 +156,13 @@ def issue_receipt(
     )
     session.add(row)
     session.flush()
-    issued.append(row)
+    known = unit_cache(session, "receipts_of")
+    if payment.id in known:
+        known[payment.id].append(row)
+    elif first_of_kind:
+        # A payment's first receipt of any kind is the one of its first success (refunds
+        # and reversals come after it): the payment's receipts are this one.
+        known[payment.id] = [row]
     unit_cache(session, "issued_now")[number] = row
     return row
 

@@ -17,7 +17,7 @@ def _dead_letters(ctx: Context, n: int, *, topic: str = "crm.upsert_payment") ->
     ids = []
     with ctx.db.transaction() as s:
         for i in range(n):
-            msg_id = outbox.enqueue(
+            msg_id = outbox.enqueue_now(
                 s,
                 topic=topic,
                 ordering_key=f"crm:CUST-000{i + 1}",
