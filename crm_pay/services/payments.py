@@ -231,7 +231,13 @@ def create_payment(
 
 
 def _replay(ctx: Context, scope: str, key: str, request_hash: str) -> dict[str, Any] | None:
-    """The first answer to this key (with its pay link), or None for a new request."""
+    """The first answer to this key (with its pay link), or None for a new request.
+
+    A vaulted payment whose first request stopped between storing it and charging it
+    (the process died, the client gave up) is still ``created`` with no attempt: the
+    retry the client sends for exactly that case charges it now, once (the attempt is
+    recorded under the payment's lock: a second retry at the same moment gets the
+    payment as the first one left it)."""
     with ctx.db.transaction() as s:
         rec = idempotency.find_record(s, scope, key)
         if rec is None:
@@ -241,8 +247,19 @@ def _replay(ctx: Context, scope: str, key: str, request_hash: str) -> dict[str, 
         payment = s.get(Payment, body.get("payment_id"))
         if payment is None:
             raise idempotency.in_progress()
-        view = payment_view(s, ctx, payment)
+        never_charged = (
+            payment.channel == Channel.VAULTED.value
+            and payment.status == PaymentStatus.CREATED.value
+            and payment.attempt == 0
+        )
+        view = None if never_charged else payment_view(s, ctx, payment)
         url = pay_url_of(s, ctx, payment.id)
+        payment_id = payment.id
+    if view is None:
+        try:
+            return charge_vaulted(ctx, payment_id)
+        except Conflict:  # another retry recorded the attempt first: show where it is
+            return get_payment(ctx, payment_id, resolve=False)
     if url is not None:
         view["pay_url"] = url
     return view

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from crm_pay.domain.errors import Conflict, IdempotencyConflict
-from crm_pay.services import idempotency
+from crm_pay.ports import CardSummary, StoredCard
+from crm_pay.services import idempotency, payments
 from crm_pay.services.access import Principal
 from crm_pay.services.payments import CreatePayment, create_payment
 from crm_pay.services.refunds import refund_payment
@@ -84,3 +85,48 @@ def test_a_key_claimed_twice_lets_one_request_through(world: FakeWorld) -> None:
     with world.ctx.db.transaction() as s:
         record = idempotency.find_record(s, "api:tests", "k")
         assert record is not None and record.response_body == {"payment_id": "p1"}
+
+
+def _vaulted(world: FakeWorld, key: str) -> tuple[dict, bool]:
+    return create_payment(
+        world.ctx,
+        CreatePayment(
+            crm_ref="CUST-0001",
+            amount="25.00",
+            currency="USD",
+            channel="vaulted",
+            payment_method_token="card-on-file-1",
+            customer_consent=True,
+        ),
+        actor="api:tests",
+        idempotency_scope="api:tests",
+        idempotency_key=key,
+        request_hash="vaulted-25",
+    )
+
+
+def test_a_vaulted_payment_stored_but_never_charged_is_charged_by_the_retry_once(
+    world: FakeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request stored the payment and died before the charge: the client's
+    retry with the same key charges it (once), instead of answering "created" forever."""
+    world.crm.add_card(
+        "CUST-0001", StoredCard(token="card-on-file-1", card=CardSummary("Visa", "1111"))
+    )
+
+    def died(_ctx: object, _payment_id: str) -> dict:
+        raise RuntimeError("the process died before the charge")
+
+    monkeypatch.setattr(payments, "charge_vaulted", died)
+    with pytest.raises(RuntimeError):
+        _vaulted(world, "key-vaulted-1")
+    monkeypatch.undo()
+    assert world.psp.calls_to("sale") == []
+
+    again, created = _vaulted(world, "key-vaulted-1")
+    once_more, _ = _vaulted(world, "key-vaulted-1")
+
+    assert created is False
+    assert again["status"] == once_more["status"] == "submitted_for_settlement"
+    assert again["id"] == once_more["id"]
+    assert len(world.psp.calls_to("sale")) == 1
