@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm_pay.domain.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
+from crm_pay.domain.roles import ROLES  # each role includes the ones before it
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import ApiKey, Payment, User
 from vault import tokens
@@ -39,8 +40,6 @@ __all__ = [
     "set_user_role",
 ]
 
-# Each role includes the ones before it.
-ROLES = ("agent", "supervisor", "admin")
 _KEY_PREFIX = "cpk_"
 
 

@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import select
 
 from crm_pay.domain.errors import Gone, NotFound, ValidationError
+from crm_pay.domain.roles import ROLES
 from crm_pay.persistence.models import Payment
 
 from . import policy
-from .access import ROLES, Principal
+from .access import Principal
 from .context import Context
 from .live_status import event_from_rows
 from .pay_links import closed_message, find_link, link_state

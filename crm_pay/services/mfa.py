@@ -32,14 +32,12 @@ from crm_pay.persistence.models import ConsoleSession, MfaRecoveryCode, User, We
 from vault import pan
 
 from . import audit, console_sessions
-from .access import ROLES
 from .context import Context
 
 __all__ = [
     "MAX_WRONG_CODES",
     "RECOVERY_CODE_COUNT",
     "MfaStatus",
-    "parse_required_roles",
     "status",
     "start_enrolment",
     "pending_seed",
@@ -77,19 +75,6 @@ class MfaStatus:
     @property
     def label(self) -> str:
         return "TOTP" if self.enrolled else "none"
-
-
-def parse_required_roles(value: str | None) -> frozenset[str]:
-    """``CRM_PAY_MFA_REQUIRED_ROLES`` ("supervisor,admin"; "" = nobody) as a set; an
-    unknown role is a start-up error rather than a silently unprotected role."""
-    roles = frozenset(part.strip().lower() for part in (value or "").split(",") if part.strip())
-    unknown = sorted(roles - set(ROLES))
-    if unknown:
-        raise ValueError(
-            f"CRM_PAY_MFA_REQUIRED_ROLES has unknown role(s) {', '.join(unknown)}; "
-            f"use a comma-separated list of {', '.join(ROLES)} (or empty for nobody)"
-        )
-    return roles
 
 
 def _user(s: Session, user_id: int) -> User:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
+from crm_pay.config import CrmPayConfig
 from crm_pay.current import get_context
 from crm_pay.domain.errors import ConfigurationError
 from crm_pay.persistence.models import MfaRecoveryCode, User
@@ -321,8 +322,8 @@ def test_step_up_before_connector_secret_change(
 def test_unknown_required_role_stops_start_up(make_app: Callable[..., Flask]) -> None:
     with pytest.raises(ConfigurationError, match="unknown role.*boss"):
         make_app(CRM_PAY_MFA_REQUIRED_ROLES="supervisor,boss")
-    assert mfa.parse_required_roles(" Admin , ") == {"admin"}
-    assert mfa.parse_required_roles("") == frozenset()
+    assert CrmPayConfig(mfa_required_roles=" Admin , ").mfa_roles == {"admin"}
+    assert CrmPayConfig(mfa_required_roles="").mfa_roles == frozenset()
 
 
 def test_vault_rotation_rewraps_totp_seeds(
