@@ -58,8 +58,16 @@ log = logging.getLogger("crm_pay.webhooks")
 _MAX_BODY = 256 * 1024
 # Why a notice holding a card number was refused; also what marks it never to be replayed.
 CARD_NUMBER_REASON = (
-    "the notification holds what looks like a full card number, which Braintree never "
-    "sends (it masks card numbers); it was kept only redacted and will not be processed"
+    "the notification holds what looks like a full card number, which a payment provider "
+    "never sends (providers mask card numbers); it was kept only redacted and will not be "
+    "processed"
+)
+# The same reason as stored by earlier releases (it named Braintree): still never replayed.
+_EARLIER_CARD_NUMBER_REASONS = frozenset(
+    {
+        "the notification holds what looks like a full card number, which Braintree never "
+        "sends (it masks card numbers); it was kept only redacted and will not be processed"
+    }
 )
 # How long a notice may wait for the charge it concerns before a person must look.
 PENDING_WINDOW = timedelta(days=3)
@@ -201,7 +209,7 @@ def replay_webhook(ctx: Context, webhook_id: int) -> WebhookResult:
             raise NotFound(f"no webhook {webhook_id}")
         if row.status in ("processed", "ignored", "duplicate"):
             return WebhookResult(row.status, webhook_id, row.kind, row.error)
-        if row.error == CARD_NUMBER_REASON:
+        if row.error == CARD_NUMBER_REASON or row.error in _EARLIER_CARD_NUMBER_REASONS:
             raise WebhookRejected(CARD_NUMBER_REASON, code="webhook_card_number", status=400)
         signature, payload, remote_addr = row.signature, row.payload, row.remote_addr
     note = _verify(ctx, webhook_id, signature, payload, remote_addr)

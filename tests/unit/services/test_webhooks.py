@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from crm_pay.domain.errors import WebhookRejected
+from crm_pay.persistence.models import WebhookEvent
 from crm_pay.ports import PspTxnStatus, WebhookEnvelope
 from crm_pay.services.payments import get_payment
-from crm_pay.services.webhooks import receive_envelope
+from crm_pay.services.webhooks import CARD_NUMBER_REASON, receive_envelope, replay_webhook
 from crm_pay.testing import FakeWorld
 from servicetest import paid
 
@@ -61,3 +62,36 @@ def test_forged_notice_is_rejected_and_changes_nothing(world: FakeWorld) -> None
     assert get_payment(world.ctx, payment["id"], resolve=False)["status"] == (
         "submitted_for_settlement"
     )
+
+
+@pytest.mark.parametrize("stored_reason", ["current", "earlier"])
+def test_a_notice_refused_for_a_card_number_is_never_replayed(
+    world: FakeWorld, stored_reason: str
+) -> None:
+    """Also one refused by an earlier release, whose stored reason named Braintree."""
+    reason = (
+        CARD_NUMBER_REASON
+        if stored_reason == "current"
+        else "the notification holds what looks like a full card number, which Braintree "
+        "never sends (it masks card numbers); it was kept only redacted and will not be "
+        "processed"
+    )
+    with world.ctx.db.transaction() as s:
+        row = WebhookEvent(
+            provider="fake",
+            received_at=world.clock.now,
+            signature="sig",
+            payload="[REDACTED PAN]",
+            remote_addr="203.0.113.9",
+            status="rejected",
+            error=reason,
+        )
+        s.add(row)
+        s.flush()
+        webhook_id = row.id
+
+    with pytest.raises(WebhookRejected) as refused:
+        replay_webhook(world.ctx, webhook_id)
+
+    assert refused.value.code == "webhook_card_number"
+    assert "card number" in refused.value.message
