@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from crm_pay.services import crm_settings as connectors
+from crm_pay.services import crm_settings
 from crm_pay.services.context import Context
 
 
@@ -12,8 +12,8 @@ def test_connectors_list_and_test(app: Flask, ctx: Context) -> None:
     runner = app.test_cli_runner()
     empty = runner.invoke(args=["crm-pay", "connectors", "list"])
     assert "no connectors configured" in empty.output
-    connectors.save_connector(ctx, name="demo-crm", kind="builtin", settings={}, actor="t")
-    connectors.enable_connector(ctx, "demo-crm", actor="t")
+    crm_settings.save_connector(ctx, name="demo-crm", kind="builtin", settings={}, actor="t")
+    crm_settings.enable_connector(ctx, "demo-crm", actor="t")
     tested = runner.invoke(args=["crm-pay", "connectors", "test", "demo-crm"])
     assert tested.exit_code == 0, tested.output
     assert "ok   storage" in tested.output

@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from crm_pay.domain.errors import ValidationError
 from crm_pay.persistence.models import Case, CrmConnectorRow, CrmConnectorVersion, OutboxMessage
 from crm_pay.ports import ConnectionReport, CrmCallFailed, CrmPaymentRecord, RecordResult
-from crm_pay.services import crm_settings as connectors
+from crm_pay.services import crm_settings
 from crm_pay.services.context import Context
 from crm_pay.services.crm_settings import ConnectorKind
 from crm_pay.worker import make_dispatcher
@@ -103,7 +103,7 @@ def fake_kind(ctx: Context) -> dict[str, FakeBatchCrm]:
 def test_secrets_are_encrypted_never_shown_and_kept_when_left_blank(
     ctx: Context, fake_kind: dict
 ) -> None:
-    view = connectors.save_connector(
+    view = crm_settings.save_connector(
         ctx,
         name="acme",
         kind="fake",
@@ -121,7 +121,7 @@ def test_secrets_are_encrypted_never_shown_and_kept_when_left_blank(
         audit_rows = " ".join(str(r) for r in conn.execute(text("select * from audit_log")))
     assert "s3cr3t" not in dump + history + audit_rows
     # Editing settings without re-typing the secret keeps it.
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="acme",
         kind="fake",
@@ -132,25 +132,25 @@ def test_secrets_are_encrypted_never_shown_and_kept_when_left_blank(
     with ctx.db.transaction() as s:
         row = s.scalars(select(CrmConnectorRow)).one()
         versions = s.scalars(select(CrmConnectorVersion.version)).all()
-    assert connectors._read_secrets(ctx, row) == {"token": "s3cr3t-token-value"}
+    assert crm_settings._read_secrets(ctx, row) == {"token": "s3cr3t-token-value"}
     assert versions == [1, 2] and row.settings == {"instance": "y"}
 
 
 def test_required_and_unknown_settings_are_refused_clearly(ctx: Context, fake_kind: dict) -> None:
     with pytest.raises(ValidationError, match="instance"):
-        connectors.save_connector(ctx, name="acme", kind="fake", settings={}, actor="a")
+        crm_settings.save_connector(ctx, name="acme", kind="fake", settings={}, actor="a")
     with pytest.raises(ValidationError, match="unknown setting"):
-        connectors.save_connector(
+        crm_settings.save_connector(
             ctx, name="acme", kind="fake", settings={"instance": "x", "colour": "red"}, actor="a"
         )
     with pytest.raises(ValidationError, match="unknown connector kind"):
-        connectors.save_connector(ctx, name="acme", kind="nope", settings={}, actor="a")
+        crm_settings.save_connector(ctx, name="acme", kind="nope", settings={}, actor="a")
 
 
 def test_test_connection_gives_the_crms_answer_and_is_remembered(
     ctx: Context, fake_kind: dict
 ) -> None:
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="acme",
         kind="fake",
@@ -158,9 +158,9 @@ def test_test_connection_gives_the_crms_answer_and_is_remembered(
         secrets={"token": "bad"},
         actor="admin",
     )
-    report = connectors.test_connector(ctx, "acme")
+    report = crm_settings.test_connector(ctx, "acme")
     assert not report.ok and "invalid_grant" in report.checks[0][2]
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="acme",
         kind="fake",
@@ -168,16 +168,16 @@ def test_test_connection_gives_the_crms_answer_and_is_remembered(
         secrets={"token": "good"},
         actor="admin",
     )
-    assert connectors.test_connector(ctx, "acme").ok
-    assert connectors.connector_view(ctx, "acme")["last_test"]["ok"] is True
+    assert crm_settings.test_connector(ctx, "acme").ok
+    assert crm_settings.connector_view(ctx, "acme")["last_test"]["ok"] is True
 
 
 def test_one_enabled_connector_receives_the_sync_in_batches(
     client: FlaskClient, auth: dict[str, str], ctx: Context, fake_kind: dict
 ) -> None:
-    connectors.save_connector(ctx, name="old", kind="builtin", settings={}, actor="admin")
-    connectors.enable_connector(ctx, "old", actor="admin")
-    connectors.save_connector(
+    crm_settings.save_connector(ctx, name="old", kind="builtin", settings={}, actor="admin")
+    crm_settings.enable_connector(ctx, "old", actor="admin")
+    crm_settings.save_connector(
         ctx,
         name="acme",
         kind="fake",
@@ -185,8 +185,8 @@ def test_one_enabled_connector_receives_the_sync_in_batches(
         secrets={"token": "good"},
         actor="admin",
     )
-    connectors.enable_connector(ctx, "acme", actor="admin")
-    assert [c["name"] for c in connectors.list_connectors(ctx) if c["enabled"]] == ["acme"]
+    crm_settings.enable_connector(ctx, "acme", actor="admin")
+    assert [c["name"] for c in crm_settings.list_connectors(ctx) if c["enabled"]] == ["acme"]
     ctx.crm.refresh()  # don't wait for the 2-second re-check in a test
     ids = []
     for customer in ("CUST-0001", "CUST-0002", "CUST-0003"):
@@ -198,13 +198,13 @@ def test_one_enabled_connector_receives_the_sync_in_batches(
     assert set(crm.stored) == set(ids)
     assert all(len(call) <= 2 for call in crm.calls)  # max_batch respected
     assert any(len(call) == 2 for call in crm.calls)  # and used
-    assert connectors.sync_status(ctx)["dead"] == 0
+    assert crm_settings.sync_status(ctx)["dead"] == 0
 
 
 def test_refused_record_is_dead_lettered_at_once_with_the_crms_message(
     client: FlaskClient, auth: dict[str, str], ctx: Context, fake_kind: dict
 ) -> None:
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="acme",
         kind="fake",
@@ -212,7 +212,7 @@ def test_refused_record_is_dead_lettered_at_once_with_the_crms_message(
         secrets={"token": "good"},
         actor="admin",
     )
-    connectors.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(ctx, "acme", actor="admin")
     ctx.crm.refresh()
     _, ok = create_link(client, auth, amount="6.00")
     pay(client, ok["pay_url"])
@@ -220,7 +220,7 @@ def test_refused_record_is_dead_lettered_at_once_with_the_crms_message(
     pay(client, bad["pay_url"])
     ctx.crm.wrapped_adapter.refuse.add("7.00")
     make_dispatcher(ctx).run_once()
-    status = connectors.sync_status(ctx)
+    status = crm_settings.sync_status(ctx)
     assert status["dead"] >= 1
     assert "Amount__c too large" in status["dead_letters"][0]["error"]
     assert ok["id"] in ctx.crm.wrapped_adapter.stored
@@ -229,7 +229,7 @@ def test_refused_record_is_dead_lettered_at_once_with_the_crms_message(
 def test_crm_down_loses_nothing_and_honours_the_retry_delay(
     client: FlaskClient, auth: dict[str, str], ctx: Context, fake_kind: dict
 ) -> None:
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="acme",
         kind="fake",
@@ -237,7 +237,7 @@ def test_crm_down_loses_nothing_and_honours_the_retry_delay(
         secrets={"token": "good"},
         actor="admin",
     )
-    connectors.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(ctx, "acme", actor="admin")
     ctx.crm.refresh()
     _, p = create_link(client, auth, amount="8.00")
     pay(client, p["pay_url"])
@@ -263,7 +263,7 @@ def test_crm_down_loses_nothing_and_honours_the_retry_delay(
 def test_a_card_number_never_reaches_the_crm_and_raises_an_alert(
     client: FlaskClient, auth: dict[str, str], ctx: Context, fake_kind: dict
 ) -> None:
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="acme",
         kind="fake",
@@ -271,7 +271,7 @@ def test_a_card_number_never_reaches_the_crm_and_raises_an_alert(
         secrets={"token": "good"},
         actor="admin",
     )
-    connectors.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(ctx, "acme", actor="admin")
     ctx.crm.refresh()
     _, p = create_link(client, auth, amount="9.00")
     pay(client, p["pay_url"])
@@ -290,7 +290,7 @@ def test_a_card_number_never_reaches_the_crm_and_raises_an_alert(
 def test_disputes_land_on_the_crm_timeline_once(
     client: FlaskClient, auth: dict[str, str], ctx: Context, fake_kind: dict, sandbox: Any
 ) -> None:
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="acme",
         kind="fake",
@@ -298,7 +298,7 @@ def test_disputes_land_on_the_crm_timeline_once(
         secrets={"token": "good"},
         actor="admin",
     )
-    connectors.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(ctx, "acme", actor="admin")
     ctx.crm.refresh()
     _, p = create_link(client, auth, amount="12.00")
     pay(client, p["pay_url"])
@@ -331,7 +331,7 @@ def test_a_rotated_refresh_token_is_kept_encrypted(ctx: Context) -> None:
             secret_fields=({"name": "refresh_token", "label": "Refresh token", "required": True},),
         ),
     }
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="oauth-crm",
         kind="oauthy",
@@ -342,13 +342,13 @@ def test_a_rotated_refresh_token_is_kept_encrypted(ctx: Context) -> None:
     with ctx.db.transaction() as s:
         row = s.scalars(select(CrmConnectorRow)).one()
         s.expunge(row)
-    connectors.build_adapter(ctx, row)
+    crm_settings.build_adapter(ctx, row)
     got["callback"]("second-refresh-token")
     with ctx.db.transaction() as s:
         row = s.scalars(select(CrmConnectorRow)).one()
         assert "second-refresh-token" not in row.secrets  # encrypted at rest
         s.expunge(row)
-    connectors.build_adapter(ctx, row)
+    crm_settings.build_adapter(ctx, row)
     assert got["secrets"]["refresh_token"] == "second-refresh-token"
 
 
@@ -359,7 +359,7 @@ def test_wrong_credentials_lose_nothing_and_fixing_them_drains_the_backlog(
 
     original = FakeBatchCrm.upsert_payments
 
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="acme",
         kind="fake",
@@ -367,7 +367,7 @@ def test_wrong_credentials_lose_nothing_and_fixing_them_drains_the_backlog(
         secrets={"token": "bad"},
         actor="admin",
     )
-    connectors.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(ctx, "acme", actor="admin")
     ctx.crm.refresh()
 
     def refuse(self: FakeBatchCrm, records: list) -> list:  # type: ignore[type-arg]
@@ -386,12 +386,12 @@ def test_wrong_credentials_lose_nothing_and_fixing_them_drains_the_backlog(
         for hour in range(1, 30):  # far more attempts than the outbox's maximum
             make_dispatcher(ctx).run_once()
             ctx.clock = lambda hour=hour: real() + timedelta(hours=hour)
-        status = connectors.sync_status(ctx)
+        status = crm_settings.sync_status(ctx)
         assert status["dead"] == 0 and status["pending"] >= 1
-        report = connectors.test_connector(ctx, "acme")
+        report = crm_settings.test_connector(ctx, "acme")
         assert not report.ok and "invalid_grant" in report.checks[0][2]
         # The admin fixes the credentials: the waiting messages go at once.
-        connectors.save_connector(
+        crm_settings.save_connector(
             ctx,
             name="acme",
             kind="fake",
@@ -402,6 +402,6 @@ def test_wrong_credentials_lose_nothing_and_fixing_them_drains_the_backlog(
         ctx.crm.refresh()
         make_dispatcher(ctx).drain()
         assert p["id"] in ctx.crm.wrapped_adapter.stored
-        assert connectors.sync_status(ctx)["pending"] == 0
+        assert crm_settings.sync_status(ctx)["pending"] == 0
     finally:
         FakeBatchCrm.upsert_payments = original  # type: ignore[method-assign]

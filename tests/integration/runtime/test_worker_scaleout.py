@@ -46,7 +46,7 @@ from crm_pay.current import get_context
 from crm_pay.persistence.locks import exclusive
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.persistence.models import OutboxMessage, Payment
-from crm_pay.services import crm_settings as connectors
+from crm_pay.services import crm_settings
 from crm_pay.services.context import Context
 from crm_pay.services.janitor import run_janitor
 from crm_pay.services.outbox import enqueue, outbox_summary
@@ -169,7 +169,7 @@ def rig(
     )
     ctx = get_context(app)
     upgrade(ctx.db)
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="hook",
         kind="webhook",
@@ -177,7 +177,7 @@ def rig(
         secrets={"signing_secret": uuid.uuid4().hex},
         actor="test",
     )
-    connectors.enable_connector(ctx, "hook", actor="test")
+    crm_settings.enable_connector(ctx, "hook", actor="test")
     yield ctx, _worker_env(postgres_url, sandbox, instance)
     ctx.db.dispose()
 

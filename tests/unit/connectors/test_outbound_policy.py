@@ -28,7 +28,7 @@ from connectors.outbound import (
 from crm_pay import wiring
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.persistence.models import CrmConnectorRow
-from crm_pay.services import crm_settings as connectors
+from crm_pay.services import crm_settings
 from crm_pay.services.context import Context
 
 SECRET = {"signing_secret": "whsec_0123456789abcdef"}
@@ -306,10 +306,10 @@ def test_saving_an_internal_webhook_url_is_refused(
     ctx: Context, strict_kinds: None, url: str
 ) -> None:
     with pytest.raises(ValidationError, match="url"):
-        connectors.save_connector(
+        crm_settings.save_connector(
             ctx, name="hook", kind="webhook", settings={"url": url}, secrets=SECRET, actor="a"
         )
-    assert connectors.list_connectors(ctx) == []  # nothing half-saved
+    assert crm_settings.list_connectors(ctx) == []  # nothing half-saved
 
 
 def test_saving_a_name_that_resolves_inward_is_refused(
@@ -317,7 +317,7 @@ def test_saving_a_name_that_resolves_inward_is_refused(
 ) -> None:
     dns["internal.example.com"] = [["172.20.0.3"]]
     with pytest.raises(ValidationError, match="172.20.0.3 is a private.*ALLOW_HOSTS"):
-        connectors.save_connector(
+        crm_settings.save_connector(
             ctx,
             name="hook",
             kind="webhook",
@@ -326,7 +326,7 @@ def test_saving_a_name_that_resolves_inward_is_refused(
             actor="a",
         )
     with pytest.raises(ValidationError, match="base_url"):
-        connectors.save_connector(
+        crm_settings.save_connector(
             ctx,
             name="hs",
             kind="hubspot",
@@ -345,10 +345,10 @@ def test_test_connection_of_a_rebound_host_shows_no_body(
     port, hits = receiver
     dns["hooks.example.com"] = [[PUBLIC], ["127.0.0.1"]]
     url = f"https://hooks.example.com:{port}/h"
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx, name="hook", kind="webhook", settings={"url": url}, secrets=SECRET, actor="a"
     )
-    report = connectors.test_connector(ctx, "hook")
+    report = crm_settings.test_connector(ctx, "hook")
     text = " ".join(str(part) for check in report.checks for part in check)
     assert not report.ok and "127.0.0.1 is a loopback address" in text
     assert report.checks[0][0] == "outbound URL policy"
@@ -363,7 +363,7 @@ def test_test_connection_of_a_demo_receiver_shows_the_status_only(
 ) -> None:
     port, hits = receiver
     ctx.crm_kinds = wiring.crm_kinds(str(tmp_path), {"CRM_PAY_DEMO": True})
-    connectors.save_connector(
+    crm_settings.save_connector(
         ctx,
         name="hook",
         kind="webhook",
@@ -371,7 +371,7 @@ def test_test_connection_of_a_demo_receiver_shows_the_status_only(
         secrets=SECRET,
         actor="a",
     )
-    report = connectors.test_connector(ctx, "hook")
+    report = crm_settings.test_connector(ctx, "hook")
     assert not report.ok and "HTTP 500" in report.checks[0][2] and hits == ["/h"]
     assert "aws_secret" not in report.checks[0][2]
 
