@@ -4,7 +4,7 @@ Layer: use case (the customer's pay-page charge and the vaulted charge). It appl
 PSP's answer through :mod:`.psp_outcome`, the code the janitor and webhooks share; links
 come from :mod:`.pay_links`, records from :mod:`.payment_records`.
 
-Sequence (DESIGN.md rules 1, 3, 6, 7):
+Sequence (reliability rules 1, 3, 6, 7 in docs/architecture.md):
 1. short transaction, payment row locked: check the link, move to ``processing``,
    bump the attempt, record ``sale_requested`` with our deterministic order id;
 2. the PSP call, with no transaction open, idempotent by ``api_request_key``;
@@ -100,7 +100,7 @@ def _begin_attempt(ctx: Context, payment_id: str) -> SaleRequest:
 
 def _record_attempt(s: Session, ctx: Context, payment: Payment, *, vaulted: bool) -> SaleRequest:
     """Move the locked payment to ``processing`` with a new attempt number and its
-    ``sale_requested`` event (committed before the PSP is called: DESIGN.md rule 1)."""
+    ``sale_requested`` event (committed before the PSP is called: reliability rule 1)."""
     transition(s, ctx, payment, PaymentStatus.PROCESSING)
     payment.attempt += 1
     payment.in_doubt_since = None  # a new attempt: the window starts when it is in doubt

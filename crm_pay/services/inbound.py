@@ -1,6 +1,6 @@
 """The PAN guard at the doors: card numbers are stopped where data enters from outside.
 
-DESIGN.md wants every free-text field we accept or forward checked by the PAN detector
+Every free-text field we accept or forward is checked by the PAN detector
 (:mod:`vault.pan`). The exits (log records, CRM payloads, messages, error envelopes,
 live frames, HTTP answers) each redact at the last moment; this module is the entrance
 side, so that what we store is clean in the first place and a card number someone put

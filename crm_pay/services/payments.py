@@ -80,7 +80,7 @@ def _parse_allocations(raw: dict[str, str] | None, currency: str) -> dict[str, M
 
 
 def _check_nothing_in_doubt(session: Session, customer: Customer, invoice_refs: set[str]) -> None:
-    """Rule 1 of DESIGN.md: no new charge while an earlier attempt's outcome is unknown."""
+    """Reliability rule 1 (docs/architecture.md): no new charge while an earlier attempt's outcome is unknown."""
     doubtful = session.scalars(
         select(Payment).where(Payment.customer_id == customer.id, Payment.status.in_(IN_DOUBT))
     ).all()
@@ -267,7 +267,7 @@ def _replay(ctx: Context, scope: str, key: str, request_hash: str) -> dict[str, 
 
 def get_payment(ctx: Context, payment_id: str, *, resolve: bool = True) -> dict[str, Any]:
     """The payment as the API shows it. A payment in doubt is re-checked with the PSP on
-    read (DESIGN.md rule 4), so a caller polling sees it resolve."""
+    read (reliability rule 4, docs/architecture.md), so a caller polling sees it resolve."""
     with ctx.db.transaction() as s:
         payment = s.get(Payment, payment_id)
         if payment is None:

@@ -1,4 +1,4 @@
-"""Daily reconciliation (DESIGN.md rule 10): the PSP's transactions of a UTC day matched
+"""Daily reconciliation (reliability rule 10, docs/architecture.md): the PSP's transactions of a UTC day matched
 against our payments and refunds; every difference becomes a case, nothing is booked.
 
 Sequence, like charging: claim the day (a unique row, so two workers never run the same

@@ -2,7 +2,7 @@
 
 Card transactions at Braintree settle in the nightly batch and no webhook says so (the
 ``transaction_settled`` / ``transaction_settlement_declined`` notifications exist for
-ACH and SEPA bank transfers only). So the PSP is asked (DESIGN.md rule 8):
+ACH and SEPA bank transfers only). So the PSP is asked (reliability rule 8, docs/architecture.md):
 
 - on a schedule (:func:`check_settlements`, run by the janitor): every approved payment
   not checked for ``settlement_poll_seconds`` is looked up in one search per batch
