@@ -16,7 +16,6 @@ wait; nothing here ever sleeps in a request worker.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import math
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
-from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+from limits.strategies import MovingWindowRateLimiter
 
 from crm_pay.config import CrmPayConfig
 
@@ -66,12 +65,6 @@ class LoginPolicy:
     ip_accounts: str = "100/10 minutes"  # distinct failing accounts per IP (spray)
 
 
-@functools.lru_cache(maxsize=64)
-def _item(limit: str) -> RateLimitItem:
-    """A limit such as "600/minute", parsed once (every request would parse it again)."""
-    return parse(limit)
-
-
 def _digest(*parts: str) -> str:
     """Keys never hold an email address or a token in clear (Redis may be shared)."""
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
@@ -90,13 +83,7 @@ class RateLimits:
             raise ValueError(f"{storage_url!r}: use a synchronous storage such as redis://")
         self.storage: Storage = storage
         self.namespace = namespace
-        # Sign-in counters: an exact moving window (few requests, exactness matters).
         self._window = MovingWindowRateLimiter(self.storage)
-        # Per-request limits (API, pay page): a sliding window counter, O(1) a hit where
-        # the moving window kept (and walked) a timestamp per request: ~1 ms a hit at a
-        # 600/minute limit in memory. It weighs the previous window's count by how much
-        # of it still overlaps, so a burst at a window edge is not let through twice.
-        self._requests = SlidingWindowCounterRateLimiter(self.storage)
         self.storage_url = storage_url
 
     @staticmethod
@@ -115,12 +102,12 @@ class RateLimits:
     def hit(self, limit: str | RateLimitItem, scope: str, *identifiers: str) -> Refusal | None:
         """Count one request of ``identifiers`` under ``limit`` (e.g. "600/minute");
         a :class:`Refusal` when the limit is used up, else None."""
-        item = _item(limit) if isinstance(limit, str) else limit
+        item = parse(limit) if isinstance(limit, str) else limit
         ident = (scope, _digest(*identifiers))
         try:
-            if self._requests.hit(item, *ident):
+            if self._window.hit(item, *ident):
                 return None
-            reset, _remaining = self._requests.get_window_stats(item, *ident)
+            reset, _remaining = self._window.get_window_stats(item, *ident)
         except Exception:  # noqa: BLE001 - fail open, see the module docstring
             log.exception("rate limit storage %s unreachable: %s allowed", self.safe_url, scope)
             return None
@@ -137,7 +124,7 @@ class RateLimits:
                 left = self._block_left(scope, ident)
                 if left:
                     return Refusal(scope, left)
-            item = _item(policy.ip_accounts)
+            item = parse(policy.ip_accounts)
             ip_ident = ("login_ip", _digest(ip))
             if not self._window.test(item, *ip_ident):
                 reset, _ = self._window.get_window_stats(item, *ip_ident)
@@ -156,7 +143,7 @@ class RateLimits:
             if pair_failures == 1:
                 # The IP ceiling counts distinct accounts failing, so one agent's typos
                 # weigh once however often they are repeated.
-                self._window.hit(_item(policy.ip_accounts), "login_ip", _digest(ip))
+                self._window.hit(parse(policy.ip_accounts), "login_ip", _digest(ip))
             self._block("account_ip", pair, policy.account_ip_free, pair_failures, policy)
             account_failures = self.storage.incr(self._key("fail", "account", account), window)
             self._block("account", account, policy.account_free, account_failures, policy)
