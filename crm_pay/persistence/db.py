@@ -120,7 +120,10 @@ def _write_queued_inserts(session: Session) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for model, rows in queued.items():
-        session.execute(insert(model).values(rows).on_conflict_do_nothing())
+        # One compiled statement whatever the number of rows (a cached compilation, not
+        # a new multi-VALUES statement compiled per transaction): executemany on SQLite,
+        # one INSERT of every row on PostgreSQL (psycopg's "insertmanyvalues").
+        session.execute(insert(model).on_conflict_do_nothing(), rows)
 
 
 def _drop_queued_inserts(session: Session, _previous: Any = None) -> None:
