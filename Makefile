@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-# Front-end assets: the Socket.IO client of the agent console's live panel, pinned in
-# package-lock.json, installed without running package scripts and copied (git-ignored)
-# into agent_ui/static/vendor/. Re-runs only when the lock file changes.
+# Front-end assets: the Socket.IO client of the agent console's live panel and Chart.js of
+# the dashboard, pinned in package-lock.json, installed without running package scripts
+# and copied (git-ignored) into agent_ui/static/vendor/. Re-runs when the lock file changes.
 VENDOR_JS := agent_ui/static/vendor/socket.io.min.js
 
 $(VENDOR_JS): package.json package-lock.json
@@ -33,6 +33,7 @@ $(VENDOR_JS): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	mkdir -p $(@D)
 	cp node_modules/socket.io-client/dist/socket.io.min.js $@
+	cp node_modules/chart.js/dist/chart.umd.min.js $(@D)/chart.umd.min.js
 
 install: $(STAMP) $(VENDOR_JS)  ## create .venv, install crm-pay with its test tools and the console's JS
 

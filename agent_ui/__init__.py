@@ -9,9 +9,14 @@ from crm_pay.current import get_context
 
 from . import (
     admin,
+    admin_notifications,
+    approvals,
     auth,
     console,
+    console_manual,  # noqa: F401 (adds manual payments, my payments to console.bp)
     console_refunds,  # noqa: F401 (adds the refund route to console.bp)
+    dashboard,
+    disputes,
     live_socket,
     mailbox,
     mfa,
@@ -19,6 +24,7 @@ from . import (
     paypage,
     receipts_portal,
     supervisor,
+    survey,
 )
 
 __all__ = ["register_ui"]
@@ -32,8 +38,13 @@ def register_ui(app: Flask, prefix: str) -> None:
     mfa_webauthn.init_webauthn(app, prefix)  # security keys: sign-in and Security page
     app.register_blueprint(console.bp, url_prefix=f"{prefix}/agent")
     admin.init_admin(app, prefix)  # admin console + CRM launch endpoints
+    app.register_blueprint(admin_notifications.bp, url_prefix=f"{prefix}/admin/notifications")
     app.register_blueprint(supervisor.bp, url_prefix=f"{prefix}/supervisor")
+    app.register_blueprint(approvals.bp, url_prefix=f"{prefix}/supervisor")
+    app.register_blueprint(disputes.bp, url_prefix=f"{prefix}/supervisor/disputes")
+    app.register_blueprint(dashboard.bp, url_prefix=f"{prefix}/dashboard")
     app.register_blueprint(receipts_portal.bp, url_prefix=prefix)
+    app.register_blueprint(survey.bp, url_prefix=prefix)  # survey, reminder links
     live_socket.init_live(app, prefix)
     if get_context(app).config.demo:
         app.register_blueprint(mailbox.bp, url_prefix=f"{prefix}/demo")

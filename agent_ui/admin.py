@@ -27,8 +27,8 @@ from flask import (
 )
 
 from crm_pay.current import get_context
-from crm_pay.domain.errors import CrmPayError, NotFound
-from crm_pay.services import access, cases, crm_settings, mfa, outbox
+from crm_pay.domain.errors import CrmPayError, NotFound, ValidationError
+from crm_pay.services import access, cases, connector_history, crm_settings, mfa, outbox
 from crm_pay.services.access import Principal
 
 from . import admin_scripts, admin_sessions, launch
@@ -93,7 +93,7 @@ def _render_connector(
     submitted: ConnectorForm | None = None,
     status: int = 200,
 ) -> Response:
-    history = crm_settings.connector_history(get_context(), view["name"]) if view else []
+    history = connector_history.connector_history(get_context(), view["name"]) if view else []
     html = render_template(
         "crm_pay/admin_connector.html",
         spec=spec,
@@ -173,10 +173,23 @@ def connector(name: str) -> Response:
 
 @bp.post("/connectors/<name>/enable")
 def enable(name: str) -> Response:
-    crm_settings.enable_connector(get_context(), name, actor=_principal().actor)
+    """Enable after a passing Test connection, or with ``override_reason`` (audited)."""
+    reason = request.form.get("override_reason")
+    try:
+        crm_settings.enable_after_test(
+            get_context(),
+            name,
+            actor=_principal().actor,
+            override_reason=reason,
+        )
+    except ValidationError as exc:  # untested, or the reason refused: say so on the page
+        flash(f"Connector {name} was not enabled: {exc.message.rstrip('.')}.", "warning")
+        target = url_for(".connector", name=name, _anchor="enable-override")
+        return redirect(target)  # type: ignore[return-value]
     flash(
         f"Connector {name} enabled: customers are looked up in it and payments sync to it. "
-        "Any other connector was disabled.",
+        "Any other connector was disabled."
+        + (" Enabled without a passing test: the reason is in the audit log." if reason else ""),
         "notice",
     )
     return redirect(url_for(".connector", name=name))  # type: ignore[return-value]

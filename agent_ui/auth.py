@@ -262,9 +262,8 @@ def _safe_next(target: str | None) -> str:
         return home
     parts = urlsplit(target)
     supervisor = url_for("crm_pay_supervisor.reconciliation_page").rsplit("/", 1)[0]
-    roots = tuple(
-        url.rstrip("/") + "/" for url in (home, url_for("crm_pay_admin.index"), supervisor)
-    )
+    pages = (home, url_for("crm_pay_admin.index"), supervisor, url_for("crm_pay_dashboard.index"))
+    roots = tuple(url.rstrip("/") + "/" for url in pages)
     if parts.scheme or parts.netloc or "\\" in target or not target.startswith(roots):
         return home
     return target

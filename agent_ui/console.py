@@ -23,9 +23,24 @@ from flask import (
 )
 
 from crm_pay.current import get_context
-from crm_pay.domain.errors import CrmPayError, NotFound, ValidationError
+from crm_pay.domain.errors import (
+    ConfigurationError,
+    CrmPayError,
+    CrmUnavailable,
+    NotFound,
+    ValidationError,
+)
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
-from crm_pay.services import access, customers, payments, receipts, views
+from crm_pay.services import (
+    access,
+    approvals,
+    crm_settings,
+    customers,
+    money_history,
+    payments,
+    receipts,
+    views,
+)
 from crm_pay.services.access import Principal
 
 from . import console_services as services
@@ -148,6 +163,14 @@ def lookup() -> Any:
     except ValidationError as exc:
         html = render_template("crm_pay/console_index.html", query=searched, error=exc.message)
         return Response(html, status=422)
+    except (CrmUnavailable, ConfigurationError):
+        message = (
+            "The CRM is not answering, and searching by phone or email needs it. Open the "
+            "customer by their CRM id instead: customers opened before are shown from "
+            "crm-pay's copy and can still pay."
+        )
+        html = render_template("crm_pay/console_index.html", query=searched, error=message)
+        return Response(html, status=503)
     if len(found) == 1:
         return redirect(url_for(".customer", crm_ref=found[0]["crm_ref"]))
     status = 200 if found else 404
@@ -162,7 +185,18 @@ def _render_customer(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    view = views.customer_view(get_context(), crm_ref)
+    ctx = get_context()
+    started = ctx.now()
+    try:
+        view = views.customer_view(ctx, crm_ref)
+    except (CrmUnavailable, ConfigurationError) as exc:  # no CRM answer and no copy
+        html = render_template(
+            "crm_pay/console_error.html",
+            title="The CRM is not answering",
+            message=crm_settings.crm_down_message(ctx, exc),
+        )
+        return Response(html, status=503)
+    crm_notice = crm_settings.stale_customer_notice(ctx, crm_ref, since=started)
     values = {
         "invoices": form.getlist("invoice") if form else [],
         "amount": form.get("amount", "") if form else "",
@@ -191,6 +225,8 @@ def _render_customer(
         errors=errors or {},
         receipts=receipts_list,
         allow_agent_keyed=get_context().config.allow_agent_keyed,
+        crm_notice=crm_notice,
+        money_history=money_history.customer_history(get_context(), view["crm_ref"]),
     )
     return Response(html, status=status)
 
@@ -278,6 +314,10 @@ def payment(payment_id: str) -> Response:
         socket_path=f"{request.script_root}{prefix}/socket.io",
         status_url=url_for(".payment_status", payment_id=payment_id),
         refund_key=uuid.uuid4().hex,  # one refund per rendered form, however often sent
+        history=money_history.payment_history(ctx, payment_id),
+        refund_requests=approvals.list_approvals(
+            ctx, principal=_principal(), kind="refund", payment_id=payment_id
+        ),
     )
     return Response(html)
 

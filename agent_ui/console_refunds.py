@@ -5,9 +5,12 @@ PSP's state decides void or refund, the ledger and receipts follow, and a retrie
 (double click, reload) refunds once, keyed by the form's own idempotency key.
 
 Who may: the payment's creator or a supervisor (the route table's ``payment.refund``);
-an agent up to ``CRM_PAY_AGENT_REFUND_LIMIT``. Above that limit a supervisor must have
-confirmed their second factor within ``CRM_PAY_MFA_STEP_UP_SECONDS`` (step-up): a
-refund is money leaving, and a stolen supervisor session must not be enough.
+an agent up to ``CRM_PAY_AGENT_REFUND_LIMIT``. An agent's refund above it becomes an
+approval request (``crm_pay.services.approvals``; a reason is required): nothing goes
+back until a supervisor approves it on ``{prefix}/supervisor/approvals``. Above that limit
+a supervisor must have confirmed their second factor within
+``CRM_PAY_MFA_STEP_UP_SECONDS`` (step-up): a refund is money leaving, and a stolen
+supervisor session must not be enough. The form's ``reason`` is kept with the refund.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from flask import Response, redirect, request, url_for
 from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError
 from crm_pay.domain.money import Money
-from crm_pay.services import access, refunds
+from crm_pay.services import access, approvals
 
 from .auth import signed_in_principal
 from .console import _owned_payment, bp
@@ -64,20 +67,39 @@ def refund(payment_id: str) -> Response:
         )
         if refused is not None:
             return refused
-    digest = hashlib.sha256(f"{scope}:{amount if scope == 'part' else ''}".encode()).hexdigest()
+    reason = request.form.get("reason", "")
+    digest = hashlib.sha256(
+        f"{scope}:{amount if scope == 'part' else ''}:{reason.strip()}".encode()
+    ).hexdigest()
     try:
-        result, _ = refunds.refund_payment(
+        answer, _ = approvals.refund_or_request(
             get_context(),
             payment_id,
             amount=amount if scope == "part" else None,
+            reason=reason,
             principal=principal,
             idempotency_key=key,
-            request_hash=digest,
-            agent_limit=limit,
+            body_hash=digest,
         )
     except CrmPayError as exc:
-        flash(f"Nothing was refunded: {exc.message}", "warning")
+        words = exc.message
+        if exc.code == "reason_required":
+            words = (
+                f"refunds above {limit} need a supervisor's approval: say why in the reason "
+                "field, then send it again for approval"
+            )
+        flash(f"Nothing was refunded: {words}", "warning")
         return back  # type: ignore[return-value]
+    if answer["outcome"] == "pending_approval":
+        request_view = answer["approval"]
+        flash(
+            f"Refund of {request_view['currency']} {request_view['amount']} sent to a "
+            "supervisor for approval. Nothing was refunded yet; it goes back to the card "
+            "once a supervisor approves it.",
+            "notice",
+        )
+        return back  # type: ignore[return-value]
+    result = answer["payment"]
     if result["status"] == "voided":
         message = (
             f"Payment voided: the charge of {result['currency']} {result['amount']} is "

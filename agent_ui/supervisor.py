@@ -1,5 +1,8 @@
-"""The supervisor console: the daily reconciliation against the PSP (its report per day,
-every difference with its case, and a button to run a day again).
+"""The supervisor console: the case queue (``/``: every discrepancy case, sorted by SLA
+due time), one case with its customer, payment and timeline and the actions on it (note,
+assign, snooze, resolve, a new pay link, resolving an unknown payment by hand), and the
+daily reconciliation against the PSP (its report per day, every difference with its case,
+and a button to run a day again).
 
 Entry points only: each view reads the request, calls
 ``crm_pay.services.reconciliation`` and renders the answer. Every page needs the
@@ -9,6 +12,7 @@ token (checked app-wide by ``agent_ui.auth``).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,9 +25,10 @@ from flask import (
     url_for,
 )
 
+from crm_pay.api.routes_cases import case_filter, parse_when
 from crm_pay.current import get_context
-from crm_pay.domain.errors import CrmPayError, NotFound
-from crm_pay.services import reconciliation
+from crm_pay.domain.errors import CrmPayError, NotFound, ValidationError
+from crm_pay.services import case_views, cases, janitor, notifications, payments, reconciliation
 from crm_pay.services.access import Principal
 
 from .auth import protect, signed_in_principal
@@ -150,3 +155,199 @@ def run_reconciliation() -> Response:
         "notice" if not found else "warning",
     )
     return redirect(url_for(".reconciliation_page", date=day.isoformat()))  # type: ignore[return-value]
+
+
+# -- the case queue and one case ----------------------------------------------------
+
+
+@bp.get("/")
+def queue() -> tuple[str, int]:
+    ctx = get_context()
+    args = request.args.to_dict()
+    if args.get("assignee") == "mine":
+        args["assignee"] = "me"
+    status, error, found = 200, None, []
+    try:
+        found = case_views.case_queue(ctx, case_filter(args, _principal()))
+    except CrmPayError as exc:
+        status, error = 422, exc.message
+    html = render_template(
+        "crm_pay/supervisor_queue.html",
+        cases=found,
+        error=error,
+        args=request.args,
+        kinds=sorted(cases.CASE_KINDS),
+        states=case_views.QUEUE_STATES,
+    )
+    return html, status
+
+
+@bp.get("/cases/<int:case_id>")
+def case(case_id: int) -> tuple[str, int]:
+    ctx = get_context()
+    try:
+        view = case_views.case_page(ctx, _case_id(case_id))
+    except NotFound as exc:
+        return render_template(
+            "crm_pay/console_error.html", title="No such case", message=exc.message
+        ), 404
+    html = render_template(
+        "crm_pay/supervisor_case.html",
+        case=view,
+        supervisors=case_views.supervisors(ctx),
+        me=_principal(),
+        now=ctx.now().strftime("%Y-%m-%dT%H:%M"),
+    )
+    return html, 200
+
+
+@bp.post("/cases/<int:case_id>/note")
+def case_note(case_id: int) -> Response:
+    note = request.form.get("note", "")
+    return _act(
+        case_id,
+        "Note added.",
+        lambda actor: cases.add_note(get_context(), case_id, actor=actor, note=note),
+    )
+
+
+@bp.post("/cases/<int:case_id>/assign")
+def case_assign(case_id: int) -> Response:
+    choice = request.form.get("assignee", "")
+    me = _principal()
+    if choice == "me":
+        assignee = me.id
+    elif choice.isascii() and choice.isdigit() and int(choice) < 2**31:
+        assignee = int(choice)
+    else:
+        flash("Choose who takes the case: yourself or a supervisor.", "warning")
+        return _to_case(case_id)
+    return _act(
+        case_id,
+        "Case assigned.",
+        lambda actor: cases.assign(get_context(), case_id, actor=actor, assignee_id=assignee),
+    )
+
+
+@bp.post("/cases/<int:case_id>/snooze")
+def case_snooze(case_id: int) -> Response:
+    text = request.form.get("until", "").strip()
+    note = request.form.get("note", "")
+
+    def snooze(actor: str) -> Any:
+        # the form's field has no zone; the page says the time is UTC
+        until = parse_when(text if text[-1:] in ("Z", "z") or "+" in text else f"{text}Z")
+        return cases.snooze(get_context(), case_id, actor=actor, until=until, note=note)
+
+    if not text:
+        flash("Give the time until which the case is snoozed.", "warning")
+        return _to_case(case_id)
+    return _act(case_id, "Case snoozed.", snooze)
+
+
+@bp.post("/cases/<int:case_id>/resolve")
+def case_resolve(case_id: int) -> Response:
+    code, note = request.form.get("code", ""), request.form.get("note", "")
+    return _act(
+        case_id,
+        "Case resolved.",
+        lambda actor: cases.resolve(get_context(), case_id, actor=actor, code=code, note=note),
+    )
+
+
+@bp.post("/cases/<int:case_id>/send-link")
+def case_send_link(case_id: int) -> Response:
+    """A new pay link to the case's customer: the payment's own link while it can still
+    be paid, else a new payment of the same amount (one per opening of the case)."""
+    ctx = get_context()
+    channel = request.form.get("channel", "")
+    principal = _principal()
+    try:
+        view = case_views.case_page(ctx, _case_id(case_id))
+        payment, customer = view["payment"], view["customer"]
+        if payment is None or customer is None:
+            raise ValidationError("this case concerns no customer's payment; no link was sent")
+        if channel not in ("email", "sms"):
+            raise ValidationError("choose email or SMS for the link")
+        target = payment["id"]
+        if (payments.get_payment(ctx, target, resolve=False).get("pay_link") or {}).get(
+            "state"
+        ) != "open":
+            key = f"case-{case_id}-new-link-{view['reopened']}"
+            command = payments.CreatePayment(
+                crm_ref=customer["crm_ref"],
+                amount=payment["amount_decimal"],
+                currency=payment["currency"],
+                channel="link",
+                description=f"New pay link for case #{case_id}",
+            )
+            created, _ = payments.create_payment(
+                ctx,
+                command,
+                actor=principal.actor,
+                idempotency_scope=f"user:{principal.id}",
+                idempotency_key=key,
+                request_hash=hashlib.sha256(key.encode()).hexdigest(),
+            )
+            target = created["id"]
+        notifications.send_pay_link(ctx, target, channel=channel, actor=principal.actor)
+        cases.add_note(
+            ctx,
+            case_id,
+            actor=principal.actor,
+            note=f"Pay link for payment {target} sent by {channel}.",
+        )
+    except CrmPayError as exc:
+        flash(f"No link was sent: {exc.message}", "warning")
+    else:
+        flash(f"Pay link for payment {target} sent by {channel}.", "notice")
+    return _to_case(case_id)
+
+
+@bp.post("/cases/<int:case_id>/resolve-payment")
+def case_resolve_payment(case_id: int) -> Response:
+    """An ``unknown`` payment resolved by hand (the PSP is asked once more first)."""
+    ctx = get_context()
+    note = request.form.get("note", "")
+    principal = _principal()
+    try:
+        view = case_views.case_page(ctx, _case_id(case_id))
+        if view["payment"] is None:
+            raise ValidationError("this case concerns no payment")
+        result = janitor.resolve_unknown_by_hand(
+            ctx, view["payment"]["id"], principal=principal, note=note
+        )
+        cases.add_note(
+            ctx,
+            case_id,
+            actor=principal.actor,
+            note=f"Payment {result['id']} resolved by hand: now {result['status']}. {note}",
+        )
+    except CrmPayError as exc:
+        flash(f"The payment was not resolved: {exc.message}", "warning")
+    else:
+        flash(f"Payment resolved: it is now {result['status']}.", "notice")
+    return _to_case(case_id)
+
+
+def _case_id(case_id: int) -> int:
+    if case_id >= 2**31:
+        raise NotFound(f"no case {case_id}")
+    return case_id
+
+
+def _to_case(case_id: int) -> Response:
+    return redirect(url_for(".case", case_id=case_id))  # type: ignore[return-value]
+
+
+def _act(case_id: int, done: str, action: Any) -> Response:
+    try:
+        action(_principal().actor)
+    except NotFound as exc:
+        flash(exc.message, "warning")
+        return redirect(url_for(".queue"))  # type: ignore[return-value]
+    except CrmPayError as exc:
+        flash(f"Not done: {exc.message}", "warning")
+    else:
+        flash(done, "notice")
+    return _to_case(case_id)

@@ -20,4 +20,5 @@ BENCHES: dict[str, str] = {
     "serve_load": "benchmarks.serve_load",
     "receipt_rendering": "benchmarks.receipt_rendering",
     "reconciliation": "benchmarks.reconciliation",
+    "dashboard": "benchmarks.dashboard",
 }

@@ -42,6 +42,11 @@ class LazyAdapter:
         self._build = build
         self._target: Any = None
         self._lock = threading.Lock()
+        self._observer: wiring.CallObserver | None = None
+
+    def observe_calls(self, observer: wiring.CallObserver | None) -> None:
+        """Report every call of an adapter method through this proxy to ``observer``."""
+        self._observer = observer
 
     def _get(self) -> Any:
         if self._target is None:
@@ -74,7 +79,8 @@ class LazyAdapter:
             closer()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._get(), name)
+        target = self._get()
+        return wiring.observed(target, name, getattr(target, name), self._observer)
 
 
 def _dev_secrets(instance_path: str | None, *, create: bool) -> dict[str, str] | None:

@@ -23,6 +23,7 @@ This is the only module that reads ``os.environ``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import sys
@@ -589,6 +590,38 @@ class CrmPayConfig:
             "or void (`POST /payments/{id}/refund`)"
         ),
     )
+    approval_ttl_hours: int = setting(
+        72,
+        "Refunds",
+        (
+            "Hours a four-eyes approval request (an agent's refund above the limit, a "
+            "manual payment, a write-off or adjustment) waits for a supervisor before it "
+            "expires and can no longer be approved"
+        ),
+    )
+
+    # --- Reminders and satisfaction surveys ---
+    reminder_interval: int = setting(
+        300,
+        "Reminders and satisfaction surveys",
+        (
+            "Seconds between two passes of the worker over the reminder rules (each pass "
+            "sends what is due and not yet sent; quiet hours are those of each rule)"
+        ),
+    )
+    csat: bool = setting(
+        False,
+        "Reminders and satisfaction surveys",
+        (
+            "While true, a payment's receipt email carries a link to a one-question "
+            "satisfaction survey (`{prefix}/survey/<token>`)"
+        ),
+    )
+    csat_link_ttl_days: int = setting(
+        30,
+        "Reminders and satisfaction surveys",
+        ("Days a survey link in a receipt email can be answered"),
+    )
 
     # --- Core ---
     max_body_bytes: int = setting(
@@ -639,6 +672,25 @@ class CrmPayConfig:
         (
             "How many reverse proxies in front of the app to trust for "
             "`X-Forwarded-For`/`-Proto`/`-Host` (werkzeug's ProxyFix)"
+        ),
+    )
+
+    # --- Metrics ---
+    metrics_token: str | None = setting(
+        None,
+        "Metrics",
+        (
+            "Bearer token a Prometheus scrape of `{prefix}/metrics` must send "
+            "(`Authorization: Bearer …`); unset and no `CRM_PAY_METRICS_ALLOW`: the "
+            "endpoint answers 404"
+        ),
+    )
+    metrics_allow: str = setting(
+        "",
+        "Metrics",
+        (
+            "Comma-separated networks (CIDR, e.g. `10.0.0.0/8,127.0.0.1/32`) whose scrapes "
+            "of `{prefix}/metrics` are answered; with a token too, both must match"
         ),
     )
 
@@ -700,6 +752,13 @@ class CrmPayConfig:
 
     def validate(self) -> None:
         """Checks of single values and combinations that would otherwise fail late."""
+        try:
+            self.metrics_networks  # noqa: B018 - parsed here to fail at start-up
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"CRM_PAY_METRICS_ALLOW={self.metrics_allow!r}: {exc}; use comma-separated "
+                "networks such as 10.0.0.0/8,127.0.0.1/32"
+            ) from None
         prefix = self.url_prefix.rstrip("/")
         if prefix and not prefix.startswith("/"):
             raise ConfigurationError("CRM_PAY_URL_PREFIX must start with '/', e.g. '/pay'")
@@ -720,12 +779,31 @@ class CrmPayConfig:
                 f"CRM_PAY_MAX_BODY_BYTES={self.max_body_bytes!r}: use a whole number of bytes "
                 "of at least 1024 (default 65536)"
             )
-        for name in ("unknown_window", "settlement_poll_interval"):
+        for name in ("unknown_window", "settlement_poll_interval", "reminder_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(
                     f"{KEY_PREFIX}{name.upper()}={getattr(self, name)!r}: use a whole number "
                     "of seconds above 0"
                 )
+        if self.csat_link_ttl_days < 1:
+            raise ConfigurationError(
+                f"CRM_PAY_CSAT_LINK_TTL_DAYS={self.csat_link_ttl_days!r}: use a whole number "
+                "of days of at least 1 (default 30)"
+            )
+        if self.approval_ttl_hours < 1:
+            raise ConfigurationError(
+                f"CRM_PAY_APPROVAL_TTL_HOURS={self.approval_ttl_hours!r}: use a whole number "
+                "of hours of at least 1 (default 72)"
+            )
+
+    @property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``metrics_allow`` parsed (``validate`` has refused what does not parse)."""
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in self.metrics_allow.split(",")
+            if part.strip()
+        )
 
     @property
     def mfa_roles(self) -> frozenset[str]:

@@ -10,6 +10,7 @@ from agent_ui import register_ui
 from crm_pay import rate_limits
 from crm_pay.api import create_api_blueprint, create_webhook_blueprint
 from crm_pay.api.errors import register_api_fallbacks
+from crm_pay.api.metrics import init_metrics
 from crm_pay.bootstrap import bootstrap
 from crm_pay.cli import cli
 from crm_pay.config import CrmPayConfig
@@ -106,6 +107,7 @@ class CrmPay:
         register_api_fallbacks(app, f"{prefix}/api")
         app.register_blueprint(create_webhook_blueprint(), url_prefix=prefix)
         register_ui(app, prefix)
+        init_metrics(app, ctx, prefix)  # {prefix}/metrics; times PSP and CRM calls
         # After the blueprints (their modules' loggers now exist): card numbers and link
         # tokens out of crm-pay's own loggers (never the host's, the root logger or the
         # record factory); HSTS & co on crm-pay's answers only.

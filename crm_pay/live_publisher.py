@@ -27,6 +27,9 @@ worker`` process has no Socket.IO server; with ``CRM_PAY_SOCKETIO_MESSAGE_QUEUE`
 emits through a write-only client of that queue (:func:`make_publisher` given the URL),
 and the web processes deliver to their sockets.
 
+After each message whose status is an outcome, the publisher also nudges open dashboards
+(:mod:`crm_pay.dashboard_nudge`: ``dashboard_changed``, a time only, throttled).
+
 No Flask or web code is imported at module level: workers and services can use it.
 """
 
@@ -39,6 +42,7 @@ from typing import Any, Protocol
 
 import socketio
 
+from crm_pay.dashboard_nudge import DashboardNudge
 from crm_pay.services.context import Context, LiveStatus
 from vault.pan import contains_pan
 
@@ -183,6 +187,7 @@ def make_publisher(target: Emitter | str, *, channel: str = DEFAULT_CHANNEL) -> 
         )
     else:
         emitter = target
+    nudge = DashboardNudge(emitter.emit, namespace=NAMESPACE)  # open dashboards refetch
 
     def publish(payment_id: str, event: dict[str, Any]) -> None:
         message = clean_event(payment_id, event)
@@ -192,6 +197,7 @@ def make_publisher(target: Emitter | str, *, channel: str = DEFAULT_CHANNEL) -> 
             emitter.emit(EVENT, message, to=room_for(message["payment_id"]), namespace=NAMESPACE)
         except Exception:  # noqa: BLE001 - a queue outage must not fail a payment
             log.exception("live status for %s could not be sent", message["payment_id"])
+        nudge.after(message)
 
     return publish
 

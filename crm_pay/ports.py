@@ -358,7 +358,8 @@ class SettlementSummaries(Protocol):
 
 @runtime_checkable
 class DisputeGateway(Protocol):
-    """Optional capability: answer disputes at the PSP (accept, send evidence, finalize).
+    """Optional capability: answer disputes at the PSP (accept, send or withdraw evidence,
+    finalize).
 
     A refusal by the PSP (the dispute is no longer open, evidence not acceptable) raises
     ``Conflict`` with plain words; ``PspUnavailable`` means the outcome is unknown."""
@@ -374,9 +375,20 @@ class DisputeGateway(Protocol):
         ...
 
     def add_file_evidence(
-        self, dispute_id: str, filename: str, content: bytes, *, category: str | None = None
+        self,
+        dispute_id: str,
+        filename: str,
+        content: bytes,
+        *,
+        content_type: str,
+        category: str | None = None,
     ) -> str:
-        """Uploads the document and attaches it; returns the PSP's evidence id."""
+        """Uploads the document (``content_type``: ``application/pdf``, ``image/png`` or
+        ``image/jpeg``) and attaches it; returns the PSP's evidence id."""
+        ...
+
+    def remove_evidence(self, dispute_id: str, evidence_id: str) -> None:
+        """Withdraw evidence not yet submitted (the dispute is still open)."""
         ...
 
     def finalize_dispute(self, dispute_id: str) -> None: ...

@@ -46,9 +46,14 @@ __all__ = [
     "load_sms_sender",
     "launch_verifiers",
     "script_fetcher",
+    "CallObserver",
+    "observed",
 ]
 
 SecretLookup = Callable[[str], "str | None"]
+#: observer(adapter, method, seconds, error): one call through an adapter proxy (the
+#: metrics endpoint times PSP calls and counts CRM failures with it).
+CallObserver = Callable[[Any, str, float, "BaseException | None"], None]
 # A pay-page script is a few hundred KiB at most; more is not the script we pinned.
 _MAX_SCRIPT_BYTES = 5 * 1024 * 1024
 
@@ -361,6 +366,26 @@ def _fields(fields: Any) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
+def observed(adapter: Any, name: str, value: Any, observer: CallObserver | None) -> Any:
+    """``value`` (attribute ``name`` of ``adapter``), timed when it is a public method
+    and an observer is set; anything else as it is."""
+    if observer is None or name.startswith("_") or not callable(value):
+        return value
+
+    @functools.wraps(value)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            result = value(*args, **kwargs)
+        except BaseException as exc:
+            observer(adapter, name, time.perf_counter() - started, exc)
+            raise
+        observer(adapter, name, time.perf_counter() - started, None)
+        return result
+
+    return call
+
+
 class ActiveCrm:
     """``ctx.crm``: the admin's enabled connector, else the configured default.
 
@@ -375,6 +400,11 @@ class ActiveCrm:
         self._key: tuple[int, int] | None | str = "unset"
         self._adapter: Any = None
         self._checked = -1e9
+        self._observer: CallObserver | None = None
+
+    def observe_calls(self, observer: CallObserver | None) -> None:
+        """Report every call of a connector method through this proxy to ``observer``."""
+        self._observer = observer
 
     def _get(self) -> Any:
         now = time.monotonic()
@@ -414,4 +444,5 @@ class ActiveCrm:
             closer()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._get(), name)
+        adapter = self._get()
+        return observed(adapter, name, getattr(adapter, name), self._observer)

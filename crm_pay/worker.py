@@ -22,9 +22,10 @@ from crm_pay.persistence.locks import exclusive
 from crm_pay.services.context import Context
 from crm_pay.services.crm_sync import CRM_BATCH_HANDLERS, CRM_HANDLERS
 from crm_pay.services.janitor import run_janitor
-from crm_pay.services.notifications import deliver_message
+from crm_pay.services.notifications import CASE_UPDATE_TOPIC, deliver_message, notify_case_update
 from crm_pay.services.outbox import Dispatcher, Handler
 from crm_pay.services.reconciliation import run_due_reconciliation
+from crm_pay.services.reminders import run_due_reminders
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "BackgroundWorkers", "handlers", "make_dispatcher"]
 
@@ -35,6 +36,7 @@ def handlers(ctx: Context) -> dict[str, Handler]:
     """Every outbox topic this release can deliver."""
     found: dict[str, Handler] = dict(CRM_HANDLERS)
     found["message.deliver"] = deliver_message
+    found[CASE_UPDATE_TOPIC] = notify_case_update
     return found
 
 
@@ -74,6 +76,7 @@ class BackgroundWorkers:
         self._reconciler: threading.Thread | None = None
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
+        self._reminders: threading.Thread | None = None
 
     def start(self) -> None:
         self.dispatcher.start(self.outbox_interval)
@@ -118,6 +121,22 @@ class BackgroundWorkers:
         )
         self._reconciler.start()
 
+        def reminder_loop() -> None:  # payment reminders, every CRM_PAY_REMINDER_INTERVAL
+            while not self._stop.wait(self.ctx.config.reminder_interval):
+                try:
+                    # Each reminder is claimed by its unique row; the lock spares the
+                    # other workers a pass that would find everything taken.
+                    with exclusive(self.ctx.db, "reminders.pass") as mine:
+                        if mine:
+                            run_due_reminders(self.ctx)
+                except Exception:  # noqa: BLE001 - tried again on the next tick
+                    log.exception("payment reminder pass failed")
+
+        self._reminders = threading.Thread(
+            target=reminder_loop, name="crm-pay-reminders", daemon=True
+        )
+        self._reminders.start()
+
     def stop(self) -> None:
         self._stop.set()
         self.dispatcher.stop()
@@ -125,6 +144,8 @@ class BackgroundWorkers:
             self._janitor.join(5)
         if self._reconciler is not None:
             self._reconciler.join(5)
+        if self._reminders is not None:
+            self._reminders.join(5)
 
     def run_forever(self) -> None:
         """``crm-pay worker``: dispatch and janitor in this process until interrupted.

@@ -612,12 +612,21 @@ class BraintreeGateway:
         return str(result.evidence.id)
 
     def add_file_evidence(
-        self, dispute_id: str, filename: str, content: bytes, *, category: str | None = None
+        self,
+        dispute_id: str,
+        filename: str,
+        content: bytes,
+        *,
+        content_type: str,
+        category: str | None = None,
     ) -> str:
-        """Upload a document (kind ``evidence_document``) and attach it to the dispute."""
+        """Upload a document (kind ``evidence_document``) and attach it to the dispute.
+        The SDK sends the part's content type from the file name (``mimetypes``), so the
+        name is given the extension of ``content_type``."""
+        document = evidence_document(filename, content, content_type)
         with translate_errors("document_upload", self._http):
             upload = self._gateway.document_upload.create(
-                {"kind": "evidence_document", "file": evidence_document(filename, content)}
+                {"kind": "evidence_document", "file": document}
             )
         dispute_refusal(upload, "document upload", dispute_id)
         request: dict[str, Any] = {"document_id": str(upload.document_upload.id)}
@@ -627,6 +636,13 @@ class BraintreeGateway:
             result = self._gateway.dispute.add_file_evidence(dispute_id, request)
         dispute_refusal(result, "file evidence", dispute_id)
         return str(result.evidence.id)
+
+    def remove_evidence(self, dispute_id: str, evidence_id: str) -> None:
+        """Withdraw evidence (``gateway.dispute.remove_evidence``); an unknown evidence id
+        raises ``NotFound``."""
+        with translate_errors("remove_evidence", self._http):
+            result = self._gateway.dispute.remove_evidence(dispute_id, evidence_id)
+        dispute_refusal(result, "remove evidence", dispute_id)
 
     def finalize_dispute(self, dispute_id: str) -> None:
         """Submit the evidence sent so far to the card issuer; no more can be added."""

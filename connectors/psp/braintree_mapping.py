@@ -11,6 +11,7 @@ import base64
 import binascii
 import dataclasses
 import io
+import mimetypes
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -537,6 +538,7 @@ def notification_from_sdk(notification: Any) -> WebhookNotification:
 # DocumentUpload) in plain words for the supervisor.
 _DISPUTE_REFUSALS = {
     "95701": "evidence can only be added while the dispute is open",
+    "95702": "evidence can only be removed while the dispute is open",
     "95703": "only evidence documents can be attached to a dispute",
     "95704": "only an open dispute can be accepted",
     "95705": "only an open dispute can be finalized",
@@ -569,11 +571,22 @@ def dispute_refusal(result: Any, operation: str, dispute_id: str) -> None:
     )
 
 
-def evidence_document(filename: str, content: bytes) -> io.BytesIO:
+# The extension the SDK's DocumentUploadGateway.__content_type (mimetypes.guess_type on
+# the file's name) turns into the part's Content-Type.
+_EVIDENCE_EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+
+
+def evidence_document(filename: str, content: bytes, content_type: str) -> io.BytesIO:
     """A file object the SDK's ``document_upload.create`` accepts: it reads ``.name``
-    for the upload's filename and content type. The bytes stay in memory only."""
+    for the upload's filename and content type, so the name ends in the extension of
+    ``content_type``. The bytes stay in memory only."""
+    extension = _EVIDENCE_EXTENSIONS.get(content_type)
+    if extension is None:
+        raise ValueError(f"evidence documents are PDF, PNG or JPEG, not {content_type!r}")
+    stem, dot, _ = filename.rpartition(".")
+    same = dot and mimetypes.guess_type(filename)[0] == content_type
     document = io.BytesIO(content)
-    document.name = filename
+    document.name = filename if same else f"{stem if dot else filename}{extension}"
     return document
 
 

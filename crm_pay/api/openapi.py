@@ -6,6 +6,11 @@ from collections.abc import Collection
 from typing import Any
 
 from crm_pay.domain.money import CURRENCY_EXPONENTS
+from crm_pay.services.disputes import EVIDENCE_CATEGORIES
+
+from .openapi_cases import case_paths
+from .openapi_money import approval_schema, money_paths
+from .routes_disputes import DISPUTE_STATUSES
 
 __all__ = ["openapi_document"]
 
@@ -253,6 +258,154 @@ def _currency_rules(currencies: Collection[str]) -> tuple[dict[str, Any], list[d
     return field, rules
 
 
+_DISPUTE = {"$ref": "#/components/schemas/Dispute"}
+# crm-pay's ids are 32-bit integers on every database (a larger one is simply not there)
+_DISPUTE_ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+
+
+def _dispute_paths(idempotency_key: dict[str, Any]) -> dict[str, Any]:
+    """Supervisor keys: disputes (crm_pay/api/routes_disputes.py, docs/guides/disputes.md)."""
+    dispute_id = _path_param("dispute_id", "crm-pay's dispute id", _DISPUTE_ID)
+    no_fields = {"type": "object", "additionalProperties": False, "maxProperties": 0}
+    evidence = _op(
+        "Supervisor: send evidence while the dispute is open: a text (JSON) or a PDF, "
+        "PNG or JPG document (multipart/form-data, within CRM_PAY_MAX_BODY_BYTES). A "
+        "text holding a card number is refused.",
+        _DISPUTE,
+        params=[dispute_id],
+        body={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["text"],
+            "properties": {
+                # at least one character str.strip() keeps (the code trims the text)
+                "text": {"type": "string", "maxLength": 4000, "pattern": f"[^{_WS}]"},
+                "category": {"enum": list(EVIDENCE_CATEGORIES)},
+            },
+        },
+        errors=(401, 403, 404, 409, 422, 502),
+        ok_status="201",
+    )
+    evidence["requestBody"]["content"]["multipart/form-data"] = {
+        "schema": {
+            "type": "object",
+            "required": ["file"],
+            "additionalProperties": False,
+            "properties": {
+                "file": {"type": "string", "format": "binary"},
+                "category": {"enum": list(EVIDENCE_CATEGORIES)},
+            },
+        }
+    }
+    answer_errors = (400, 401, 403, 404, 409, 422, 502)
+    return {
+        "/disputes": {
+            "get": _op(
+                "Supervisor: disputes, open ones first by reply-by date",
+                {
+                    "type": "object",
+                    "properties": {"disputes": {"type": "array", "items": _DISPUTE}},
+                },
+                params=[
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"enum": list(DISPUTE_STATUSES)},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "string",
+                            "pattern": "^([1-9][0-9]?|[1-4][0-9]{2}|500)$",
+                        },
+                        "description": "1 to 500 (default 50)",
+                    },
+                ],
+                errors=(401, 403, 422),
+            )
+        },
+        "/disputes/{dispute_id}": {
+            "get": _op("Supervisor: one dispute and its evidence", _DISPUTE, params=[dispute_id])
+        },
+        "/disputes/{dispute_id}/accept": {
+            "post": _op(
+                "Supervisor: accept the chargeback (the customer keeps the money; booked at "
+                "once; the dispute's case is resolved 'accepted'). Needs Idempotency-Key.",
+                _DISPUTE,
+                params=[dispute_id, idempotency_key],
+                body=no_fields,
+                body_required=False,
+                errors=answer_errors,
+            )
+        },
+        "/disputes/{dispute_id}/finalize": {
+            "post": _op(
+                "Supervisor: contest, submitting the evidence sent (at least one piece); the "
+                "case is resolved 'contested'. Needs Idempotency-Key.",
+                _DISPUTE,
+                params=[dispute_id, idempotency_key],
+                body=no_fields,
+                body_required=False,
+                errors=answer_errors,
+            )
+        },
+        "/disputes/{dispute_id}/evidence": {"post": evidence},
+        "/disputes/{dispute_id}/evidence/{evidence_id}": {
+            "delete": _op(
+                "Supervisor: withdraw evidence while the dispute is open",
+                _DISPUTE,
+                params=[dispute_id, _path_param("evidence_id", "Evidence id", _DISPUTE_ID)],
+                errors=(401, 403, 404, 409, 422, 502),
+            )
+        },
+    }
+
+
+def _dispute_schema() -> dict[str, Any]:
+    when = {"type": "string", "format": "date-time"}
+    return {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "psp_dispute_id": {"type": "string"},
+            "payment_id": {"type": "string"},
+            "kind": {"type": "string"},
+            "reason": {"type": "string"},
+            "amount": {"type": ["string", "null"]},
+            "currency": {"type": ["string", "null"]},
+            "status": {"enum": list(DISPUTE_STATUSES)},
+            "reply_by": {"type": ["string", "null"], "format": "date"},
+            "days_left": {"type": ["integer", "null"]},
+            "overdue": {"type": "boolean"},
+            "answerable": {"type": "boolean"},
+            "case_id": {"type": ["integer", "null"]},
+            "charged_back": {"type": "boolean"},
+            "evidence": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "kind": {"enum": ["text", "file"]},
+                        "category": {"type": ["string", "null"]},
+                        "text": {"type": ["string", "null"]},
+                        "name": {"type": ["string", "null"]},
+                        "content_type": {"type": ["string", "null"]},
+                        "size": {"type": ["integer", "null"]},
+                        "sha256": {"type": ["string", "null"]},
+                        "at": when,
+                        "removed_at": {**when, "type": ["string", "null"]},
+                    },
+                },
+            },
+            "finalized_at": {**when, "type": ["string", "null"]},
+        },
+    }
+
+
 def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> dict[str, Any]:
     currency_field, amount_rules = _currency_rules(currencies)
     money = {
@@ -389,8 +542,11 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
                         "additionalProperties": False,
                         "description": '{} refunds (or voids) all that is left; {"amount": '
                         '"10.00"} refunds part. A body is required: no body, [], 0, "" and '
-                        "null are refused.",
-                        "properties": {"amount": money},
+                        "null are refused. An optional reason is kept with the refund.",
+                        "properties": {
+                            "amount": money,
+                            "reason": {"type": "string", "maxLength": 500},
+                        },
                     },
                     errors=(400, 401, 403, 404, 409, 422, 502),
                     ok_status="201",
@@ -516,6 +672,11 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
                     errors=(401, 403, 409, 422, 502),
                 ),
             },
+            **_dispute_paths(idempotency_key),
+            **case_paths(op=_op, path_param=_path_param),
+            **money_paths(
+                op=_op, path_param=_path_param, money=money, idempotency_key=idempotency_key
+            ),
         },
         "components": {
             "securitySchemes": {
@@ -656,6 +817,8 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
                         "sent_at": {"type": ["string", "null"], "format": "date-time"},
                     },
                 },
+                "Dispute": _dispute_schema(),
+                "ApprovalRequest": approval_schema(money),
                 "Receipt": {
                     "type": "object",
                     "properties": {

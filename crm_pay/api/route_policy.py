@@ -7,10 +7,14 @@ that is not role-guarded, with the reason:
 - ``PUBLIC``: anyone (sign-in page, health, OpenAPI document, CSP reports).
 - ``LINK_TOKEN``: the pay-link token in the URL is the credential (customer's page).
 - ``PORTAL_LINK``: the signed receipts-portal link is the credential.
+- ``SURVEY_LINK``: the signed satisfaction-survey link of a receipt email is the credential.
+- ``REMINDER_LINK``: a payment reminder's signed "pay now" or opt-out link is the credential.
 - ``LAUNCH_SIGNATURE``: a signed CRM launch (Salesforce Canvas, HubSpot, launch link).
 - ``PSP_SIGNATURE``: the payment provider's webhook signature.
 - ``STATIC``: static files.
 - ``SIGNED_IN``: any signed-in user, whatever the role (sign-out, step-up check).
+- ``METRICS_SCRAPE``: ``CRM_PAY_METRICS_TOKEN`` as a bearer token and/or an address in
+  ``CRM_PAY_METRICS_ALLOW`` (Prometheus); 404 to everyone else.
 - ``PENDING_SIGN_IN``: the password was right; the signed, single-use pending-sign-in
   token in the form is the credential (the second-factor steps before a session exists).
 
@@ -28,21 +32,27 @@ __all__ = ["ROUTES", "MARKERS", "action_for", "PUBLIC", "LINK_TOKEN", "PORTAL_LI
 PUBLIC = "public"
 LINK_TOKEN = "link token"  # noqa: S105 (a marker, not a secret)
 PORTAL_LINK = "portal link"
+SURVEY_LINK = "survey link"
+REMINDER_LINK = "reminder link"
 LAUNCH_SIGNATURE = "launch signature"
 PSP_SIGNATURE = "psp signature"
 STATIC = "static"
 SIGNED_IN = "signed in"
 PENDING_SIGN_IN = "pending sign-in"
+METRICS_SCRAPE = "metrics scrape"
 MARKERS = frozenset(
     {
         PUBLIC,
         LINK_TOKEN,
         PORTAL_LINK,
+        SURVEY_LINK,
+        REMINDER_LINK,
         LAUNCH_SIGNATURE,
         PSP_SIGNATURE,
         STATIC,
         SIGNED_IN,
         PENDING_SIGN_IN,
+        METRICS_SCRAPE,
     }
 )
 
@@ -60,6 +70,14 @@ ROUTES: dict[str, str] = {
     "crm_pay_admin.replay_one": "admin.sync",
     "crm_pay_admin.scripts": "admin.scripts",
     "crm_pay_admin.check_scripts": "admin.scripts",
+    "crm_pay_admin_notifications.index": "admin.notifications",
+    "crm_pay_admin_notifications.new_rule": "admin.notifications",
+    "crm_pay_admin_notifications.create_rule": "admin.notifications",
+    "crm_pay_admin_notifications.rule": "admin.notifications",
+    "crm_pay_admin_notifications.update_rule": "admin.notifications",
+    "crm_pay_admin_notifications.enable_rule": "admin.notifications",
+    "crm_pay_admin_notifications.disable_rule": "admin.notifications",
+    "crm_pay_admin_notifications.preview": "admin.notifications",
     "crm_pay_admin.users": "users.manage",
     "crm_pay_admin.create_user": "users.manage",
     "crm_pay_admin.activate_user": "users.manage",
@@ -88,6 +106,27 @@ ROUTES: dict[str, str] = {
     "crm_pay_api.resend_receipt": "receipt.resend",
     "crm_pay_api.get_reconciliation": "reconciliation.view",
     "crm_pay_api.run_reconciliation": "reconciliation.run",
+    "crm_pay_api.list_cases": "case.view",
+    "crm_pay_api.get_case": "case.view",
+    "crm_pay_api.add_case_note": "case.work",
+    "crm_pay_api.assign_case": "case.work",
+    "crm_pay_api.snooze_case": "case.work",
+    "crm_pay_api.resolve_case": "case.work",
+    "crm_pay_api.list_disputes": "dispute.view",
+    "crm_pay_api.get_dispute": "dispute.view",
+    "crm_pay_api.accept_dispute": "dispute.answer",
+    "crm_pay_api.finalize_dispute": "dispute.answer",
+    "crm_pay_api.add_dispute_evidence": "dispute.answer",
+    "crm_pay_api.remove_dispute_evidence": "dispute.answer",
+    "crm_pay_api.create_refund": "refund.create",  # owner checked on the body's payment
+    "crm_pay_api.list_refunds": "refund.view",
+    "crm_pay_api.create_manual_payment": "manual_payment.create",
+    "crm_pay_api.list_manual_payments": "manual_payment.view",
+    "crm_pay_api.create_adjustment": "adjustment.request",
+    "crm_pay_api.list_approvals": "approval.view",
+    "crm_pay_api.get_approval": "approval.view",
+    "crm_pay_api.approve": "approval.decide",
+    "crm_pay_api.refuse": "approval.decide",
     "crm_pay_api_fallback.fallback": PUBLIC,  # JSON 404 for unknown API paths
     # Sign-in, sign-out, MFA
     "crm_pay_auth.login": PUBLIC,
@@ -118,10 +157,37 @@ ROUTES: dict[str, str] = {
     "crm_pay_console.resend_receipt": "receipt.resend",
     "crm_pay_console.refund": "payment.refund",
     "crm_pay_console.receipt_pdf": "receipt.view",
+    "crm_pay_console.manual_payment_form": "manual_payment.create",
+    "crm_pay_console.record_manual_payment": "manual_payment.create",
+    "crm_pay_console.my_payments": "console.use",
     "crm_pay_console.static": STATIC,
     # Supervisor console
     "crm_pay_supervisor.reconciliation_page": "reconciliation.view",
     "crm_pay_supervisor.run_reconciliation": "reconciliation.run",
+    "crm_pay_supervisor.queue": "case.view",
+    "crm_pay_supervisor.case": "case.view",
+    "crm_pay_supervisor.case_note": "case.work",
+    "crm_pay_supervisor.case_assign": "case.work",
+    "crm_pay_supervisor.case_snooze": "case.work",
+    "crm_pay_supervisor.case_resolve": "case.work",
+    "crm_pay_supervisor.case_send_link": "case.work",
+    "crm_pay_supervisor.case_resolve_payment": "case.work",
+    # Supervisor console: disputes (agent_ui/disputes.py)
+    "crm_pay_disputes.list_page": "dispute.view",
+    "crm_pay_disputes.detail": "dispute.view",
+    "crm_pay_disputes.add_text": "dispute.answer",
+    "crm_pay_disputes.upload": "dispute.answer",
+    "crm_pay_disputes.remove": "dispute.answer",
+    "crm_pay_disputes.accept": "dispute.answer",
+    "crm_pay_disputes.finalize": "dispute.answer",
+    # Payment operations dashboard (supervisors and admins; agents see "my payments today")
+    "crm_pay_dashboard.index": "dashboard.view",
+    "crm_pay_dashboard.figures": "dashboard.view",
+    "crm_pay_dashboard.panel_csv": "dashboard.view",
+    # Supervisor approvals (four-eyes; agent_ui/approvals.py)
+    "crm_pay_approvals.approvals_page": "approval.decide",
+    "crm_pay_approvals.approve": "approval.decide",
+    "crm_pay_approvals.refuse": "approval.decide",
     # Opening the console from a CRM
     "crm_pay_launch.hubspot": LAUNCH_SIGNATURE,
     "crm_pay_launch.link": LAUNCH_SIGNATURE,
@@ -134,6 +200,12 @@ ROUTES: dict[str, str] = {
     "crm_pay_paypage.static": STATIC,
     "crm_pay_receipts_portal.receipts": PORTAL_LINK,
     "crm_pay_receipts_portal.receipt_pdf": PORTAL_LINK,
+    "crm_pay_survey.survey": SURVEY_LINK,
+    "crm_pay_survey.answer": SURVEY_LINK,
+    "crm_pay_survey.reminder_pay": REMINDER_LINK,
+    "crm_pay_survey.reminder_pay_continue": REMINDER_LINK,
+    "crm_pay_survey.opt_out": REMINDER_LINK,
+    "crm_pay_survey.opt_out_confirm": REMINDER_LINK,
     # Demo mailbox (demo mode only: fake emails/SMS of test customers)
     "crm_pay_mailbox.index": PUBLIC,
     "crm_pay_mailbox.message": PUBLIC,
@@ -141,6 +213,7 @@ ROUTES: dict[str, str] = {
     # PSP and operations
     "crm_pay_webhooks.psp_webhook": PSP_SIGNATURE,
     "crm_pay_webhooks.healthz": PUBLIC,
+    "crm_pay_metrics.metrics": METRICS_SCRAPE,
     # The standalone app (crm_pay.app): redirect to the console, host static files
     "index": PUBLIC,
     "static": STATIC,

@@ -60,6 +60,9 @@ from .request_body import (
     required_text,
     text_field,
 )
+from .routes_cases import register_case_routes
+from .routes_disputes import register_dispute_routes
+from .routes_money import register_money_routes
 
 __all__ = ["create_api_blueprint", "create_webhook_blueprint"]
 
@@ -291,8 +294,9 @@ def create_api_blueprint() -> Blueprint:
         # Money goes back only on an explicit request: {} (a JSON object) for all that is
         # left, {"amount": "10.00"} for part; no body, [], 0, "" or null are refused.
         body = read_json_object()
-        reject_unknown_fields(body, ("amount",))
+        reject_unknown_fields(body, ("amount", "reason"))
         amount = text_field(body, "amount", max_length=40, example="10.00")
+        reason = text_field(body, "reason", min_length=0, max_length=500) or ""
         digest = hashlib.sha256(
             json.dumps({"payment": payment_id, **body}, sort_keys=True).encode()
         ).hexdigest()
@@ -304,6 +308,7 @@ def create_api_blueprint() -> Blueprint:
             idempotency_key=request.headers.get("Idempotency-Key", ""),
             request_hash=digest,
             agent_limit=_ctx().config.agent_refund_limit,
+            reason=reason,
         )
         return jsonify(view), 201 if created else 200
 
@@ -365,6 +370,9 @@ def create_api_blueprint() -> Blueprint:
             reconciliation.reconcile(_ctx(), _reconciliation_day(day), actor=_principal().actor)
         )
 
+    register_dispute_routes(bp, auth=auth)
+    register_case_routes(bp, auth=auth)
+    register_money_routes(bp, auth=auth, principal_of=_principal)
     return bp
 
 

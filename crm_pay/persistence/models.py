@@ -45,10 +45,12 @@ __all__ = [
     "VaultSecret",
     "AuditEntry",
     "Case",
+    "CaseEvent",
     "Message",
     "CrmConnectorRow",
     "CrmConnectorVersion",
     "Dispute",
+    "DisputeEvidence",
     "ReconciliationRun",
     "ConsoleSession",
 ]
@@ -346,20 +348,36 @@ class AuditEntry(Base):
 
 
 class Case(Base):
-    """A discrepancy for a supervisor: opened automatically, resolved with a note."""
+    """A discrepancy for a supervisor: opened automatically (``crm_pay.services.cases``),
+    worked in the supervisor queue, resolved with a resolution code and a note.
+
+    One case per kind and subject, ever: the same cause seen again reopens a resolved
+    case (a closed one stays closed). Its history is in :class:`CaseEvent`."""
 
     __tablename__ = "cases"
-    __table_args__ = (UniqueConstraint("kind", "subject"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "subject"),
+        Index("ix_cases_status_due_at", "status", "due_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(120))  # e.g. payment id, webhook id
     payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), index=True)
-    status: Mapped[str] = mapped_column(String(12))  # open | resolved
+    status: Mapped[str] = mapped_column(String(12))  # open | assigned | resolved | closed
     detail: Mapped[dict[str, Any]]
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)  # the resolution note
     opened_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+    # the SLA: when a supervisor must have resolved it (opened_at + the kind's hours)
+    due_at: Mapped[datetime]
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    snoozed_until: Mapped[datetime | None]
+    resolution_code: Mapped[str | None] = mapped_column(String(40))
+    resolved_by: Mapped[str | None] = mapped_column(String(200))  # Principal.actor
+    # resolved_at - opened_at in whole seconds, kept so SQL can take medians over it
+    resolution_seconds: Mapped[int | None] = mapped_column(Integer)
+    reopened: Mapped[int] = mapped_column(Integer, default=0)  # times its cause came back
 
 
 class Message(Base):
@@ -427,7 +445,7 @@ class Dispute(Base):
     ``booked_minor`` is what this dispute has charged back in the ledger right now
     (0 or the disputed amount): every booking and reversal moves it, so replays and
     out-of-order notices book once. ``status_history`` and ``evidence`` are
-    append-only lists; evidence lists what was sent (never file bytes)."""
+    append-only lists; the evidence sent is in ``DisputeEvidence`` (since 0014)."""
 
     __tablename__ = "disputes"
 
@@ -444,7 +462,6 @@ class Dispute(Base):
     status_history: Mapped[list[Any]]  # [{status, at, source}]
     reply_by: Mapped[date | None] = mapped_column(Date)
     case_number: Mapped[str | None] = mapped_column(String(60))
-    evidence: Mapped[list[Any]]  # [{kind, psp_id, name/length/sha256, by, at}]
     booked_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     # a supervisor action recorded before the PSP call (accept | text | file | finalize)
     pending_action: Mapped[str | None] = mapped_column(String(20))
@@ -512,12 +529,192 @@ class ConsoleSession(Base):
 
 # --- cases workflow (0009) ---
 
+
+class CaseEvent(Base):
+    """One entry of a case's history, append-only: opened, assigned, note, snoozed,
+    resolved, closed, reopened. ``note`` is free text a person wrote (PAN-redacted)."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200))  # Principal.actor, or "system"
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+
+
 # --- approvals, refunds, manual payments, adjustments (0010) ---
+
+
+class ApprovalRequest(Base):
+    """Four-eyes: money moved by one person only after a second approves it
+    (``crm_pay.services.approvals``). ``payload`` is the action to run on approval;
+    ``result`` is what running it produced (written once, with ``executed_at``)."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_state", "state", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # refund | manual_payment | write_off | adjustment
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(12))  # pending | approved | refused | expired
+    payload: Mapped[dict[str, Any]]
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    customer_ref: Mapped[str] = mapped_column(String(100), index=True)
+    payment_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    requested_by: Mapped[str] = mapped_column(String(200), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    executed_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # why running the approved action did not finish (PSP down, refund declined)
+    error: Mapped[str | None] = mapped_column(Text)
+
 
 # --- notifications, reminders, opt-outs, CSAT (0011) ---
 
+
+class ReminderRule(Base):
+    """An admin's payment-reminder rule: when (days from the due date), how often, how
+    many per invoice, by which channel, and the hours it keeps quiet in its timezone."""
+
+    __tablename__ = "reminder_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # first reminder on due date + offset_days (negative: before the due date)
+    offset_days: Mapped[int] = mapped_column(Integer)
+    repeat_every_days: Mapped[int] = mapped_column(Integer, default=0)  # 0: once
+    max_reminders: Mapped[int] = mapped_column(Integer, default=1)  # per invoice
+    channel: Mapped[str] = mapped_column(String(10))  # email | sms
+    timezone: Mapped[str] = mapped_column(String(64))
+    quiet_start: Mapped[str] = mapped_column(String(5))  # "21:00", local; "" = none
+    quiet_end: Mapped[str] = mapped_column(String(5))  # "08:00"
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ReminderSend(Base):
+    """One reminder of one invoice under one rule. The unique (invoice, rule, sequence)
+    is the claim: two workers never send the same reminder."""
+
+    __tablename__ = "reminder_sends"
+    __table_args__ = (UniqueConstraint("invoice_id", "rule_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("reminder_rules.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(200))
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ReminderOptOut(Base):
+    """A customer who asked for no more payment reminders (from a reminder's link)."""
+
+    __tablename__ = "reminder_opt_outs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), unique=True)
+    created_at: Mapped[datetime]
+
+
+class CsatAnswer(Base):
+    """A customer's satisfaction answer: one per payment, 1 to 5 and a comment."""
+
+    __tablename__ = "csat_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 # --- admin connector checks (0012) ---
 
+
+class CrmConnectorTest(Base):
+    """One Test connection of a connector, at the version it was run on (append-only):
+    the admin's Enable needs a passing one for the settings in force."""
+
+    __tablename__ = "crm_connector_tests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("crm_connectors.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    # [[check, ok, detail], ...] as the connector reported them (never a secret)
+    checks: Mapped[list[Any]] = mapped_column(JSON)
+    tested_by: Mapped[str] = mapped_column(String(200))
+    tested_at: Mapped[datetime]
+
+
 # --- dashboard (0013) ---
+# Covering indexes of the dashboard's aggregates (crm_pay/services/dashboard.py): each
+# panel reads one range of one index, never the table rows.
+Index(
+    "ix_dashboard_payments_range",
+    Payment.currency,
+    Payment.created_at,
+    Payment.status,
+    Payment.channel,
+    Payment.amount_minor,
+    Payment.decline_category,
+)
+Index(
+    "ix_dashboard_payments_agent",
+    Payment.currency,
+    Payment.created_at,
+    Payment.created_by,
+    Payment.status,
+    Payment.amount_minor,
+)
+Index(
+    "ix_dashboard_payment_events",
+    PaymentEventRow.kind,
+    PaymentEventRow.currency,
+    PaymentEventRow.created_at,
+    PaymentEventRow.amount_minor,
+)
+Index("ix_dashboard_cases_resolved", Case.resolved_at, Case.kind, Case.opened_at)
+Index("ix_dashboard_cases_open", Case.status, Case.kind, Case.opened_at)
+Index("ix_dashboard_messages", Message.kind, Message.created_at, Message.channel, Message.status)
+Index("ix_dashboard_disputes", Dispute.kind, Dispute.opened_at)
+
 
 # --- disputes: evidence, accept/contest (0014) ---
+class DisputeEvidence(Base):
+    """One piece of evidence a supervisor sent the PSP for a dispute.
+
+    A text is kept as sent (a card number in it is refused before it is sent); of a file
+    only its name, type, size and SHA-256 are kept, never its bytes. Removed evidence
+    keeps its row (``removed_at``/``removed_by``): what the PSP was once sent stays
+    visible."""
+
+    __tablename__ = "dispute_evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # text | file
+    psp_evidence_id: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(60))
+    text: Mapped[str | None] = mapped_column(Text)
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str | None] = mapped_column(String(40))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime]
+    removed_by: Mapped[str | None] = mapped_column(String(200))
+    removed_at: Mapped[datetime | None]

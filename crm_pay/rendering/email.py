@@ -1,5 +1,5 @@
-"""Customer emails and text messages: the receipt (with its PDF), the pay-link request
-and the payment-failure notice.
+"""Customer emails and text messages: the receipt (with its PDF), the pay-link request,
+the payment-failure notice, the payment reminder and the case update.
 
 Drawn from plain values (no database, no clock), so the same input always gives the
 same message. Templates are Jinja with autoescaping on for HTML: a customer name or an
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -35,6 +35,16 @@ __all__ = [
     "render_pay_link_sms",
     "render_failure_email",
     "render_failure_sms",
+    "ReminderNotice",
+    "CaseUpdateNotice",
+    "CASE_RESOLUTION_WORDS",
+    "render_reminder_email",
+    "render_reminder_sms",
+    "render_case_update_email",
+    "render_case_update_sms",
+    "InReviewNotice",
+    "render_in_review_email",
+    "render_in_review_sms",
 ]
 
 _env = Environment(
@@ -86,6 +96,66 @@ class FailureNotice:
     method: str | None = None  # "Visa ending 0002"
 
 
+@dataclass(frozen=True, slots=True)
+class ReminderNotice:
+    """A reminder that an invoice is due or overdue, with a link to pay it and a link to
+    stop reminders."""
+
+    merchant: Merchant
+    customer_name: str
+    invoice_ref: str
+    outstanding: Money
+    due_on: date
+    days_overdue: int  # negative: due in that many days
+    pay_url: str
+    opt_out_url: str
+
+
+# What a customer is told when a case about them is resolved, by resolution code; any
+# other code gets the general sentence. Never the code itself or a supervisor's note.
+CASE_RESOLUTION_WORDS: dict[str, str] = {
+    "refunded": "We have refunded the payment; you will receive a refund receipt by email.",
+    "new_link_sent": "We have sent you a new link to pay, in a separate message.",
+    "credit_kept": (
+        "The extra amount you paid is kept as credit on your account; it goes towards your "
+        "next invoice."
+    ),
+    "not_charged": "We have checked: you were not charged for this payment. You may pay again.",
+    "dispute_accepted": (
+        "We have accepted your bank's dispute of this payment: the amount stays with you."
+    ),
+    "dispute_lost": (
+        "The dispute of this payment is closed: your bank's decision stands and the amount "
+        "stays with you."
+    ),
+}
+CASE_RESOLUTION_DEFAULT = "We have looked into it and closed the matter."
+
+
+@dataclass(frozen=True, slots=True)
+class CaseUpdateNotice:
+    """A matter we looked into about the customer's payment is resolved."""
+
+    merchant: Merchant
+    customer_name: str
+    case_id: int
+    payment_id: str | None
+    resolution_code: str
+
+    @property
+    def outcome(self) -> str:
+        return CASE_RESOLUTION_WORDS.get(self.resolution_code, CASE_RESOLUTION_DEFAULT)
+
+
+@dataclass(frozen=True, slots=True)
+class InReviewNotice:
+    """A payment whose outcome we are still checking with the payment provider."""
+
+    merchant: Merchant
+    customer_name: str
+    amount: Money
+
+
 def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -95,10 +165,17 @@ def _render(name: str, **values: object) -> str:
 
 
 def render_receipt_email(
-    receipt: Receipt, *, portal_url: str | None = None, pdf: bytes | None = None
+    receipt: Receipt,
+    *,
+    portal_url: str | None = None,
+    pdf: bytes | None = None,
+    survey_url: str | None = None,
+    still_owed: tuple[tuple[str, Money], ...] = (),
 ) -> EmailContent:
     """The receipt email: a summary in plain text and HTML, the full receipt as text, a
-    link to the customer's receipts page and the PDF attached (rendered unless given)."""
+    link to the customer's receipts page, a satisfaction survey link when given (payment
+    receipts only), what is ``still_owed`` on the invoices it paid in part, and the PDF
+    attached (rendered unless given)."""
     refund = receipt.kind == "refund"
     reversal = receipt.kind == "reversal"
     if reversal:
@@ -120,6 +197,10 @@ def render_receipt_email(
         "total": receipt.amount_paid.format(),
         "merchant": receipt.merchant,
         "portal_url": portal_url,
+        "survey_url": survey_url if receipt.kind == "payment" else None,
+        "still_owed": [(ref, owed.format()) for ref, owed in still_owed]
+        if receipt.kind == "payment"
+        else [],
         "receipt_text": render_receipt_text(receipt),
         "pdf_name": f"{receipt.number}.pdf",
     }
@@ -191,4 +272,84 @@ def render_failure_sms(notice: FailureNotice) -> str:
     return _one_line(
         f"{notice.merchant.name}: your payment of {notice.amount.format()} did not go through. "
         f"{notice.reason}{tail}"
+    )
+
+
+def _when_due(notice: ReminderNotice) -> str:
+    due = f"{notice.due_on:%d %B %Y}".lstrip("0")
+    if notice.days_overdue > 0:
+        days = "day" if notice.days_overdue == 1 else "days"
+        return f"was due on {due} ({notice.days_overdue} {days} ago)"
+    if notice.days_overdue == 0:
+        return f"is due today, {due}"
+    return f"is due on {due}"
+
+
+def render_reminder_email(notice: ReminderNotice) -> EmailContent:
+    """A payment reminder: which invoice, what is still owed, when it was due, a button
+    to pay it and the link to stop reminders."""
+    overdue = notice.days_overdue > 0
+    subject = _one_line(
+        f"{'Overdue' if overdue else 'Reminder'}: invoice {notice.invoice_ref} from "
+        f"{notice.merchant.name}"
+    )
+    values = {
+        "subject": subject,
+        "n": notice,
+        "merchant": notice.merchant,
+        "amount": notice.outstanding.format(),
+        "when_due": _when_due(notice),
+    }
+    return EmailContent(
+        subject=subject,
+        text=_render("reminder.txt", **values),
+        html=_render("reminder.html", **values),
+    )
+
+
+def render_reminder_sms(notice: ReminderNotice) -> str:
+    return _one_line(
+        f"{notice.merchant.name}: invoice {notice.invoice_ref} {_when_due(notice)}; "
+        f"{notice.outstanding.format()} to pay. Pay securely at {notice.pay_url} . "
+        f"No more reminders: {notice.opt_out_url}"
+    )
+
+
+def render_case_update_email(notice: CaseUpdateNotice) -> EmailContent:
+    """A case about the customer's payment is resolved: what we did, in plain words."""
+    subject = _one_line(f"{notice.merchant.name}: an update on your payment")
+    values = {"subject": subject, "n": notice, "merchant": notice.merchant}
+    return EmailContent(
+        subject=subject,
+        text=_render("case_update.txt", **values),
+        html=_render("case_update.html", **values),
+    )
+
+
+def render_case_update_sms(notice: CaseUpdateNotice) -> str:
+    about = f" about payment {notice.payment_id}" if notice.payment_id else ""
+    return _one_line(f"{notice.merchant.name}: an update{about}. {notice.outcome}")
+
+
+def render_in_review_email(notice: InReviewNotice) -> EmailContent:
+    """We are still checking a payment: do not pay again; a receipt or a message follows."""
+    subject = _one_line(f"{notice.merchant.name}: we are checking your payment")
+    values = {
+        "subject": subject,
+        "n": notice,
+        "merchant": notice.merchant,
+        "amount": notice.amount.format(),
+    }
+    return EmailContent(
+        subject=subject,
+        text=_render("payment_in_review.txt", **values),
+        html=_render("payment_in_review.html", **values),
+    )
+
+
+def render_in_review_sms(notice: InReviewNotice) -> str:
+    return _one_line(
+        f"{notice.merchant.name}: we are still checking your payment of "
+        f"{notice.amount.format()} with the bank. Please do not pay again; you will get a "
+        "receipt or a message from us."
     )

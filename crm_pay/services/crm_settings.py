@@ -4,20 +4,31 @@ registry of kinds it places in ``ctx.crm_kinds``."""
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 
-from crm_pay.domain.errors import ConfigurationError, NotFound, ValidationError
-from crm_pay.persistence.models import CrmConnectorRow, CrmConnectorVersion, OutboxMessage
+from crm_pay.domain.errors import ConfigurationError, CrmPayError, NotFound, ValidationError
+from crm_pay.domain.plain_text import readable_error
+from crm_pay.persistence.db import as_utc
+from crm_pay.persistence.models import (
+    CrmConnectorRow,
+    CrmConnectorTest,
+    CrmConnectorVersion,
+    Customer,
+    OutboxMessage,
+)
 from crm_pay.ports import ConnectionReport, CrmConnector
+from vault.pan import redact
 
-from . import audit
+from . import audit, inbound
 from .context import Context
 from .outbox import retry_now
 
@@ -25,6 +36,8 @@ __all__ = [
     "ConnectorKind",
     "save_connector",
     "enable_connector",
+    "enable_after_test",
+    "OVERRIDE_REASON_MIN",
     "disable_connector",
     "connector_view",
     "list_connectors",
@@ -32,12 +45,15 @@ __all__ = [
     "test_connector",
     "active_config",
     "sync_status",
-    "connector_history",
+    "stale_customer_notice",
+    "crm_down_message",
 ]
 
 log = logging.getLogger("crm_pay.connectors")
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]{1,59}")
+#: An Enable without a passing test needs a reason an auditor can read.
+OVERRIDE_REASON_MIN = 10
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,13 @@ def save_connector(
     unknown = set(settings) - allowed
     if unknown:
         raise ValidationError(f"unknown setting(s) for {kind}: {', '.join(sorted(unknown))}")
+    for group, values in (("setting", settings), ("field mapping", mapping or {})):
+        for key, value in values.items():
+            inbound.refuse_card_number(
+                f"{key} {value}", what=f"{group} {key!r}", code="card_number_in_setting"
+            )
+    _check_choices(spec, settings)
+    _check_mapping_keys(spec, mapping or {})
     if spec.check_settings is not None:
         try:  # refused on save, not first at the next delivery
             spec.check_settings(settings)
@@ -133,8 +156,12 @@ def save_connector(
                 raise ValidationError(f"connector {name} is a {row.kind} connector")
             stored = _read_secrets(ctx, row)
         merged = {**stored, **new_secrets}
+        full_mapping = {**spec.default_mapping, **(mapping or {})}
+        # The connector checks its own values (types, enums, mapping names) the way it
+        # will when it is built for an agent: a typo is refused here, not at screen-pop.
+        _dry_build(spec, settings, merged, full_mapping)
         row.settings = {k: str(v) for k, v in settings.items()}
-        row.mapping = {**spec.default_mapping, **(mapping or {})}
+        row.mapping = full_mapping
         row.secrets = ctx.keyring.encrypt_text(json.dumps(merged), context=_secret_ctx(name))
         row.version += 1
         row.updated_at = now
@@ -168,13 +195,91 @@ def save_connector(
     return view
 
 
-def _set_enabled(ctx: Context, name: str, enabled: bool, actor: str) -> dict[str, Any]:
+def _check_choices(spec: ConnectorKind, settings: dict[str, str]) -> None:
+    for f in spec.settings_fields:
+        choices = tuple(f.get("choices") or ())
+        value = str(settings.get(f["name"], "")).strip()
+        if choices and value and value not in choices:
+            label = f.get("label") or f["name"]
+            raise ValidationError(
+                f"setting {f['name']!r} ({label}) is {value!r}; use one of: {', '.join(choices)}"
+            )
+
+
+def _check_mapping_keys(spec: ConnectorKind, mapping: dict[str, str]) -> None:
+    """Mapping keys are the kind's own (its default mapping); anything else is a typo."""
+    known = sorted(spec.default_mapping)
+    unknown = sorted(set(mapping) - set(known))
+    if not unknown:
+        return
+    if not known:
+        raise ValidationError(
+            f"the {spec.label} connector takes no field mapping; remove: {', '.join(unknown)}"
+        )
+    hints = []
+    guessed = True
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1)
+        hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+        guessed = guessed and bool(close)
+    # The whole list only when a key looks like none of them.
+    listed = "" if guessed else f"; known keys: {', '.join(known)}"
+    raise ValidationError(
+        f"unknown field mapping key(s) for {spec.label}: {', '.join(hints)}{listed}"
+    )
+
+
+def _dry_build(
+    spec: ConnectorKind, settings: dict[str, str], secrets: dict[str, str], mapping: dict[str, str]
+) -> None:
+    """Build the adapter without using it (no network call) and close it again."""
+    # A dry build never refreshes a token; a factory that needs the hook gets a no-op.
+    extra = {"on_refresh_token": lambda token: None} if _takes_refresh_hook(spec) else {}
+    try:
+        adapter = spec.factory(dict(settings), dict(secrets), dict(mapping), **extra)
+    except ConfigurationError as exc:
+        raise ValidationError(f"{spec.label} refused these settings: {exc.message}") from None
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValidationError(f"{spec.label} refused these settings: {exc}") from None
+    closer = getattr(adapter, "close", None)
+    if callable(closer):
+        closer()
+
+
+def _set_enabled(
+    ctx: Context,
+    name: str,
+    enabled: bool,
+    actor: str,
+    *,
+    gate: bool = False,
+    override_reason: str | None = None,
+) -> dict[str, Any]:
     with ctx.db.transaction() as s:
         row = s.scalars(
             select(CrmConnectorRow).where(CrmConnectorRow.name == name).with_for_update()
         ).first()
         if row is None:
             raise NotFound(f"no connector {name!r}")
+        if gate and enabled and row.last_test_ok is not True:
+            if override_reason is None:
+                raise ValidationError(
+                    f"connector {name} has no passing Test connection for its current "
+                    "settings: run Test connection first, or enable it anyway with a reason",
+                    code="connector_not_tested",
+                )
+            audit.record(
+                s,
+                ctx,
+                actor=actor,
+                action="connector.enable_override",
+                subject=f"connector:{name}",
+                data={
+                    "version": row.version,
+                    "reason": override_reason,
+                    "last_test_ok": row.last_test_ok,
+                },
+            )
         if enabled:
             # One CRM per merchant: enabling one disables the others.
             s.execute(
@@ -207,8 +312,35 @@ def _set_enabled(ctx: Context, name: str, enabled: bool, actor: str) -> dict[str
 
 
 def enable_connector(ctx: Context, name: str, *, actor: str) -> dict[str, Any]:
+    """Enable ``name`` as it is (set-up code and tests). The admin console goes through
+    :func:`enable_after_test`."""
     view = _set_enabled(ctx, name, True, actor)
     retry_now(ctx, "crm.")  # the backlog goes to the newly enabled CRM at once
+    return view
+
+
+def enable_after_test(
+    ctx: Context, name: str, *, actor: str, override_reason: str | None = None
+) -> dict[str, Any]:
+    """Enable ``name`` only if its last Test connection passed on the settings in force
+    (a save clears it). Without one, ``override_reason`` (at least
+    ``OVERRIDE_REASON_MIN`` characters) enables it anyway, audited as
+    ``connector.enable_override`` with the reason."""
+    if override_reason is not None:
+        override_reason = " ".join(override_reason.split())
+        if len(override_reason) < OVERRIDE_REASON_MIN:
+            raise ValidationError(
+                f"override reason: say why the connector must be enabled untested "
+                f"(at least {OVERRIDE_REASON_MIN} characters)",
+                code="override_reason_required",
+            )
+        if len(override_reason) > 500:
+            raise ValidationError("override reason: at most 500 characters")
+        inbound.refuse_card_number(
+            override_reason, what="the override reason", code="card_number_in_reason"
+        )
+    view = _set_enabled(ctx, name, True, actor, gate=True, override_reason=override_reason)
+    retry_now(ctx, "crm.")
     return view
 
 
@@ -254,14 +386,17 @@ def list_connectors(ctx: Context) -> list[dict[str, Any]]:
         return [_view(ctx, r, _read_secrets(ctx, r)) for r in rows]
 
 
+def _takes_refresh_hook(spec: ConnectorKind) -> bool:
+    try:
+        return "on_refresh_token" in inspect.signature(spec.factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def build_adapter(ctx: Context, row: CrmConnectorRow) -> CrmConnector:
     spec = _kind(ctx, row.kind)
     extra: dict[str, Any] = {}
-    try:
-        accepts = "on_refresh_token" in inspect.signature(spec.factory).parameters
-    except (TypeError, ValueError):
-        accepts = False
-    if accepts:
+    if _takes_refresh_hook(spec):
         # OAuth CRMs (HubSpot) may rotate the refresh token: keep the new one, encrypted.
         extra["on_refresh_token"] = lambda token: store_refresh_token(ctx, row.name, token)
     try:
@@ -327,19 +462,39 @@ def test_connector(ctx: Context, name: str, *, actor: str = "admin") -> Connecti
         report = ConnectionReport(ok=False, checks=((check, False, exc.message),))
     except Exception as exc:  # noqa: BLE001 - the admin gets the answer, not a 500
         report = ConnectionReport(ok=False, checks=(("connection", False, _plain(exc)),))
+    # What a CRM answered is kept and shown: a card number in it is blanked first.
+    checks = [[name, ok, redact(str(detail))] for name, ok, detail in report.checks]
     with ctx.db.transaction() as s:
-        stored = s.get(CrmConnectorRow, row.id)
-        assert stored is not None
-        stored.last_test_ok = report.ok
-        stored.last_test_at = ctx.now()
-        stored.last_test_report = [list(c) for c in report.checks]
+        stored = s.scalars(
+            select(CrmConnectorRow).where(CrmConnectorRow.id == row.id).with_for_update()
+        ).one()
+        s.add(
+            CrmConnectorTest(
+                connector_id=row.id,
+                version=row.version,
+                ok=report.ok,
+                checks=checks,
+                tested_by=actor,
+                tested_at=ctx.now(),
+            )
+        )
+        # Saved meanwhile: this answer was for the settings before, it passes no gate.
+        unchanged = (
+            stored.settings == row.settings
+            and stored.mapping == row.mapping
+            and stored.secrets == row.secrets
+        )
+        if unchanged:
+            stored.last_test_ok = report.ok
+            stored.last_test_at = ctx.now()
+            stored.last_test_report = checks
         audit.record(
             s,
             ctx,
             actor=actor,
             action="connector.tested",
             subject=f"connector:{name}",
-            data={"ok": report.ok},
+            data={"ok": report.ok, "version": row.version},
         )
     return report
 
@@ -387,7 +542,7 @@ def sync_status(ctx: Context, *, dead_limit: int = 50) -> dict[str, Any]:
                     "topic": m.topic,
                     "key": m.ordering_key,
                     "attempts": m.attempts,
-                    "error": m.last_error,
+                    "error": readable_error(m.last_error),
                     "created_at": m.created_at.isoformat(),
                 }
                 for m in dead
@@ -395,26 +550,44 @@ def sync_status(ctx: Context, *, dead_limit: int = 50) -> dict[str, Any]:
         }
 
 
-def connector_history(ctx: Context, name: str, *, limit: int = 20) -> list[dict[str, Any]]:
-    """The connector's versions, newest first: who changed what, and when (the versions
-    table holds settings and mapping only; secrets are never copied there)."""
+# An unchanged customer's copy is stamped at most once a minute (customers.py), so a
+# copy is "stale" only when older than that: then the CRM's answer was not used.
+_STALE_AFTER = timedelta(minutes=1, seconds=5)
+
+
+def _crm_label(ctx: Context) -> str:
     with ctx.db.transaction() as s:
-        connector_id = s.scalar(select(CrmConnectorRow.id).where(CrmConnectorRow.name == name))
-        if connector_id is None:
-            raise NotFound(f"no connector {name!r}")
-        rows = s.scalars(
-            select(CrmConnectorVersion)
-            .where(CrmConnectorVersion.connector_id == connector_id)
-            .order_by(CrmConnectorVersion.version.desc())
-            .limit(limit)
-        ).all()
-        return [
-            {
-                "version": v.version,
-                "changed_at": v.changed_at.isoformat(),
-                "changed_by": v.changed_by,
-                "enabled": v.enabled,
-                "secrets_changed": v.secrets_changed,
-            }
-            for v in rows
-        ]
+        name = s.scalar(select(CrmConnectorRow.name).where(CrmConnectorRow.enabled))
+    return f"connector {name}" if name else f"default CRM {ctx.config.crm}"
+
+
+def stale_customer_notice(ctx: Context, crm_ref: str, *, since: datetime) -> str | None:
+    """What an agent's customer page says when it was built from crm-pay's own copy
+    because the CRM did not answer (down, timed out, or its connector misconfigured):
+    None when the copy was refreshed from the CRM for this page."""
+    with ctx.db.transaction() as s:
+        synced = as_utc(s.scalar(select(Customer.synced_at).where(Customer.crm_ref == crm_ref)))
+    if synced is None or synced >= since - _STALE_AFTER:
+        return None
+    return (
+        f"The CRM ({_crm_label(ctx)}) is not answering, so this is crm-pay's copy of the "
+        f"customer from {synced:%Y-%m-%d %H:%M} UTC: balance and invoices may have changed "
+        "since. You can still take a payment by this CRM id; it reaches the CRM when it is "
+        "back. An admin can see the connector's state in the admin console."
+    )
+
+
+def crm_down_message(ctx: Context, exc: CrmPayError) -> str:
+    """The agent's words for a customer the CRM could not give us and we have no copy of."""
+    why = (
+        "its connector is misconfigured"
+        if isinstance(exc, ConfigurationError)
+        else "it did not answer"
+    )
+    return (
+        f"The CRM ({_crm_label(ctx)}) cannot be reached: {why}. This customer is not in "
+        "crm-pay yet, so their balance and invoices cannot be shown and no payment can be "
+        "taken for them until the CRM answers. Customers opened before can still be "
+        "opened by their CRM id. Try again in a moment; an admin has the details in the "
+        "admin console."
+    )

@@ -16,7 +16,13 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from crm_pay.domain.errors import CrmPayError, CrmUnavailable, NotFound, ValidationError
+from crm_pay.domain.errors import (
+    ConfigurationError,
+    CrmPayError,
+    CrmUnavailable,
+    NotFound,
+    ValidationError,
+)
 from crm_pay.domain.ledger import EntryKind, Ledger, LedgerEntry
 from crm_pay.domain.money import Money
 from crm_pay.persistence.db import as_utc, unit_cache
@@ -262,7 +268,7 @@ def fetch_customer(ctx: Context, crm_ref: str) -> CrmSnapshot:
     try:
         found = _crm_call("find_customer", ctx.crm.find_customer, crm_ref)
         invoices = list(_crm_call("open_invoices", ctx.crm.open_invoices, crm_ref)) if found else []
-    except CrmUnavailable:
+    except (CrmUnavailable, ConfigurationError):  # down, or its connector is broken
         with ctx.db.transaction() as s:
             known = s.scalars(select(Customer.id).where(Customer.crm_ref == crm_ref)).first()
         if known is None:

@@ -8,7 +8,7 @@ dispute (status, outcome) and stays open until a person resolves it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from crm_pay.domain.errors import (
     NotFound,
     ValidationError,
 )
+from crm_pay.domain.evidence import reply_days_left
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import DISPUTE_MONEY_GONE, EventKind
 from crm_pay.persistence.db import as_utc
@@ -25,13 +26,14 @@ from crm_pay.persistence.models import (
     Case,
     Customer,
     Dispute,
+    DisputeEvidence,
     Payment,
     PaymentEventRow,
 )
 from crm_pay.ports import PspDispute
 
 from . import audit
-from .cases import open_case
+from .cases import open_case, reopen_case
 from .context import Context
 from .customers import load_ledger, persist_entries
 from .payment_records import add_event, crm_sync_messages, crm_timeline_note
@@ -41,6 +43,7 @@ __all__ = [
     "MONEY_GONE",
     "dispute_amount",
     "dispute_record_view",
+    "evidence_view",
     "record_dispute_notice",
 ]
 
@@ -113,7 +116,6 @@ def record_dispute_notice(
             status_history=[],
             reply_by=notice.reply_by,
             case_number=notice.case_number,
-            evidence=[],
             booked_minor=0,
             pending_action=None,
             finalized_at=None,
@@ -148,9 +150,10 @@ def record_dispute_notice(
         subject=f"dispute:{notice.id}",
         payment_id=payment.id,
         detail={},
+        reopen=False,  # each notice of the dispute calls this; money moving reopens it
     )
     booked = _follow_money(session, ctx, payment, customer, row, problem)
-    _update_case(ctx, case, row, problem, reopen=booked)
+    _update_case(session, ctx, case, row, problem, reopen=booked)
     if moved:
         _announce(session, ctx, payment, customer, row, source)
     return row
@@ -170,7 +173,7 @@ def dispute_amount(row: Dispute) -> Money:
 
 
 def _amount_problem(payment: Payment, notice: PspDispute) -> str | None:
-    """DESIGN.md rule 3 for disputes: nothing is booked on an amount we cannot trust."""
+    """Reliability rule 3 for disputes: nothing is booked on an amount we cannot trust."""
     if notice.amount is None:
         return "the PSP sent no readable disputed amount"
     if notice.amount.currency != payment.currency:
@@ -291,7 +294,13 @@ def _mismatch(session: Session, ctx: Context, payment: Payment, row: Dispute, re
 
 
 def _update_case(
-    ctx: Context, case: Case, row: Dispute, problem: str | None, *, reopen: bool
+    session: Session,
+    ctx: Context,
+    case: Case,
+    row: Dispute,
+    problem: str | None,
+    *,
+    reopen: bool,
 ) -> None:
     """The case follows the dispute; a person resolves it (the outcome is recorded)."""
     detail = dict(case.detail)
@@ -309,8 +318,8 @@ def _update_case(
     if problem is not None:
         detail["problem"] = problem
     case.detail = detail
-    if reopen and case.status != "open":
-        case.status, case.resolved_at = "open", None  # money moved after it was resolved
+    if reopen:
+        reopen_case(session, ctx, case, reason="money moved after it was resolved")
 
 
 def _announce(
@@ -342,7 +351,18 @@ def _announce(
     )
 
 
-def dispute_record_view(row: Dispute) -> dict[str, Any]:
+def dispute_record_view(session: Session, row: Dispute, *, today: date) -> dict[str, Any]:
+    """A dispute as pages and the API show it: its status, reply-by date (days left,
+    overdue), the evidence sent (removed pieces marked) and its ``disputed`` case."""
+    evidence = session.scalars(
+        select(DisputeEvidence)
+        .where(DisputeEvidence.dispute_id == row.id)
+        .order_by(DisputeEvidence.id)
+    ).all()
+    case = session.scalars(
+        select(Case).where(Case.kind == "disputed", Case.subject == f"dispute:{row.psp_dispute_id}")
+    ).first()
+    days_left = reply_days_left(row.reply_by, today)
     return {
         "id": row.id,
         "psp_dispute_id": row.psp_dispute_id,
@@ -354,10 +374,34 @@ def dispute_record_view(row: Dispute) -> dict[str, Any]:
         "status": row.status,
         "status_history": list(row.status_history),
         "reply_by": row.reply_by.isoformat() if row.reply_by else None,
+        "days_left": days_left,
+        "overdue": row.status == "open" and days_left is not None and days_left < 0,
+        "answerable": row.status == "open" and (days_left is None or days_left >= 0),
         "case_number": row.case_number,
-        "evidence": list(row.evidence),
+        "case_id": case.id if case is not None else None,
+        "case_status": case.status if case is not None else None,
+        "evidence": [evidence_view(e) for e in evidence],
         "charged_back": row.booked_minor > 0,
         "finalized_at": as_utc(row.finalized_at).isoformat() if row.finalized_at else None,  # type: ignore[union-attr]
         "opened_at": as_utc(row.opened_at).isoformat(),  # type: ignore[union-attr]
         "updated_at": as_utc(row.updated_at).isoformat(),  # type: ignore[union-attr]
+    }
+
+
+def evidence_view(row: DisputeEvidence) -> dict[str, Any]:
+    """One piece of evidence: a text as sent, a file by name, type, size and SHA-256."""
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "psp_id": row.psp_evidence_id,
+        "category": row.category,
+        "text": row.text,
+        "name": row.file_name,
+        "content_type": row.content_type,
+        "size": row.size_bytes,
+        "sha256": row.sha256,
+        "by": row.added_by,
+        "at": as_utc(row.added_at).isoformat(),  # type: ignore[union-attr]
+        "removed_at": as_utc(row.removed_at).isoformat() if row.removed_at else None,  # type: ignore[union-attr]
+        "removed_by": row.removed_by,
     }

@@ -39,6 +39,7 @@ from . import audit, console_sessions
 from .access import Principal, has_role
 from .cases import open_case
 from .context import Context
+from .notifications import queue_in_review_notice
 from .pay_links import expire_payment, link_of, publish_expired
 from .payment_records import IN_DOUBT, add_event, crm_sync_messages, order_id_for, transition
 from .psp_outcome import apply_transaction, publish_status
@@ -135,6 +136,10 @@ def _resolve(ctx: Context, payment_id: str) -> bool:
                 payment_id=payment.id,
                 detail={"order_id": order_id, "checks": payment.janitor_checks},
             )
+            if payment.channel in ("link", "ivr"):  # the customer paid; tell them to wait
+                customer = s.get(Customer, payment.customer_id)
+                assert customer is not None
+                queue_in_review_notice(s, ctx, payment, customer)
         return False
 
 

@@ -18,25 +18,44 @@ from crm_pay.domain.money import Money
 from crm_pay.domain.payment import PaymentStatus
 from crm_pay.domain.receipt import Receipt
 from crm_pay.persistence.db import as_utc
-from crm_pay.persistence.models import Customer, Message, Payment
+from crm_pay.persistence.models import (
+    Customer,
+    Invoice,
+    Message,
+    Payment,
+    ReminderSend,
+)
 from crm_pay.persistence.models import Receipt as ReceiptRow
 from crm_pay.ports import DeliveryFailed, OutgoingEmail, OutgoingSms
 from crm_pay.rendering.email import (
+    CaseUpdateNotice,
     EmailContent,
     FailureNotice,
+    InReviewNotice,
     PayLinkNotice,
+    ReminderNotice,
+    render_case_update_email,
+    render_case_update_sms,
     render_failure_email,
     render_failure_sms,
+    render_in_review_email,
+    render_in_review_sms,
     render_pay_link_email,
     render_pay_link_sms,
     render_receipt_email,
+    render_reminder_email,
+    render_reminder_sms,
 )
 from vault import pan
 
 from .context import Context
+from .csat import survey_link
+from .customers import load_ledger
 from .pay_links import link_of, link_state, pay_url_of
+from .payment_records import IN_DOUBT
 from .portal import receipt_link
 from .receipts import receipt_from_row
+from .reminder_links import is_opted_out, opt_out_url, reminder_pay_url
 
 __all__ = ["Draft", "gather", "compose"]
 
@@ -53,6 +72,11 @@ class Draft:
     portal_url: str | None = None
     pay_link: PayLinkNotice | None = None
     failure: FailureNotice | None = None
+    reminder: ReminderNotice | None = None
+    case_update: CaseUpdateNotice | None = None
+    survey_url: str | None = None
+    still_owed: tuple[tuple[str, Money], ...] = ()
+    in_review: InReviewNotice | None = None
     skip_reason: str | None = None
 
 
@@ -66,7 +90,19 @@ def gather(session: Session, ctx: Context, msg: Message) -> Draft:
             return _skip(base, f"receipt {msg.receipt_number} does not exist")
         receipt = receipt_from_row(row)
         url = receipt_link(ctx, receipt.customer_ref, receipt.number)
-        return _with(base, receipt=receipt, portal_url=url)
+        if receipt.kind != "payment":
+            return _with(base, receipt=receipt, portal_url=url)
+        return _with(
+            base,
+            receipt=receipt,
+            portal_url=url,
+            survey_url=survey_link(ctx, row.payment_id),
+            still_owed=_still_owed(session, row.payment_id, receipt),
+        )
+    if msg.kind == "reminder":
+        return _gather_reminder(session, ctx, msg, base)
+    if msg.kind == "case_update":
+        return _gather_case_update(session, ctx, msg, base)
     payment = session.get(Payment, msg.payment_id) if msg.payment_id else None
     if payment is None:
         return _skip(base, "its payment does not exist")
@@ -91,6 +127,10 @@ def gather(session: Session, ctx: Context, msg: Message) -> Draft:
             description=payment.description,
         )
         return _with(base, pay_link=notice)
+    if msg.kind == "payment_in_review":
+        if payment.status not in IN_DOUBT:
+            return _skip(base, f"the payment is now {payment.status}; the notice is out of date")
+        return _with(base, in_review=InReviewNotice(merchant, customer.name, amount))
     if msg.kind == "payment_failed":
         if payment.status not in (PaymentStatus.DECLINED.value, PaymentStatus.FAILED.value):
             return _skip(base, f"the payment is now {payment.status}; the notice is out of date")
@@ -113,6 +153,80 @@ def gather(session: Session, ctx: Context, msg: Message) -> Draft:
     return _skip(base, f"unknown message kind {msg.kind!r}")
 
 
+def _still_owed(
+    session: Session, payment_id: str, receipt: Receipt
+) -> tuple[tuple[str, Money], ...]:
+    """What is still owed, now, on the invoices this payment paid in part."""
+    if not receipt.allocations:
+        return ()
+    payment = session.get(Payment, payment_id)
+    customer = session.get(Customer, payment.customer_id) if payment is not None else None
+    if customer is None:
+        return ()
+    paid = {ref for ref, _ in receipt.allocations}
+    return tuple(
+        (i.ref, i.outstanding)
+        for i in load_ledger(session, customer).open_invoices()
+        if i.ref in paid
+    )
+
+
+def _gather_reminder(session: Session, ctx: Context, msg: Message, base: Draft) -> Draft:
+    send = session.scalars(
+        select(ReminderSend).where(ReminderSend.message_id == msg.message_id)
+    ).first()
+    if send is None:
+        return _skip(base, "its reminder does not exist")
+    invoice = session.get(Invoice, send.invoice_id)
+    assert invoice is not None
+    customer = session.get(Customer, invoice.customer_id)
+    assert customer is not None
+    if is_opted_out(session, customer.id):
+        return _skip(base, "the customer asked for no more reminders")
+    owed = next(
+        (
+            i.outstanding
+            for i in load_ledger(session, customer).open_invoices()
+            if i.ref == invoice.crm_ref
+        ),
+        None,
+    )
+    if owed is None:
+        return _skip(base, f"invoice {invoice.crm_ref} is paid")
+    notice = ReminderNotice(
+        merchant=ctx.settings.merchant,
+        customer_name=customer.name,
+        invoice_ref=invoice.crm_ref,
+        outstanding=owed,
+        due_on=invoice.due_on,
+        days_overdue=(ctx.now().date() - invoice.due_on).days,
+        pay_url=reminder_pay_url(ctx, send.id),
+        opt_out_url=opt_out_url(ctx, customer.crm_ref),
+    )
+    return _with(base, reminder=notice)
+
+
+def _gather_case_update(session: Session, ctx: Context, msg: Message, base: Draft) -> Draft:
+    # The message id says which case and outcome: case-update.<case id>.<code>@domain
+    local = msg.message_id.partition("@")[0].split(".")
+    if len(local) != 3 or not local[1].isdigit():
+        return _skip(base, "its case is not named in the message id")
+    payment = session.get(Payment, msg.payment_id) if msg.payment_id else None
+    if payment is not None:
+        customer = session.get(Customer, payment.customer_id)
+    else:  # a case without a payment: the customer it was addressed to
+        column = Customer.email if msg.channel == "email" else Customer.phone
+        customer = session.scalars(select(Customer).where(column == msg.recipient)).first()
+    notice = CaseUpdateNotice(
+        merchant=ctx.settings.merchant,
+        customer_name=customer.name if customer is not None else "",
+        case_id=int(local[1]),
+        payment_id=msg.payment_id,
+        resolution_code=local[2],
+    )
+    return _with(base, case_update=notice)
+
+
 def _skip(draft: Draft, reason: str) -> Draft:
     return _with(draft, skip_reason=reason)
 
@@ -133,16 +247,33 @@ def compose(ctx: Context, draft: Draft) -> OutgoingEmail | OutgoingSms:
             body = render_pay_link_sms(draft.pay_link)
         elif draft.failure is not None:
             body = render_failure_sms(draft.failure)
+        elif draft.reminder is not None:
+            body = render_reminder_sms(draft.reminder)
+        elif draft.case_update is not None:
+            body = render_case_update_sms(draft.case_update)
+        elif draft.in_review is not None:
+            body = render_in_review_sms(draft.in_review)
         else:
             raise ValueError(f"a {draft.kind} message cannot be sent by SMS")
         return OutgoingSms(message_id=draft.message_id, to=draft.recipient, body=pan.redact(body))
     content: EmailContent
     if draft.receipt is not None:
-        content = render_receipt_email(draft.receipt, portal_url=draft.portal_url)
+        content = render_receipt_email(
+            draft.receipt,
+            portal_url=draft.portal_url,
+            survey_url=draft.survey_url,
+            still_owed=draft.still_owed,
+        )
     elif draft.pay_link is not None:
         content = render_pay_link_email(draft.pay_link)
     elif draft.failure is not None:
         content = render_failure_email(draft.failure)
+    elif draft.reminder is not None:
+        content = render_reminder_email(draft.reminder)
+    elif draft.case_update is not None:
+        content = render_case_update_email(draft.case_update)
+    elif draft.in_review is not None:
+        content = render_in_review_email(draft.in_review)
     else:
         raise ValueError(f"nothing to say in a {draft.kind} message")
     return OutgoingEmail(

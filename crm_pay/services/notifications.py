@@ -1,4 +1,5 @@
-"""Customer messages: receipt emails, pay links by email or SMS, payment-failure notices.
+"""Customer messages: receipt emails, pay links by email or SMS, payment-failure notices,
+payment reminders and case updates.
 
 Every message is a ``Message`` row (its delivery status for the console) plus an outbox
 message ``message.deliver``, both written in the transaction of the change that causes
@@ -44,11 +45,17 @@ __all__ = [
     "deliver_message",
     "message_views",
     "message_domain",
+    "queue_reminder",
+    "queue_in_review_notice",
+    "notify_case_update",
+    "CASE_UPDATE_TOPIC",
 ]
 
 log = logging.getLogger("crm_pay.notifications")
 
 TOPIC = "message.deliver"
+CASE_UPDATE_TOPIC = "customer.case_update"
+_CODE = re.compile(r"[a-z0-9_]{1,40}")
 _DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+")
 _EMAIL = re.compile(r"[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 
@@ -189,6 +196,98 @@ def queue_failure_notice(
         recipient=recipient,
         payment_id=payment.id,
     )
+
+
+def queue_in_review_notice(
+    session: Session, ctx: Context, payment: Payment, customer: Customer
+) -> Message | None:
+    """Tell the customer we are still checking a payment whose outcome is unknown (once
+    per attempt; not sent if the payment is resolved by delivery time)."""
+    if customer.email:
+        channel, recipient = "email", customer.email
+    elif customer.phone:
+        channel, recipient = "sms", customer.phone
+    else:
+        return None
+    message_id = f"payment-in-review.{payment.id}.{payment.attempt}@{message_domain(ctx)}"
+    found = _existing(session, message_id)
+    if found is not None:
+        return found
+    return _queue(
+        session,
+        ctx,
+        message_id=message_id,
+        kind="payment_in_review",
+        channel=channel,
+        recipient=recipient,
+        payment_id=payment.id,
+    )
+
+
+def queue_reminder(
+    session: Session, ctx: Context, *, message_id: str, channel: str, recipient: str
+) -> Message:
+    """Queue a payment reminder (``crm_pay.services.reminders`` claims it first). What it
+    says, and whether it still goes out, is worked out at delivery."""
+    return _queue(
+        session,
+        ctx,
+        message_id=message_id,
+        kind="reminder",
+        channel=channel,
+        recipient=recipient,
+        payment_id=None,
+        actor="reminders",
+    )
+
+
+def notify_case_update(ctx: Context, payload: dict[str, Any]) -> None:
+    """Outbox handler of ``customer.case_update`` (a customer-facing case was resolved):
+    queue one message to the customer, by email else SMS. Payload: ``case_id``,
+    ``payment_id``, ``customer_id`` (our customer id or the CRM id) and
+    ``resolution_code``. Delivered again, it finds its first message and adds nothing."""
+    case_id = int(payload["case_id"])
+    code = str(payload.get("resolution_code") or "").strip().lower()
+    code = code if _CODE.fullmatch(code) else "other"
+    payment_id = payload.get("payment_id") or None
+    with ctx.db.transaction() as s:
+        payment = s.get(Payment, payment_id) if payment_id else None
+        customer = _customer_of(s, payload.get("customer_id"), payment)
+        if customer is None:
+            log.error("case %s: its customer is unknown; no update sent", case_id)
+            return
+        if customer.email:
+            channel, recipient = "email", customer.email
+        elif customer.phone:
+            channel, recipient = "sms", customer.phone
+        else:
+            log.info("case %s: customer %s has no email or phone", case_id, customer.crm_ref)
+            return
+        message_id = f"case-update.{case_id}.{code}@{message_domain(ctx)}"
+        if _existing(s, message_id) is not None:
+            return
+        _queue(
+            s,
+            ctx,
+            message_id=message_id,
+            kind="case_update",
+            channel=channel,
+            recipient=recipient,
+            payment_id=payment.id if payment is not None else None,
+        )
+    _wake(ctx)
+
+
+def _customer_of(session: Session, ref: object, payment: Payment | None) -> Customer | None:
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        found = session.get(Customer, int(ref))
+        if found is not None:
+            return found
+    if isinstance(ref, str) and ref:
+        found = session.scalars(select(Customer).where(Customer.crm_ref == ref)).first()
+        if found is not None:
+            return found
+    return session.get(Customer, payment.customer_id) if payment is not None else None
 
 
 def _wake(ctx: Context) -> None:

@@ -80,7 +80,8 @@ def _parse_allocations(raw: dict[str, str] | None, currency: str) -> dict[str, M
 
 
 def _check_nothing_in_doubt(session: Session, customer: Customer, invoice_refs: set[str]) -> None:
-    """Reliability rule 1 (docs/architecture.md): no new charge while an earlier attempt's outcome is unknown."""
+    """Reliability rule 1 (docs/architecture.md): no new charge while an earlier
+    attempt's outcome is unknown."""
     doubtful = session.scalars(
         select(Payment).where(Payment.customer_id == customer.id, Payment.status.in_(IN_DOUBT))
     ).all()

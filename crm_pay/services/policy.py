@@ -36,12 +36,25 @@ ACTIONS: dict[str, str] = {
     "receipt.resend": "agent",
     "live.join_payment_room": "agent",
     "account.security": "agent",
+    "refund.create": "agent",  # the payment in the body: theirs, or a supervisor
+    "refund.view": "agent",  # an agent's own payments' refunds; supervisors all
+    "manual_payment.create": "agent",  # recorded only: booked after a supervisor approves
+    "manual_payment.view": "agent",
+    "adjustment.request": "agent",  # write-off / adjustment, booked after approval
+    "approval.view": "agent",  # an agent's own requests; supervisors all
+    "approval.decide": "supervisor",  # never one's own request (services/approvals.py)
     "reconciliation.view": "supervisor",
     "reconciliation.run": "supervisor",
+    "case.view": "supervisor",
+    "case.work": "supervisor",
+    "dispute.view": "supervisor",
+    "dispute.answer": "supervisor",
+    "dashboard.view": "supervisor",
     "admin.view": "admin",
     "admin.connectors": "admin",
     "admin.sync": "admin",
     "admin.scripts": "admin",
+    "admin.notifications": "admin",  # reminder rules, CSAT shown, message previews
     "users.manage": "admin",
     "api_keys.manage": "admin",
 }

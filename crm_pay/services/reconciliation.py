@@ -1,5 +1,6 @@
-"""Daily reconciliation (reliability rule 10, docs/architecture.md): the PSP's transactions of a UTC day matched
-against our payments and refunds; every difference becomes a case, nothing is booked.
+"""Daily reconciliation (reliability rule 10, docs/architecture.md): the PSP's
+transactions of a UTC day matched against our payments and refunds; every difference
+becomes a case, nothing is booked.
 
 Sequence, like charging: claim the day (a unique row, so two workers never run the same
 day at once), read our rows, then fetch the PSP's rows page by page with no database

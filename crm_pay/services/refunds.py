@@ -6,14 +6,18 @@ Idempotency-Key, so a retry after a timeout returns the PSP's first answer inste
 second refund; the result is applied under the payment's row lock, with the ledger
 entries, a refund receipt and the CRM messages in one transaction.
 
-What happens at the PSP follows the PSP's state of the sale, not ours (DESIGN.md rule 8):
+What happens at the PSP follows the PSP's state of the sale, not ours (reliability rule 8):
 the sale is found first and its settlement applied; while Braintree can void it
 (authorized, submitted for settlement) it is voided, in full only; once it is settling or
 settled it is refunded, fully or partly. A void refused because the batch settled the
 sale meanwhile falls through to a refund under the same idempotency key. A refund the
 card's bank declines is recorded (``refund_failed``) and answered in plain words; nothing
 is booked. Agents may refund up to ``CRM_PAY_AGENT_REFUND_LIMIT``; above that it takes a
-supervisor.
+supervisor (:mod:`.approvals` turns such a request into a four-eyes approval request and
+calls this once a supervisor approves it, under the approval's own idempotency scope).
+
+A refund may carry a ``reason`` (free text, screened for card numbers): it is kept on the
+``refund_requested`` event, in the audit entry and in the CRM timeline note.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from crm_pay.domain.payment import EventKind, PaymentStatus
 from crm_pay.persistence.models import Customer, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
 from crm_pay.ports import PspTxnStatus, SaleOutcome
+from vault import pan
 
 from . import audit, idempotency, inbound
 from .access import Principal, has_role
@@ -46,7 +51,7 @@ from .receipts import issue_receipt
 from .settlement import refresh_from_psp
 from .views import payment_view
 
-__all__ = ["refund_payment", "refund_request_key"]
+__all__ = ["refund_payment", "refund_request_key", "clean_reason", "REASON_MAX_LENGTH"]
 
 log = logging.getLogger("crm_pay.refunds")
 
@@ -56,6 +61,22 @@ _UNSETTLED = (PaymentStatus.AUTHORIZED.value, PaymentStatus.SUBMITTED_FOR_SETTLE
 _PSP_VOIDABLE = (PspTxnStatus.AUTHORIZED, PspTxnStatus.SUBMITTED_FOR_SETTLEMENT)
 _PSP_REFUNDABLE = (PspTxnStatus.SETTLING, PspTxnStatus.SETTLED)
 _MAX_REQUEST_KEY = 255
+REASON_MAX_LENGTH = 500
+
+
+def clean_reason(reason: str | None, *, required: bool = False, what: str = "reason") -> str:
+    """A free-text reason as it is kept: trimmed, at most :data:`REASON_MAX_LENGTH`
+    characters, card numbers redacted (every free-text field passes the PAN
+    detector). ``required``: a blank reason is refused."""
+    text = (reason or "").strip()
+    if required and not text:
+        raise ValidationError(f"say why: a {what} is required", code=f"{what}_required")
+    if len(text) > REASON_MAX_LENGTH:
+        raise ValidationError(
+            f"the {what} is {len(text)} characters long; keep it to {REASON_MAX_LENGTH}",
+            code=f"{what}_too_long",
+        )
+    return pan.redact(text)
 
 
 def refund_payment(
@@ -67,11 +88,17 @@ def refund_payment(
     idempotency_key: str,
     request_hash: str,
     agent_limit: str | None = None,
+    reason: str = "",
+    idempotency_scope: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Refund ``amount`` (default: all that is left) of a payment, or void it while it is
-    unsettled. Returns ``(view, created)``; a retried request returns the first result."""
+    unsettled. Returns ``(view, created)``; a retried request returns the first result.
+
+    ``idempotency_scope`` replaces the caller's own scope (``refund:<kind>:<id>``): an
+    approved request refunds under ``approval:<id>``, whoever retries it."""
     idempotency_key = inbound.idempotency_key(idempotency_key)
-    scope = f"refund:{principal.kind}:{principal.id}"
+    reason = clean_reason(reason)
+    scope = idempotency_scope or f"refund:{principal.kind}:{principal.id}"
     with ctx.db.transaction() as s:
         record = idempotency.find_record(s, scope, idempotency_key)
         if record is not None:
@@ -80,8 +107,16 @@ def refund_payment(
                 payment = s.get(Payment, payment_id)
                 assert payment is not None
                 return payment_view(s, ctx, payment), False
-        if s.get(Payment, payment_id) is None:
+        found = s.get(Payment, payment_id)
+        if found is None:
             raise NotFound(f"no payment {payment_id!r}")
+        if found.channel == "manual":
+            raise Conflict(
+                "this payment was taken outside the payment provider (a manual payment), so "
+                "nothing can go back to a card; give the money back the way it came and "
+                "record it as an adjustment. Nothing was refunded",
+                code="manual_payment_not_refundable",
+            )
     # The PSP's state decides between void and refund: ask it first (no transaction open),
     # applying a settlement (or settlement decline, or void) that happened since our last look.
     try:
@@ -126,7 +161,10 @@ def refund_payment(
             )
         limit = Money.parse(agent_limit, payment.currency) if agent_limit is not None else None
         if limit is not None and not has_role(principal, "supervisor") and wanted > limit:
-            raise Forbidden(f"refunds above {limit.format()} need a supervisor")
+            raise Forbidden(
+                f"refunds above {limit.format()} need a supervisor; POST /refunds (or the "
+                "console's refund panel) asks one for approval"
+            )
         record = idempotency.find_record(s, scope, idempotency_key)
         if record is not None:
             idempotency.check_same_request(record, request_hash)
@@ -147,7 +185,7 @@ def refund_payment(
             payment,
             EventKind.REFUND_REQUESTED,
             amount=wanted,
-            detail={"void": str(void), "by": principal.actor},
+            detail={"void": str(void), "by": principal.actor, "reason": reason},
         )
         psp_txn = payment.psp_transaction_id
         assert psp_txn is not None
@@ -196,7 +234,9 @@ def refund_payment(
             )
             refused = True  # the event commits with this transaction; the error follows
         elif rec.response_status is None:
-            _apply(s, ctx, payment, wanted, outcome, void=void, actor=principal.actor)
+            _apply(
+                s, ctx, payment, wanted, outcome, void=void, actor=principal.actor, reason=reason
+            )
             rec.response_status = 200
         view = payment_view(s, ctx, payment)
     if refused:
@@ -206,7 +246,15 @@ def refund_payment(
 
 
 def _apply(
-    s: Any, ctx: Context, payment: Payment, amount: Money, outcome: Any, *, void: bool, actor: str
+    s: Any,
+    ctx: Context,
+    payment: Payment,
+    amount: Money,
+    outcome: Any,
+    *,
+    void: bool,
+    actor: str,
+    reason: str = "",
 ) -> None:
     customer = s.get(Customer, payment.customer_id)
     assert customer is not None
@@ -240,7 +288,12 @@ def _apply(
         actor=actor,
         action="payment.voided" if void else "payment.refunded",
         subject=payment.id,
-        data={"amount": amount.to_decimal_str(), "reference": ref or "", "receipt": receipt.number},
+        data={
+            "amount": amount.to_decimal_str(),
+            "reference": ref or "",
+            "receipt": receipt.number,
+            "reason": reason,
+        },
     )
     crm_sync_messages(s, ctx, payment, customer, f"refund:{ref}")
     crm_timeline_note(
@@ -249,7 +302,7 @@ def _apply(
         customer,
         key=f"refund:{ref}",
         text=f"{'Void' if void else 'Refund'} of {amount.format()} on payment "
-        f"{payment.id} (receipt {receipt.number}).",
+        f"{payment.id} (receipt {receipt.number})." + (f" Reason: {reason}" if reason else ""),
     )
     share_receipt(s, ctx, receipt_row=receipt, customer=customer)
 

@@ -1,7 +1,8 @@
 """``FakeGateway``: an in-memory payment service provider implementing
 :class:`crm_pay.ports.PaymentGateway` (plus the optional ``SettlementSummaries``
-capability), for fast service tests and for anyone writing a PSP adapter who wants a
-second, minimal implementation of the port to compare with.
+capability, and ``DisputeGateway`` from :mod:`crm_pay.testing.fake_disputes`), for fast
+service tests and for anyone writing a PSP adapter who wants a second, minimal
+implementation of the port to compare with.
 
 A neutral fake: it follows no vendor's wire format. Its outcome rules borrow the *shape*
 of the usual PSP test conventions (amount ranges decide declines, special nonces decide
@@ -53,6 +54,8 @@ from crm_pay.ports import (
     WebhookRequest,
 )
 
+from .fake_disputes import FakeDisputes
+
 __all__ = ["FakeGateway", "FAKE_CARDS", "WEBHOOK_SECRET", "fake_psp"]
 
 # What each nonce / vaulted token pays with (brand, last 4). Unknown nonces pay with a Visa.
@@ -79,7 +82,7 @@ class _Record:
     request_key: str
 
 
-class FakeGateway:
+class FakeGateway(FakeDisputes):
     """An in-memory PSP (see the module docstring for its outcome rules).
 
     ``clock`` stamps transactions (pass the test's :class:`~crm_pay.testing.Clock` so the

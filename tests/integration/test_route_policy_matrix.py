@@ -82,7 +82,13 @@ def world(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Iterator[di
         "session_id": "999999",
         "key_id": "999999",  # never revoke a key the matrix uses
         "message_id": "999999",
+        "dispute_id": "999999",  # none: a 404 past the guard
+        "evidence_id": "999999",
+        "case_id": "999999",  # none: a 404 past the guard
+        "approval_id": "apr_none",  # none: a 404 past the guard
         "psp": "braintree",  # the webhook route of the configured PSP
+        "rule_id": "999999",  # no reminder rule: a 404 past the guard
+        "kind": "reminder",  # a message kind the admin previews
     }
     who: list[Who] = [Who("anonymous", _anon(app), None, "none", {})]
     for name in ("agent", "agent2", "supervisor", "admin"):

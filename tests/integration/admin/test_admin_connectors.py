@@ -247,6 +247,9 @@ def test_enable_disable_and_version_history(
     assert _new_fake(admin).status_code == 302
     page = admin.get("/pay/admin/connectors/acme")
     token = csrf_of(page.text)
+    assert 'id="enable"' not in page.text  # Enable needs a passing test first
+    admin.post("/pay/admin/connectors/acme/test", data={"csrf_token": token})
+    page = admin.get("/pay/admin/connectors/acme")
     assert 'id="enable"' in page.text
     admin.post("/pay/admin/connectors/acme/enable", data={"csrf_token": token})
     page = admin.get("/pay/admin/connectors/acme").text

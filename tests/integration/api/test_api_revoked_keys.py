@@ -23,8 +23,13 @@ def _keyed_routes(app: Flask) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint.split(".")[0] != "crm_pay_api" or rule.endpoint in _OPEN:
             continue
-        # Placeholders: the key check comes before any lookup of the object.
-        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: f"X-{m.group(1)}", rule.rule)
+        # Placeholders: the key check comes before any lookup of the object (a number
+        # where the route takes one, else routing would answer 404 before the key check).
+        path = re.sub(
+            r"<(?:([^:>]+):)?([^>]+)>",
+            lambda m: "999999" if m.group(1) == "int" else f"X-{m.group(2)}",
+            rule.rule,
+        )
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             routes.append((method, path))
     return routes

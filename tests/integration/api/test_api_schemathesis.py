@@ -96,12 +96,28 @@ NEW_KEYS = itertools.count(1)
 KNOWN_CUSTOMER = {"customer": "CUST-0001", "currency": "USD", "amount": "10.00"}
 
 
+# Two walks: the payment's own links (the machine must create payments for them to lead
+# anywhere), and the operations around payments (cases, refunds, approvals, manual
+# payments, adjustments, disputes). In one walk over every operation the derandomized
+# machine spent its steps on the many operations that need an existing object and never
+# created a payment.
+WALKS = {
+    "payments": r"^/(payments|receipts|customers)",
+    "operations": r"^/(cases|refunds|approvals|manual-payments|adjustments|disputes)",
+}
+
+
+@pytest.mark.parametrize("walk", sorted(WALKS))
 @pytest.mark.parametrize("role", ["supervisor", "agent"])
 def test_the_stateful_phase_follows_the_links_without_a_failure(
-    app: Flask, ctx: Context, role: str
+    app: Flask, ctx: Context, role: str, walk: str
 ) -> None:
     headers = headers_for(ctx, role)
-    schema = schemathesis.openapi.from_wsgi(OPENAPI, app)
+    schema = schemathesis.openapi.from_wsgi(OPENAPI, app).include(path_regex=WALKS[walk])
+    # Valid requests only: the walk is about what the links lead to (the stateless test
+    # above sends the invalid ones); a derandomized mixed walk could spend every POST
+    # /payments on a malformed body and create nothing.
+    schema.config.generation.update(modes=[GenerationMode.POSITIVE])
     base = schema.as_state_machine()
 
     class Machine(base):  # type: ignore[misc, valid-type]
@@ -142,6 +158,7 @@ def test_the_stateful_phase_follows_the_links_without_a_failure(
             suppress_health_check=list(HealthCheck),
         ),
     )
-    with ctx.db.transaction() as s:
-        created = int(s.scalar(select(func.count()).select_from(Payment)) or 0)
-    assert created > 0, "the machine created payments, so the links had something to follow"
+    if walk == "payments":
+        with ctx.db.transaction() as s:
+            created = int(s.scalar(select(func.count()).select_from(Payment)) or 0)
+        assert created > 0, "the machine created payments, so the links had something to follow"

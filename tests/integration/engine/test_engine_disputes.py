@@ -23,6 +23,7 @@ from crm_pay.persistence.models import (
     AuditEntry,
     Case,
     Dispute,
+    DisputeEvidence,
     LedgerEntryRow,
     OutboxMessage,
     PaymentEventRow,
@@ -258,7 +259,8 @@ def test_disputes_are_refused_to_agents_bad_evidence_and_late_answers(
     assert late.value.code == "dispute_past_reply_by"
     with ctx.db.transaction() as s:
         row = s.scalars(select(Dispute)).one()
-        assert row.status == "open" and row.pending_action is None and row.evidence == []
+        assert row.status == "open" and row.pending_action is None
+        assert not s.scalars(select(DisputeEvidence)).all()
 
 
 def test_a_refusal_by_braintree_is_clear_audited_and_changes_nothing(

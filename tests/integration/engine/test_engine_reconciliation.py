@@ -443,7 +443,6 @@ def test_a_dispute_is_reported_on_the_psps_day_only_and_ours_is_looked_up_before
                 status="open",
                 status_at=late_yesterday,
                 status_history=[],
-                evidence=[],
                 booked_minor=0,
                 opened_at=late_yesterday,
                 updated_at=late_yesterday,

@@ -96,5 +96,8 @@ def test_a_refused_dispute_operation_is_a_conflict_in_plain_words() -> None:
 
 
 def test_an_evidence_document_carries_its_name_for_the_sdk() -> None:
-    doc = evidence_document("proof.pdf", b"%PDF")
+    doc = evidence_document("proof.pdf", b"%PDF", "application/pdf")
     assert doc.name == "proof.pdf" and doc.read() == b"%PDF"
+    # the SDK takes the part's Content-Type from the name: it follows the content type
+    assert evidence_document("scan", b"\x89PNG", "image/png").name == "scan.png"
+    assert evidence_document("scan.pdf", b"\xff\xd8\xff", "image/jpeg").name == "scan.jpg"

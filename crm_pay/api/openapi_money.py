@@ -1,0 +1,244 @@
+"""The OpenAPI paths of the money operations (crm_pay/api/routes_money.py): refunds with
+a reason, four-eyes approvals, manual payments, write-offs and adjustments. Merged into
+the document by :func:`crm_pay.api.openapi.openapi_document`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["money_paths", "approval_schema"]
+
+_TEXT = {"type": "string", "minLength": 0, "maxLength": 500}
+# Not only what str.strip() removes (re's \s and \x1c-\x1f, \x85): blank is refused.
+_NOT_BLANK = r"[^\s\u001c-\u001f\u0085]"
+
+
+def _required_text(limit: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": limit, "pattern": _NOT_BLANK}
+
+
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "pattern": "^(500|[1-4][0-9]{2}|[1-9][0-9]?)$"},
+    "description": "At most this many (1 to 500, default 100)",
+}
+
+
+def approval_schema(money: dict[str, Any]) -> dict[str, Any]:
+    """An approval request as the API answers it."""
+    text_or_null = {"type": ["string", "null"]}
+    return {
+        "type": "object",
+        "required": ["id", "kind", "state", "amount", "currency", "customer", "reason"],
+        "properties": {
+            "id": {"type": "string"},
+            "kind": {"enum": ["refund", "manual_payment", "write_off", "adjustment"]},
+            "state": {"enum": ["pending", "approved", "refused", "expired"]},
+            "amount": money,
+            "currency": {"type": "string"},
+            "customer": {"type": "string"},
+            "payment_id": text_or_null,
+            "requested_by": {"type": "string"},
+            "reason": {"type": "string"},
+            "created_at": {"type": "string"},
+            "expires_at": {"type": "string"},
+            "age_seconds": {"type": "integer"},
+            "decided_by": text_or_null,
+            "decided_at": text_or_null,
+            "decision_note": text_or_null,
+            "executed": {"type": "boolean", "description": "the approved action has run"},
+            "result": {"type": ["object", "null"]},
+            "error": text_or_null,
+            "details": {"type": "object"},
+        },
+    }
+
+
+def money_paths(
+    *,
+    op: Callable[..., dict[str, Any]],
+    path_param: Callable[..., dict[str, Any]],
+    money: dict[str, Any],
+    idempotency_key: dict[str, Any],
+) -> dict[str, Any]:
+    """The paths; ``op`` and ``path_param`` are the document's own builders."""
+    approval = {"$ref": "#/components/schemas/ApprovalRequest"}
+    payment = {"$ref": "#/components/schemas/Payment"}
+    approval_id = path_param("approval_id", "Approval request id (apr_...)")
+    listing = {"type": "object"}
+    state = {
+        "name": "state",
+        "in": "query",
+        "required": False,
+        "schema": {"enum": ["pending", "approved", "refused", "expired"]},
+    }
+    kind = {
+        "name": "kind",
+        "in": "query",
+        "required": False,
+        "schema": {"enum": ["refund", "manual_payment", "write_off", "adjustment"]},
+    }
+    refund = op(
+        "Refund a payment with a reason (or void it while unsettled). An agent "
+        "key's refund above CRM_PAY_AGENT_REFUND_LIMIT becomes an approval request "
+        "(202, a reason is required): nothing goes back until a supervisor "
+        "approves it. Needs Idempotency-Key.",
+        {
+            "type": "object",
+            "required": ["outcome"],
+            "properties": {
+                "outcome": {"enum": ["refunded", "pending_approval"]},
+                "payment": payment,
+                "approval": approval,
+            },
+        },
+        params=[idempotency_key],
+        body={
+            "type": "object",
+            "required": ["payment_id"],
+            "additionalProperties": False,
+            "properties": {
+                "payment_id": {"type": "string", "minLength": 1, "maxLength": 40},
+                "amount": money,
+                "reason": _TEXT,
+            },
+        },
+        errors=(400, 401, 403, 404, 409, 422, 502),
+        ok_status="201",
+        replay=True,
+    )
+    # An agent key above the limit: an approval request, nothing refunded yet.
+    refund["responses"]["202"] = {
+        "description": "Held for a supervisor's approval; nothing was refunded",
+        **refund["responses"]["201"],
+    }
+    return {
+        "/refunds": {
+            "post": refund,
+            "get": op(
+                "Refunds and voids done (with reason and refund receipt), and refund "
+                "requests waiting for approval: an agent key's own payments, every "
+                "payment's for supervisors",
+                listing,
+                params=[
+                    {
+                        "name": "payment_id",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 40},
+                    },
+                    _LIMIT,
+                ],
+                errors=(401, 403, 422),
+            ),
+        },
+        "/manual-payments": {
+            "post": op(
+                "Record a payment taken outside the PSP (cheque, bank transfer, cash, card "
+                "terminal) for a supervisor to approve (202). It reaches the ledger, the "
+                "receipts and the CRM only once approved. Needs Idempotency-Key.",
+                approval,
+                params=[idempotency_key],
+                body={
+                    "type": "object",
+                    "required": ["customer", "amount", "currency", "method", "reference"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "customer": {"type": "string", "minLength": 1, "maxLength": 100},
+                        "amount": money,
+                        "currency": {"type": "string", "minLength": 1, "maxLength": 3},
+                        "method": {"enum": ["cheque", "bank_transfer", "cash", "card_terminal"]},
+                        "reference": _required_text(100),
+                        "note": _TEXT,
+                        "invoices": {
+                            "type": "array",
+                            "maxItems": 50,
+                            "items": {"type": "string", "minLength": 1, "maxLength": 100},
+                        },
+                    },
+                },
+                errors=(400, 401, 403, 404, 409, 422, 503),
+                ok_status="202",
+                replay=True,
+            ),
+            "get": op(
+                "Manual payments recorded (an agent key's own; supervisors all), with their "
+                "approval state",
+                listing,
+                params=[state, _LIMIT],
+                errors=(401, 403, 422),
+            ),
+        },
+        "/adjustments": {
+            "post": op(
+                "Ask for a write-off of an invoice (kind write_off) or an adjustment of the "
+                "balance or an invoice (credit: owes less; debit: owes more), booked once "
+                "a supervisor approves it (202). Needs Idempotency-Key.",
+                approval,
+                params=[idempotency_key],
+                body={
+                    "type": "object",
+                    "required": ["customer", "kind", "amount", "reason"],
+                    "additionalProperties": False,
+                    # a write-off is of one invoice
+                    "if": {"properties": {"kind": {"const": "write_off"}}},
+                    "then": {"required": ["invoice"]},
+                    "properties": {
+                        "customer": {"type": "string", "minLength": 1, "maxLength": 100},
+                        "kind": {"enum": ["write_off", "adjustment"]},
+                        "amount": money,
+                        "direction": {"enum": ["credit", "debit"], "default": "credit"},
+                        "invoice": {"type": "string", "minLength": 1, "maxLength": 100},
+                        "reason": _required_text(500),
+                    },
+                },
+                errors=(400, 401, 403, 404, 409, 422, 503),
+                ok_status="202",
+                replay=True,
+            ),
+        },
+        "/approvals": {
+            "get": op(
+                "Approval requests, newest first (an agent key's own; supervisors all)",
+                listing,
+                params=[state, kind, _LIMIT],
+                errors=(401, 403, 422),
+            ),
+        },
+        "/approvals/{approval_id}": {
+            "get": op("One approval request", approval, params=[approval_id]),
+        },
+        "/approvals/{approval_id}/approve": {
+            "post": op(
+                "Supervisor: approve a pending request and run it exactly once (never one's "
+                "own request; an expired one is refused with approval_expired). Sent again, "
+                "it answers the same. Needs Idempotency-Key.",
+                approval,
+                params=[approval_id, idempotency_key],
+                body={
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"note": _TEXT},
+                },
+                body_required=False,
+                errors=(400, 401, 403, 404, 409, 422),
+            ),
+        },
+        "/approvals/{approval_id}/refuse": {
+            "post": op(
+                "Supervisor: refuse a pending request with a note; nothing moves",
+                approval,
+                params=[approval_id],
+                body={
+                    "type": "object",
+                    "required": ["note"],
+                    "additionalProperties": False,
+                    "properties": {"note": _required_text(500)},
+                },
+                errors=(400, 401, 403, 404, 409, 422),
+            ),
+        },
+    }
