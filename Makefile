@@ -6,10 +6,10 @@ BIN    := $(VENV)/bin
 # the browser run in one xdist group each (tests/conftest.py), PostgreSQL gets one
 # database per worker. `make test XDIST=` runs them in one process.
 XDIST  ?= -n auto --dist loadgroup
-# The PostgreSQL run stays in one process for now: under xdist its tests were seen
-# migrating and resetting one database from two workers (duplicate alembic_version,
-# missing tables); `make test PG_XDIST="$(XDIST)"` to try it.
-PG_XDIST ?=
+# The PostgreSQL run too: each xdist worker migrates and resets a database of its own
+# (``test_gw0``, ``test_gw1``..., created from the configured one by tests/conftest.py).
+# `make test PG_XDIST=` runs it in one process.
+PG_XDIST ?= $(XDIST)
 STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test test-postgres lint bench clean
