@@ -28,7 +28,10 @@ class CapturedLogger:
 def captured(request: pytest.FixtureRequest) -> Iterator[CapturedLogger]:
     logger = logging.getLogger(f"test_vault.{request.node.name}")
     logger.setLevel(logging.DEBUG)
-    logger.propagate = False
+    # Propagating: pytest 9 attaches its own capture handlers (the ones on the root
+    # logger) to every logger that does not propagate, and install_pan_filter would then
+    # put a filter on pytest's shared handlers, seen by every later test.
+    logger.propagate = True
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
