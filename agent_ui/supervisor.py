@@ -28,7 +28,15 @@ from flask import (
 from crm_pay.api.routes_cases import case_filter, parse_when
 from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError, NotFound, ValidationError
-from crm_pay.services import case_views, cases, janitor, notifications, payments, reconciliation
+from crm_pay.services import (
+    case_views,
+    cases,
+    credits,
+    janitor,
+    notifications,
+    payments,
+    reconciliation,
+)
 from crm_pay.services.access import Principal
 
 from .auth import protect, signed_in_principal
@@ -252,6 +260,21 @@ def case_resolve(case_id: int) -> Response:
         case_id,
         "Case resolved.",
         lambda actor: cases.resolve(get_context(), case_id, actor=actor, code=code, note=note),
+    )
+
+
+@bp.post("/cases/<int:case_id>/apply-credit")
+def case_apply_credit(case_id: int) -> Response:
+    """An overpaid case: the customer's credit pays one of their invoices (ledger only,
+    no money moves) and the case is resolved with ``credit_applied``."""
+    invoice, amount = request.form.get("invoice", ""), request.form.get("amount", "")
+    note = request.form.get("note", "")
+    return _act(
+        case_id,
+        "Credit applied to the invoice; the case is resolved and the customer is told.",
+        lambda actor: credits.apply_case_credit(
+            get_context(), case_id, invoice=invoice, amount=amount or None, actor=actor, note=note
+        ),
     )
 
 

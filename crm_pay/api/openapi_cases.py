@@ -199,4 +199,43 @@ def case_paths(
                 errors=work,
             )
         },
+        "/cases/{case_id}/apply-credit": {
+            "post": op(
+                "Supervisor: an overpaid case's credit pays one of the customer's invoices "
+                "(ledger entries only, no money moves at the PSP) and the case is resolved "
+                "with credit_applied, in one transaction; a second call is 409 case_resolved",
+                {
+                    "type": "object",
+                    "required": ["case", "applied", "invoice", "balance", "credit"],
+                    "properties": {
+                        "case": _SUMMARY,
+                        "applied": {"type": "string"},
+                        "invoice": {"type": "string"},
+                        "balance": {"type": "string"},
+                        "credit": {"type": "string"},
+                    },
+                },
+                params=[case_id],
+                body={
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["invoice"],
+                    "properties": {
+                        "invoice": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 100,
+                            "pattern": _NOT_BLANK,
+                        },
+                        "amount": {
+                            "type": "string",
+                            "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$",
+                            "maxLength": 40,
+                        },
+                        "note": {"type": "string", "maxLength": NOTE_MAX_LENGTH},
+                    },
+                },
+                errors=work,
+            )
+        },
     }

@@ -112,6 +112,7 @@ ROUTES: dict[str, str] = {
     "crm_pay_api.assign_case": "case.work",
     "crm_pay_api.snooze_case": "case.work",
     "crm_pay_api.resolve_case": "case.work",
+    "crm_pay_api.apply_case_credit": "case.work",
     "crm_pay_api.list_disputes": "dispute.view",
     "crm_pay_api.get_dispute": "dispute.view",
     "crm_pay_api.accept_dispute": "dispute.answer",
@@ -171,6 +172,7 @@ ROUTES: dict[str, str] = {
     "crm_pay_supervisor.case_snooze": "case.work",
     "crm_pay_supervisor.case_resolve": "case.work",
     "crm_pay_supervisor.case_send_link": "case.work",
+    "crm_pay_supervisor.case_apply_credit": "case.work",
     "crm_pay_supervisor.case_resolve_payment": "case.work",
     # Supervisor console: disputes (agent_ui/disputes.py)
     "crm_pay_disputes.list_page": "dispute.view",

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from crm_pay.current import get_context
 from crm_pay.domain.errors import NotFound, ValidationError
-from crm_pay.services import case_views, cases
+from crm_pay.services import case_views, cases, credits
 from crm_pay.services.access import Principal
 
 from .request_body import read_json_object, reject_unknown_fields, required_text, text_field
@@ -176,6 +176,26 @@ def register_case_routes(bp: Blueprint, *, auth: Guard) -> None:
         note = text_field(body, "note", min_length=0, max_length=cases.NOTE_MAX_LENGTH) or ""
         view = cases.snooze(get_context(), case_id, actor=who().actor, until=until, note=note)
         return jsonify(view)
+
+    @bp.post("/cases/<int:case_id>/apply-credit")
+    @auth("supervisor")
+    def apply_case_credit(case_id: int) -> Response:
+        case_id = _case_id(case_id)
+        body = read_json_object()
+        reject_unknown_fields(body, ("invoice", "amount", "note"))
+        invoice = required_text(body, "invoice", max_length=100, example="INV-1001")
+        amount = body.get("amount")
+        if amount is not None and not isinstance(amount, str):
+            raise ValidationError("amount must be a decimal string such as '12.50'")
+        note = body.get("note") or ""
+        if not isinstance(note, str) or len(note) > cases.NOTE_MAX_LENGTH:
+            raise ValidationError(
+                f"note must be text of at most {cases.NOTE_MAX_LENGTH} characters"
+            )
+        result = credits.apply_case_credit(
+            get_context(), case_id, invoice=invoice, amount=amount, actor=who().actor, note=note
+        )
+        return jsonify(result)
 
     @bp.post("/cases/<int:case_id>/resolve")
     @auth("supervisor")

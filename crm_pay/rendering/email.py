@@ -120,6 +120,10 @@ CASE_RESOLUTION_WORDS: dict[str, str] = {
         "The extra amount you paid is kept as credit on your account; it goes towards your "
         "next invoice."
     ),
+    "credit_applied": (
+        "The extra amount you paid has been used to pay another of your invoices; your "
+        "account shows it as paid."
+    ),
     "not_charged": "We have checked: you were not charged for this payment. You may pay again.",
     "dispute_accepted": (
         "We have accepted your bank's dispute of this payment: the amount stays with you."

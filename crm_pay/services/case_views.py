@@ -34,6 +34,7 @@ from vault import pan
 
 from .cases import RESOLUTIONS, STATES, UNRESOLVED
 from .context import Context
+from .customers import load_ledger
 
 __all__ = ["QUEUE_STATES", "CaseFilter", "case_page", "case_queue", "supervisors"]
 
@@ -140,7 +141,10 @@ def case_page(ctx: Context, case_id: int) -> dict[str, Any]:
                     "tells_customer": r.tells_customer,
                 }
                 for r in RESOLUTIONS.get(case.kind, ())
+                if not r.by_action
             ],
+            # "apply the credit to an invoice": the credit and what is still owed
+            "credit_to_apply": _credit_to_apply(s, case, customer),
             "history": [_event_fields(case, e) for e in history],
             "customer": _customer_fields(customer),
             "payment": _payment_fields(payment),
@@ -193,6 +197,24 @@ def _event_fields(case: Case, event: CaseEvent) -> dict[str, Any]:
         "note": event.note,
         "data": dict(event.data),
         "at": _iso(event.at),
+    }
+
+
+def _credit_to_apply(
+    session: Session, case: Case, customer: Customer | None
+) -> dict[str, Any] | None:
+    """For an unresolved overpaid case: the customer's credit and open invoices (what
+    "Apply credit" may pay); None for any other case."""
+    if case.kind != "overpaid" or case.status not in UNRESOLVED or customer is None:
+        return None
+    ledger = load_ledger(session, customer)
+    return {
+        "credit": ledger.credit().to_decimal_str(),
+        "currency": customer.currency,
+        "invoices": [
+            {"ref": inv.ref, "outstanding": inv.outstanding.to_decimal_str()}
+            for inv in ledger.open_invoices()
+        ],
     }
 
 

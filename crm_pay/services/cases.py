@@ -61,7 +61,10 @@ __all__ = [
     "open_cases",
     "reopen_case",
     "resolutions_for",
+    "locked_case",
     "resolve",
+    "require_unresolved",
+    "resolve_in",
     "snooze",
 ]
 
@@ -149,12 +152,14 @@ CUSTOMER_UPDATE_TOPIC = "customer.case_update"
 class Resolution:
     """One way a case may end. ``closes``: nothing was to be done (state ``closed``,
     never reopened); ``tells_customer``: the customer is told (a case about a
-    customer's payment queues :data:`CUSTOMER_UPDATE_TOPIC`)."""
+    customer's payment queues :data:`CUSTOMER_UPDATE_TOPIC`); ``by_action``: only the
+    action that does it resolves with it (applying a credit books it, then resolves)."""
 
     code: str
     label: str
     closes: bool = False
     tells_customer: bool = False
+    by_action: bool = False
 
 
 _NO_ACTION = Resolution("no_action", "Checked: nothing to do", closes=True)
@@ -174,6 +179,10 @@ RESOLUTIONS: dict[str, tuple[Resolution, ...]] = {
     "failed": (_NEW_LINK, _CONTACTED, _NO_ACTION),
     "overpaid": (
         Resolution("credit_kept", "Kept as credit on the account", tells_customer=True),
+        # booked by crm_pay.services.credits.apply_case_credit, which resolves the case
+        Resolution(
+            "credit_applied", "Credit applied to an invoice", tells_customer=True, by_action=True
+        ),
         _REFUNDED,
         _NO_ACTION,
     ),
@@ -384,29 +393,52 @@ def snooze(
 
 def resolve(ctx: Context, case_id: int, *, actor: str, code: str, note: str) -> dict[str, Any]:
     """End an unresolved case with one of its kind's resolution codes and a note."""
-    text = _note(note, required=True)
     with ctx.db.transaction() as s:
-        case = _locked(s, ctx, case_id)
-        known = {r.code: r for r in RESOLUTIONS.get(case.kind, ())}
-        resolution = known.get(code)
-        if resolution is None:
+        kind = _locked(s, ctx, case_id).kind
+        chosen = next((r for r in RESOLUTIONS.get(kind, ()) if r.code == code), None)
+        if chosen is not None and chosen.by_action:
             raise ValidationError(
-                f"{code!r} is not a resolution of a {case.kind} case; use one of "
-                f"{', '.join(sorted(known))}. The case was not resolved",
-                code="unknown_resolution",
+                f"{code!r} is what applying the credit records: use Apply credit (POST "
+                f"/cases/{case_id}/apply-credit), which books it and resolves the case. "
+                "The case was not resolved",
+                code="resolution_by_action",
             )
-        _require_unresolved(case, "resolved")
-        now = ctx.now()
-        opened = as_utc(case.opened_at)
-        assert opened is not None
-        case.status = "closed" if resolution.closes else "resolved"
-        case.resolution_code, case.resolved_by, case.note = code, actor, text
-        case.resolved_at, case.snoozed_until = now, None
-        case.resolution_seconds = max(0, int((now - opened).total_seconds()))
-        _event(s, ctx, case, case.status, actor=actor, note=text, data={"code": code})
-        if resolution.tells_customer:
-            _tell_customer(s, ctx, case, code)
-        return _summary(case)
+        return resolve_in(s, ctx, case_id, actor=actor, code=code, note=note)
+
+
+def locked_case(session: Session, ctx: Context, case_id: int) -> Case:
+    """The case, locked in the caller's transaction (``NotFound`` for none)."""
+    return _locked(session, ctx, case_id)
+
+
+def resolve_in(
+    session: Session, ctx: Context, case_id: int, *, actor: str, code: str, note: str
+) -> dict[str, Any]:
+    """:func:`resolve` in the caller's transaction: for an action that changes something
+    (applying a credit) and resolves its case at once, or neither."""
+    text = _note(note, required=True)
+    s = session
+    case = _locked(s, ctx, case_id)
+    known = {r.code: r for r in RESOLUTIONS.get(case.kind, ())}
+    resolution = known.get(code)
+    if resolution is None:
+        raise ValidationError(
+            f"{code!r} is not a resolution of a {case.kind} case; use one of "
+            f"{', '.join(sorted(known))}. The case was not resolved",
+            code="unknown_resolution",
+        )
+    _require_unresolved(case, "resolved")
+    now = ctx.now()
+    opened = as_utc(case.opened_at)
+    assert opened is not None
+    case.status = "closed" if resolution.closes else "resolved"
+    case.resolution_code, case.resolved_by, case.note = code, actor, text
+    case.resolved_at, case.snoozed_until = now, None
+    case.resolution_seconds = max(0, int((now - opened).total_seconds()))
+    _event(s, ctx, case, case.status, actor=actor, note=text, data={"code": code})
+    if resolution.tells_customer:
+        _tell_customer(s, ctx, case, code)
+    return _summary(case)
 
 
 def _tell_customer(session: Session, ctx: Context, case: Case, code: str) -> None:
@@ -448,6 +480,11 @@ def _locked(session: Session, ctx: Context, case_id: int) -> Case:
     if case is None:
         raise NotFound(f"there is no case {case_id}; nothing was changed")
     return case
+
+
+def require_unresolved(case: Case, what: str) -> None:
+    """``Conflict`` (``case_resolved``) unless the case is open or assigned."""
+    _require_unresolved(case, what)
 
 
 def _require_unresolved(case: Case, what: str) -> None:
