@@ -172,18 +172,19 @@ def share_receipt(
     queue_receipt_email(session, ctx, receipt_row=receipt_row, customer=customer)
 
 
-def queue_failure_notice(
-    session: Session, ctx: Context, payment: Payment, customer: Customer
+def _attempt_notice(
+    session: Session, ctx: Context, payment: Payment, customer: Customer, *, kind: str
 ) -> Message | None:
-    """Queue a payment-failure notice (once per attempt) by email, else by SMS. Its
-    retry link, if the pay link is still open then, is worked out at delivery."""
+    """One notice of ``kind`` per payment attempt, by email else SMS (none without
+    either); queued again for the same attempt, it returns the first."""
     if customer.email:
         channel, recipient = "email", customer.email
     elif customer.phone:
         channel, recipient = "sms", customer.phone
     else:
         return None
-    message_id = f"payment-failed.{payment.id}.{payment.attempt}@{message_domain(ctx)}"
+    name = kind.replace("_", "-")
+    message_id = f"{name}.{payment.id}.{payment.attempt}@{message_domain(ctx)}"
     found = _existing(session, message_id)
     if found is not None:
         return found
@@ -191,11 +192,19 @@ def queue_failure_notice(
         session,
         ctx,
         message_id=message_id,
-        kind="payment_failed",
+        kind=kind,
         channel=channel,
         recipient=recipient,
         payment_id=payment.id,
     )
+
+
+def queue_failure_notice(
+    session: Session, ctx: Context, payment: Payment, customer: Customer
+) -> Message | None:
+    """Queue a payment-failure notice (once per attempt) by email, else by SMS. Its
+    retry link, if the pay link is still open then, is worked out at delivery."""
+    return _attempt_notice(session, ctx, payment, customer, kind="payment_failed")
 
 
 def queue_in_review_notice(
@@ -203,25 +212,7 @@ def queue_in_review_notice(
 ) -> Message | None:
     """Tell the customer we are still checking a payment whose outcome is unknown (once
     per attempt; not sent if the payment is resolved by delivery time)."""
-    if customer.email:
-        channel, recipient = "email", customer.email
-    elif customer.phone:
-        channel, recipient = "sms", customer.phone
-    else:
-        return None
-    message_id = f"payment-in-review.{payment.id}.{payment.attempt}@{message_domain(ctx)}"
-    found = _existing(session, message_id)
-    if found is not None:
-        return found
-    return _queue(
-        session,
-        ctx,
-        message_id=message_id,
-        kind="payment_in_review",
-        channel=channel,
-        recipient=recipient,
-        payment_id=payment.id,
-    )
+    return _attempt_notice(session, ctx, payment, customer, kind="payment_in_review")
 
 
 def queue_reminder(
