@@ -12,20 +12,14 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from serving import Served, own_database, redis_url, serve
 
 from connectors.psp.braintree_sandbox import SandboxServer
 from crm_pay.app import create_app
@@ -44,116 +38,14 @@ pytestmark = [
 DATABASE = "crm_pay_metrics_serve_test"
 REDIS = ("127.0.0.1", 6379, 12)
 TOKEN = "serve-scrape-token-5d1e"
-REPO = Path(__file__).resolve().parents[3]
 
 
-def _own_database() -> str:
-    psycopg = pytest.importorskip("psycopg")
-    server = (
-        os.environ.get("CRM_PAY_TEST_DATABASE_URL")
-        or "postgresql://postgres@127.0.0.1:5432/postgres"
-    ).replace("postgresql+psycopg://", "postgresql://", 1)
-    own = urlunsplit(urlsplit(server)._replace(path=f"/{DATABASE}"))
-    try:
-        with psycopg.connect(server, autocommit=True, connect_timeout=3) as conn:
-            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
-            if found.fetchone() is None:
-                with suppress(psycopg.errors.DuplicateDatabase):
-                    conn.execute(f'CREATE DATABASE "{DATABASE}"')
-        with psycopg.connect(own, autocommit=True, connect_timeout=3) as conn:
-            conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-            conn.execute("CREATE SCHEMA public")
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"needs PostgreSQL (set CRM_PAY_TEST_DATABASE_URL; CI does): {exc}")
-    return own
-
-
-def _redis_url() -> str:
-    host, port, db = REDIS
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            pass
-    except OSError:
-        pytest.skip(f"needs Redis on {host}:{port} (CI runs one)")
-    return f"redis://{host}:{port}/{db}"
-
-
-def _workers(master: int) -> set[int]:
-    return {int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
-
-
-def _holder(master: int, server_port: int, client_port: int) -> int | None:
-    """The worker holding the server end of the connection from ``client_port``."""
-    inode = None
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        parts = line.split()
-        if (
-            int(parts[1].split(":")[1], 16) == server_port
-            and int(parts[2].split(":")[1], 16) == client_port
-        ):
-            inode = parts[9]
-    if inode is None:
-        return None
-    for pid in _workers(master):
-        with suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with suppress(OSError):
-                    if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
-                        return pid
-    return None
-
-
-@contextmanager
-def _serve(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    out = log.open("wb")
-    proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [
-            sys.executable,
-            "-c",
-            "from crm_pay.cli_main import main; main()",
-            "serve",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "3",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 40
-        while True:
-            assert proc.poll() is None, f"crm-pay serve exited:\n{log.read_text()}"
-            with suppress(requests.RequestException, OSError):
-                up = requests.get(f"http://127.0.0.1:{port}/pay/healthz", timeout=2)
-                if up.status_code == 200 and len(_workers(proc.pid)) == 2:
-                    break
-            assert time.monotonic() < deadline, f"crm-pay serve did not start:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield proc
-    finally:
-        with suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        out.close()
-
-
-def _scrape(port: int, master: int) -> tuple[int | None, dict[tuple[str, str], float]]:
+def _scrape(served: Served) -> tuple[int | None, dict[tuple[str, str], float]]:
     """One scrape on a new connection: (the worker that answered, figures)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
     conn.connect()
     assert conn.sock is not None
-    pid = _holder(master, port, conn.sock.getsockname()[1])
+    pid = served.holder_of(conn.sock.getsockname()[1])
     conn.request("GET", "/pay/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     resp = conn.getresponse()
     body = resp.read().decode()
@@ -169,8 +61,8 @@ def _scrape(port: int, master: int) -> tuple[int | None, dict[tuple[str, str], f
 def test_every_worker_answers_with_the_same_figures(
     sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db_url = _own_database()
-    queue_url = _redis_url()
+    db_url = own_database(DATABASE)
+    queue_url = redis_url(REDIS[2])
     port = free_port()
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
@@ -218,7 +110,7 @@ def test_every_worker_answers_with_the_same_figures(
 
     # Only the servers run in multiprocess mode (prometheus-client decides at import).
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    with _serve(env, port, tmp_path / "serve.log") as proc:
+    with serve(env, 2, port, tmp_path / "serve.log") as served:
         for url in links:  # each on a new connection: any worker may charge it
             paid = requests.post(
                 f"http://127.0.0.1:{port}/pay/p/{token_of(url)}/pay",
@@ -229,7 +121,7 @@ def test_every_worker_answers_with_the_same_figures(
             assert paid.status_code == 200, paid.text
         answered: dict[int, dict[tuple[str, str], float]] = {}
         for _ in range(60):
-            pid, figures = _scrape(port, proc.pid)
+            pid, figures = _scrape(served)
             if pid is not None:
                 answered[pid] = figures
             if len(answered) == 2:

@@ -23,22 +23,17 @@ from __future__ import annotations
 import os
 import queue
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 import socketio
+from serving import own_database, redis_url, serve
 
 from connectors.psp.braintree_sandbox import SandboxServer
 from crm_pay.app import create_app
@@ -55,142 +50,11 @@ pytestmark = [
     pytest.mark.timeout(120),
 ]
 
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 11
+REDIS_DB = 11  # this test's own Redis database number
 DATABASE = "crm_pay_serve_test"
 PASSWORD = "a-long-test-password"
 USER_AGENT = "crm-pay-serve-test"
 FINAL = "submitted_for_settlement"
-REPO = Path(__file__).resolve().parents[3]
-
-
-# -- PostgreSQL and Redis ---------------------------------------------------------------
-
-
-def _own_database() -> str:
-    """An empty database of this test on the test server (skips when there is none)."""
-    psycopg = pytest.importorskip("psycopg")
-    server = (
-        os.environ.get("CRM_PAY_TEST_DATABASE_URL")
-        or "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    server = server.replace("postgresql+psycopg://", "postgresql://", 1)
-    own = urlunsplit(urlsplit(server)._replace(path=f"/{DATABASE}"))
-    try:
-        with psycopg.connect(server, autocommit=True, connect_timeout=3) as conn:
-            if (
-                conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
-                is None
-            ):
-                with suppress(psycopg.errors.DuplicateDatabase):
-                    conn.execute(f'CREATE DATABASE "{DATABASE}"')
-        with psycopg.connect(own, autocommit=True, connect_timeout=3) as conn:
-            conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-            conn.execute("CREATE SCHEMA public")
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"needs PostgreSQL (set CRM_PAY_TEST_DATABASE_URL; CI does): {exc}")
-    return own
-
-
-def _redis_url() -> str:
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=0.5):
-            pass
-    except OSError:
-        pytest.skip(f"needs Redis on {REDIS_HOST}:{REDIS_PORT} (CI runs one)")
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
-
-
-# -- the servers ------------------------------------------------------------------------
-
-
-@dataclass
-class Served:
-    """One running ``crm-pay serve``: its master process, its URL and its log."""
-
-    proc: subprocess.Popen[bytes]
-    base: str
-    port: int
-    log: Path
-
-    def worker_pids(self) -> set[int]:
-        """The master's children: gunicorn's worker processes."""
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return {int(p) for p in children.read_text().split()}
-
-    def holder_of(self, client_port: int) -> int | None:
-        """The worker process holding the server end of the connection from
-        ``client_port`` (read from /proc: no header or event says so)."""
-        inode = _server_inode(self.port, client_port)
-        if inode is None:
-            return None
-        target = f"socket:[{inode}]"
-        for pid in self.worker_pids():
-            with suppress(OSError):
-                for fd in os.listdir(f"/proc/{pid}/fd"):
-                    with suppress(OSError):
-                        if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
-                            return pid
-        return None
-
-
-def _server_inode(server_port: int, client_port: int) -> str | None:
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        parts = line.split()
-        local, remote, inode = parts[1], parts[2], parts[9]
-        if (
-            int(local.split(":")[1], 16) == server_port
-            and int(remote.split(":")[1], 16) == client_port
-        ):
-            return inode
-    return None
-
-
-@contextmanager
-def _serve(env: dict[str, str], workers: int, port: int, log: Path) -> Iterator[Served]:
-    out = log.open("wb")
-    proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [
-            sys.executable,
-            "-c",
-            "from crm_pay.cli_main import main; main()",
-            "serve",
-            "--workers",
-            str(workers),
-            "--threads",
-            "16",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "3",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    served = Served(proc, f"http://127.0.0.1:{port}", port, log)
-    try:
-        deadline = time.monotonic() + 40
-        while True:
-            assert proc.poll() is None, f"crm-pay serve exited:\n{log.read_text()}"
-            with suppress(requests.RequestException, OSError):
-                up = requests.get(f"{served.base}/pay/healthz", timeout=2).status_code == 200
-                if up and len(served.worker_pids()) == workers:
-                    break
-            assert time.monotonic() < deadline, f"crm-pay serve did not start:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield served
-    finally:
-        with suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        out.close()
 
 
 # -- console users and their sockets -----------------------------------------------------
@@ -277,8 +141,8 @@ def _wait_for_subscribers(url: str, channel: str, count: int) -> None:
 def test_every_watcher_gets_its_events_whichever_process_serves_it(
     sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db_url = _own_database()
-    queue_url = _redis_url()
+    db_url = own_database(DATABASE)
+    queue_url = redis_url(REDIS_DB)
     channel = f"crm-pay-serve-test-{uuid.uuid4().hex}"
     port_a, port_b = free_port(), free_port()
     settings = {
@@ -339,8 +203,8 @@ def test_every_watcher_gets_its_events_whichever_process_serves_it(
     env = dict(os.environ)
     watchers: list[Watcher] = []
     with ExitStack() as stack:
-        a = stack.enter_context(_serve(env, 2, port_a, tmp_path / "serve-a.log"))
-        b = stack.enter_context(_serve(env, 1, port_b, tmp_path / "serve-b.log"))
+        a = stack.enter_context(serve(env, 2, port_a, tmp_path / "serve-a.log", threads=16))
+        b = stack.enter_context(serve(env, 1, port_b, tmp_path / "serve-b.log", threads=16))
         stack.callback(lambda: [w.client.disconnect() for w in watchers])
         cookies = {key: _cookie(a.base, f"{key}@example.com") for key in people}
 
