@@ -13,6 +13,7 @@ from . import (
     approvals,
     auth,
     console,
+    console_adjustments,  # noqa: F401 (adds the write-off/adjustment request to console.bp)
     console_manual,  # noqa: F401 (adds manual payments, my payments to console.bp)
     console_refunds,  # noqa: F401 (adds the refund route to console.bp)
     dashboard,

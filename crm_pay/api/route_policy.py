@@ -160,6 +160,8 @@ ROUTES: dict[str, str] = {
     "crm_pay_console.receipt_pdf": "receipt.view",
     "crm_pay_console.manual_payment_form": "manual_payment.create",
     "crm_pay_console.record_manual_payment": "manual_payment.create",
+    "crm_pay_console.adjustment_form": "adjustment.request",
+    "crm_pay_console.request_adjustment": "adjustment.request",
     "crm_pay_console.my_payments": "console.use",
     "crm_pay_console.static": STATIC,
     # Supervisor console
