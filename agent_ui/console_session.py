@@ -31,6 +31,7 @@ from flask import Blueprint, Response, g, jsonify, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from crm_pay.current import get_context
+from vault import pan
 
 __all__ = [
     "ConsoleCookie",
@@ -133,9 +134,11 @@ def csrf_token() -> str:
 
 
 def flash(message: str, category: str = "notice") -> None:
-    """Show ``message`` on the next console page (kept in crm-pay's own cookie)."""
+    """Show ``message`` on the next console page (kept in crm-pay's own cookie). A card
+    number in it (an error that repeats what was typed) is redacted before it is kept:
+    the cookie goes to the browser and back, and is nobody's to hold a PAN."""
     cookie = console_cookie()
-    cookie["notices"] = [*cookie.get("notices", []), [category, message]][-5:]
+    cookie["notices"] = [*cookie.get("notices", []), [category, pan.redact(message)]][-5:]
 
 
 def console_notices() -> list[tuple[str, str]]:

@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from agent_ui.console_session import console_cookie, flash
 from crm_pay.current import get_context
 from crm_pay.persistence.models import Case, OutboxMessage
 from paytest import csrf_of, paid
@@ -95,3 +97,15 @@ def test_the_api_applies_the_credit_and_refuses_bad_input_clearly(
     )
     twice = client.post(url, json={"invoice": "INV-1001"}, headers=supervisor)
     assert twice.status_code == 409 and twice.get_json()["error"]["code"] == "case_resolved"
+
+
+def test_a_card_number_in_a_console_notice_is_redacted_before_the_cookie_keeps_it(
+    app: Flask,
+) -> None:
+    """Refusals repeat what was typed (an invoice field holding a card number); the
+    notice lives in crm-pay's cookie, so it is redacted when it is kept. Braintree's
+    published Visa test number."""
+    with app.test_request_context("/pay/agent/"):
+        flash("Not done: invoice 4111 1111 1111 1111 is not on the account", "warning")
+        kept = console_cookie()["notices"]
+    assert kept == [["warning", "Not done: invoice [REDACTED PAN] is not on the account"]]
