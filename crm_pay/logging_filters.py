@@ -113,6 +113,17 @@ def _owned_loggers() -> list[logging.Logger]:
     return [logging.getLogger(name) for name in dict.fromkeys((*OWN_NAMESPACES, *names))]
 
 
+def _foreign_handlers() -> set[int]:
+    """Ids of the handlers attached to the root logger or to any logger crm-pay does not own."""
+    loggers: list[logging.Logger] = [logging.root]
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger) and not any(
+            name == ns or name.startswith(ns + ".") for ns in OWN_NAMESPACES
+        ):
+            loggers.append(logger)
+    return {id(handler) for logger in loggers for handler in logger.handlers}
+
+
 def _server_loggers() -> list[logging.Logger]:
     return [logging.getLogger(name) for name in SERVER_LOGGERS]
 
@@ -142,11 +153,16 @@ def install_link_token_filter(prefix: str, *, servers: bool = False) -> LinkToke
 
 def install_log_redaction(prefix: str) -> None:
     """PAN and link-token redaction on every logger crm-pay owns (and the handlers
-    attached to them); nothing else of the process's logging changes. Loggers are
-    filtered one by one because a logger's filters never see its children's records."""
+    attached only to them); nothing else of the process's logging changes. Loggers are
+    filtered one by one because a logger's filters never see its children's records.
+
+    A handler that is also attached to a logger crm-pay does not own (the root logger, a
+    host application's logger) is left alone: filtering it would rewrite the host's own
+    records. crm-pay's records reaching it are already redacted by their logger's filter."""
     install_link_token_filter(prefix)
+    shared = _foreign_handlers()
     for logger in _owned_loggers():
-        install_pan_filter(logger)
+        install_pan_filter(logger, handler_allowed=lambda handler: id(handler) not in shared)
 
 
 def install_server_log_filters(prefix: str) -> None:

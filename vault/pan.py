@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,20 +334,28 @@ class PanRedactingFilter(logging.Filter):
                 setattr(record, name, redacted)
 
 
-def install_pan_filter(logger: logging.Logger) -> PanRedactingFilter:
-    """Attach one :class:`PanRedactingFilter` to ``logger`` and to each of its handlers.
+def install_pan_filter(
+    logger: logging.Logger,
+    *,
+    handler_allowed: Callable[[logging.Handler], bool] = lambda handler: True,
+) -> PanRedactingFilter:
+    """Attach one :class:`PanRedactingFilter` to ``logger`` and to each of its handlers
+    for which ``handler_allowed`` is true (all of them unless told otherwise).
 
     The handler filters are what protect records propagated from child loggers: Python
     applies a logger's filters only to records created on that logger, while a
     handler's filters see every record the handler emits. Handlers added to the logger
     later are not covered; call this again after adding them. Calling it twice does
-    not stack filters.
+    not stack filters. ``handler_allowed`` lets a caller leave alone a handler it does
+    not own (one shared with another application's loggers).
     """
     existing = next((f for f in logger.filters if isinstance(f, PanRedactingFilter)), None)
     pan_filter = existing or PanRedactingFilter()
     if existing is None:
         logger.addFilter(pan_filter)
     for handler in logger.handlers:
+        if not handler_allowed(handler):
+            continue
         if not any(isinstance(f, PanRedactingFilter) for f in handler.filters):
             handler.addFilter(pan_filter)
     return pan_filter

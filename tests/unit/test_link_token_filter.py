@@ -11,6 +11,7 @@ from crm_pay.logging_filters import (
     REDACTED_TOKEN,
     LinkTokenFilter,
     install_link_token_filter,
+    install_log_redaction,
     install_server_log_filters,
 )
 from vault import PanRedactingFilter
@@ -123,3 +124,37 @@ def test_code_that_starts_a_server_covers_its_request_loggers() -> None:
         assert any(isinstance(f, LinkTokenFilter) for f in logging.getLogger(name).filters)
         assert any(isinstance(f, PanRedactingFilter) for f in logging.getLogger(name).filters)
     assert not any(isinstance(f, LinkTokenFilter) for f in logging.getLogger("host.app").filters)
+
+
+def test_a_handler_shared_with_the_host_is_left_alone() -> None:
+    """A host that attaches one handler to the root logger and to ``crm_pay`` (pytest's
+    log capture does exactly that) keeps its own records as they were, while crm-pay's
+    records reaching that handler are still redacted by crm-pay's logger filter."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    shared, own_only = Keep(), Keep()
+    ours = logging.getLogger("crm_pay")
+    saved = (list(ours.filters), ours.propagate)
+    logging.root.addHandler(shared)
+    ours.addHandler(shared)
+    ours.addHandler(own_only)
+    ours.propagate = False  # the shared handler would otherwise see our records twice
+    try:
+        install_log_redaction("/pay")
+        assert not shared.filters  # the host's handler is not ours to change
+        assert any(isinstance(f, PanRedactingFilter) for f in own_only.filters)
+        logging.getLogger("host.app").warning("host line GET /pay/p/%s", TOKEN)
+        ours.warning("card 4111 1111 1111 1111 on GET /pay/p/%s", TOKEN)
+    finally:
+        logging.root.removeHandler(shared)
+        ours.removeHandler(shared)
+        ours.removeHandler(own_only)
+        ours.filters[:], ours.propagate = saved
+    host_lines = [r.getMessage() for r in records if r.name == "host.app"]
+    our_lines = [r.getMessage() for r in records if r.name == "crm_pay"]
+    assert host_lines == [f"host line GET /pay/p/{TOKEN}"]  # untouched
+    assert len(our_lines) == 2 and all(TOKEN not in m and "4111" not in m for m in our_lines)
