@@ -21,4 +21,5 @@ BENCHES: dict[str, str] = {
     "receipt_rendering": "benchmarks.receipt_rendering",
     "reconciliation": "benchmarks.reconciliation",
     "dashboard": "benchmarks.dashboard",
+    "pay_page_load": "benchmarks.pay_page_load",
 }

@@ -1,0 +1,171 @@
+"""Pay page load: bytes and requests until the first card field takes input, on the sandbox.
+
+What a customer's phone fetches between opening the pay link and being able to type the
+card number: crm-pay serves the app (a real HTTP server in this process, SQLite, the
+builtin CRM), the Braintree development sandbox serves the hosted-field frames and their
+script. Debian's chromium (``/usr/bin/chromium``, driven by Playwright; never a
+downloaded browser) opens a fresh pay link in a 390x844 phone context and waits until
+the card-number field inside its frame is visible and enabled.
+
+Printed per run kind, p50 and p95 over the runs:
+- **cold**: a new browser context each time (empty cache), what a customer opening the
+  link from a message gets;
+- **warm**: the same context reloading the page (cache kept).
+Each: requests (every frame, every origin, including the frames' own documents), bytes
+(response headers + bodies as received), and milliseconds from navigation start to the
+first interactive field.
+
+The pay page's client today is the sandbox's hosted-fields stand-in, not Braintree's
+``braintree-web``; when the page moves to the real client this bench measures that.
+Skipped, with the reason, when chromium or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RunOptions, format_table, machine_info, percentile, write_results
+
+__all__ = ["DESCRIPTION", "NAME", "run"]
+
+NAME = "pay_page_load"
+DESCRIPTION = "pay page on a phone: requests, bytes and ms until the card field takes input"
+
+CHROMIUM = "/usr/bin/chromium"
+RUNS, QUICK_RUNS = 15, 3
+PHONE = {"width": 390, "height": 844}
+FIELD_FRAME = 'iframe[name="crm-pay-sandbox-number"]'
+
+
+@contextmanager
+def _served_app() -> Iterator[tuple[str, dict[str, str], Any]]:
+    """crm-pay on a real HTTP server (threaded werkzeug) wired to a fresh sandbox; yields
+    (base URL, API auth header, app)."""
+    from werkzeug.serving import make_server
+
+    from crm_pay.current import get_context
+    from crm_pay.services.access import create_api_key
+    from crm_pay.testing.sandbox_app import close_app, sandbox_app_config, start_app, start_sandbox
+
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-pay-pageload-")))
+        sandbox = start_sandbox()
+        stack.callback(sandbox.stop)
+        server = make_server("127.0.0.1", 0, None, threaded=True)  # app set below
+        base = f"http://127.0.0.1:{server.server_port}"
+        config = sandbox_app_config(
+            f"sqlite:///{tmp / 'bench.sqlite3'}",
+            sandbox,
+            tmp,
+            SECRET_KEY="bench-secret-key",
+            CRM_PAY_PUBLIC_URL=base,
+            CRM_PAY_PAY_SUBMIT_IP_LIMIT="100000/minute",
+            CRM_PAY_API_RATE_LIMIT="100000/minute",
+        )
+        app = start_app(config, tmp / "instance")
+        stack.callback(close_app, app)
+        server.app = app
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        stack.callback(thread.join, 5)
+        stack.callback(server.shutdown)
+        key = create_api_key(get_context(app), name="pageload", role="agent")
+        yield base, {"Authorization": f"Bearer {key}"}, app
+
+
+def _new_link(app: Any, auth: dict[str, str]) -> str:
+    answer = app.test_client().post(
+        "/pay/api/v1/payments",
+        json={"customer": "CUST-0001", "amount": "10.00", "currency": "USD"},
+        headers={**auth, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    if answer.status_code != 201:
+        raise RuntimeError(f"could not create a pay link: {answer.status_code} {answer.text}")
+    return str(answer.get_json()["pay_url"])
+
+
+def _load(page: Any, url: str) -> dict[str, float]:
+    """Open ``url`` in ``page``; requests, bytes, ms until the card-number field is usable."""
+    seen: list[Any] = []
+
+    def finished(request: Any) -> None:
+        seen.append(request)
+
+    page.on("requestfinished", finished)
+    started = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    field = page.frame_locator(FIELD_FRAME).locator("input").first
+    field.wait_for(state="visible")
+    while not field.is_enabled():  # the frame's own script enables it when it is ready
+        time.sleep(0.005)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    page.remove_listener("requestfinished", finished)
+    size = 0
+    for request in seen:
+        sizes = request.sizes()
+        size += sizes["responseHeadersSize"] + sizes["responseBodySize"]
+    return {"requests": float(len(seen)), "bytes": float(size), "ms": elapsed_ms}
+
+
+def _summary(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for metric in ("requests", "bytes", "ms"):
+        values = sorted(s[metric] for s in samples)
+        out[metric] = {"p50": percentile(values, 50), "p95": percentile(values, 95)}
+    return out
+
+
+def run(options: RunOptions) -> dict[str, Any]:
+    if not os.path.exists(CHROMIUM):
+        print(f"  skipped: {CHROMIUM} not found (apt-get install chromium)")
+        return {"skipped": "chromium missing"}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("  skipped: playwright (Python) is not installed")
+        return {"skipped": "playwright missing"}
+    runs = options.iterations or (QUICK_RUNS if options.quick else RUNS)
+    cold: list[dict[str, float]] = []
+    warm: list[dict[str, float]] = []
+    with _served_app() as (_base, auth, app), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            for _ in range(runs):
+                context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+                page = context.new_page()
+                cold.append(_load(page, _new_link(app, auth)))
+                warm.append(_load(page, _new_link(app, auth)))
+                context.close()
+        finally:
+            browser.close()
+    figures = {"cold": _summary(cold), "warm": _summary(warm), "runs": runs}
+    rows = [
+        [
+            kind,
+            f"{figures[kind]['requests']['p50']:.0f}",
+            f"{figures[kind]['bytes']['p50'] / 1024:.1f}",
+            f"{figures[kind]['bytes']['p95'] / 1024:.1f}",
+            f"{figures[kind]['ms']['p50']:.0f}",
+            f"{figures[kind]['ms']['p95']:.0f}",
+        ]
+        for kind in ("cold", "warm")
+    ]
+    print(
+        format_table(
+            ["cache", "requests", "KiB p50", "KiB p95", "ms p50", "ms p95"],
+            rows,
+        )
+    )
+    print(f"  {runs} runs each; the card-number field counted usable when visible and enabled")
+    payload = {"machine": machine_info(), "figures": figures}
+    if options.results_dir is not None:
+        write_results(options.results_dir, NAME, payload)
+    return payload
