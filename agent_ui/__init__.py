@@ -27,8 +27,14 @@ from . import (
     supervisor,
     survey,
 )
+from .customer_pages import install_merchant_footer
 
 __all__ = ["register_ui"]
+
+# The customer's pages (pay page, receipts portal, survey and reminder links) name the
+# merchant and how to reach them in their footer; done once, when the blueprints are made.
+for _customer_bp in (paypage.bp, receipts_portal.bp, survey.bp):
+    install_merchant_footer(_customer_bp)
 
 
 def register_ui(app: Flask, prefix: str) -> None:

@@ -32,6 +32,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_pay.domain.errors import ConfigurationError, CrmPayError
 from crm_pay.domain.receipt import format_receipt_number
@@ -220,6 +221,14 @@ class CrmPayConfig:
         "Pay links",
         ("Declined/failed tries per link before it is `locked`"),
     )
+    failure_notice_delay: int = setting(
+        600,
+        "Pay links",
+        (
+            "Seconds after a decline before the customer is told it did not go through; a "
+            "retry meanwhile restarts the wait, a success cancels it, a closed link sends at once"
+        ),
+    )
 
     # --- Receipts and merchant ---
     merchant_name: str = setting(
@@ -246,6 +255,14 @@ class CrmPayConfig:
         "",
         "Receipts and merchant",
         ("Receipts"),
+    )
+    merchant_time_zone: str = setting(
+        "UTC",
+        "Receipts and merchant",
+        (
+            "IANA time zone (e.g. `Europe/London`) of the times customers read on their "
+            "pages and receipts"
+        ),
     )
     receipt_prefix: str = setting(
         "R",
@@ -774,10 +791,22 @@ class CrmPayConfig:
                 f"CRM_PAY_MFA_REQUIRED_ROLES has unknown role(s) {', '.join(unknown)}; "
                 f"use a comma-separated list of {', '.join(ROLES)} (or empty for nobody)"
             )
+        try:
+            self.time_zone  # noqa: B018 - parsed here to fail at start-up
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigurationError(
+                f"CRM_PAY_MERCHANT_TIME_ZONE={self.merchant_time_zone!r} is not a time zone "
+                "this machine knows: use an IANA name such as Europe/London or America/New_York"
+            ) from None
         if self.max_body_bytes < 1024:
             raise ConfigurationError(
                 f"CRM_PAY_MAX_BODY_BYTES={self.max_body_bytes!r}: use a whole number of bytes "
                 "of at least 1024 (default 65536)"
+            )
+        if self.failure_notice_delay < 0:
+            raise ConfigurationError(
+                f"CRM_PAY_FAILURE_NOTICE_DELAY={self.failure_notice_delay!r}: use a whole "
+                "number of seconds, 0 or more (0 tells the customer at once; default 600)"
             )
         for name in ("unknown_window", "settlement_poll_interval", "reminder_interval"):
             if getattr(self, name) <= 0:
@@ -795,6 +824,11 @@ class CrmPayConfig:
                 f"CRM_PAY_APPROVAL_TTL_HOURS={self.approval_ttl_hours!r}: use a whole number "
                 "of hours of at least 1 (default 72)"
             )
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        """:attr:`merchant_time_zone` as a time zone."""
+        return ZoneInfo(self.merchant_time_zone)
 
     @property
     def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formataddr
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from crm_pay.config import CrmPayConfig
 from crm_pay.domain.receipt import Merchant
@@ -53,6 +54,8 @@ class Settings:
     public_url: str = "http://127.0.0.1:5000"
     url_prefix: str = "/pay"
     pay_link_ttl_seconds: int = 15 * 60
+    # Seconds between a decline and the customer's failure notice (CRM_PAY_FAILURE_NOTICE_DELAY).
+    failure_notice_delay_seconds: int = 600
     pay_link_max_attempts: int = 5
     token_pepper: bytes = b""
     audit_key: bytes = b""
@@ -81,6 +84,8 @@ class Settings:
     default_currency: str = "USD"
     email_from: str = formataddr((_DEFAULT.merchant_name, _DEFAULT.merchant_email))
     receipt_link_ttl_seconds: int = 90 * 86400
+    # Where the customer's pages and receipts say the time is (CRM_PAY_MERCHANT_TIME_ZONE).
+    time_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
 
     @classmethod
     def from_config(
@@ -92,6 +97,7 @@ class Settings:
             url_prefix=config.prefix,
             pay_link_ttl_seconds=config.pay_link_ttl,
             pay_link_max_attempts=config.pay_link_max_attempts,
+            failure_notice_delay_seconds=config.failure_notice_delay,
             token_pepper=token_pepper,
             audit_key=audit_key,
             merchant=Merchant(
@@ -108,6 +114,7 @@ class Settings:
             email_from=config.email_from
             or formataddr((config.merchant_name, config.merchant_email)),
             receipt_link_ttl_seconds=int(config.receipt_link_ttl * 86400),
+            time_zone=config.time_zone,
         )
 
     def pay_url(self, token: str) -> str:
