@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,7 +33,7 @@ from . import audit, inbound
 from .cases import open_case
 from .context import Context
 from .message_content import compose, gather
-from .outbox import enqueue
+from .outbox import enqueue, postpone
 from .pay_links import link_of, link_state
 from .receipts import issued_in_this_unit
 
@@ -88,6 +89,7 @@ def _queue(
     payment_id: str | None,
     receipt_number: str | None = None,
     actor: str = "system",
+    deliver_at: datetime | None = None,
 ) -> Message:
     now = ctx.now()
     msg = Message(
@@ -113,6 +115,7 @@ def _queue(
         dedupe_key=f"message:{message_id}",
         payload={"message_id": message_id},
         now=now,
+        deliver_at=deliver_at,
     )
     session.flush()
     return msg
@@ -202,9 +205,52 @@ def _attempt_notice(
 def queue_failure_notice(
     session: Session, ctx: Context, payment: Payment, customer: Customer
 ) -> Message | None:
-    """Queue a payment-failure notice (once per attempt) by email, else by SMS. Its
-    retry link, if the pay link is still open then, is worked out at delivery."""
-    return _attempt_notice(session, ctx, payment, customer, kind="payment_failed")
+    """Tell the customer a link payment did not go through: one notice per run of
+    declines, by email else SMS, debounced.
+
+    A customer who is declined is usually still on the pay page, on the phone with the
+    agent, and tries again: five declines must not be five e-mails. So the notice waits
+    ``CRM_PAY_FAILURE_NOTICE_DELAY`` seconds (the customer has left without success); a
+    further decline restarts the wait, a closed link (attempts used up, expired,
+    cancelled) sends it at once, and a success meanwhile skips it at delivery (its
+    content, and the retry link if the link is still open, are worked out then). A run
+    of declines after a notice was sent or skipped gets one notice of its own."""
+    if customer.email:
+        channel, recipient = "email", customer.email
+    elif customer.phone:
+        channel, recipient = "sms", customer.phone
+    else:
+        return None
+    link = link_of(session, payment.id)
+    now = ctx.now()
+    still_open = link is not None and link_state(ctx, link, payment) == "open"
+    deliver_at = now + timedelta(
+        seconds=ctx.settings.failure_notice_delay_seconds if still_open else 0
+    )
+    waiting = session.scalars(
+        select(Message)
+        .where(Message.payment_id == payment.id, Message.kind == "payment_failed")
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    if waiting is not None and waiting.status == "queued":
+        postpone(session, dedupe_key=f"message:{waiting.message_id}", deliver_at=deliver_at)
+        return waiting
+    # The first decline of a run names the notice; after a notice went out (or was
+    # skipped), a new run of declines gets a notice of its own.
+    message_id = f"payment-failed.{payment.id}.{payment.attempt}@{message_domain(ctx)}"
+    if waiting is not None and waiting.message_id == message_id:
+        return waiting  # this decline was applied before
+    return _queue(
+        session,
+        ctx,
+        message_id=message_id,
+        kind="payment_failed",
+        channel=channel,
+        recipient=recipient,
+        payment_id=payment.id,
+        deliver_at=deliver_at,
+    )
 
 
 def queue_in_review_notice(

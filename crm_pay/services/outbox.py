@@ -30,6 +30,7 @@ from .context import Context
 __all__ = [
     "enqueue",
     "enqueue_now",
+    "postpone",
     "waiting_in_this_unit",
     "Handler",
     "BatchHandler",
@@ -72,9 +73,11 @@ def enqueue(
     dedupe_key: str,
     payload: dict[str, Any],
     now: datetime,
+    deliver_at: datetime | None = None,
 ) -> None:
     """Write a message in the caller's transaction; a second message with the same
     ``dedupe_key`` is ignored (the change that caused it was already recorded).
+    ``deliver_at``: not before then (default ``now``; see :func:`postpone`).
 
     The row is written as the transaction commits, with every other message the
     transaction queued, in one ``INSERT … ON CONFLICT DO NOTHING`` (one payment queues up
@@ -83,7 +86,27 @@ def enqueue(
     would look for a waiting message in the same transaction sees it through
     :func:`waiting_in_this_unit`; code that needs the new row's id uses
     :func:`enqueue_now`."""
-    insert_at_commit(session, OutboxMessage, _row(topic, ordering_key, dedupe_key, payload, now))
+    row = _row(topic, ordering_key, dedupe_key, payload, now)
+    if deliver_at is not None:
+        row["available_at"] = deliver_at
+    insert_at_commit(session, OutboxMessage, row)
+
+
+def postpone(session: Session, *, dedupe_key: str, deliver_at: datetime) -> bool:
+    """Move a message that has not been tried yet to ``deliver_at`` (sooner or later);
+    False when there is none (delivered, being delivered, or never queued)."""
+    moved = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.dedupe_key == dedupe_key,
+            OutboxMessage.status == "pending",
+            OutboxMessage.attempts == 0,
+            OutboxMessage.locked_until.is_(None),
+        )
+        .values(available_at=deliver_at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
 def enqueue_now(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from datetime import timedelta
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -103,6 +104,10 @@ def test_a_decline_sends_a_failure_notice_with_a_retry_link(
     declined = pay(client, p["pay_url"], nonce=DECLINE_NONCE).get_json()
     assert declined["status"] == "declined"
     make_dispatcher(ctx).drain()
+    # the customer may still be on the page, trying again: nothing yet
+    assert ctx.email.list_messages() == []  # type: ignore[union-attr]
+    _later(ctx, seconds=601)  # CRM_PAY_FAILURE_NOTICE_DELAY is 600 s
+    make_dispatcher(ctx).drain()
     [entry] = ctx.email.list_messages()  # type: ignore[union-attr]
     assert entry.message_id == f"payment-failed.{p['id']}.1@example.com"
     assert entry.subject == "Your payment to Demo Merchant Inc. did not go through"
@@ -118,6 +123,47 @@ def test_a_decline_sends_a_failure_notice_with_a_retry_link(
     make_dispatcher(ctx).drain()
     subjects = sorted(e.subject for e in ctx.email.list_messages())  # type: ignore[union-attr]
     assert len(subjects) == 2 and subjects[0].startswith("Your payment to")
+
+
+def _later(ctx: Context, *, seconds: int) -> None:
+    base = ctx.clock
+    ctx.clock = lambda: base() + timedelta(seconds=seconds)
+
+
+def test_declines_in_a_row_make_one_notice_sent_when_the_link_closes(
+    client: FlaskClient, auth: dict[str, str], ctx: Context
+) -> None:
+    """Five declines while the customer is on the call: one e-mail, not five; it goes out
+    when the last attempt closes the link, without waiting."""
+    _, p = create_link(client, auth, amount="63.00")
+    for attempt in range(1, 6):
+        answer = pay(client, p["pay_url"], nonce=DECLINE_NONCE).get_json()
+        assert answer["status"] == "declined", answer
+        make_dispatcher(ctx).drain()
+        if attempt < 5:
+            assert ctx.email.list_messages() == [], attempt  # type: ignore[union-attr]
+    [entry] = ctx.email.list_messages()  # type: ignore[union-attr]
+    assert entry.message_id == f"payment-failed.{p['id']}.1@example.com"
+    mail = ctx.email.read(entry.message_id)  # type: ignore[union-attr]
+    assert p["pay_url"] not in mail.text  # the link is used up: no retry link
+    with ctx.db.transaction() as s:
+        notices = s.scalars(select(Message).where(Message.kind == "payment_failed")).all()
+        assert [n.status for n in notices] == ["sent"]
+
+
+def test_a_retry_restarts_the_wait_and_a_later_run_gets_its_own_notice(
+    client: FlaskClient, auth: dict[str, str], ctx: Context
+) -> None:
+    _, p = create_link(client, auth, amount="64.00")
+    pay(client, p["pay_url"], nonce=DECLINE_NONCE)
+    _later(ctx, seconds=300)
+    pay(client, p["pay_url"], nonce=DECLINE_NONCE)  # 5 minutes on: the wait starts again
+    _later(ctx, seconds=400)  # 700 s after the first decline, 400 s after the second
+    make_dispatcher(ctx).drain()
+    assert ctx.email.list_messages() == []  # type: ignore[union-attr]
+    _later(ctx, seconds=201)  # 601 s after the second
+    make_dispatcher(ctx).drain()
+    assert len(ctx.email.list_messages()) == 1  # type: ignore[union-attr]
 
 
 def test_a_notice_for_a_link_that_is_used_up_has_no_retry_link(
@@ -139,6 +185,7 @@ def test_a_notice_overtaken_by_a_successful_retry_is_not_sent(
     _, p = create_link(client, auth, amount="62.00")
     pay(client, p["pay_url"], nonce=DECLINE_NONCE)
     pay(client, p["pay_url"])
+    _later(ctx, seconds=601)  # the notice's time comes: the payment succeeded meanwhile
     make_dispatcher(ctx).drain()
     [entry] = ctx.email.list_messages()  # type: ignore[union-attr]
     assert entry.message_id.startswith("receipt.")
