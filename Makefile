@@ -35,7 +35,22 @@ $(VENDOR_JS): package.json package-lock.json
 	cp node_modules/socket.io-client/dist/socket.io.min.js $@
 	cp node_modules/chart.js/dist/chart.umd.min.js $(@D)/chart.umd.min.js
 
-install: $(STAMP) $(VENDOR_JS)  ## create .venv, install crm-pay with its test tools and the console's JS
+# Receipt PDF fonts (Noto, SIL Open Font License), from the npm packages pinned in
+# package-lock.json, copied (git-ignored) with their licence into crm_pay/rendering/fonts/.
+FONTS_DIR := crm_pay/rendering/fonts
+RECEIPT_FONT := $(FONTS_DIR)/NotoSans-Regular.ttf
+
+$(RECEIPT_FONT): $(VENDOR_JS)
+	mkdir -p $(@D)
+	cp node_modules/@embedpdf/fonts-latin/fonts/NotoSans-Regular.ttf \
+	   node_modules/@embedpdf/fonts-latin/fonts/NotoSans-Bold.ttf \
+	   node_modules/@embedpdf/fonts-sc/fonts/NotoSansHans-Regular.otf \
+	   node_modules/@embedpdf/fonts-kr/fonts/NotoSansKR-Regular.otf \
+	   node_modules/@embedpdf/fonts-arabic/fonts/NotoNaskhArabic-Regular.ttf $(@D)/
+	cp node_modules/@embedpdf/fonts-latin/LICENSE $(@D)/OFL.txt
+	touch $@
+
+install: $(STAMP) $(VENDOR_JS) $(RECEIPT_FONT)  ## create .venv, install crm-pay with its test tools, the console's JS and the receipt fonts
 
 demo: install  ## run the whole product locally (SQLite, Braintree sandbox, builtin CRM)
 	$(BIN)/crm-pay demo
@@ -61,4 +76,4 @@ bench: install  ## performance figures (printed, not asserted)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules agent_ui/static/vendor instance .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) node_modules agent_ui/static/vendor $(FONTS_DIR) instance .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -7,13 +7,22 @@ kept by persistence under a row lock, this module only formats and describes.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from .errors import ValidationError
+from .ledger import OpenInvoice
 from .money import Money
 
-__all__ = ["Merchant", "ReceiptLine", "Receipt", "format_receipt_number", "parse_receipt_number"]
+__all__ = [
+    "Merchant",
+    "ReceiptLine",
+    "Receipt",
+    "format_receipt_number",
+    "parse_receipt_number",
+    "still_owed",
+]
 
 # [0-9], not \d: \d would also accept other scripts' digits ("２０２６").
 _NUMBER = re.compile(r"(?P<prefix>[A-Z]{1,4})-(?P<year>[0-9]{4})-(?P<seq>[0-9]{6,})")
@@ -80,7 +89,20 @@ class Receipt:
     amount_paid: Money
     method: str  # "Visa •••• 1111" or a wallet name
     psp_reference: str | None
+    # What was left to pay, right after this payment, on the invoices it paid in part
+    # (:func:`still_owed`): (invoice number, amount). Payment receipts only.
+    still_owed: tuple[tuple[str, Money], ...] = ()
 
     def __post_init__(self) -> None:
         if self.issued_at.tzinfo is None:
             raise ValidationError("a receipt's date-time must carry its time zone")
+
+
+def still_owed(
+    open_invoices: Iterable[OpenInvoice], paid: Iterable[str]
+) -> tuple[tuple[str, Money], ...]:
+    """What is still owed on the invoices in ``paid`` (those a payment went to), given
+    the customer's open invoices once the payment is booked; oldest due first. The one
+    rule for every "still owed" a customer reads (receipt PDF, text and email)."""
+    refs = set(paid)
+    return tuple((inv.ref, inv.outstanding) for inv in open_invoices if inv.ref in refs)

@@ -9,8 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_pay.domain.errors import NotFound
+from crm_pay.domain.ledger import Ledger
 from crm_pay.domain.money import Money
-from crm_pay.domain.receipt import Merchant, Receipt, ReceiptLine, format_receipt_number
+from crm_pay.domain.receipt import (
+    Merchant,
+    Receipt,
+    ReceiptLine,
+    format_receipt_number,
+    still_owed,
+)
 from crm_pay.persistence.db import unit_cache
 from crm_pay.persistence.models import Customer, Invoice, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
@@ -80,6 +87,7 @@ def issue_receipt(
     amount: Money | None = None,
     first_of_kind: bool = False,
     invoices_by_ref: dict[str, Invoice] | None = None,
+    ledger: Ledger | None = None,
 ) -> ReceiptRow:
     """Issue the receipt in the caller's transaction; a second call for the same payment
     (and refund) returns the first receipt, so a number is never issued twice.
@@ -87,7 +95,9 @@ def issue_receipt(
     ``first_of_kind``: the caller knows none exists (a payment's first success, applied
     under its row lock), so none is looked for; the unique constraint on (payment, kind,
     refund) still refuses a second one. ``invoices_by_ref``: the customer's invoices,
-    when the caller read them already (their lines go on the receipt)."""
+    when the caller read them already (their lines go on the receipt). ``ledger``: the
+    customer's ledger with this payment booked; what it leaves owed on the invoices it
+    paid in part goes on a payment receipt ("Still owed")."""
     if not first_of_kind:
         issued = receipts_of(session, payment.id)
         existing = next((r for r in issued if r.kind == kind and r.refund_ref == refund_ref), None)
@@ -142,6 +152,14 @@ def issue_receipt(
         "amount_paid_minor": paid.minor,
         "method": method_label(payment.card_brand, payment.card_last4),
         "psp_reference": refund_ref or payment.psp_transaction_id,
+        "still_owed": [
+            [ref, owed.minor]
+            for ref, owed in (
+                still_owed(ledger.open_invoices(), refs)
+                if ledger is not None and kind == "payment"
+                else ()
+            )
+        ],
     }
     # Everything on a receipt came in clean (CRM data passes the inbound guard); this is
     # the last line before it is stored, printed, emailed and attached in the CRM.
@@ -195,6 +213,8 @@ def receipt_from_row(row: ReceiptRow) -> Receipt:
         amount_paid=Money(c["amount_paid_minor"], cur),
         method=c["method"],
         psp_reference=c["psp_reference"],
+        # Receipts issued before "still owed" was printed have none.
+        still_owed=tuple((ref, Money(minor, cur)) for ref, minor in c.get("still_owed", ())),
     )
 
 
