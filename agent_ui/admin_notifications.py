@@ -1,11 +1,12 @@
 """Admin pages for customer messages: payment-reminder rules (list, create, edit,
-enable/disable), whether satisfaction surveys are on, and a preview of every message
-kind rendered with sample data.
+enable/disable), whether satisfaction surveys are on, and the message templates: every
+kind's words (subject, text, HTML, SMS) edited, previewed with sample data before they
+are saved, saved as a new version, reset to the shipped words, with their history.
 
 Under ``{prefix}/admin/notifications/``; the admin role, as the rest of the admin
 console, and every POST carries the session's CSRF token (checked app-wide by
-``agent_ui.auth``). Entry points only: the views call ``crm_pay.services.reminders``
-and ``crm_pay.rendering.email_samples``.
+``agent_ui.auth``). Entry points only: the views call ``crm_pay.services.reminders``,
+``notification_templates`` and ``template_checks``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
 from crm_pay.current import get_context
-from crm_pay.domain.errors import CrmPayError, ValidationError
-from crm_pay.rendering.email_samples import MESSAGE_KINDS, sample_message
-from crm_pay.services import reminders
+from crm_pay.domain.errors import Conflict, CrmPayError, ValidationError
+from crm_pay.services import notification_templates, reminders
+from crm_pay.services.notification_templates import TemplatesRejected
 from crm_pay.services.reminders import RuleForm
+from crm_pay.services.template_checks import parts_of, preview_templates
 
 from .auth import protect, signed_in_principal
 from .console_session import flash
@@ -50,7 +52,7 @@ def index() -> str:
         csat=ctx.config.csat,
         csat_days=ctx.config.csat_link_ttl_days,
         interval=ctx.config.reminder_interval,
-        kinds=MESSAGE_KINDS,
+        templates=notification_templates.template_list(ctx),
     )
 
 
@@ -144,32 +146,68 @@ def disable_rule(rule_id: int) -> Response:
     return redirect(url_for(".index"), code=303)  # type: ignore[return-value]
 
 
-@bp.get("/templates/<kind>")
-def preview(kind: str) -> str:
-    if kind not in MESSAGE_KINDS:
-        abort(404)
+def _template_page(
+    kind: str,
+    *,
+    submitted: dict[str, str] | None = None,
+    problems: tuple[str, ...] | list[str] = (),
+    status: int = 200,
+) -> Response:
+    """The editor: the words in force, or what the admin submitted (a preview, or a
+    save that was refused: nothing typed is lost), rendered with sample data."""
     ctx = get_context()
-    base = ctx.settings.public_url.rstrip("/") + ctx.settings.url_prefix
-    samples = []
-    for channel in ("email", "sms"):
-        try:
-            samples.append(
-                sample_message(
-                    kind,
-                    channel,
-                    merchant=ctx.settings.merchant,
-                    currency=ctx.settings.default_currency,
-                    base_url=base,
-                )
-            )
-        except ValueError:
-            continue  # not sent by SMS
-    title, when, _ = MESSAGE_KINDS[kind]
-    return render_template(
-        "crm_pay/admin_notifications_preview.html",
-        kind=kind,
-        title=title,
-        when=when,
+    editor = notification_templates.template_editor(ctx, kind)
+    if submitted is not None:
+        for part in editor["parts"]:
+            part["source"] = submitted[part["part"]]
+    samples, found = preview_templates(ctx, kind, {p["part"]: p["source"] for p in editor["parts"]})
+    html = render_template(
+        "crm_pay/admin_notifications_template.html",
+        editor=editor,
         samples=samples,
-        kinds=MESSAGE_KINDS,
+        problems=list(problems) or (found if submitted is not None else []),
+        previewing=submitted is not None,
+        refused=status != 200,
+        history=notification_templates.template_history(ctx, kind),
     )
+    return Response(html, status=status)
+
+
+@bp.get("/templates/<kind>")
+def preview(kind: str) -> Response:
+    return _template_page(kind)
+
+
+@bp.post("/templates/<kind>")
+def edit_template(kind: str) -> Response:
+    """Preview (``action=preview``: nothing saved) or Save (``action=save``)."""
+    submitted = {part: request.form.get(part, "") for part in parts_of(kind)}
+    if request.form.get("action") != "save":
+        return _template_page(kind, submitted=submitted)
+    try:
+        base = int(request.form.get("version", ""))
+    except ValueError:
+        base = None
+    try:
+        saved = notification_templates.save_templates(
+            get_context(), kind, submitted, actor=_actor(), base_version=base
+        )
+    except TemplatesRejected as exc:
+        return _template_page(kind, submitted=submitted, problems=exc.problems, status=422)
+    except Conflict as exc:
+        return _template_page(kind, submitted=submitted, problems=[exc.message], status=409)
+    if saved["changed"]:
+        flash(f"Saved as version {saved['version']}: customers get these words now.", "ok")
+    else:
+        flash("Nothing to save: the words are the ones in force.", "ok")
+    return redirect(url_for(".preview", kind=kind), code=303)  # type: ignore[return-value]
+
+
+@bp.post("/templates/<kind>/reset")
+def reset_template(kind: str) -> Response:
+    done = notification_templates.reset_templates(get_context(), kind, actor=_actor())
+    if done["changed"]:
+        flash(f"Back to the shipped words (version {done['version']}).", "ok")
+    else:
+        flash("These are the shipped words already.", "ok")
+    return redirect(url_for(".preview", kind=kind), code=303)  # type: ignore[return-value]

@@ -1,42 +1,46 @@
-"""Every customer message rendered with made-up data, for the admin's preview.
+"""Every customer message rendered with made-up data, for the admin's preview and for
+the checks an edited template passes before it is saved.
 
-The message templates are files in this package (``templates/email``), not rows an
-admin edits: they are reviewed with the code, autoescaped, tested against card numbers
-and versioned with each release. An admin sees exactly what customers get, with the
-merchant's own name and contact details, through :func:`sample_message`.
+The shipped words are files in this package (``templates/email``, ``templates/sms``);
+an admin may replace them per message kind in the console
+(``crm_pay.services.notification_templates``). Either way an admin sees exactly what
+customers get, with the merchant's own name and contact details, through
+:func:`sample_message`; :func:`sample_notices` adds the variants that take a template's
+other branches (a refund receipt, a failure with no link left, a reminder not yet
+overdue...), so a check renders every branch the shipped words have.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from crm_pay.domain.money import Money
 from crm_pay.domain.receipt import Merchant, Receipt, ReceiptLine
 
 from .email import (
     CaseUpdateNotice,
-    EmailContent,
     FailureNotice,
     InReviewNotice,
+    Notice,
     PayLinkNotice,
+    ReceiptMessage,
     ReminderNotice,
-    render_case_update_email,
-    render_case_update_sms,
-    render_failure_email,
-    render_failure_sms,
-    render_in_review_email,
-    render_in_review_sms,
-    render_pay_link_email,
-    render_pay_link_sms,
-    render_receipt_email,
-    render_reminder_email,
-    render_reminder_sms,
+    render_email,
+    render_sms,
 )
+from .message_templates import MessageTemplates
 
-__all__ = ["MESSAGE_KINDS", "SampleMessage", "sample_message"]
+__all__ = [
+    "MESSAGE_KINDS",
+    "SampleMessage",
+    "sample_message",
+    "sample_notices",
+    "render_sample",
+    "channels_of",
+    "VARIABLES",
+    "COMMON_VARIABLES",
+]
 
 # kind: (what it is, when it is sent, whether it also goes by SMS)
 MESSAGE_KINDS: dict[str, tuple[str, str, bool]] = {
@@ -67,6 +71,51 @@ MESSAGE_KINDS: dict[str, tuple[str, str, bool]] = {
 }
 
 
+# What each variable of a message is, for the editor's list (a test checks that these
+# are exactly the variables each kind is rendered with). Every kind also has
+# ``merchant`` and, in the email bodies, ``subject``.
+COMMON_VARIABLES = {
+    "merchant": "your merchant details",
+    "subject": "the rendered subject (email bodies only)",
+}
+VARIABLES: dict[str, dict[str, str]] = {
+    "receipt": {
+        "receipt": "the receipt",
+        "refund": "true for a refund receipt",
+        "reversal": "true for the notice of a payment the bank did not pay us",
+        "layout": "the receipt's printed rows",
+        "when": "when it was issued, with its time zone",
+        "method": "how it was paid, e.g. “Visa ending 1111”",
+        "total": "the amount paid (or refunded), formatted",
+        "portal_url": "the link to the customer's receipts page, or empty",
+        "survey_url": "the satisfaction survey link when surveys are on (payments only), or empty",
+        "still_owed": "(invoice, amount) pairs still to pay after a part payment",
+        "receipt_text": "the whole receipt as plain text",
+        "pdf_name": "the attached PDF's file name",
+    },
+    "pay_link": {
+        "n": "the payment request",
+        "amount": "the amount to pay, formatted",
+        "expires": "until when the link works (date, time and zone)",
+        "valid_until": "until when the link works (time and zone only)",
+    },
+    "payment_failed": {
+        "n": "the payment that did not go through",
+        "amount": "its amount, formatted",
+        "method": "the card, e.g. “Visa ending 0002”, or empty",
+        "expires": "until when the link to try again works, or empty",
+    },
+    "payment_in_review": {"n": "the payment being checked", "amount": "its amount, formatted"},
+    "reminder": {
+        "n": "the reminder",
+        "amount": "what is still owed, formatted",
+        "when_due": "e.g. “was due on 31 March 2026 (2 days ago)”",
+        "overdue": "true once the due date has passed",
+    },
+    "case_update": {"n": "the resolved matter (n.outcome: what we did, in plain words)"},
+}
+
+
 @dataclass(frozen=True)
 class SampleMessage:
     kind: str
@@ -76,76 +125,76 @@ class SampleMessage:
     html: str
 
 
+def channels_of(kind: str) -> tuple[str, ...]:
+    """The channels ``kind`` is sent by: email, and SMS for all but the receipt."""
+    return ("email", "sms") if MESSAGE_KINDS[kind][2] else ("email",)
+
+
 def sample_message(
-    kind: str, channel: str, *, merchant: Merchant, currency: str, base_url: str
+    kind: str,
+    channel: str,
+    *,
+    merchant: Merchant,
+    currency: str,
+    base_url: str,
+    templates: MessageTemplates | None = None,
 ) -> SampleMessage:
-    """``kind`` rendered for ``channel`` ("email" or "sms") with sample data; raises
-    ``KeyError`` for an unknown kind and ``ValueError`` for a channel it has not."""
+    """``kind`` rendered for ``channel`` ("email" or "sms") with sample data, from the
+    edited ``templates`` when given; raises ``KeyError`` for an unknown kind,
+    ``ValueError`` for a channel it has not and ``TemplateFailure`` for an edited
+    template that does not render."""
+    if channel not in channels_of(kind):
+        raise ValueError(f"a {kind} message is not sent by SMS")
+    notice = sample_notices(kind, merchant=merchant, currency=currency, base_url=base_url)[0]
+    return render_sample(kind, channel, notice, templates)
+
+
+def render_sample(
+    kind: str,
+    channel: str,
+    notice: Notice,
+    templates: MessageTemplates | None,
+    *,
+    check_required: bool = True,
+) -> SampleMessage:
+    """One sample ``notice`` of ``kind`` rendered for ``channel``; ``check_required``
+    False renders edited words even without what they must show (the preview)."""
+    if channel == "sms":
+        body = render_sms(kind, notice, templates, check_required=check_required)
+        return SampleMessage(kind, "sms", "", body, "")
+    content = render_email(kind, notice, templates, check_required=check_required)
+    return SampleMessage(kind, "email", content.subject, content.text, content.html)
+
+
+def sample_notices(kind: str, *, merchant: Merchant, currency: str, base_url: str) -> list[Notice]:
+    """Made-up messages of ``kind``: the one the preview shows first, then variants for
+    the templates' other branches. Raises ``KeyError`` for an unknown kind."""
     if kind not in MESSAGE_KINDS:
         raise KeyError(kind)
-    if channel == "sms" and not MESSAGE_KINDS[kind][2]:
-        raise ValueError(f"a {kind} message is not sent by SMS")
     now = datetime(2026, 4, 2, 10, 30, tzinfo=UTC)
     money = Money(12_500, currency)
     name = "Sample Customer"
     pay_url = f"{base_url}/p/sample-token"
-    if kind == "receipt":
-        receipt = Receipt(
-            number="R-2026-000123",
-            kind="payment",
-            issued_at=now,
-            merchant=merchant,
-            customer_name=name,
-            customer_ref="CUST-SAMPLE",
-            payment_id="pay_sample",
-            lines=(ReceiptLine("Services", 1, money, Money.zero(currency), "INV-1001"),),
-            tax_breakdown=(),
-            shipping=Money.zero(currency),
-            allocations=(("INV-1001", money),),
-            credit=Money.zero(currency),
-            amount_paid=money,
-            method="Visa ending 1111",
-            psp_reference="sample",
-        )
-        content = render_receipt_email(
-            receipt,
-            portal_url=f"{base_url}/r/sample",
-            pdf=b"",
-            survey_url=f"{base_url}/survey/sample",
-            still_owed=(("INV-1001", Money(2_500, currency)),),
-        )
-        return SampleMessage(kind, "email", content.subject, content.text, content.html)
-    notice = _notice(kind, merchant, name, money, pay_url, base_url, now)
-    email_of, sms_of = _RENDER[kind]
-    if channel == "sms":
-        return SampleMessage(kind, "sms", "", sms_of(notice), "")
-    content = email_of(notice)
-    return SampleMessage(kind, "email", content.subject, content.text, content.html)
-
-
-_RENDER: dict[str, tuple[Callable[[Any], EmailContent], Callable[[Any], str]]] = {
-    "pay_link": (render_pay_link_email, render_pay_link_sms),
-    "payment_failed": (render_failure_email, render_failure_sms),
-    "payment_in_review": (render_in_review_email, render_in_review_sms),
-    "reminder": (render_reminder_email, render_reminder_sms),
-    "case_update": (render_case_update_email, render_case_update_sms),
-}
-
-
-def _notice(
-    kind: str,
-    merchant: Merchant,
-    name: str,
-    money: Money,
-    pay_url: str,
-    base_url: str,
-    now: datetime,
-) -> object:
     expires = now + timedelta(minutes=15)
+    if kind == "receipt":
+        receipt = _sample_receipt(merchant, name, money, now)
+        owed = (("INV-1001", Money(2_500, currency)),)
+        portal, survey = f"{base_url}/r/sample", f"{base_url}/survey/sample"
+        return [
+            ReceiptMessage(receipt, portal, survey, owed, pdf=b""),
+            ReceiptMessage(replace(receipt, kind="refund"), portal, pdf=b""),
+            ReceiptMessage(replace(receipt, kind="reversal"), portal, pdf=b""),
+            ReceiptMessage(receipt, pdf=b""),
+        ]
     if kind == "pay_link":
-        return PayLinkNotice(merchant, name, money, pay_url, expires, ("INV-1001",))
+        first = PayLinkNotice(merchant, name, money, pay_url, expires, ("INV-1001",))
+        return [
+            first,
+            replace(first, invoices=("INV-1001", "INV-1002"), description="Spring service"),
+            replace(first, invoices=()),
+        ]
     if kind == "payment_failed":
-        return FailureNotice(
+        failure = FailureNotice(
             merchant,
             name,
             money,
@@ -155,10 +204,11 @@ def _notice(
             expires_at=expires,
             method="Visa ending 0002",
         )
+        return [failure, replace(failure, retry_url=None, expires_at=None, method=None)]
     if kind == "payment_in_review":
-        return InReviewNotice(merchant, name, money)
+        return [InReviewNotice(merchant, name, money)]
     if kind == "reminder":
-        return ReminderNotice(
+        reminder = ReminderNotice(
             merchant,
             name,
             "INV-1001",
@@ -168,4 +218,27 @@ def _notice(
             f"{base_url}/reminders/pay/sample",
             f"{base_url}/reminders/opt-out/sample",
         )
-    return CaseUpdateNotice(merchant, name, 42, "pay_sample", "refunded")
+        return [reminder, replace(reminder, days_overdue=0), replace(reminder, days_overdue=-3)]
+    update = CaseUpdateNotice(merchant, name, 42, "pay_sample", "refunded")
+    return [update, replace(update, payment_id=None, resolution_code="other")]
+
+
+def _sample_receipt(merchant: Merchant, name: str, money: Money, now: datetime) -> Receipt:
+    currency = money.currency
+    return Receipt(
+        number="R-2026-000123",
+        kind="payment",
+        issued_at=now,
+        merchant=merchant,
+        customer_name=name,
+        customer_ref="CUST-SAMPLE",
+        payment_id="pay_sample",
+        lines=(ReceiptLine("Services", 1, money, Money.zero(currency), "INV-1001"),),
+        tax_breakdown=(),
+        shipping=Money.zero(currency),
+        allocations=(("INV-1001", money),),
+        credit=Money.zero(currency),
+        amount_paid=money,
+        method="Visa ending 1111",
+        psp_reference="sample",
+    )

@@ -8,7 +8,10 @@ when the message goes out. :func:`gather` reads (inside a transaction) and
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,28 +32,22 @@ from crm_pay.persistence.models import Receipt as ReceiptRow
 from crm_pay.ports import DeliveryFailed, OutgoingEmail, OutgoingSms
 from crm_pay.rendering.email import (
     CaseUpdateNotice,
-    EmailContent,
     FailureNotice,
     InReviewNotice,
+    Notice,
     PayLinkNotice,
+    ReceiptMessage,
     ReminderNotice,
-    render_case_update_email,
-    render_case_update_sms,
-    render_failure_email,
-    render_failure_sms,
-    render_in_review_email,
-    render_in_review_sms,
-    render_pay_link_email,
-    render_pay_link_sms,
-    render_receipt_email,
-    render_reminder_email,
-    render_reminder_sms,
+    render_email,
+    render_sms,
 )
+from crm_pay.rendering.message_templates import MessageTemplates, TemplateFailure
 from vault import pan
 
 from .context import Context
 from .csat import survey_link
 from .customers import load_ledger
+from .notification_templates import templates_in_force
 from .pay_links import link_of, link_state, pay_url_of
 from .payment_records import IN_DOUBT
 from .portal import receipt_link
@@ -58,6 +55,9 @@ from .receipts import receipt_from_row
 from .reminder_links import is_opted_out, opt_out_url, reminder_pay_url
 
 __all__ = ["Draft", "gather", "compose"]
+
+log = logging.getLogger("crm_pay.notifications")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,18 @@ class Draft:
     still_owed: tuple[tuple[str, Money], ...] = ()
     in_review: InReviewNotice | None = None
     skip_reason: str | None = None
+    # the admin's edited words of this kind, None: the shipped ones
+    templates: MessageTemplates | None = None
 
 
 def gather(session: Session, ctx: Context, msg: Message) -> Draft:
+    draft = _gather(session, ctx, msg)
+    if draft.skip_reason is not None:
+        return draft
+    return _with(draft, templates=templates_in_force(session, ctx, msg.kind))
+
+
+def _gather(session: Session, ctx: Context, msg: Message) -> Draft:
     base = Draft(msg.message_id, msg.kind, msg.channel, msg.recipient)
     if msg.kind == "receipt":
         row = session.scalars(
@@ -97,7 +106,8 @@ def gather(session: Session, ctx: Context, msg: Message) -> Draft:
             receipt=receipt,
             portal_url=url,
             survey_url=survey_link(ctx, row.payment_id),
-            still_owed=_still_owed(session, row.payment_id, receipt),
+            # as the receipt says it (its PDF is attached): owed right after the payment
+            still_owed=receipt.still_owed,
         )
     if msg.kind == "reminder":
         return _gather_reminder(session, ctx, msg, base)
@@ -128,7 +138,8 @@ def gather(session: Session, ctx: Context, msg: Message) -> Draft:
         )
         return _with(base, pay_link=notice)
     if msg.kind == "payment_in_review":
-        if payment.status not in IN_DOUBT:
+        # in doubt at the PSP, or held for a fraud review: "we are still checking"
+        if payment.status not in IN_DOUBT and payment.status != PaymentStatus.HELD.value:
             return _skip(base, f"the payment is now {payment.status}; the notice is out of date")
         return _with(base, in_review=InReviewNotice(merchant, customer.name, amount))
     if msg.kind == "payment_failed":
@@ -151,24 +162,6 @@ def gather(session: Session, ctx: Context, msg: Message) -> Draft:
         )
         return _with(base, failure=failure)
     return _skip(base, f"unknown message kind {msg.kind!r}")
-
-
-def _still_owed(
-    session: Session, payment_id: str, receipt: Receipt
-) -> tuple[tuple[str, Money], ...]:
-    """What is still owed, now, on the invoices this payment paid in part."""
-    if not receipt.allocations:
-        return ()
-    payment = session.get(Payment, payment_id)
-    customer = session.get(Customer, payment.customer_id) if payment is not None else None
-    if customer is None:
-        return ()
-    paid = {ref for ref, _ in receipt.allocations}
-    return tuple(
-        (i.ref, i.outstanding)
-        for i in load_ledger(session, customer).open_invoices()
-        if i.ref in paid
-    )
 
 
 def _gather_reminder(session: Session, ctx: Context, msg: Message, base: Draft) -> Draft:
@@ -239,43 +232,18 @@ def compose(ctx: Context, draft: Draft) -> OutgoingEmail | OutgoingSms:
     """Render the draft for its channel. Last line of defence: nothing that looks like
     a card number leaves in a message (it is redacted and logged by the caller), and a
     recipient holding one is refused for good (``DeliveryFailed``): a message is never
-    addressed with card data, even one queued before the inbound guard existed."""
+    addressed with card data, even one queued before the inbound guard existed. The
+    admin's edited words that fail here (or leave out the pay link...) never stop a
+    message: the shipped words go instead, and the log says so."""
     if pan.contains_pan(draft.recipient):
         raise DeliveryFailed("the recipient looks like it holds a card number; not sent")
+    notice = _notice(draft)
     if draft.channel == "sms":
-        if draft.pay_link is not None:
-            body = render_pay_link_sms(draft.pay_link)
-        elif draft.failure is not None:
-            body = render_failure_sms(draft.failure)
-        elif draft.reminder is not None:
-            body = render_reminder_sms(draft.reminder)
-        elif draft.case_update is not None:
-            body = render_case_update_sms(draft.case_update)
-        elif draft.in_review is not None:
-            body = render_in_review_sms(draft.in_review)
-        else:
+        if isinstance(notice, ReceiptMessage):
             raise ValueError(f"a {draft.kind} message cannot be sent by SMS")
+        body = _rendered(draft, notice, render_sms)
         return OutgoingSms(message_id=draft.message_id, to=draft.recipient, body=pan.redact(body))
-    content: EmailContent
-    if draft.receipt is not None:
-        content = render_receipt_email(
-            draft.receipt,
-            portal_url=draft.portal_url,
-            survey_url=draft.survey_url,
-            still_owed=draft.still_owed,
-        )
-    elif draft.pay_link is not None:
-        content = render_pay_link_email(draft.pay_link)
-    elif draft.failure is not None:
-        content = render_failure_email(draft.failure)
-    elif draft.reminder is not None:
-        content = render_reminder_email(draft.reminder)
-    elif draft.case_update is not None:
-        content = render_case_update_email(draft.case_update)
-    elif draft.in_review is not None:
-        content = render_in_review_email(draft.in_review)
-    else:
-        raise ValueError(f"nothing to say in a {draft.kind} message")
+    content = _rendered(draft, notice, render_email)
     return OutgoingEmail(
         message_id=draft.message_id,
         sender=ctx.settings.email_from,
@@ -285,3 +253,36 @@ def compose(ctx: Context, draft: Draft) -> OutgoingEmail | OutgoingSms:
         html=pan.redact(content.html),
         attachments=content.attachments,
     )
+
+
+def _notice(draft: Draft) -> Notice:
+    if draft.receipt is not None:
+        return ReceiptMessage(
+            draft.receipt,
+            portal_url=draft.portal_url,
+            survey_url=draft.survey_url,
+            still_owed=draft.still_owed,
+        )
+    found = draft.pay_link or draft.failure or draft.reminder or draft.case_update
+    notice = found or draft.in_review
+    if notice is None:
+        raise ValueError(f"nothing to say in a {draft.kind} message")
+    return notice
+
+
+def _rendered(
+    draft: Draft, notice: Notice, render: Callable[[str, Notice, MessageTemplates | None], T]
+) -> T:
+    if draft.templates is not None:
+        try:
+            return render(draft.kind, notice, draft.templates)
+        except TemplateFailure as exc:
+            log.warning(
+                "message %s: the edited %s templates (version %d) failed, the shipped "
+                "words were sent instead: %s",
+                draft.message_id,
+                draft.kind,
+                draft.templates.version,
+                pan.redact(str(exc)),
+            )
+    return render(draft.kind, notice, None)
