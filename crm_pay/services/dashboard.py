@@ -1,13 +1,16 @@
 """The payment operations dashboard: figures over a date range and one currency, each
 computed by one SQL aggregate in the database (``GROUP BY``, ``COUNT``, ``SUM``), never
-by loading rows into Python.
+by loading rows into Python. Whole past days come from the worker's daily totals when
+nothing changed on them since, the rest of the range from the live rows, added up in the
+same statement (:mod:`crm_pay.services.dashboard_rollup`): the figures are always exact.
 
 A figure is a *panel*: ``{"name", "title", "columns", "rows", "summary"}``. ``rows``
 are lists of plain values in the order of ``columns`` (counts are ints, amounts decimal
 strings in the period's currency, rates percentages with one decimal or None when there
 is nothing to divide by), so the page, its JSON and every CSV export read one shape.
-docs/guides/dashboard.md defines each figure exactly. The period and the payment and
-money panels are in :mod:`crm_pay.services.dashboard_money`; the operations panels
+docs/guides/dashboard.md defines each figure exactly. The period and the payment
+panels are in :mod:`crm_pay.services.dashboard_money`, the refund and chargeback rates in
+:mod:`crm_pay.services.dashboard_events`; the operations panels
 (receipts, cases, reminders, CSAT) and the calls entry points make are here.
 
 Amounts are never summed across currencies: every panel about payments and money reads
@@ -16,7 +19,9 @@ depend on a payment's currency and count all of them. The reminder and CSAT figu
 from :func:`crm_pay.services.reminders.reminder_figures` and
 :func:`crm_pay.services.csat.csat_figures`, in the dashboard's transaction.
 
-Percentiles (case resolution time): ``percentile_cont`` on PostgreSQL; on SQLite, which
+Percentiles (case resolution time) are exact, never summed from daily totals:
+``percentile_cont`` on PostgreSQL, every kind and the total in one ``GROUP BY ROLLUP``
+statement; on SQLite, which
 has none, the same linear interpolation from the one or two ordered values at the
 percentile's position (``ORDER BY ... LIMIT 2 OFFSET k``).
 """
@@ -31,10 +36,11 @@ from sqlalchemy import Float, and_, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from crm_pay.domain.errors import NotFound
-from crm_pay.persistence.models import Case, Message
+from crm_pay.persistence.models import Case, DashboardReceiptDay, Message
 
 from . import csat, reminders
 from .context import Context
+from .dashboard_events import EVENT_PANELS
 from .dashboard_money import (
     MAX_DAYS,
     MONEY_PANELS,
@@ -48,6 +54,7 @@ from .dashboard_money import (
     parse_period,
     rate,
 )
+from .dashboard_rollup import combined, split_period
 
 __all__ = [
     "PANELS",
@@ -71,12 +78,19 @@ _AGES = (
 
 
 def _receipts(s: Session, p: Period, now: datetime) -> dict[str, Any]:
-    rows = s.execute(
-        select(Message.channel, Message.status, func.count())
-        .where(Message.kind == "receipt", in_range(Message.created_at, p))
-        .group_by(Message.channel, Message.status)
-        .order_by(Message.channel, Message.status)
-    ).all()
+    split, t = split_period(s, p.start, p.end, "receipts"), DashboardReceiptDay
+    rows = combined(
+        s,
+        [
+            select(t.channel, t.status, func.sum(t.messages))
+            .where(split.in_totals(t.day))
+            .group_by(t.channel, t.status),
+            select(Message.channel, Message.status, func.count())
+            .where(Message.kind == "receipt", split.in_live(Message.created_at))
+            .group_by(Message.channel, Message.status),
+        ],
+        keys=2,
+    )
     sent = sum(int(n) for _, st, n in rows if st == "sent")
     failed = sum(int(n) for _, st, n in rows if st == "failed")
     return make_panel(
@@ -99,20 +113,50 @@ def _seconds_open(s: Session) -> Any:
     return (func.julianday(Case.resolved_at) - func.julianday(Case.opened_at)) * literal(86400.0)
 
 
-def _percentiles(s: Session, where: list[Any], n: int) -> tuple[float | None, float | None]:
+# (kind, resolved, median seconds, p90 seconds) per case kind, and the same for all kinds
+_Resolution = tuple[list[tuple[str, int, float | None, float | None]], tuple[int, Any, Any]]
+
+
+def _resolution_times(s: Session, resolved: list[Any]) -> _Resolution:
     """Median and 90th percentile (linear interpolation, as ``percentile_cont``) of the
-    resolution time of the ``n`` resolved cases matching ``where``."""
-    if n == 0:
-        return None, None
+    resolution time of the cases matching ``resolved``, per kind and for all of them.
+
+    PostgreSQL: one statement, ``GROUP BY ROLLUP (kind)`` (one read of the index for
+    every kind and the total). SQLite: a count per kind, then the one or two values at
+    each percentile's position."""
     seconds = cast(_seconds_open(s), Float)
     if is_postgres(s):
-        median, p90 = s.execute(
+        found = s.execute(
             select(
+                func.grouping(Case.kind),
+                Case.kind,
+                func.count(),
                 func.percentile_cont(0.5).within_group(seconds),
                 func.percentile_cont(0.9).within_group(seconds),
-            ).where(*where)
-        ).one()
-        return _secs(median), _secs(p90)
+            )
+            .where(*resolved)
+            .group_by(func.rollup(Case.kind))
+            .order_by(Case.kind)
+        ).all()
+        kinds = [(k, int(n), _secs(m), _secs(q)) for g, k, n, m, q in found if not g]
+        totals = [(int(n), _secs(m), _secs(q)) for g, _, n, m, q in found if g]
+        return kinds, (totals[0] if totals else (0, None, None))
+    counts = s.execute(
+        select(Case.kind, func.count()).where(*resolved).group_by(Case.kind).order_by(Case.kind)
+    ).all()
+    kinds = [
+        (kind, int(n), *_sqlite_percentiles(s, seconds, [*resolved, Case.kind == kind], int(n)))
+        for kind, n in counts
+    ]
+    total = sum(n for _, n, _, _ in kinds)
+    return kinds, (total, *_sqlite_percentiles(s, seconds, resolved, total))
+
+
+def _sqlite_percentiles(
+    s: Session, seconds: Any, where: list[Any], n: int
+) -> tuple[float | None, float | None]:
+    if n == 0:
+        return None, None
     return _sqlite_percentile(s, seconds, where, n, 0.5), _sqlite_percentile(
         s, seconds, where, n, 0.9
     )
@@ -137,15 +181,8 @@ def _secs(value: Any) -> float | None:
 
 def _resolution(s: Session, p: Period, now: datetime) -> dict[str, Any]:
     resolved = [Case.resolved_at.is_not(None), in_range(Case.resolved_at, p)]
-    counts = s.execute(
-        select(Case.kind, func.count()).where(*resolved).group_by(Case.kind).order_by(Case.kind)
-    ).all()
-    rows = []
-    for kind, n in counts:
-        median, p90 = _percentiles(s, [*resolved, Case.kind == kind], int(n))
-        rows.append([kind, int(n), _hours(median), _hours(p90)])
-    total = sum(int(n) for _, n in counts)
-    median, p90 = _percentiles(s, resolved, total)
+    kinds, (total, median, p90) = _resolution_times(s, resolved)
+    rows = [[kind, n, _hours(m), _hours(q)] for kind, n, m, q in kinds]
     return make_panel(
         "resolution",
         "Discrepancy resolution time",
@@ -224,6 +261,7 @@ def _csat(s: Session, p: Period, now: datetime) -> dict[str, Any]:
 #: Every panel, in the order the page shows them.
 _PANELS: dict[str, PanelFigures] = {
     **MONEY_PANELS,
+    **EVENT_PANELS,
     "receipts": _receipts,
     "resolution": _resolution,
     "open_cases": _open_cases,

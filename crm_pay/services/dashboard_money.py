@@ -1,10 +1,14 @@
 """The dashboard's payment and money figures: the period (date range and currency),
-the shared shape of a panel, and the panels read from payments, payment events and
-disputes. :mod:`crm_pay.services.dashboard` adds the operations panels (receipts, cases,
-reminders, CSAT) and is what entry points call.
+the shared shape of a panel, and the panels read from payments.
+:mod:`crm_pay.services.dashboard_events` adds the refund and chargeback rates,
+:mod:`crm_pay.services.dashboard` the operations panels (receipts, cases, reminders,
+CSAT) and is what entry points call.
 
 Every panel here is one SQL aggregate over one currency (``Period.currency``): amounts
-are never summed across currencies. docs/guides/dashboard.md defines each figure.
+are never summed across currencies. docs/guides/dashboard.md defines each figure. Each
+adds, in the same statement, the worker's daily totals of the whole past days that are
+clean and the live rows of the rest of the range (:mod:`crm_pay.services.dashboard_rollup`
+says which is which, and why the sum is exact).
 """
 
 from __future__ import annotations
@@ -14,15 +18,30 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_pay.domain.declines import advice_for
 from crm_pay.domain.errors import ValidationError
 from crm_pay.domain.money import Money, normalize_currency
-from crm_pay.domain.payment import SUCCESSFUL, EventKind
-from crm_pay.persistence.models import Dispute, Payment, PaymentEventRow
+from crm_pay.domain.payment import SUCCESSFUL
+from crm_pay.persistence.models import (
+    DashboardAgentDay,
+    DashboardChannelDay,
+    DashboardPaymentDay,
+    Payment,
+)
+
+from .dashboard_rollup import (
+    Split,
+    combined,
+    count_if,
+    is_postgres,
+    split_period,
+    sum_if,
+    utc_day,
+)
 
 __all__ = [
     "MAX_DAYS",
@@ -30,6 +49,7 @@ __all__ = [
     "Period",
     "PanelFigures",
     "agent_label",
+    "amount_text",
     "count_if",
     "in_range",
     "is_postgres",
@@ -45,8 +65,6 @@ _DEFAULT_DAYS = 30
 
 _SUCCESSFUL = sorted(str(s) for s in SUCCESSFUL)
 _DECLINED = ["declined", "failed"]
-_REFUNDS = [str(EventKind.REFUND_SUCCEEDED), str(EventKind.VOID_SUCCEEDED)]
-_SALE = str(EventKind.SALE_SUCCEEDED)
 
 # The statuses a payment can be in, grouped the way the outcomes panel shows them.
 _OUTCOME_GROUPS = (
@@ -124,7 +142,7 @@ def rate(part: int | float | None, whole: int | float | None) -> float | None:
     return round(100.0 * float(part or 0) / float(whole), 1)
 
 
-def _amount(minor: Any, currency: str) -> str:
+def amount_text(minor: Any, currency: str) -> str:
     return Money(int(minor or 0), currency).to_decimal_str()
 
 
@@ -132,16 +150,8 @@ def in_range(column: Any, period: Period) -> ColumnElement[bool]:
     return and_(column >= period.start, column < period.end)
 
 
-def _payments_in(period: Period) -> ColumnElement[bool]:
-    return and_(Payment.currency == period.currency, in_range(Payment.created_at, period))
-
-
-def count_if(condition: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def sum_if(condition: ColumnElement[bool], value: Any) -> Any:
-    return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
+def _payments_split(s: Session, period: Period) -> Split:
+    return split_period(s, period.start, period.end, "payments")
 
 
 def make_panel(
@@ -160,20 +170,23 @@ def make_panel(
     }
 
 
-def is_postgres(s: Session) -> bool:
-    return s.get_bind().dialect.name == "postgresql"
-
-
 # --- panels --------------------------------------------------------------------------
 
 
 def _currencies(s: Session, p: Period, now: datetime) -> dict[str, Any]:
-    rows = s.execute(
-        select(Payment.currency, func.count())
-        .where(in_range(Payment.created_at, p))
-        .group_by(Payment.currency)
-        .order_by(Payment.currency)
-    ).all()
+    split, t = _payments_split(s, p), DashboardChannelDay
+    rows = combined(
+        s,
+        [
+            select(t.currency, func.sum(t.payments))
+            .where(split.in_totals(t.day))
+            .group_by(t.currency),
+            select(Payment.currency, func.count())
+            .where(split.in_live(Payment.created_at))
+            .group_by(Payment.currency),
+        ],
+        keys=1,
+    )
     return make_panel(
         "currencies",
         "Payments by currency",
@@ -183,20 +196,48 @@ def _currencies(s: Session, p: Period, now: datetime) -> dict[str, Any]:
     )
 
 
+def _by_status(
+    s: Session, p: Period, totals_key: Any, live_key: Any, *, declined: bool = False
+) -> list[Any]:
+    """Payments of ``p`` (in its currency) by status or decline reason, from the daily
+    totals and the live rows: (key, payments, amount)."""
+    split, t = _payments_split(s, p), DashboardPaymentDay
+    totals = select(totals_key, func.sum(t.payments), func.sum(t.amount_minor)).where(
+        t.currency == p.currency, split.in_totals(t.day)
+    )
+    live = select(live_key, func.count(), func.sum(Payment.amount_minor)).where(
+        Payment.currency == p.currency, split.in_live(Payment.created_at)
+    )
+    if declined:
+        totals = totals.where(t.status.in_(_DECLINED))
+        live = live.where(Payment.status.in_(_DECLINED))
+    return combined(s, [totals.group_by(totals_key), live.group_by(live_key)], keys=1)
+
+
+def _by_channel(s: Session, p: Period, totals_key: Any, live_key: Any) -> list[Any]:
+    """Payments of ``p`` (in its currency) by channel or day, from the daily totals and
+    the live rows: (key, payments, succeeded, succeeded amount)."""
+    split, t = _payments_split(s, p), DashboardChannelDay
+    ok = Payment.status.in_(_SUCCESSFUL)
+    totals = select(
+        totals_key, func.sum(t.payments), func.sum(t.succeeded), func.sum(t.succeeded_minor)
+    ).where(t.currency == p.currency, split.in_totals(t.day))
+    live = select(live_key, func.count(), count_if(ok), sum_if(ok, Payment.amount_minor)).where(
+        Payment.currency == p.currency, split.in_live(Payment.created_at)
+    )
+    return combined(s, [totals.group_by(totals_key), live.group_by(live_key)], keys=1)
+
+
 def _outcomes(s: Session, p: Period, now: datetime) -> dict[str, Any]:
     found = {
-        status: (int(n), int(v or 0))
-        for status, n, v in s.execute(
-            select(Payment.status, func.count(), func.sum(Payment.amount_minor))
-            .where(_payments_in(p))
-            .group_by(Payment.status)
-        ).all()
+        status: (int(n), int(v))
+        for status, n, v in _by_status(s, p, DashboardPaymentDay.status, Payment.status)
     }
     rows = []
     for label, statuses in _OUTCOME_GROUPS:
         n = sum(found.get(st, (0, 0))[0] for st in statuses)
         v = sum(found.get(st, (0, 0))[1] for st in statuses)
-        rows.append([label, n, _amount(v, p.currency)])
+        rows.append([label, n, amount_text(v, p.currency)])
     succeeded, declined, failed = rows[0][1], rows[1][1], rows[2][1]
     return make_panel(
         "outcomes",
@@ -215,11 +256,10 @@ def _outcomes(s: Session, p: Period, now: datetime) -> dict[str, Any]:
 
 def _declines(s: Session, p: Period, now: datetime) -> dict[str, Any]:
     by_category: dict[str, int] = {}
-    for category, n in s.execute(
-        select(Payment.decline_category, func.count())
-        .where(_payments_in(p), Payment.status.in_(_DECLINED))
-        .group_by(Payment.decline_category)
-    ).all():
+    live_key = func.coalesce(Payment.decline_category, "")  # the totals keep "" for none
+    for category, n, _ in _by_status(
+        s, p, DashboardPaymentDay.decline_category, live_key, declined=True
+    ):
         advice = advice_for(category or "", code="unknown")
         by_category[advice.category] = by_category.get(advice.category, 0) + int(n)
     total = sum(by_category.values())
@@ -236,23 +276,17 @@ def _declines(s: Session, p: Period, now: datetime) -> dict[str, Any]:
     )
 
 
-def _grouped_volume(s: Session, p: Period, column: Any) -> list[tuple[str, int, int, int]]:
-    ok = Payment.status.in_(_SUCCESSFUL)
-    rows = s.execute(
-        select(column, func.count(), count_if(ok), sum_if(ok, Payment.amount_minor))
-        .where(_payments_in(p))
-        .group_by(column)
-    ).all()
-    return [(str(k), int(n), int(sn), int(sv)) for k, n, sn, sv in rows]
-
-
 def _channels(s: Session, p: Period, now: datetime) -> dict[str, Any]:
-    rows = sorted(_grouped_volume(s, p, Payment.channel), key=lambda r: (-r[3], r[0]))
+    found = _by_channel(s, p, DashboardChannelDay.channel, Payment.channel)
+    rows = sorted(
+        ((str(k), int(n), int(sn), int(sv)) for k, n, sn, sv in found),
+        key=lambda r: (-r[3], r[0]),
+    )
     return make_panel(
         "channels",
         "Volume and value by channel",
         ["channel", "payments", "succeeded", f"value ({p.currency})"],
-        ([k, n, sn, _amount(sv, p.currency)] for k, n, sn, sv in rows),
+        ([k, n, sn, amount_text(sv, p.currency)] for k, n, sn, sv in rows),
     )
 
 
@@ -269,110 +303,56 @@ def agent_label(created_by: str) -> str:
 
 
 def _agents(s: Session, p: Period, now: datetime) -> dict[str, Any]:
-    rows = sorted(_grouped_volume(s, p, Payment.created_by), key=lambda r: (-r[3], r[0]))
+    split, t = _payments_split(s, p), DashboardAgentDay
+    ok = Payment.status.in_(_SUCCESSFUL)
+    found = combined(
+        s,
+        [
+            select(
+                t.created_by,
+                func.sum(t.payments),
+                func.sum(t.succeeded),
+                func.sum(t.succeeded_minor),
+            )
+            .where(t.currency == p.currency, split.in_totals(t.day))
+            .group_by(t.created_by),
+            select(Payment.created_by, func.count(), count_if(ok), sum_if(ok, Payment.amount_minor))
+            .where(Payment.currency == p.currency, split.in_live(Payment.created_at))
+            .group_by(Payment.created_by),
+        ],
+        keys=1,
+    )
+    rows = sorted(
+        ((str(k), int(n), int(sn), int(sv)) for k, n, sn, sv in found), key=lambda r: (-r[3], r[0])
+    )
     return make_panel(
         "agents",
         "Volume and value by agent",
         ["agent", "payments", "succeeded", f"value ({p.currency})", "success %"],
-        ([agent_label(k), n, sn, _amount(sv, p.currency), rate(sn, n)] for k, n, sn, sv in rows),
+        (
+            [agent_label(k), n, sn, amount_text(sv, p.currency), rate(sn, n)]
+            for k, n, sn, sv in rows
+        ),
     )
 
 
 def _daily(s: Session, p: Period, now: datetime) -> dict[str, Any]:
-    ok = Payment.status.in_(_SUCCESSFUL)
-    day = _utc_day(s, Payment.created_at)
+    day = utc_day(s, Payment.created_at)
     found = {
         str(d): (int(n), int(sn), int(sv))
-        for d, n, sn, sv in s.execute(
-            select(day, func.count(), count_if(ok), sum_if(ok, Payment.amount_minor))
-            .where(_payments_in(p))
-            .group_by(day)
-        ).all()
+        for d, n, sn, sv in _by_channel(s, p, DashboardChannelDay.day, day)
     }
     rows = []
     d = p.first_day
     while d <= p.last_day:
         n, sn, sv = found.get(d.isoformat(), (0, 0, 0))
-        rows.append([d.isoformat(), n, sn, _amount(sv, p.currency)])
+        rows.append([d.isoformat(), n, sn, amount_text(sv, p.currency)])
         d += timedelta(days=1)
     return make_panel(
         "daily",
         "Payments by day",
         ["day", "payments", "succeeded", f"value ({p.currency})"],
         rows,
-    )
-
-
-def _utc_day(s: Session, column: Any) -> Any:
-    """The UTC calendar day of a stored time (a date on PostgreSQL, ``YYYY-MM-DD`` text
-    on SQLite; ``str()`` of either is the ISO day)."""
-    if is_postgres(s):
-        return cast(func.timezone("UTC", column), Date)  # cheaper per row than to_char
-    return func.substr(column, 1, 10)  # SQLite keeps UTC times as ISO text
-
-
-def _refunds(s: Session, p: Period, now: datetime) -> dict[str, Any]:
-    e = PaymentEventRow
-    sale, refund = e.kind == _SALE, e.kind.in_(_REFUNDS)
-    n_sales, v_sales, n_ref, v_ref = s.execute(
-        select(
-            count_if(sale),
-            sum_if(sale, e.amount_minor),
-            count_if(refund),
-            sum_if(refund, e.amount_minor),
-        ).where(
-            e.kind.in_([_SALE, *_REFUNDS]),
-            e.currency == p.currency,
-            in_range(e.created_at, p),
-        )
-    ).one()
-    rows = [
-        ["sales captured", int(n_sales), _amount(v_sales, p.currency)],
-        ["refunds and voids", int(n_ref), _amount(v_ref, p.currency)],
-    ]
-    return make_panel(
-        "refunds",
-        "Refund rate",
-        ["what", "count", f"amount ({p.currency})"],
-        rows,
-        {
-            "refund_rate": rate(n_ref, n_sales),
-            "refund_value_rate": rate(v_ref, v_sales),
-        },
-    )
-
-
-def _chargebacks(s: Session, p: Period, now: datetime) -> dict[str, Any]:
-    e = PaymentEventRow
-    n_sales, v_sales = s.execute(
-        select(func.count(), func.coalesce(func.sum(e.amount_minor), 0)).where(
-            e.kind == _SALE, e.currency == p.currency, in_range(e.created_at, p)
-        )
-    ).one()
-    rows = s.execute(
-        select(Dispute.status, func.count(), func.sum(func.coalesce(Dispute.amount_minor, 0)))
-        .join(Payment, Payment.id == Dispute.payment_id)
-        .where(
-            Dispute.kind == "chargeback",
-            Payment.currency == p.currency,
-            in_range(Dispute.opened_at, p),
-        )
-        .group_by(Dispute.status)
-        .order_by(Dispute.status)
-    ).all()
-    n_disputes = sum(int(n) for _, n, _ in rows)
-    v_disputes = sum(int(v or 0) for _, _, v in rows)
-    return make_panel(
-        "chargebacks",
-        "Chargeback rate",
-        ["dispute status", "chargebacks", f"disputed ({p.currency})"],
-        ([st, int(n), _amount(v, p.currency)] for st, n, v in rows),
-        {
-            "chargebacks": n_disputes,
-            "sales_captured": int(n_sales),
-            "chargeback_rate": rate(n_disputes, n_sales),
-            "chargeback_value_rate": rate(v_disputes, v_sales),
-        },
     )
 
 
@@ -385,7 +365,5 @@ MONEY_PANELS: dict[str, PanelFigures] = {
     "daily": _daily,
     "channels": _channels,
     "agents": _agents,
-    "refunds": _refunds,
-    "chargebacks": _chargebacks,
     "currencies": _currencies,
 }
