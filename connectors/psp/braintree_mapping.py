@@ -21,6 +21,7 @@ from crm_pay.domain.declines import DeclineCategory, fallback_category
 from crm_pay.domain.errors import Conflict, PspProtocolError, ValidationError, WebhookRejected
 from crm_pay.domain.money import Money
 from crm_pay.ports import (
+    CardChecks,
     CardSummary,
     DeclineInfo,
     PspDispute,
@@ -305,7 +306,39 @@ def _transaction(sdk_txn: Any, txn_id: str, status: PspTxnStatus) -> PspTransact
             getattr(sdk_txn, "processor_settlement_response_code", None)
         ),
         updated_at=utc(getattr(sdk_txn, "updated_at", None)),
+        checks=_checks(sdk_txn),
     )
+
+
+# Braintree's AVS/CVV answers are one letter (M, N, U, I, S, A, B: Braintree docs "AVS
+# and CVV response codes"); its risk decisions a few words ("Approve", "Review",
+# "Decline", "Not Evaluated"); unique_number_identifier 32 word characters (braintree_
+# python tests/integration/test_credit_card.py asserts r"\A\w{32}\Z"). Anything else is
+# dropped rather than echoed into a rule, a case or the audit.
+_CHECK_CODE = re.compile(r"[A-Z]")
+_RISK_DECISION = re.compile(r"[A-Za-z][A-Za-z ]{0,29}")
+_FINGERPRINT = re.compile(r"\w{16,64}")
+
+
+def _checks(sdk_txn: Any) -> CardChecks | None:
+    def matching(pattern: re.Pattern[str], value: Any) -> str | None:
+        text = _text(value)
+        return text if text is not None and pattern.fullmatch(text) else None
+
+    card = getattr(sdk_txn, "credit_card_details", None)
+    risk = getattr(sdk_txn, "risk_data", None)
+    checks = CardChecks(
+        cvv=matching(_CHECK_CODE, getattr(sdk_txn, "cvv_response_code", None)),
+        avs_postal_code=matching(
+            _CHECK_CODE, getattr(sdk_txn, "avs_postal_code_response_code", None)
+        ),
+        avs_street_address=matching(
+            _CHECK_CODE, getattr(sdk_txn, "avs_street_address_response_code", None)
+        ),
+        risk_decision=matching(_RISK_DECISION, getattr(risk, "decision", None)),
+        card_fingerprint=matching(_FINGERPRINT, getattr(card, "unique_number_identifier", None)),
+    )
+    return None if checks == CardChecks() else checks
 
 
 def _decline(sdk_txn: Any, txn: PspTransaction) -> DeclineInfo:

@@ -57,6 +57,10 @@ class PaymentStatus(StrEnum):
     # The PSP's outcome is not known (timeout, crash). Never treated as failed: the
     # janitor asks the PSP and moves it on.
     UNKNOWN = "unknown"
+    # Held for a fraud review: authorized at the PSP but not submitted for settlement, so
+    # no money is captured and nothing is booked. A supervisor releases it (submitted,
+    # then booked as any success) or declines it (the authorization is voided).
+    HELD = "held"
 
 
 S = PaymentStatus
@@ -64,7 +68,15 @@ TRANSITIONS: Final[dict[PaymentStatus, frozenset[PaymentStatus]]] = {
     S.CREATED: frozenset({S.AWAITING_CUSTOMER, S.PROCESSING, S.CANCELLED, S.EXPIRED}),
     S.AWAITING_CUSTOMER: frozenset({S.PROCESSING, S.CANCELLED, S.EXPIRED}),
     S.PROCESSING: frozenset(
-        {S.AUTHORIZED, S.SUBMITTED_FOR_SETTLEMENT, S.SETTLED, S.DECLINED, S.FAILED, S.UNKNOWN}
+        {
+            S.AUTHORIZED,
+            S.SUBMITTED_FOR_SETTLEMENT,
+            S.SETTLED,
+            S.DECLINED,
+            S.FAILED,
+            S.UNKNOWN,
+            S.HELD,
+        }
     ),
     # A decline or a gateway failure moved no money: the customer may try again on the
     # same link while attempts remain, or the agent may cancel.
@@ -80,8 +92,12 @@ TRANSITIONS: Final[dict[PaymentStatus, frozenset[PaymentStatus]]] = {
             S.FAILED,
             S.VOIDED,
             S.SETTLEMENT_DECLINED,
+            S.HELD,
         }
     ),
+    # Released (submitted, or found settled), declined by the reviewer (voided: the
+    # customer is told it did not go through), or voided at the PSP by someone else.
+    S.HELD: frozenset({S.SUBMITTED_FOR_SETTLEMENT, S.SETTLED, S.DECLINED, S.VOIDED}),
     S.AUTHORIZED: frozenset(
         {S.SUBMITTED_FOR_SETTLEMENT, S.SETTLED, S.VOIDED, S.SETTLEMENT_DECLINED}
     ),
@@ -125,6 +141,8 @@ class EventKind(StrEnum):
     SALE_DECLINED = "sale_declined"
     SALE_FAILED = "sale_failed"
     SALE_UNKNOWN = "sale_unknown"
+    # Authorized but held for a fraud review: nothing captured (totals ignore it).
+    SALE_HELD = "sale_held"
     SETTLEMENT_SUCCEEDED = "settlement_succeeded"
     SETTLEMENT_DECLINED = "settlement_declined"  # the captured amount never arrived
     VOID_SUCCEEDED = "void_succeeded"

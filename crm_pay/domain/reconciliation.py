@@ -134,9 +134,12 @@ _AGREES: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("sale", "submitted_for_settlement"): _CAPTURED,
     ("sale", "settled"): frozenset({"settling", "settled"}),
     ("sale", "voided"): frozenset({"voided"}),
+    # Held by the fraud rules: authorized at the PSP, not captured, not booked.
+    ("sale", "held"): frozenset({"authorized"}),
     # An attempt that was declined (and perhaps the payment later expired or was
-    # cancelled) keeps the declined transaction's id.
-    ("sale", "declined"): NO_MONEY,
+    # cancelled) keeps the declined transaction's id; one the fraud rules declined after
+    # its authorization keeps the voided authorization's.
+    ("sale", "declined"): NO_MONEY | {"voided"},
     ("sale", "failed"): NO_MONEY,
     ("sale", "expired"): NO_MONEY,
     ("sale", "cancelled"): NO_MONEY | {"voided"},

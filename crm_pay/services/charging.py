@@ -10,6 +10,14 @@ Sequence (reliability rules 1, 3, 6, 7 in docs/architecture.md):
 2. the PSP call, with no transaction open, idempotent by ``api_request_key``;
 3. short transaction, row locked again: apply the outcome. A timeout or 5xx leaves the
    payment ``unknown``, for the janitor; it is never treated as failed.
+
+Fraud rules (:mod:`.fraud_screening`, none by default) join in at steps 1 and 3: the
+pre-charge decision is taken in step 1's transaction (``decline``: the attempt is
+declined there, the PSP is never called); an attempt to be screened after its
+authorization is sent authorize-only, and step 3 evaluates the authorization, then
+either holds the payment (review, one transaction) or makes one more PSP call with no
+transaction open (accept: submit for settlement; decline: void) and applies its answer
+in a last short transaction. With no rule in force the sale is the one call it was.
 """
 
 from __future__ import annotations
@@ -30,14 +38,17 @@ from crm_pay.domain.errors import (
     PspUnavailable,
     ValidationError,
 )
+from crm_pay.domain.fraud import Action, Decision, Reason, combine
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import EventKind, PaymentStatus
 from crm_pay.persistence.models import Customer, PayLink, Payment
-from crm_pay.ports import DeclineInfo, SaleRequest
+from crm_pay.ports import DeclineInfo, PspTransaction, PspTxnStatus, SaleOutcome, SaleRequest
 from vault import pan
 
 from .cases import open_case
 from .context import Context
+from .fraud_rules import RulesInForce, rules_in_force
+from .fraud_screening import FRAUD_DECLINE, hold, screen_after_authorization, screen_before_charge
 from .pay_links import (
     closed_link_error,
     expire_if_due,
@@ -46,7 +57,7 @@ from .pay_links import (
     remember_link,
 )
 from .payment_records import add_event, order_id_for, require_psp_currency, transition
-from .psp_outcome import apply_decline, apply_outcome, live_event
+from .psp_outcome import apply_decline, apply_outcome, live_event, remember_card
 from .views import payment_view
 
 __all__ = ["pay_with_nonce", "charge_vaulted"]
@@ -58,7 +69,14 @@ def _request_key(payment_id: str, attempt: int) -> str:
     return f"{payment_id}:{attempt}"
 
 
-def _begin_link_attempt(ctx: Context, token: str) -> tuple[str, SaleRequest]:
+# What step 1 hands on: the sale to send (None: the fraud rules declined the attempt,
+# nothing is sent) and the pre-charge decision.
+_Attempt = tuple[SaleRequest | None, Decision]
+
+
+def _begin_link_attempt(
+    ctx: Context, token: str, rules: RulesInForce, ip: str | None
+) -> tuple[str, _Attempt]:
     """Step 1 for a pay link, in one transaction: find the link, refuse a currency the
     PSP cannot take, lock the payment, check the link is open, record the attempt.
 
@@ -72,17 +90,17 @@ def _begin_link_attempt(ctx: Context, token: str) -> tuple[str, SaleRequest]:
         require_psp_currency(ctx, payment.currency)  # raises before anything is written
         state, expired_now = expire_if_due(s, ctx, link, payment)
         if state == "open":
-            request = _record_attempt(s, ctx, payment, vaulted=False)
+            attempt = _record_attempt(s, ctx, payment, vaulted=False, rules=rules, ip=ip)
         else:
             closed = state
     if closed is not None:
         if expired_now:
             publish_expired(ctx, payment.id)
         raise closed_link_error(closed)
-    return payment.id, request
+    return payment.id, attempt
 
 
-def _begin_attempt(ctx: Context, payment_id: str) -> SaleRequest:
+def _begin_attempt(ctx: Context, payment_id: str, rules: RulesInForce, ip: str | None) -> _Attempt:
     """Step 1 for a vaulted charge: lock the payment, check it can be charged, record
     the attempt."""
     with ctx.db.transaction() as s:
@@ -95,25 +113,43 @@ def _begin_attempt(ctx: Context, payment_id: str) -> SaleRequest:
             PaymentStatus.FAILED.value,
         ):
             raise Conflict(f"payment is {payment.status}; it cannot be charged now")
-        return _record_attempt(s, ctx, payment, vaulted=True)
+        return _record_attempt(s, ctx, payment, vaulted=True, rules=rules, ip=ip)
 
 
-def _record_attempt(s: Session, ctx: Context, payment: Payment, *, vaulted: bool) -> SaleRequest:
+def _record_attempt(
+    s: Session,
+    ctx: Context,
+    payment: Payment,
+    *,
+    vaulted: bool,
+    rules: RulesInForce,
+    ip: str | None,
+) -> _Attempt:
     """Move the locked payment to ``processing`` with a new attempt number and its
-    ``sale_requested`` event (committed before the PSP is called: reliability rule 1)."""
+    ``sale_requested`` event (committed before the PSP is called: reliability rule 1),
+    and take the fraud rules' pre-charge decision (a decline ends the attempt here)."""
     transition(s, ctx, payment, PaymentStatus.PROCESSING)
     payment.attempt += 1
     payment.in_doubt_since = None  # a new attempt: the window starts when it is in doubt
     payment.janitor_checks = 0
+    payment.charged_at = ctx.now()
+    payment.payer_ip = (ip or None) and ip[:45]
     order_id = order_id_for(payment.id, payment.attempt)
     add_event(s, ctx, payment, EventKind.SALE_REQUESTED, detail={"order_id": order_id})
-    return SaleRequest(
+    decision = screen_before_charge(s, ctx, payment, rules, customer_ref=str(payment.customer_id))
+    if decision.action is Action.DECLINE:
+        apply_decline(s, ctx, payment, FRAUD_DECLINE)
+        return None, decision
+    request = SaleRequest(
         amount=Money(payment.amount_minor, payment.currency),
         order_id=order_id,
         request_key=_request_key(payment.id, payment.attempt),
         payment_method_token=payment.payment_method_token if vaulted else None,
         transaction_source="moto" if payment.channel == "vaulted" else None,
+        # authorize only when a decision is still to come after the authorization
+        submit_for_settlement=payment.fraud_review is None,
     )
+    return request, decision
 
 
 # Braintree nonces are UUIDs or "tokencc_..." handles and the SDK's test nonces are at
@@ -129,13 +165,14 @@ def _bad_input(message: str, code: str) -> ValidationError:
 
 
 def pay_with_nonce(
-    ctx: Context, token: str, nonce: object, device_data: object = None
+    ctx: Context, token: str, nonce: object, device_data: object = None, *, ip: str | None = None
 ) -> dict[str, Any]:
     """The customer submitted the hosted-fields form: charge the nonce once.
 
     ``nonce`` and ``device_data`` are what the request carried, unchecked: anything but a
     well-formed nonce (and short printable device data) is refused here, before the
-    payment, its attempts or its link change."""
+    payment, its attempts or its link change. ``ip`` is the customer's address (the
+    fraud rules' IP velocity)."""
     if nonce is None or nonce == "":
         raise ValidationError("payment_method_nonce is missing; please enter your card again")
     if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
@@ -157,7 +194,10 @@ def pay_with_nonce(
         )
     if not token or not isinstance(token, str):
         raise NotFound("this payment link is not valid")
-    payment_id, request = _begin_link_attempt(ctx, token)
+    rules = rules_in_force(ctx)
+    payment_id, (request, decision) = _begin_link_attempt(ctx, token, rules, ip)
+    if request is None:
+        return _declined_by_rules(ctx, payment_id)
     ctx.publish(payment_id, {"status": PaymentStatus.PROCESSING.value})
     request = SaleRequest(
         amount=request.amount,
@@ -165,14 +205,29 @@ def pay_with_nonce(
         request_key=request.request_key,
         payment_method_nonce=nonce,
         device_data=(device_data or None) and device_data[:4000],
+        submit_for_settlement=request.submit_for_settlement,
     )
-    return _call_and_apply(ctx, payment_id, request)
+    return _call_and_apply(ctx, payment_id, request, decision, rules)
 
 
-def charge_vaulted(ctx: Context, payment_id: str) -> dict[str, Any]:
-    request = _begin_attempt(ctx, payment_id)
+def charge_vaulted(ctx: Context, payment_id: str, *, ip: str | None = None) -> dict[str, Any]:
+    """Charge the card on file of a payment created for it (``ip``: who asked)."""
+    rules = rules_in_force(ctx)
+    request, decision = _begin_attempt(ctx, payment_id, rules, ip)
+    if request is None:
+        return _declined_by_rules(ctx, payment_id)
     ctx.publish(payment_id, {"status": PaymentStatus.PROCESSING.value})
-    return _call_and_apply(ctx, payment_id, request)
+    return _call_and_apply(ctx, payment_id, request, decision, rules)
+
+
+def _declined_by_rules(ctx: Context, payment_id: str) -> dict[str, Any]:
+    """The answer to an attempt the fraud rules declined before the PSP was called."""
+    with ctx.db.transaction() as s:
+        payment = s.get(Payment, payment_id)
+        assert payment is not None
+        view = payment_view(s, ctx, payment)
+    ctx.publish(payment_id, live_event(view))
+    return view
 
 
 def _lock_with_related(s: Session, ctx: Context, payment_id: str) -> Payment:
@@ -193,7 +248,13 @@ def _lock_with_related(s: Session, ctx: Context, payment_id: str) -> Payment:
     return payment
 
 
-def _call_and_apply(ctx: Context, payment_id: str, request: SaleRequest) -> dict[str, Any]:
+def _call_and_apply(
+    ctx: Context,
+    payment_id: str,
+    request: SaleRequest,
+    decision: Decision,
+    rules: RulesInForce,
+) -> dict[str, Any]:
     try:
         outcome = ctx.psp.sale(request)
     except PspProtocolError as exc:
@@ -208,10 +269,18 @@ def _call_and_apply(ctx: Context, payment_id: str, request: SaleRequest) -> dict
     else:
         # The outcome and the answer from one transaction: the view reads what was just
         # written (rows already in the session are not read again).
+        txn = _authorized_only(request, outcome)
+        follow_up: str | None = None
         with ctx.db.transaction() as s:
             payment = _lock_with_related(s, ctx, payment_id)
-            apply_outcome(s, ctx, payment, outcome)
+            if txn is not None and payment.status == PaymentStatus.PROCESSING.value:
+                follow_up = _decide(s, ctx, payment, txn, decision, rules)
+            else:
+                apply_outcome(s, ctx, payment, outcome)
             view = payment_view(s, ctx, payment)
+        if follow_up is not None:
+            assert txn is not None
+            view = _finish_screened(ctx, payment_id, txn, submit=follow_up == "submit")
         ctx.publish(payment_id, live_event(view))
         return view
     with ctx.db.transaction() as s:
@@ -263,3 +332,76 @@ def _mark_unknown(ctx: Context, payment_id: str, *, reason: str, mismatch: bool 
                 detail={"reason": reason[:300]},
             )
         log.warning("payment %s outcome unknown: %s", payment.id, reason)
+
+
+def _authorized_only(request: SaleRequest, outcome: SaleOutcome) -> PspTransaction | None:
+    """The authorization of an authorize-only sale, waiting for the fraud decision."""
+    txn = outcome.transaction
+    if request.submit_for_settlement or not outcome.approved or txn is None:
+        return None
+    return txn if txn.status is PspTxnStatus.AUTHORIZED else None
+
+
+def _decide(
+    s: Session,
+    ctx: Context,
+    payment: Payment,
+    txn: PspTransaction,
+    pre: Decision,
+    rules: RulesInForce,
+) -> str | None:
+    """Step 3 of a screened attempt, under the payment's lock: the post-auth decision.
+    Review holds the payment here; accept and decline return the PSP call still to make
+    ("submit", "void"), recorded on the payment first, so a crash before it is held by
+    the janitor (see :mod:`.fraud_screening`)."""
+    payment.psp_transaction_id = txn.id
+    remember_card(payment, txn)
+    decision = combine(pre, screen_after_authorization(s, ctx, payment, rules, txn))
+    if decision.action is Action.REVIEW:
+        hold(s, ctx, payment, txn, decision)
+        return None
+    if decision.action is Action.ACCEPT:
+        payment.fraud_review = "accepted"
+        return "submit"
+    payment.fraud_review = "declining"
+    return "void"
+
+
+_SUBMIT_FAILED = Reason(
+    "submit_failed",
+    Action.REVIEW,
+    "The payment passed the fraud rules but the PSP did not confirm its submission for "
+    "settlement; release it to submit it again.",
+)
+_VOID_FAILED = Reason(
+    "void_failed",
+    Action.REVIEW,
+    "The fraud rules declined this payment but the PSP did not confirm the void of its "
+    "authorization; decline it again from the case.",
+)
+
+
+def _finish_screened(
+    ctx: Context, payment_id: str, txn: PspTransaction, *, submit: bool
+) -> dict[str, Any]:
+    """Submit (accepted) or void (declined) a screened authorization, no transaction
+    open, then apply the answer. No answer (timeout, refusal) holds the payment for a
+    person: an authorization is never left without a decision or settled unseen."""
+    outcome: SaleOutcome | None
+    try:
+        outcome = ctx.psp.submit_for_settlement(txn.id) if submit else ctx.psp.void(txn.id)
+    except (PspUnavailable, PspProtocolError) as exc:
+        log.warning("payment %s: screened %s unconfirmed: %s", payment_id, txn.id, exc)
+        outcome = None
+    with ctx.db.transaction() as s:
+        payment = _lock_with_related(s, ctx, payment_id)
+        if payment.status == PaymentStatus.PROCESSING.value:
+            if outcome is not None and outcome.approved and submit:
+                apply_outcome(s, ctx, payment, outcome)
+            elif outcome is not None and outcome.approved:
+                payment.fraud_review = "declined"
+                apply_decline(s, ctx, payment, FRAUD_DECLINE)
+            else:
+                reason = _SUBMIT_FAILED if submit else _VOID_FAILED
+                hold(s, ctx, payment, txn, Decision(Action.REVIEW, (reason,)))
+        return payment_view(s, ctx, payment)

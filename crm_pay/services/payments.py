@@ -83,11 +83,20 @@ def _check_nothing_in_doubt(session: Session, customer: Customer, invoice_refs: 
     """Reliability rule 1 (docs/architecture.md): no new charge while an earlier
     attempt's outcome is unknown."""
     doubtful = session.scalars(
-        select(Payment).where(Payment.customer_id == customer.id, Payment.status.in_(IN_DOUBT))
+        select(Payment).where(
+            Payment.customer_id == customer.id,
+            Payment.status.in_((*IN_DOUBT, PaymentStatus.HELD.value)),
+        )
     ).all()
     for p in doubtful:
         theirs = set(p.requested_allocations)
         if not invoice_refs or not theirs or theirs & invoice_refs:
+            if p.status == PaymentStatus.HELD.value:
+                raise Conflict(
+                    f"payment {p.id} for this customer is authorized and held for a fraud "
+                    "review; a supervisor releases or declines it before another charge",
+                    code="payment_held",
+                )
             raise Conflict(
                 f"payment {p.id} for this customer is still being confirmed with the bank "
                 "(status unknown); wait for it to resolve before charging again",
@@ -116,6 +125,7 @@ def create_payment(
     idempotency_scope: str,
     idempotency_key: str,
     request_hash: str,
+    ip: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create a payment (``link``: with a pay link; ``vaulted``: charged now).
 
@@ -228,7 +238,7 @@ def create_payment(
         view["pay_url"] = ctx.settings.pay_url(token)
         ctx.publish(payment_id, {"status": view["status"]})
         return view, True
-    return charge_vaulted(ctx, payment_id), True
+    return charge_vaulted(ctx, payment_id, ip=ip), True
 
 
 def _replay(ctx: Context, scope: str, key: str, request_hash: str) -> dict[str, Any] | None:
@@ -296,6 +306,12 @@ def cancel_payment(ctx: Context, payment_id: str, *, actor: str) -> dict[str, An
             raise Conflict(
                 "the bank is processing this payment; it cannot be cancelled now",
                 code="payment_in_doubt",
+            )
+        if payment.status == PaymentStatus.HELD.value:
+            raise Conflict(
+                "this payment is authorized and held for a fraud review; a supervisor "
+                "releases or declines it from its case",
+                code="payment_held",
             )
         if transition(s, ctx, payment, PaymentStatus.CANCELLED):
             link = link_of(s, payment.id)

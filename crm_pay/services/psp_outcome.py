@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from crm_pay.domain.fraud import Action, Decision
 from crm_pay.domain.ledger import LedgerEntry, plan_allocation
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import SUCCESSFUL, EventKind, PaymentStatus
@@ -25,17 +26,25 @@ from crm_pay.domain.reconciliation import MONEY_MOVING
 from crm_pay.persistence.models import Customer, Payment
 from crm_pay.ports import DeclineInfo, PspTransaction, PspTxnStatus, SaleOutcome
 
-from . import audit
+from . import audit, partial_cases
 from .cases import open_case
 from .context import Context
 from .customers import load_ledger, load_ledger_and_invoices, persist_entries
+from .fraud_screening import INTERRUPTED, SCREENED, hold
 from .live_status import event_from_rows, event_from_view
 from .notifications import queue_failure_notice, share_receipt
 from .pay_links import link_of
 from .payment_records import IN_DOUBT, add_event, crm_sync_messages, crm_timeline_note, transition
 from .receipts import issue_receipt
 
-__all__ = ["apply_outcome", "apply_transaction", "apply_decline", "publish_status", "live_event"]
+__all__ = [
+    "apply_outcome",
+    "apply_transaction",
+    "apply_decline",
+    "publish_status",
+    "live_event",
+    "remember_card",
+]
 
 log = logging.getLogger("crm_pay.psp_outcome")
 
@@ -72,7 +81,7 @@ def apply_outcome(session: Session, ctx: Context, payment: Payment, outcome: Sal
     decline = outcome.decline or DeclineInfo(kind="unknown", code="")
     if outcome.transaction is not None:
         payment.psp_transaction_id = outcome.transaction.id
-        _remember_card(payment, outcome.transaction)
+        remember_card(payment, outcome.transaction)
     else:
         # Refused before a transaction existed (e.g. a nonce Braintree does not know):
         # no card was read, so the previous attempt's card must not be shown with it.
@@ -80,7 +89,11 @@ def apply_outcome(session: Session, ctx: Context, payment: Payment, outcome: Sal
     apply_decline(session, ctx, payment, decline)
 
 
-def _remember_card(payment: Payment, txn: PspTransaction) -> None:
+def remember_card(payment: Payment, txn: PspTransaction) -> None:
+    """Keep what may be shown of the transaction's card (brand, last 4, expiry) and the
+    PSP's card fingerprint (for the fraud rules' card velocity) on the payment."""
+    if txn.checks is not None and txn.checks.card_fingerprint:
+        payment.card_fingerprint = txn.checks.card_fingerprint
     if txn.card is not None:
         payment.card_brand = txn.card.brand
         payment.card_last4 = txn.card.last4
@@ -211,6 +224,16 @@ def apply_transaction(
     was_successful = payment.status in SUCCESSFUL
     if was_successful and target.value != PaymentStatus.SETTLED.value:
         return True  # already applied; a late "authorized" never moves a settled payment back
+    if target is PaymentStatus.AUTHORIZED and (
+        payment.status == PaymentStatus.HELD.value
+        or (payment.fraud_review in SCREENED and payment.status in IN_DOUBT)
+    ):
+        # An authorize-only attempt: held until a person decides, never booked. One
+        # whose screening never finished (the janitor found it) is held now, with a case.
+        if payment.status != PaymentStatus.HELD.value:
+            remember_card(payment, txn)
+            hold(session, ctx, payment, txn, Decision(Action.REVIEW, (INTERRUPTED,)))
+        return True
     moved = transition(session, ctx, payment, target)
     if was_successful:
         if moved:
@@ -272,7 +295,7 @@ def _apply_settlement_decline(
         transition(session, ctx, payment, PaymentStatus.UNKNOWN)
     transition(session, ctx, payment, PaymentStatus.SETTLEMENT_DECLINED)
     payment.psp_transaction_id = txn.id
-    _remember_card(payment, txn)
+    remember_card(payment, txn)
     advice = (txn.decline or DeclineInfo(kind="settlement", code="")).advice()
     payment.decline_code = advice.code
     payment.decline_category = advice.category
@@ -358,7 +381,7 @@ def _record_success(session: Session, ctx: Context, payment: Payment, txn: PspTr
     payment.psp_transaction_id = txn.id
     payment.decline_code = payment.decline_message = payment.decline_next_step = None
     payment.decline_category = None
-    _remember_card(payment, txn)
+    remember_card(payment, txn)
     amount = Money(payment.amount_minor, payment.currency)
     add_event(session, ctx, payment, EventKind.SALE_SUCCEEDED, psp_reference=txn.id)
     customer = session.get(Customer, payment.customer_id)
@@ -394,6 +417,9 @@ def _record_success(session: Session, ctx: Context, payment: Payment, txn: PspTr
             payment_id=payment.id,
             detail={"credit": plan.credit.to_decimal_str()},
         )
+    # a payment for named invoices that left one owed opens a partial case; one that
+    # paid the rest ends it (from the ledger in memory: no statement unless one does)
+    partial_cases.after_allocation(session, ctx, payment, before=invoices, ledger=ledger)
     link = link_of(session, payment.id)
     if link is not None and link.used_at is None:
         link.used_at = now
@@ -408,6 +434,7 @@ def _record_success(session: Session, ctx: Context, payment: Payment, txn: PspTr
         # its lock (apply_transaction returns before it for one already successful).
         first_of_kind=True,
         invoices_by_ref=invoices_by_ref,
+        ledger=ledger,
     )
     audit.record(
         session,

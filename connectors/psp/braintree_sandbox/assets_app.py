@@ -16,7 +16,12 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from .cards import ONLY_TEST_CARDS_MESSAGE, describe_test_card
+from .cards import (
+    ONLY_TEST_CARDS_MESSAGE,
+    cvv_response_code,
+    describe_test_card,
+    postal_code_response_code,
+)
 from .client_token import fingerprint_is_valid
 from .gateway_app import SANDBOX_HEADER
 from .processing import Processor
@@ -147,12 +152,20 @@ def _tokenize_card(data: dict[str, Any], processor: Processor) -> Any:
     cvv_length = 4 if card.card_type == "American Express" else 3
     if not (cvv.isdigit() and len(cvv) == cvv_length):
         return _error(422, "invalid_cvv", f"Security code must be {cvv_length} digits.")
+    # Only the check's one-letter answer is kept with the card, never the CVV.
+    cvv_answer = cvv_response_code(cvv)
     del cvv
     if postal_code is not None and not str(postal_code).strip():
         return _error(422, "invalid_postal_code", "Postal code is required.")
     month = f"{int(expiry.group(1)):02d}"
     year = expiry.group(2) if len(expiry.group(2)) == 4 else "20" + expiry.group(2)
-    card = dataclasses.replace(card, expiration_month=month, expiration_year=year)
+    card = dataclasses.replace(
+        card,
+        expiration_month=month,
+        expiration_year=year,
+        cvv_response_code=cvv_answer,
+        avs_postal_code_response_code=postal_code_response_code(postal_code),
+    )
     nonce = processor.issue_nonce(card)
     details = {
         "cardType": card.card_type,

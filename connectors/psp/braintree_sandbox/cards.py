@@ -8,9 +8,11 @@ number cannot be typed into a demo. The fake nonces live in ``nonces.py``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 #: What a payment method does when charged. ``gateway_rejected_fraud`` and
 #: ``luhn_invalid`` come from fake nonces (see ``nonces.py``); ``dispute`` is the
@@ -52,9 +54,36 @@ TEST_CARD_OUTCOMES: dict[str, Outcome] = {
 ONLY_TEST_CARDS_MESSAGE = "Only Braintree test card numbers are accepted by the development sandbox"
 
 
+#: "Not provided": the answer to a check that had nothing to check (braintree_python
+#: tests/integration/test_credit_card.py asserts cvv_response_code and avs_postal_code_
+#: response_code "I" for a card verified without a CVV or billing postal code).
+NOT_PROVIDED = "I"
+
+
+def cvv_response_code(cvv: str) -> str:
+    """The CVV answer Braintree's sandbox gives for a test CVV (Braintree docs "Testing >
+    AVS and CVV/CID responses": 200 does not match, 201 is not verified, 301 the issuer
+    does not participate, any other value matches; braintree_python tests/integration/
+    test_transaction.py charges with CVV "200" for a CVV rejection and "301" for "S")."""
+    if not cvv:
+        return NOT_PROVIDED
+    return {"200": "N", "201": "U", "301": "S"}.get(cvv, "M")
+
+
+def postal_code_response_code(postal_code: str | None) -> str:
+    """The AVS postal code answer for a test billing postal code (same docs: 20000 does
+    not match, 20001 is not verified, any other value matches; test_transaction.py
+    sends postal code "20000" with CVV "200" for an AVS-and-CVV rejection)."""
+    text = str(postal_code or "").strip()
+    if not text:
+        return NOT_PROVIDED
+    return {"20000": "N", "20001": "U"}.get(text, "M")
+
+
 @dataclass(frozen=True)
 class CardDetails:
-    """What the sandbox keeps about a card: never the full number, never the CVV."""
+    """What the sandbox keeps about a card: never the full number, never the CVV (only
+    the answer its check gave)."""
 
     bin: str
     last_4: str
@@ -62,6 +91,8 @@ class CardDetails:
     expiration_month: str
     expiration_year: str
     outcome: Outcome = "approve"
+    cvv_response_code: str = NOT_PROVIDED
+    avs_postal_code_response_code: str = NOT_PROVIDED
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -71,6 +102,8 @@ class CardDetails:
             "expiration_month": self.expiration_month,
             "expiration_year": self.expiration_year,
             "outcome": self.outcome,
+            "cvv_response_code": self.cvv_response_code,
+            "avs_postal_code_response_code": self.avs_postal_code_response_code,
         }
 
     @classmethod
@@ -85,6 +118,8 @@ class CardDetails:
             expiration_month=data["expiration_month"],
             expiration_year=data["expiration_year"],
             outcome=outcome,  # type: ignore[arg-type]
+            cvv_response_code=data.get("cvv_response_code", NOT_PROVIDED),
+            avs_postal_code_response_code=data.get("avs_postal_code_response_code", NOT_PROVIDED),
         )
 
 
@@ -202,3 +237,41 @@ def refund_decline_note(amount: Decimal) -> str | None:
 def _response(status: str, code: int) -> Authorization:
     text, response_type = PROCESSOR_RESPONSES.get(code, ("Processor Declined", "soft_declined"))
     return Authorization(status, code, text, response_type)
+
+
+def card_fingerprint(merchant_id: str, card: CardDetails) -> str:
+    """The card's ``unique_number_identifier``: the same for every use of one card number
+    within a merchant's gateway (Braintree docs, Credit Card response object), 32 word
+    characters (braintree_python tests/integration/test_credit_card.py). The sandbox never
+    keeps the number, so it is derived from BIN, last 4 and brand, which tell the
+    published test cards apart; keyed by the merchant, as Braintree's is per merchant."""
+    identity = f"{card.bin}:{card.last_4}:{card.card_type}".encode()
+    return hmac.new(merchant_id.encode(), identity, hashlib.sha256).hexdigest()[:32]
+
+
+def card_checks(card: CardDetails, params: dict[str, Any], transaction_id: str) -> dict[str, Any]:
+    """The AVS/CVV answers and risk data of a sale with ``card``.
+
+    ``cvv_response_code`` and ``avs_postal_code_response_code`` are those of the test
+    values the card was tokenized with (see :func:`cvv_response_code`); no street address
+    is collected by the hosted fields, so its answer is "I". ``risk_data`` is sent, as by a
+    merchant with Braintree's fraud tools, when the sale carries ``device_data`` (braintree_
+    python tests/integration/test_transaction.py::test_sale_returns_risk_data sends
+    ``device_data`` and reads ``risk_data.id`` and ``decision``): "Decline" for the fraud
+    nonce (gateway rejected for fraud), "Approve" otherwise. No documented test value
+    gives "Review", so the sandbox never does."""
+    checks: dict[str, Any] = {
+        "cvv_response_code": card.cvv_response_code,
+        "avs_postal_code_response_code": card.avs_postal_code_response_code,
+        "avs_street_address_response_code": NOT_PROVIDED,
+        "avs_error_response_code": None,
+    }
+    if params.get("device_data"):
+        decision = "Decline" if card.outcome == "gateway_rejected_fraud" else "Approve"
+        checks["risk_data"] = {
+            "id": "risk_" + transaction_id,
+            "decision": decision,
+            "device_data_captured": True,
+            "fraud_service_provider": "fraud_protection",
+        }
+    return checks

@@ -46,8 +46,13 @@ def transaction_fields(transaction: dict[str, Any], state: SandboxState) -> dict
             "card_type": card["card_type"],
             "expiration_month": card["expiration_month"],
             "expiration_year": card["expiration_year"],
+            "unique_number_identifier": card.get("unique_number_identifier"),
             "token": None,
         },
+        "cvv_response_code": transaction.get("cvv_response_code"),
+        "avs_postal_code_response_code": transaction.get("avs_postal_code_response_code"),
+        "avs_street_address_response_code": transaction.get("avs_street_address_response_code"),
+        "avs_error_response_code": transaction.get("avs_error_response_code"),
         "refund_ids": Items("item", transaction["refund_ids"]),
         "refunded_transaction_id": transaction["refunded_transaction_id"],
         "settlement_batch_id": transaction.get("settlement_batch_id"),
@@ -59,6 +64,8 @@ def transaction_fields(transaction: dict[str, Any], state: SandboxState) -> dict
             ],
         ),
         "disputes": Items("dispute", [dispute_fields(d, state) for d in disputes]),
+        # Only when the sale had it: the SDK builds RiskData from whatever is present.
+        **({"risk_data": transaction["risk_data"]} if transaction.get("risk_data") else {}),
     }
 
 

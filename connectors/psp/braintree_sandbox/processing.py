@@ -7,13 +7,22 @@ settlement in ``settlement``, disputes in ``disputes``. Error codes are Braintre
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from .amounts import money, parse_amount
-from .cards import CardDetails, authorize, refund_authorization, refund_decline_note
+from .cards import (
+    NOT_PROVIDED,
+    CardDetails,
+    authorize,
+    card_checks,
+    card_fingerprint,
+    refund_authorization,
+    refund_decline_note,
+)
 from .disputes import Disputes
 from .nonces import CONSUMED_NONCE, FAKE_NONCES
 from .records import fail, find_transaction, move
@@ -147,6 +156,7 @@ class Processor:
                 processor_response_text=outcome.text,
                 processor_response_type=outcome.response_type,
                 gateway_rejection_reason=outcome.gateway_rejection_reason,
+                **card_checks(card, params, transaction["id"]),
             )
             if status == "submitted_for_settlement":
                 move(transaction, "authorized")
@@ -167,7 +177,10 @@ class Processor:
             record = self.state.vault.get(token)
             if record is None:
                 raise fail("91518", "payment_method_token", "Payment method token is invalid.")
-            return CardDetails.from_dict(record)
+            # A card on file is charged without its CVV (it is never stored): "I".
+            return dataclasses.replace(
+                CardDetails.from_dict(record), cvv_response_code=NOT_PROVIDED
+            )
         raise fail("91508", "base", "Cannot determine payment method.")
 
     def _new_transaction(
@@ -181,7 +194,9 @@ class Processor:
     ) -> dict[str, Any]:
         stamp = now_timestamp()
         card_fields = card.to_dict()
-        card_fields.pop("outcome")
+        for internal in ("outcome", "cvv_response_code", "avs_postal_code_response_code"):
+            card_fields.pop(internal)
+        card_fields["unique_number_identifier"] = card_fingerprint(self.merchant_id, card)
         transaction: dict[str, Any] = {
             "id": self.state.unique_id(self.state.transactions),
             "type": kind,
