@@ -1,6 +1,6 @@
 """The supervisor's approvals page: four-eyes requests waiting for a decision (an agent's
 refund above the limit, a manual payment, a write-off or adjustment), approved or
-refused with a note.
+refused with a note; an approved refund the card's bank declined retried or closed.
 
 Entry points only: each view calls ``crm_pay.services.approvals``, which holds every
 rule (supervisors and admins only, never one's own request, expiry, exactly once).
@@ -125,3 +125,24 @@ def refuse(approval_id: str) -> Response:
     words = _KIND_WORDS.get(view["kind"], view["kind"])
     flash(f"{words} of {view['currency']} {view['amount']} refused; nothing moved.", "notice")
     return _back()
+
+
+@bp.post("/approvals/<approval_id>/close")
+def close(approval_id: str) -> Response:
+    """End an approved refund the bank declined; moves nothing (no step-up needed)."""
+    try:
+        view = approvals.close(
+            get_context(),
+            approval_id,
+            principal=signed_in_principal(),
+            note=request.form.get("note", ""),
+        )
+    except CrmPayError as exc:
+        flash(f"Not closed: {exc.message}", "warning")
+        return _back()
+    flash(
+        f"Refund of {view['currency']} {view['amount']} for {view['customer']} closed; "
+        "nothing was refunded. Give the money back another way if it is still owed.",
+        "notice",
+    )
+    return redirect(url_for(".approvals_page", state="closed"))  # type: ignore[return-value]

@@ -32,7 +32,12 @@ from crm_pay.services.access import (
     revoke_api_key,
 )
 from crm_pay.services.audit import entries, verify
-from crm_pay.services.crm_settings import list_connectors, sync_status, test_connector
+from crm_pay.services.crm_settings import (
+    enable_connector,
+    list_connectors,
+    sync_status,
+    test_connector,
+)
 from crm_pay.services.janitor import run_janitor
 from crm_pay.services.outbox import outbox_summary, replay
 from crm_pay.services.reconciliation import day_range, parse_day
@@ -283,6 +288,27 @@ def connectors_test(name: str) -> None:
         click.echo(f"{'ok  ' if ok else 'FAIL'} {check}: {detail}")
     if not report.ok:
         sys.exit(1)
+
+
+@connectors_group.command("enable")
+@click.argument("name")
+@click.option(
+    "--override-reason",
+    default=None,
+    help="Enable without a passing test connection; the reason is kept in the audit log.",
+)
+def connectors_enable(name: str, override_reason: str | None) -> None:
+    """Enable NAME (any other connector is disabled), through the same gate as the admin
+    console: after a passing `crm-pay connectors test NAME`, or with --override-reason."""
+    with app_context():
+        try:
+            enable_connector(command_context(), name, actor="cli", override_reason=override_reason)
+        except CrmPayError as exc:
+            fail(exc)
+    click.echo(
+        f"connector {name} enabled"
+        + (" without a passing test (reason audited)" if override_reason else "")
+    )
 
 
 @cli.group("vault", help="Keys and secrets.")

@@ -34,6 +34,16 @@ Why this shape (docs/runbooks/production.md says the same to operators):
   worker before it serves: pay-link tokens, receipt-portal and launch links become
   ``[redacted]``, card numbers are masked, in the request line and the referrer alike.
 
+- **Metrics summed over the processes.** A scrape of ``{prefix}/metrics`` reaches one
+  worker, so each run gets a directory of prometheus-client's multiprocess files
+  (:mod:`crm_pay.serve_metrics`): a fresh one under the system's temporary directory,
+  removed when the server stops, or the operator's ``PROMETHEUS_MULTIPROC_DIR``, emptied
+  of its ``*.db`` files at start (prometheus-client requires a clean directory per run)
+  and left in place. It is set before the app is built, so every worker counts into it
+  and whichever answers a scrape reports the sum; gunicorn's ``child_exit`` hook marks a
+  worker that exits as dead (``multiprocess.mark_process_dead``), so its ``live*``
+  gauges leave the sum while its counters stay counted.
+
 The app is built once in the master to check the configuration (a wrong setting fails
 here, with its message, instead of in every worker), then again in each worker after the
 fork: no database connection, Redis client or thread is shared across a fork.
@@ -44,16 +54,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+from prometheus_client import multiprocess
 from werkzeug.utils import import_string
 
 from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError
 from crm_pay.logging_filters import install_server_log_filters
+from crm_pay.serve_metrics import summed_metrics
 
 __all__ = ["ServeSettings", "check_settings", "serve", "websocket_only"]
 
@@ -180,6 +193,11 @@ def _gunicorn_options(
         # before the first request is read.
         install_server_log_filters(prefix)
 
+    def child_exit(_server: Any, worker: Any) -> None:
+        # In the master, for a worker that exited (stopped, restarted or killed): its
+        # live gauges leave the sum; its counters stay, they were counted.
+        multiprocess.mark_process_dead(worker.pid)
+
     return {
         "bind": list(bind),
         "workers": settings.workers,
@@ -193,6 +211,7 @@ def _gunicorn_options(
         "loglevel": log_level,
         "proc_name": "crm-pay",
         "post_worker_init": post_worker_init,
+        "child_exit": child_exit,
         # gunicorn's runtime control socket (one fixed path per user by default: two
         # servers on a host would fight over it) is not part of crm-pay's operations.
         "control_socket_disable": True,
@@ -275,13 +294,43 @@ def serve(
     factory: str,
 ) -> None:
     build = _factory(factory)
+    with summed_metrics() as metrics_dir:
+        _run(
+            build,
+            metrics_dir,
+            bind=bind,
+            workers=workers,
+            threads=threads,
+            timeout=timeout,
+            graceful_timeout=graceful_timeout,
+            keepalive=keepalive,
+            access_log=access_log,
+            log_level=log_level,
+        )
+
+
+def _run(
+    build: Callable[[], Flask],
+    metrics_dir: Path,
+    *,
+    bind: tuple[str, ...],
+    workers: int,
+    threads: int,
+    timeout: int,
+    graceful_timeout: int,
+    keepalive: int,
+    access_log: bool,
+    log_level: str,
+) -> None:
     try:
         app = build()
     except CrmPayError as exc:
         raise click.ClickException(exc.message) from exc
     settings = settings_of(app, workers)
-    # The check's app must not leave pooled connections for the workers to inherit.
+    # The check's app must not leave pooled connections for the workers to inherit,
+    # nor live gauges in the sum: the master serves nothing.
     get_context(app).db.dispose()
+    multiprocess.mark_process_dead(os.getpid(), str(metrics_dir))
     for warning in check_settings(settings):
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     polling = workers == 1
@@ -289,7 +338,8 @@ def serve(
     click.echo(
         f"crm-pay serve: {workers} process(es) x {threads} threads on {', '.join(bind)}; "
         f"Socket.IO {'polling and WebSocket' if polling else 'WebSocket only'}"
-        + (f"; live status through {_queue_name(queue)}" if queue else ""),
+        + (f"; live status through {_queue_name(queue)}" if queue else "")
+        + f"; metrics summed in {metrics_dir}",
         err=True,
     )
     options = _gunicorn_options(

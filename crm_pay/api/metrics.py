@@ -11,10 +11,11 @@ Two kinds of figures (docs/metrics.md lists them):
   topic, dead letters, janitor backlog, webhook failures, failing CRM deliveries. Every
   web process answers the same.
 - **Counted where the calls happen**: PSP call latency (a histogram, timed at the PSP
-  adapter proxy) and CRM call failures by connector (at the CRM proxy). With
-  ``PROMETHEUS_MULTIPROC_DIR`` set for ``crm-pay serve`` (prometheus-client's
-  multiprocess mode) every process writes them there and any process answers with the
-  sum; without it each process reports its own calls only.
+  adapter proxy), CRM calls and failures by connector (at the CRM proxy), and the
+  processes counting (a gauge, ``livesum``). In prometheus-client's multiprocess mode
+  (``PROMETHEUS_MULTIPROC_DIR``, which ``crm-pay serve`` sets to a directory of each
+  run's own) every process writes them there and any process answers with the sum,
+  collected with ``MultiProcessCollector``; otherwise each process reports its own.
 
 The metrics live in a registry of this app's own, never prometheus-client's global
 default one: crm-pay is embedded in a host app whose metrics are the host's business.
@@ -35,6 +36,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     values,
@@ -194,6 +196,17 @@ class CrmPayMetrics:
             ["connector", "method"],
             registry=own,
         )
+        # "livesum": each process sets 1, the scrape sums the processes alive (a worker
+        # that exits is marked dead by crm-pay serve and leaves the sum). The one
+        # in-process gauge; the database gauges are read at scrape time, never written
+        # to the files (there every process would add its own copy of one figure).
+        self.processes = Gauge(
+            "crm_pay_processes",
+            "Processes of this app counting these metrics (crm-pay serve's live workers)",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.processes.set(1)
         if own is None:
             self.registry.register(_OursFromFiles())
         self.registry.register(_DatabaseFigures(ctx))

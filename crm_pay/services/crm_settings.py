@@ -1,42 +1,36 @@
-"""CRM connectors configured by an admin: settings, vault-encrypted secrets and field
-mapping, versioned; at most one enabled. Adapters are built by the wiring code from a
-registry of kinds it places in ``ctx.crm_kinds``."""
+"""CRM connectors configured by an admin (settings, vault-encrypted secrets, mapping;
+versioned), built from ``ctx.crm_kinds``; at most one enabled, through one gate for all
+callers (:func:`enable_connector`). Save checks: :mod:`.crm_connector_checks`."""
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import json
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from crm_pay.domain.errors import ConfigurationError, CrmPayError, NotFound, ValidationError
-from crm_pay.domain.plain_text import readable_error
-from crm_pay.persistence.db import as_utc
-from crm_pay.persistence.models import (
-    CrmConnectorRow,
-    CrmConnectorTest,
-    CrmConnectorVersion,
-    Customer,
-    OutboxMessage,
-)
+from crm_pay.domain.errors import ConfigurationError, NotFound, ValidationError
+from crm_pay.persistence.models import CrmConnectorRow, CrmConnectorTest, CrmConnectorVersion
 from crm_pay.ports import ConnectionReport, CrmConnector
 from vault.pan import redact
 
 from . import audit, inbound
 from .context import Context
+from .crm_connector_checks import (
+    ConnectorKind,
+    check_connector_input,
+    dry_build,
+    takes_refresh_hook,
+)
+from .crm_sync_status import crm_down_message, stale_customer_notice, sync_status
 from .outbox import retry_now
 
 __all__ = [
     "ConnectorKind",
     "save_connector",
     "enable_connector",
-    "enable_after_test",
     "OVERRIDE_REASON_MIN",
     "disable_connector",
     "connector_view",
@@ -56,23 +50,8 @@ _NAME = re.compile(r"[a-z][a-z0-9_-]{1,59}")
 OVERRIDE_REASON_MIN = 10
 
 
-@dataclass(frozen=True)
-class ConnectorKind:
-    """What the admin form needs to know about a kind of CRM, and how to build one."""
-
-    kind: str
-    label: str
-    factory: Any  # (settings, secrets, mapping) -> CrmConnector
-    settings_fields: tuple[dict[str, Any], ...] = ()
-    secret_fields: tuple[dict[str, Any], ...] = ()
-    default_mapping: dict[str, str] = field(default_factory=dict)
-    # (settings) -> None, raising ConfigurationError: e.g. the outbound URL policy.
-    check_settings: Any = None
-
-
 def _kinds(ctx: Context) -> dict[str, ConnectorKind]:
-    kinds: dict[str, ConnectorKind] = ctx.crm_kinds
-    return kinds
+    return ctx.crm_kinds  # kind -> ConnectorKind, filled by the wiring
 
 
 def _kind(ctx: Context, kind: str) -> ConnectorKind:
@@ -111,26 +90,7 @@ def save_connector(
     if not _NAME.fullmatch(name or ""):
         raise ValidationError("name: 2-60 lower-case letters, digits, '-' or '_'")
     spec = _kind(ctx, kind)
-    required = [f["name"] for f in spec.settings_fields if f.get("required")]
-    missing = [n for n in required if not str(settings.get(n, "")).strip()]
-    if missing:
-        raise ValidationError(f"required setting(s) missing: {', '.join(missing)}")
-    allowed = {f["name"] for f in spec.settings_fields}
-    unknown = set(settings) - allowed
-    if unknown:
-        raise ValidationError(f"unknown setting(s) for {kind}: {', '.join(sorted(unknown))}")
-    for group, values in (("setting", settings), ("field mapping", mapping or {})):
-        for key, value in values.items():
-            inbound.refuse_card_number(
-                f"{key} {value}", what=f"{group} {key!r}", code="card_number_in_setting"
-            )
-    _check_choices(spec, settings)
-    _check_mapping_keys(spec, mapping or {})
-    if spec.check_settings is not None:
-        try:  # refused on save, not first at the next delivery
-            spec.check_settings(settings)
-        except ConfigurationError as exc:
-            raise ValidationError(exc.message) from None
+    check_connector_input(spec, settings, mapping or {})
     now = ctx.now()
     with ctx.db.transaction() as s:
         row = s.scalars(
@@ -159,7 +119,7 @@ def save_connector(
         full_mapping = {**spec.default_mapping, **(mapping or {})}
         # The connector checks its own values (types, enums, mapping names) the way it
         # will when it is built for an agent: a typo is refused here, not at screen-pop.
-        _dry_build(spec, settings, merged, full_mapping)
+        dry_build(spec, settings, merged, full_mapping)
         row.settings = {k: str(v) for k, v in settings.items()}
         row.mapping = full_mapping
         row.secrets = ctx.keyring.encrypt_text(json.dumps(merged), context=_secret_ctx(name))
@@ -195,64 +155,12 @@ def save_connector(
     return view
 
 
-def _check_choices(spec: ConnectorKind, settings: dict[str, str]) -> None:
-    for f in spec.settings_fields:
-        choices = tuple(f.get("choices") or ())
-        value = str(settings.get(f["name"], "")).strip()
-        if choices and value and value not in choices:
-            label = f.get("label") or f["name"]
-            raise ValidationError(
-                f"setting {f['name']!r} ({label}) is {value!r}; use one of: {', '.join(choices)}"
-            )
-
-
-def _check_mapping_keys(spec: ConnectorKind, mapping: dict[str, str]) -> None:
-    """Mapping keys are the kind's own (its default mapping); anything else is a typo."""
-    known = sorted(spec.default_mapping)
-    unknown = sorted(set(mapping) - set(known))
-    if not unknown:
-        return
-    if not known:
-        raise ValidationError(
-            f"the {spec.label} connector takes no field mapping; remove: {', '.join(unknown)}"
-        )
-    hints = []
-    guessed = True
-    for key in unknown:
-        close = difflib.get_close_matches(key, known, n=1)
-        hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
-        guessed = guessed and bool(close)
-    # The whole list only when a key looks like none of them.
-    listed = "" if guessed else f"; known keys: {', '.join(known)}"
-    raise ValidationError(
-        f"unknown field mapping key(s) for {spec.label}: {', '.join(hints)}{listed}"
-    )
-
-
-def _dry_build(
-    spec: ConnectorKind, settings: dict[str, str], secrets: dict[str, str], mapping: dict[str, str]
-) -> None:
-    """Build the adapter without using it (no network call) and close it again."""
-    # A dry build never refreshes a token; a factory that needs the hook gets a no-op.
-    extra = {"on_refresh_token": lambda token: None} if _takes_refresh_hook(spec) else {}
-    try:
-        adapter = spec.factory(dict(settings), dict(secrets), dict(mapping), **extra)
-    except ConfigurationError as exc:
-        raise ValidationError(f"{spec.label} refused these settings: {exc.message}") from None
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValidationError(f"{spec.label} refused these settings: {exc}") from None
-    closer = getattr(adapter, "close", None)
-    if callable(closer):
-        closer()
-
-
 def _set_enabled(
     ctx: Context,
     name: str,
     enabled: bool,
     actor: str,
     *,
-    gate: bool = False,
     override_reason: str | None = None,
 ) -> dict[str, Any]:
     with ctx.db.transaction() as s:
@@ -261,7 +169,7 @@ def _set_enabled(
         ).first()
         if row is None:
             raise NotFound(f"no connector {name!r}")
-        if gate and enabled and row.last_test_ok is not True:
+        if enabled and row.last_test_ok is not True:
             if override_reason is None:
                 raise ValidationError(
                     f"connector {name} has no passing Test connection for its current "
@@ -311,21 +219,14 @@ def _set_enabled(
         return _view(ctx, row, _read_secrets(ctx, row))
 
 
-def enable_connector(ctx: Context, name: str, *, actor: str) -> dict[str, Any]:
-    """Enable ``name`` as it is (set-up code and tests). The admin console goes through
-    :func:`enable_after_test`."""
-    view = _set_enabled(ctx, name, True, actor)
-    retry_now(ctx, "crm.")  # the backlog goes to the newly enabled CRM at once
-    return view
-
-
-def enable_after_test(
+def enable_connector(
     ctx: Context, name: str, *, actor: str, override_reason: str | None = None
 ) -> dict[str, Any]:
-    """Enable ``name`` only if its last Test connection passed on the settings in force
-    (a save clears it). Without one, ``override_reason`` (at least
-    ``OVERRIDE_REASON_MIN`` characters) enables it anyway, audited as
-    ``connector.enable_override`` with the reason."""
+    """Enable ``name``, the one way a connector is enabled: only if its last Test
+    connection passed on the settings in force (a save clears it). Without one,
+    ``override_reason`` (at least ``OVERRIDE_REASON_MIN`` characters) enables it
+    anyway, audited as ``connector.enable_override`` with the reason. Enabling one
+    disables the others; the CRM backlog is retried at once."""
     if override_reason is not None:
         override_reason = " ".join(override_reason.split())
         if len(override_reason) < OVERRIDE_REASON_MIN:
@@ -339,8 +240,8 @@ def enable_after_test(
         inbound.refuse_card_number(
             override_reason, what="the override reason", code="card_number_in_reason"
         )
-    view = _set_enabled(ctx, name, True, actor, gate=True, override_reason=override_reason)
-    retry_now(ctx, "crm.")
+    view = _set_enabled(ctx, name, True, actor, override_reason=override_reason)
+    retry_now(ctx, "crm.")  # the backlog goes to the newly enabled CRM at once
     return view
 
 
@@ -386,17 +287,10 @@ def list_connectors(ctx: Context) -> list[dict[str, Any]]:
         return [_view(ctx, r, _read_secrets(ctx, r)) for r in rows]
 
 
-def _takes_refresh_hook(spec: ConnectorKind) -> bool:
-    try:
-        return "on_refresh_token" in inspect.signature(spec.factory).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def build_adapter(ctx: Context, row: CrmConnectorRow) -> CrmConnector:
     spec = _kind(ctx, row.kind)
     extra: dict[str, Any] = {}
-    if _takes_refresh_hook(spec):
+    if takes_refresh_hook(spec):
         # OAuth CRMs (HubSpot) may rotate the refresh token: keep the new one, encrypted.
         extra["on_refresh_token"] = lambda token: store_refresh_token(ctx, row.name, token)
     try:
@@ -503,91 +397,3 @@ def _plain(exc: Exception) -> str:
     crm_message = getattr(exc, "crm_message", "")
     text = f"{exc}" + (f" (CRM said: {crm_message})" if crm_message else "")
     return text[:500]
-
-
-def sync_status(ctx: Context, *, dead_limit: int = 50) -> dict[str, Any]:
-    """Delivery to the CRM: counts by status, what is retrying, and dead letters with the
-    CRM's own error, newest first."""
-    with ctx.db.transaction() as s:
-        counts = dict(
-            s.execute(
-                select(OutboxMessage.status, func.count())
-                .where(OutboxMessage.topic.like("crm.%"))
-                .group_by(OutboxMessage.status)
-            ).all()
-        )
-        retrying = s.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(
-                OutboxMessage.topic.like("crm.%"),
-                OutboxMessage.status == "pending",
-                OutboxMessage.attempts > 0,
-            )
-        )
-        dead = s.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.topic.like("crm.%"), OutboxMessage.status == "dead")
-            .order_by(OutboxMessage.id.desc())
-            .limit(dead_limit)
-        ).all()
-        return {
-            "delivered": int(counts.get("sent", 0)),
-            "pending": int(counts.get("pending", 0)),
-            "retrying": int(retrying or 0),
-            "dead": int(counts.get("dead", 0)),
-            "dead_letters": [
-                {
-                    "id": m.id,
-                    "topic": m.topic,
-                    "key": m.ordering_key,
-                    "attempts": m.attempts,
-                    "error": readable_error(m.last_error),
-                    "created_at": m.created_at.isoformat(),
-                }
-                for m in dead
-            ],
-        }
-
-
-# An unchanged customer's copy is stamped at most once a minute (customers.py), so a
-# copy is "stale" only when older than that: then the CRM's answer was not used.
-_STALE_AFTER = timedelta(minutes=1, seconds=5)
-
-
-def _crm_label(ctx: Context) -> str:
-    with ctx.db.transaction() as s:
-        name = s.scalar(select(CrmConnectorRow.name).where(CrmConnectorRow.enabled))
-    return f"connector {name}" if name else f"default CRM {ctx.config.crm}"
-
-
-def stale_customer_notice(ctx: Context, crm_ref: str, *, since: datetime) -> str | None:
-    """What an agent's customer page says when it was built from crm-pay's own copy
-    because the CRM did not answer (down, timed out, or its connector misconfigured):
-    None when the copy was refreshed from the CRM for this page."""
-    with ctx.db.transaction() as s:
-        synced = as_utc(s.scalar(select(Customer.synced_at).where(Customer.crm_ref == crm_ref)))
-    if synced is None or synced >= since - _STALE_AFTER:
-        return None
-    return (
-        f"The CRM ({_crm_label(ctx)}) is not answering, so this is crm-pay's copy of the "
-        f"customer from {synced:%Y-%m-%d %H:%M} UTC: balance and invoices may have changed "
-        "since. You can still take a payment by this CRM id; it reaches the CRM when it is "
-        "back. An admin can see the connector's state in the admin console."
-    )
-
-
-def crm_down_message(ctx: Context, exc: CrmPayError) -> str:
-    """The agent's words for a customer the CRM could not give us and we have no copy of."""
-    why = (
-        "its connector is misconfigured"
-        if isinstance(exc, ConfigurationError)
-        else "it did not answer"
-    )
-    return (
-        f"The CRM ({_crm_label(ctx)}) cannot be reached: {why}. This customer is not in "
-        "crm-pay yet, so their balance and invoices cannot be shown and no payment can be "
-        "taken for them until the CRM answers. Customers opened before can still be "
-        "opened by their CRM id. Try again in a moment; an admin has the details in the "
-        "admin console."
-    )

@@ -13,8 +13,10 @@ settled it is refunded, fully or partly. A void refused because the batch settle
 sale meanwhile falls through to a refund under the same idempotency key. A refund the
 card's bank declines is recorded (``refund_failed``) and answered in plain words; nothing
 is booked. Agents may refund up to ``CRM_PAY_AGENT_REFUND_LIMIT``; above that it takes a
-supervisor (:mod:`.approvals` turns such a request into a four-eyes approval request and
-calls this once a supervisor approves it, under the approval's own idempotency scope).
+supervisor: with ``agent_limit`` given, an agent's refund above it raises
+:class:`ApprovalNeeded` before anything is recorded (:mod:`.approval_refunds` turns it
+into a four-eyes approval request and calls this once a supervisor approves it, under the
+approval's own idempotency scope).
 
 A refund may carry a ``reason`` (free text, screened for card numbers): it is kept on the
 ``refund_requested`` event, in the audit entry and in the CRM timeline note.
@@ -51,7 +53,13 @@ from .receipts import issue_receipt
 from .settlement import refresh_from_psp
 from .views import payment_view
 
-__all__ = ["refund_payment", "refund_request_key", "clean_reason", "REASON_MAX_LENGTH"]
+__all__ = [
+    "ApprovalNeeded",
+    "refund_payment",
+    "refund_request_key",
+    "clean_reason",
+    "REASON_MAX_LENGTH",
+]
 
 log = logging.getLogger("crm_pay.refunds")
 
@@ -62,6 +70,23 @@ _PSP_VOIDABLE = (PspTxnStatus.AUTHORIZED, PspTxnStatus.SUBMITTED_FOR_SETTLEMENT)
 _PSP_REFUNDABLE = (PspTxnStatus.SETTLING, PspTxnStatus.SETTLED)
 _MAX_REQUEST_KEY = 255
 REASON_MAX_LENGTH = 500
+
+
+class ApprovalNeeded(Forbidden):
+    """The one agent-limit rule: an agent's refund of ``amount`` is above ``limit`` (the
+    agent limit in the payment's currency), so it needs a supervisor. Raised before
+    anything is recorded or sent; :func:`crm_pay.services.approval_refunds.refund_or_request`
+    turns it into an approval request."""
+
+    code = "approval_needed"
+
+    def __init__(self, amount: Money, limit: Money) -> None:
+        super().__init__(
+            f"refunds above {limit.format()} need a supervisor's approval; nothing was "
+            "refunded. Send it with a reason and it is asked for"
+        )
+        self.amount = amount
+        self.limit = limit
 
 
 def clean_reason(reason: str | None, *, required: bool = False, what: str = "reason") -> str:
@@ -161,10 +186,7 @@ def refund_payment(
             )
         limit = Money.parse(agent_limit, payment.currency) if agent_limit is not None else None
         if limit is not None and not has_role(principal, "supervisor") and wanted > limit:
-            raise Forbidden(
-                f"refunds above {limit.format()} need a supervisor; POST /refunds (or the "
-                "console's refund panel) asks one for approval"
-            )
+            raise ApprovalNeeded(wanted, limit)  # nothing claimed, recorded or sent
         record = idempotency.find_record(s, scope, idempotency_key)
         if record is not None:
             idempotency.check_same_request(record, request_hash)
