@@ -12,7 +12,7 @@ token (checked app-wide by ``agent_ui.auth``).
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
@@ -29,12 +29,11 @@ from crm_pay.api.routes_cases import case_filter, parse_when
 from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError, NotFound, ValidationError
 from crm_pay.services import (
+    case_links,
     case_views,
     cases,
     credits,
     janitor,
-    notifications,
-    payments,
     reconciliation,
 )
 from crm_pay.services.access import Principal
@@ -205,6 +204,8 @@ def case(case_id: int) -> tuple[str, int]:
         supervisors=case_views.supervisors(ctx),
         me=_principal(),
         now=ctx.now().strftime("%Y-%m-%dT%H:%M"),
+        # one Release / Decline decision per drawn page (agent_ui/supervisor_fraud.py)
+        decision_key=uuid.uuid4().hex,
     )
     return html, 200
 
@@ -280,50 +281,26 @@ def case_apply_credit(case_id: int) -> Response:
 
 @bp.post("/cases/<int:case_id>/send-link")
 def case_send_link(case_id: int) -> Response:
-    """A new pay link to the case's customer: the payment's own link while it can still
-    be paid, else a new payment of the same amount (one per opening of the case)."""
-    ctx = get_context()
+    """A new pay link to the case's customer (``crm_pay.services.case_links``): the
+    payment's own link while it can still be paid, else a new payment of the same
+    amount; for a partial case, a payment of what is still owed, and the case resolves."""
     channel = request.form.get("channel", "")
-    principal = _principal()
     try:
-        view = case_views.case_page(ctx, _case_id(case_id))
-        payment, customer = view["payment"], view["customer"]
-        if payment is None or customer is None:
-            raise ValidationError("this case concerns no customer's payment; no link was sent")
-        if channel not in ("email", "sms"):
-            raise ValidationError("choose email or SMS for the link")
-        target = payment["id"]
-        if (payments.get_payment(ctx, target, resolve=False).get("pay_link") or {}).get(
-            "state"
-        ) != "open":
-            key = f"case-{case_id}-new-link-{view['reopened']}"
-            command = payments.CreatePayment(
-                crm_ref=customer["crm_ref"],
-                amount=payment["amount_decimal"],
-                currency=payment["currency"],
-                channel="link",
-                description=f"New pay link for case #{case_id}",
-            )
-            created, _ = payments.create_payment(
-                ctx,
-                command,
-                actor=principal.actor,
-                idempotency_scope=f"user:{principal.id}",
-                idempotency_key=key,
-                request_hash=hashlib.sha256(key.encode()).hexdigest(),
-            )
-            target = created["id"]
-        notifications.send_pay_link(ctx, target, channel=channel, actor=principal.actor)
-        cases.add_note(
-            ctx,
-            case_id,
-            actor=principal.actor,
-            note=f"Pay link for payment {target} sent by {channel}.",
+        sent = case_links.send_case_link(
+            get_context(), _case_id(case_id), channel=channel, principal=_principal()
         )
     except CrmPayError as exc:
         flash(f"No link was sent: {exc.message}", "warning")
+        return _to_case(case_id)
+    rest = sent["rest"]
+    if rest is None:
+        flash(f"Pay link for payment {sent['payment_id']} sent by {channel}.", "notice")
     else:
-        flash(f"Pay link for payment {target} sent by {channel}.", "notice")
+        flash(
+            f"Pay link for the rest ({rest['total']} {rest['currency']}, payment "
+            f"{sent['payment_id']}) sent by {channel}; the case is resolved.",
+            "notice",
+        )
     return _to_case(case_id)
 
 

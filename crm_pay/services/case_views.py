@@ -35,6 +35,8 @@ from vault import pan
 from .cases import RESOLUTIONS, STATES, UNRESOLVED
 from .context import Context
 from .customers import load_ledger
+from .partial_cases import KIND as PARTIAL
+from .partial_cases import rest_owed
 
 __all__ = ["QUEUE_STATES", "CaseFilter", "case_page", "case_queue", "supervisors"]
 
@@ -145,6 +147,8 @@ def case_page(ctx: Context, case_id: int) -> dict[str, Any]:
             ],
             # "apply the credit to an invoice": the credit and what is still owed
             "credit_to_apply": _credit_to_apply(s, case, customer),
+            # "a pay link for the rest": what a partial case's invoices still owe now
+            "rest_to_pay": _rest_to_pay(s, case, customer),
             "history": [_event_fields(case, e) for e in history],
             "customer": _customer_fields(customer),
             "payment": _payment_fields(payment),
@@ -216,6 +220,13 @@ def _credit_to_apply(
             for inv in ledger.open_invoices()
         ],
     }
+
+
+def _rest_to_pay(session: Session, case: Case, customer: Customer | None) -> dict[str, Any] | None:
+    """For an unresolved partial case: what its invoices still owe (None otherwise)."""
+    if customer is None or case.kind != PARTIAL or case.status not in UNRESOLVED:
+        return None
+    return rest_owed(case, load_ledger(session, customer))
 
 
 def _customer_fields(customer: Customer | None) -> dict[str, Any] | None:

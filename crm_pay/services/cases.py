@@ -73,8 +73,10 @@ log = logging.getLogger("crm_pay.cases")
 CASE_KINDS = frozenset(
     {
         "failed",
-        # (no "partial": paying part of a balance is an ordinary payment, and a PSP that
-        # took less than asked opens "amount_mismatch")
+        # a payment for named invoices that left one of them owed (paid less than asked
+        # for; crm_pay.services.partial_cases). A payment on account opens none; a PSP
+        # that took another amount than asked opens "amount_mismatch"
+        "partial",
         "overpaid",
         "disputed",
         "amount_mismatch",
@@ -100,6 +102,9 @@ CASE_KINDS = frozenset(
         "pay_page_script_changed",
         # a Content-Security-Policy violation reported by a browser on the pay page
         "csp_violation",
+        # a payment held by the fraud rules: authorized, not captured, until a
+        # supervisor releases or declines it (crm_pay.services.fraud_review)
+        "fraud_review",
     }
 )
 
@@ -124,6 +129,7 @@ UNRESOLVED = ("open", "assigned")
 SLA_HOURS: dict[str, int] = {
     "failed": 24,
     "overpaid": 48,
+    "partial": 72,  # the receipt told the customer; most pay the rest on their own
     "disputed": 24,  # the PSP's reply-by date is days away; the first look is not
     "amount_mismatch": 24,
     "unknown_at_psp": 1,
@@ -141,6 +147,8 @@ SLA_HOURS: dict[str, int] = {
     "webhook_card_number": 1,
     "pay_page_script_changed": 1,
     "csp_violation": 4,
+    # the authorization expires at the bank after some days; the customer waits
+    "fraud_review": 4,
 }
 
 NOTE_MAX_LENGTH = 2000
@@ -153,13 +161,15 @@ class Resolution:
     """One way a case may end. ``closes``: nothing was to be done (state ``closed``,
     never reopened); ``tells_customer``: the customer is told (a case about a
     customer's payment queues :data:`CUSTOMER_UPDATE_TOPIC`); ``by_action``: only the
-    action that does it resolves with it (applying a credit books it, then resolves)."""
+    action that does it resolves with it (applying a credit books it, then resolves),
+    ``action`` says which, for the refusal of a supervisor who picks it by hand."""
 
     code: str
     label: str
     closes: bool = False
     tells_customer: bool = False
     by_action: bool = False
+    action: str = ""
 
 
 _NO_ACTION = Resolution("no_action", "Checked: nothing to do", closes=True)
@@ -181,10 +191,33 @@ RESOLUTIONS: dict[str, tuple[Resolution, ...]] = {
         Resolution("credit_kept", "Kept as credit on the account", tells_customer=True),
         # booked by crm_pay.services.credits.apply_case_credit, which resolves the case
         Resolution(
-            "credit_applied", "Credit applied to an invoice", tells_customer=True, by_action=True
+            "credit_applied",
+            "Credit applied to an invoice",
+            tells_customer=True,
+            by_action=True,
+            action="use Apply credit (POST /cases/<id>/apply-credit), which books it and "
+            "resolves the case",
         ),
         _REFUNDED,
         _NO_ACTION,
+    ),
+    # No message of its own: the receipt told the customer what is still owed, and a new
+    # link is a message itself (crm_pay.services.partial_cases)
+    "partial": (
+        Resolution(
+            "new_link_sent",
+            "Sent the customer a pay link for the rest",
+            by_action=True,
+            action="use Send the customer a pay link on the case page, which sends a link "
+            "for what is still owed and resolves the case",
+        ),
+        Resolution("arranged", "Arranged with the customer (say how in the note)"),
+        Resolution(
+            "paid_in_full",
+            "Paid in full by a later payment",
+            by_action=True,
+            action="a payment of what is still owed resolves the case by itself",
+        ),
     ),
     "disputed": (
         Resolution("dispute_accepted", "Accepted the dispute", tells_customer=True),
@@ -224,6 +257,23 @@ RESOLUTIONS: dict[str, tuple[Resolution, ...]] = {
     "csp_violation": (
         Resolution("policy_updated", "Policy or page corrected"),
         Resolution("browser_extension", "A browser extension, not our page", closes=True),
+    ),
+    # recorded by crm_pay.services.fraud_review, which submits or voids the payment
+    "fraud_review": (
+        Resolution(
+            "released",
+            "Released: submitted for settlement",
+            by_action=True,
+            action="use Release on the case page (POST /payments/{payment}/release), which "
+            "submits the payment for settlement and resolves the case",
+        ),
+        Resolution(
+            "declined",
+            "Declined: the authorization voided, the customer told",
+            by_action=True,
+            action="use Decline on the case page (POST /payments/{payment}/decline), which "
+            "voids the authorization and resolves the case",
+        ),
     ),
 }
 
@@ -398,9 +448,9 @@ def resolve(ctx: Context, case_id: int, *, actor: str, code: str, note: str) -> 
         chosen = next((r for r in RESOLUTIONS.get(kind, ()) if r.code == code), None)
         if chosen is not None and chosen.by_action:
             raise ValidationError(
-                f"{code!r} is what applying the credit records: use Apply credit (POST "
-                f"/cases/{case_id}/apply-credit), which books it and resolves the case. "
-                "The case was not resolved",
+                f"{code!r} is recorded by its action, not chosen: "
+                f"{chosen.action.replace('<id>', str(case_id))}. The "
+                "case was not resolved",
                 code="resolution_by_action",
             )
         return resolve_in(s, ctx, case_id, actor=actor, code=code, note=note)

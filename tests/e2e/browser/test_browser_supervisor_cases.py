@@ -69,7 +69,9 @@ def test_supervisor_opens_the_queue_notes_and_resolves_a_case(
     # -- the cause: the customer pays more than everything they owe
     agent = agent_context.new_page()
     sign_in(agent, demo.base, "/pay/agent/customers/CUST-0003")
-    payment_id = take_link_payment(agent, demo.base, "CUST-0003", invoices=(), amount="9000.00")
+    payment_id = take_link_payment(
+        agent, demo.base, "CUST-0003", invoices=(), amount="9000.00", above_balance=True
+    )
     _customer_pays(customer_context.new_page(), demo.pay_url_for(payment_id))
     agent.wait_for_selector("#live-panel #receipt-number")
 

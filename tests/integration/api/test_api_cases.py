@@ -156,7 +156,7 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(
         ),
         (post(client, "/cases/99999/notes", {"note": "x"}, supervisor), 404, "not_found"),
         (client.get(f"{API}/cases?state=sleeping", headers=supervisor), 422, "unknown_state"),
-        (client.get(f"{API}/cases?kind=partial", headers=supervisor), 422, "unknown_kind"),
+        (client.get(f"{API}/cases?kind=lost_in_post", headers=supervisor), 422, "unknown_kind"),
         (client.get(f"{API}/cases", headers=auth), 403, "forbidden"),  # an agent's key
     ]
     for resp, status, code in refused:

@@ -35,6 +35,7 @@ from connectors.psp.braintree_sandbox.webhooks import sign_notification
 from crm_pay.page_scripts import pay_page_scripts
 from crm_pay.persistence.models import Case, Payment, PaymentEventRow
 from crm_pay.ports import DeliveryFailed
+from crm_pay.services import fraud_rules
 from crm_pay.services.cases import CASE_KINDS, RESOLUTIONS
 from crm_pay.services.context import Context
 from crm_pay.services.janitor import run_janitor
@@ -109,6 +110,11 @@ def _refund_failed(w: World) -> None:
 def _overpaid(w: World) -> None:
     owed = balance(w.client, w.auth)
     paid(w.client, w.auth, f"{float(owed) + 25:.2f}")  # more than every open invoice
+
+
+def _partial(w: World) -> None:
+    # a pay link for INV-1004 (87.09 owed) that asks for and takes 40.00 of it
+    paid(w.client, w.auth, "40.00", allocations={"INV-1004": "40.00"})
 
 
 def _disputed(w: World) -> None:
@@ -289,9 +295,20 @@ def _csp_violation(w: World) -> None:
     assert resp.status_code == 204
 
 
+def _fraud_review(w: World) -> None:
+    # a fraud rule that holds every payment for review (crm_pay/services/fraud_screening.py)
+    hold_all = {"id": "all", "kind": "velocity", "scope": "customer", "max_payments": 0}
+    fraud_rules.save_rules(
+        w.ctx, [{**hold_all, "window_minutes": 60}], actor="admin", note="", based_on=0
+    )
+    _, p = create_link(w.client, w.auth, amount="33.00")
+    assert pay(w.client, p["pay_url"]).get_json()["status"] == "held"
+
+
 CAUSES: dict[str, Callable[[World], None]] = {
     "failed": _refund_failed,
     "overpaid": _overpaid,
+    "partial": _partial,
     "disputed": _disputed,
     "amount_mismatch": _amount_mismatch,
     "unknown_at_psp": _unknown_at_psp,
@@ -309,7 +326,11 @@ CAUSES: dict[str, Callable[[World], None]] = {
     "webhook_card_number": _webhook_card_number,
     "pay_page_script_changed": _pay_page_script_changed,
     "csp_violation": _csp_violation,
+    "fraud_review": _fraud_review,
 }
+# Kinds only an action of the case page resolves (no resolution picked by hand): the form
+# of that action and the resolution it records.
+BY_ACTION = {"fraud_review": ("release-payment", "released")}
 
 
 def test_every_kind_has_a_cause_and_resolutions() -> None:
@@ -346,12 +367,25 @@ def test_each_kind_opens_by_its_cause_and_is_resolved_in_the_console(
     queue = sup.get(f"/pay/supervisor/?kind={kind}").text
     assert f'data-case="{case_id}"' in queue
     page = sup.get(f"/pay/supervisor/cases/{case_id}")
-    assert page.status_code == 200 and 'id="resolve-form"' in page.text
-    code = RESOLUTIONS[kind][0]
-    resp = sup.post(
-        f"/pay/supervisor/cases/{case_id}/resolve",
-        data={"csrf_token": csrf_of(page.text), "code": code.code, "note": "dealt with"},
-    )
+    assert page.status_code == 200
+    if kind in BY_ACTION:
+        action, recorded = BY_ACTION[kind]
+        assert 'id="resolve-form"' not in page.text
+        code = next(r for r in RESOLUTIONS[kind] if r.code == recorded)
+        resp = sup.post(
+            f"/pay/supervisor/cases/{case_id}/{action}",
+            data={"csrf_token": csrf_of(page.text), "note": "dealt with", "idempotency_key": "k1"},
+        )
+    else:
+        assert 'id="resolve-form"' in page.text
+        # the first resolution a supervisor can pick (one only an action records is not
+        # offered)
+        code = next(r for r in RESOLUTIONS[kind] if not r.by_action)
+        assert f'value="{code.code}"' in page.text
+        resp = sup.post(
+            f"/pay/supervisor/cases/{case_id}/resolve",
+            data={"csrf_token": csrf_of(page.text), "code": code.code, "note": "dealt with"},
+        )
     assert resp.status_code == 302
     with ctx.db.transaction() as s:
         case = s.get(Case, case_id)
