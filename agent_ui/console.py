@@ -28,14 +28,15 @@ from crm_pay.domain.errors import (
     CrmPayError,
     CrmUnavailable,
     NotFound,
-    ValidationError,
 )
+from crm_pay.domain.money import Money
 from crm_pay.rendering.receipt_pdf import render_receipt_pdf
 from crm_pay.services import (
     access,
     approvals,
+    charge_checks,
     crm_settings,
-    customers,
+    live_access,
     money_history,
     payments,
     receipts,
@@ -45,10 +46,10 @@ from crm_pay.services.access import Principal
 
 from . import console_services as services
 from .auth import protect, signed_in_principal
-from .console_forms import FormError, parse_take_payment
-from .console_session import flash
+from .console_forms import FormError, TakePayment, parse_take_payment
+from .console_sending import send_link
 
-__all__ = ["bp"]
+__all__ = ["bp", "owned_payment", "closed_link_states"]
 
 bp = Blueprint(
     "crm_pay_console",
@@ -82,6 +83,7 @@ _STATUS_WORDS = {
     "voided": "Voided",
     "settlement_declined": "Reversed: the bank did not pay",
     "unknown": "Waiting for the bank's answer",
+    "held": "On hold: a supervisor reviews it",
 }
 
 
@@ -125,64 +127,12 @@ def index() -> str:
     return render_template("crm_pay/console_index.html", query="")
 
 
-def _phone_from_query(text: str) -> str:
-    # An unencoded "+" in a query string arrives as a space; people type separators.
-    text = text.strip()
-    digits = "".join(ch for ch in text if ch.isdigit())
-    return f"+{digits}" if digits else text
-
-
-def _looks_like_phone(text: str) -> bool:
-    stripped = text.strip()
-    return bool(stripped) and all(ch.isdigit() or ch in "+ ()-." for ch in stripped)
-
-
-@bp.get("/lookup")
-def lookup() -> Any:
-    """Screen-pop: ``?phone=+15551234567`` or ``?email=`` (one match opens the customer,
-    several give a pick list) or ``?q=`` from the search box (a CRM id opens directly)."""
-    ctx = get_context()
-    query = request.args.get("q", "").strip()
-    phone = request.args.get("phone", "")
-    email = request.args.get("email", "").strip()
-    if query and not phone and not email:
-        if "@" in query:
-            email = query
-        elif _looks_like_phone(query):
-            phone = query
-        else:
-            return redirect(url_for(".customer", crm_ref=query))
-    searched = phone.strip() or email or query
-    try:
-        if phone.strip():
-            found = customers.find_by_phone(ctx, _phone_from_query(phone))
-        elif email:
-            found = customers.find_by_email(ctx, email)
-        else:
-            raise ValidationError("Type a CRM id, a phone number (+15551234567) or an email.")
-    except ValidationError as exc:
-        html = render_template("crm_pay/console_index.html", query=searched, error=exc.message)
-        return Response(html, status=422)
-    except (CrmUnavailable, ConfigurationError):
-        message = (
-            "The CRM is not answering, and searching by phone or email needs it. Open the "
-            "customer by their CRM id instead: customers opened before are shown from "
-            "crm-pay's copy and can still pay."
-        )
-        html = render_template("crm_pay/console_index.html", query=searched, error=message)
-        return Response(html, status=503)
-    if len(found) == 1:
-        return redirect(url_for(".customer", crm_ref=found[0]["crm_ref"]))
-    status = 200 if found else 404
-    html = render_template("crm_pay/console_index.html", query=searched, matches=found)
-    return Response(html, status=status)
-
-
 def _render_customer(
     crm_ref: str,
     *,
     form: Any = None,
     errors: dict[str, str] | None = None,
+    confirmations: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     ctx = get_context()
@@ -202,7 +152,9 @@ def _render_customer(
         "amount": form.get("amount", "") if form else "",
         "channel": form.get("channel", "email") if form else "email",
         "card": form.get("card", "") if form else "",
-        "consent": bool(form and form.get("consent") == "yes"),
+        # A consent is asked again on every new form: never carried into a page shown
+        # for a confirmation (the customer consents to this charge, now).
+        "consent": bool(form and form.get("consent") == "yes" and not confirmations),
         "idempotency_key": (form.get("idempotency_key") if form else None) or uuid.uuid4().hex,
     }
     # Receipts are linked only where the signed-in user may open them (their own
@@ -223,6 +175,7 @@ def _render_customer(
         viewable_receipts=viewable,
         values=values,
         errors=errors or {},
+        confirmations=confirmations or {},
         receipts=receipts_list,
         allow_agent_keyed=get_context().config.allow_agent_keyed,
         crm_notice=crm_notice,
@@ -236,6 +189,38 @@ def customer(crm_ref: str) -> Response:
     return _render_customer(crm_ref)
 
 
+def _confirmations(order: TakePayment, principal: Principal) -> dict[str, str]:
+    """What the agent must confirm before this payment is made, by the form's
+    ``confirm`` value: a charge of the same card and amount just made, an amount above
+    the open balance. Checked here, on the server: a form posted without the tick is
+    shown again with the warning and nothing is charged or sent."""
+    needed: dict[str, str] = {}
+    cmd = order.command
+    if cmd.channel == "vaulted" and cmd.payment_method_token:
+        earlier = charge_checks.recent_card_charge(
+            get_context(),
+            crm_ref=cmd.crm_ref,
+            card_token=cmd.payment_method_token,
+            amount=Money.parse(cmd.amount, cmd.currency),
+            idempotency_scope=f"user:{principal.id}",
+            idempotency_key=order.idempotency_key,
+        )
+        if earlier is not None:
+            when = (
+                "less than a minute ago"
+                if earlier["minutes_ago"] < 1
+                else f"{earlier['minutes_ago']} minute(s) ago"
+            )
+            needed["duplicate"] = (
+                f"This card was charged {cmd.currency} {cmd.amount} {when} (payment "
+                f"{earlier['id']}, {_status_words(earlier['status']).lower()}). Charging it "
+                "again takes the money a second time."
+            )
+    if order.over_balance:
+        needed["over_balance"] = order.over_balance
+    return needed
+
+
 @bp.post("/customers/<crm_ref>/payments")
 def take_payment(crm_ref: str) -> Response:
     ctx = get_context()
@@ -243,6 +228,10 @@ def take_payment(crm_ref: str) -> Response:
     view = views.customer_view(ctx, crm_ref)
     try:
         order = parse_take_payment(view, request.form)
+        needed = _confirmations(order, principal)
+        confirmed = set(request.form.getlist("confirm"))
+        if set(needed) - confirmed:
+            return _render_customer(crm_ref, form=request.form, confirmations=needed, status=409)
         result, created = payments.create_payment(
             ctx,
             order.command,
@@ -264,31 +253,25 @@ def take_payment(crm_ref: str) -> Response:
             crm_ref, form=request.form, errors={field: message}, status=exc.status
         )
     if created and order.send_by:
-        _send_link(result["id"], order.send_by, principal, first=True)
+        send_link(result["id"], order.send_by, principal, first=True)
     return redirect(url_for(".payment", payment_id=result["id"]))
 
 
-def _send_link(payment_id: str, channel: str, principal: Principal, *, first: bool) -> None:
-    word = "Email" if channel == "email" else "SMS"
-    try:
-        services.send_pay_link(get_context(), payment_id, channel=channel, actor=principal.actor)
-    except services.Unavailable:
-        flash(
-            "Sending pay links is not available in this installation yet; the payment "
-            "was created but no message went out.",
-            "warning",
-        )
-    except CrmPayError as exc:
-        flash(f"The {word} could not be sent: {exc.message} Try Resend.", "warning")
-    else:
-        flash(f"{word} with the pay link {'sent' if first else 'sent again'}.", "notice")
-
-
-def _owned_payment(payment_id: str) -> dict[str, Any]:
+def owned_payment(payment_id: str) -> dict[str, Any]:
+    """The payment's view, for its creator or a supervisor; 403 for anyone else."""
     view = payments.get_payment(get_context(), payment_id)
     if not access.may_view_payment(_principal(), view["created_by"]):
         abort(403)
     return view
+
+
+_owned_payment = owned_payment  # the name console_refunds/_manual/_adjustments import
+
+
+def closed_link_states() -> frozenset[str]:
+    """Link states in which the customer can no longer pay, so the agent is offered a
+    new link with the same details (``used``/``processing`` are not: money moved)."""
+    return frozenset({"expired", "cancelled", "locked"})
 
 
 def _expires_in(view: dict[str, Any]) -> int | None:
@@ -314,6 +297,9 @@ def payment(payment_id: str) -> Response:
         socket_path=f"{request.script_root}{prefix}/socket.io",
         status_url=url_for(".payment_status", payment_id=payment_id),
         refund_key=uuid.uuid4().hex,  # one refund per rendered form, however often sent
+        new_link_key=uuid.uuid4().hex,  # "new link, same details": one per rendered form
+        ask_again_fields=live_access.HOSTED_FIELDS,
+        link_closed=(view.get("pay_link") or {}).get("state") in closed_link_states(),
         history=money_history.payment_history(ctx, payment_id),
         refund_requests=approvals.list_approvals(
             ctx, principal=_principal(), kind="refund", payment_id=payment_id
@@ -338,49 +324,6 @@ def payment_status(payment_id: str) -> Response:
         event["attempts_left"] = view["pay_link"]["attempts_left"]
         event["link_state"] = view["pay_link"]["state"]
     return jsonify(event)
-
-
-@bp.post("/payments/<payment_id>/cancel")
-def cancel(payment_id: str) -> Response:
-    _owned_payment(payment_id)
-    try:
-        payments.cancel_payment(get_context(), payment_id, actor=_principal().actor)
-    except CrmPayError as exc:
-        flash(exc.message, "warning")
-    else:
-        flash("Payment cancelled; the link no longer works.", "notice")
-    return redirect(url_for(".payment", payment_id=payment_id))
-
-
-@bp.post("/payments/<payment_id>/resend")
-def resend_link(payment_id: str) -> Response:
-    view = _owned_payment(payment_id)
-    channel = request.form.get("channel", "")
-    if channel not in ("email", "sms"):
-        flash("Choose email or SMS to resend the link.", "warning")
-    elif (view.get("pay_link") or {}).get("state") != "open":
-        flash("This link can no longer be paid; take a new payment instead.", "warning")
-    else:
-        _send_link(payment_id, channel, _principal(), first=False)
-    return redirect(url_for(".payment", payment_id=payment_id))
-
-
-@bp.post("/payments/<payment_id>/resend-receipt")
-def resend_receipt(payment_id: str) -> Response:
-    view = _owned_payment(payment_id)
-    number = view.get("receipt_number")
-    if not number:
-        flash("There is no receipt yet: the payment has not been approved.", "warning")
-        return redirect(url_for(".payment", payment_id=payment_id))
-    try:
-        services.resend_receipt(get_context(), number, actor=_principal().actor)
-    except services.Unavailable:
-        flash("Resending receipts is not available in this installation yet.", "warning")
-    except CrmPayError as exc:
-        flash(f"The receipt could not be resent: {exc.message}", "warning")
-    else:
-        flash(f"Receipt {number} queued to the customer's email again.", "notice")
-    return redirect(url_for(".payment", payment_id=payment_id))
 
 
 @bp.get("/receipts/<number>.pdf")

@@ -44,6 +44,8 @@ class TakePayment:
     send_by: str | None  # "email" | "sms" for a pay link; None when a card is charged
     idempotency_key: str
     request_hash: str
+    # Set when the amount is above the customer's open balance: the agent must confirm.
+    over_balance: str | None = None
 
 
 def _open_invoices(customer: Mapping[str, Any]) -> dict[str, OpenInvoice]:
@@ -117,6 +119,7 @@ def parse_take_payment(customer: Mapping[str, Any], form: Any) -> TakePayment:
     else:
         allocations = {}
     assert amount is not None
+    over_balance = None if picked else _over_balance(customer, amount)
 
     choice = form.get("channel", "")
     if choice not in CHANNELS:
@@ -160,4 +163,22 @@ def parse_take_payment(customer: Mapping[str, Any], form: Any) -> TakePayment:
             sort_keys=True,
         ).encode()
     ).hexdigest()
-    return TakePayment(command, send_by, key, digest)
+    return TakePayment(command, send_by, key, digest, over_balance)
+
+
+def _over_balance(customer: Mapping[str, Any], amount: Money) -> str | None:
+    """Words for an amount above the open balance (what is above it becomes credit),
+    or None. Ticked invoices cannot be overpaid (:func:`_allocate` refuses it)."""
+    if customer.get("balance") is None:  # a panel that does not show the balance
+        return None
+    balance = Money.parse(customer["balance"], amount.currency)
+    if not amount > balance:
+        return None
+    owed = balance if balance.is_positive() else Money.zero(amount.currency)
+    credit = amount - owed
+    return (
+        f"{amount.currency} {amount.to_decimal_str()} is more than the customer's open balance "
+        f"({owed.currency} {owed.to_decimal_str()}): {credit.currency} "
+        f"{credit.to_decimal_str()} would become credit on the account. Check the amount "
+        "with the customer."
+    )

@@ -15,6 +15,11 @@ fields         ``{"number"|"expirationDate"|"cvv"|"postalCode": bool}``
 receipt_number the receipt's number
 decline        ``{"message": str, "next_step": str}``: plain words, nothing else
 attempts_left  int
+attempt        int: the number of the customer's attempt in progress or last made; a
+               number above the declined one means the customer is trying again
+field_problems ``{"number"|"expirationDate"|"cvv"|"postalCode": bool}``: the entry
+               looks wrong (it cannot become valid, or the customer left it unfinished)
+asked_again    a field name from ``fields``: the agent asked the customer to enter it again
 at             ISO 8601 time of the event (set here when the caller gave none)
 ============== ===================================================================
 
@@ -123,6 +128,9 @@ _SHAPES = {
     "receipt_number": lambda v: _text(v, _MAX_SHORT),
     "decline": _decline,
     "attempts_left": _attempts,
+    "attempt": _attempts,
+    "field_problems": _fields,
+    "asked_again": lambda v: v if isinstance(v, str) and v in FIELDS else None,
     "at": lambda v: _text(v, _MAX_SHORT),
 }
 

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from crm_pay.domain.customer_search import matches_customer
 from crm_pay.domain.errors import (
     ConfigurationError,
     Conflict,
@@ -30,6 +31,7 @@ from crm_pay.domain.errors import (
     ValidationError,
 )
 from crm_pay.domain.money import Money
+from crm_pay.domain.phone import normalize_phone
 from crm_pay.ports import (
     CardSummary,
     ConnectionReport,
@@ -45,39 +47,9 @@ from . import demo_data
 __all__ = ["BuiltinCrm", "CrmUnavailable", "normalize_phone"]
 
 _FORMAT: Final = 1
-_PHONE_TEXT: Final = re.compile(r"\+?[0-9 ().\-/]*[0-9][0-9 ().\-/]*")
 # Receipt numbers become file names: no separators, no leading dot, nothing to traverse.
 _FILE_SAFE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 Data = dict[str, Any]
-
-
-def normalize_phone(text: str, default_country_code: str = "1") -> str | None:
-    """Return ``text`` as an E.164 number (``"+14155550142"``), or ``None``.
-
-    Spaces, dots, dashes, slashes and parentheses are ignored. A number written without
-    ``+`` (or the ``00`` international prefix) is national to ``default_country_code``: for
-    the North American plan (``"1"``) 10 digits, or 11 with the leading ``1``; elsewhere one
-    leading trunk ``0`` is dropped. Anything else, letters or extensions included, is not a
-    phone number.
-    """
-    written = text.strip()
-    if not _PHONE_TEXT.fullmatch(written):
-        return None
-    digits = re.sub(r"[^0-9]", "", written)
-    if written.startswith("+"):
-        pass
-    elif digits.startswith("00"):
-        digits = digits[2:]
-    elif default_country_code == "1":
-        if len(digits) == 10:
-            digits = "1" + digits
-        elif not (len(digits) == 11 and digits.startswith("1")):
-            return None
-    else:
-        digits = default_country_code + digits.removeprefix("0")
-    if not 8 <= len(digits) <= 15 or digits.startswith("0"):
-        return None
-    return "+" + digits
 
 
 class BuiltinCrm:
@@ -131,6 +103,16 @@ class BuiltinCrm:
         if not wanted:
             return []
         return self._customers_where(lambda c: (c.get("email") or "").strip().casefold() == wanted)
+
+    def find_customers_by_text(self, text: str, limit: int = 20) -> Sequence[CrmCustomer]:
+        """Customers whose id is ``text`` in any case, or whose name or company has a
+        word starting with each word of it (a surname finds everyone of that name)."""
+        found = self._customers_where(
+            lambda c: matches_customer(
+                text, crm_ref=c["crm_ref"], name=c.get("name") or "", company=c.get("company")
+            )
+        )
+        return found[:limit]
 
     def open_invoices(self, crm_ref: str) -> Sequence[CrmInvoice]:
         """The customer's invoices not marked paid, oldest due date first."""

@@ -54,6 +54,7 @@ from .payment import (
     check_transition,
     totals_from_events,
 )
+from .phone import looks_like_phone, normalize_phone
 from .receipt import (
     Merchant,
     Receipt,
@@ -63,6 +64,8 @@ from .receipt import (
 )
 
 __all__ = [
+    "looks_like_phone",
+    "normalize_phone",
     # errors
     "CrmPayError",
     "ValidationError",

@@ -41,6 +41,9 @@ __all__ = [
     "cards_on_file",
     "find_by_phone",
     "find_by_email",
+    "crm_call",
+    "screened",
+    "summary",
     "load_ledger",
     "load_ledger_and_invoices",
     "ledger_rows",
@@ -57,7 +60,8 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-def _crm_call(what: str, fn: Any, *args: Any) -> Any:
+def crm_call(what: str, fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, a CRM call: any failure of it becomes one ``CrmUnavailable``."""
     try:
         return fn(*args)
     except CrmPayError:
@@ -271,8 +275,8 @@ def fetch_customer(ctx: Context, crm_ref: str) -> CrmSnapshot:
         crm_ref, what="the customer's CRM id", code="card_number_in_customer_ref"
     )
     try:
-        found = _crm_call("find_customer", ctx.crm.find_customer, crm_ref)
-        invoices = list(_crm_call("open_invoices", ctx.crm.open_invoices, crm_ref)) if found else []
+        found = crm_call("find_customer", ctx.crm.find_customer, crm_ref)
+        invoices = list(crm_call("open_invoices", ctx.crm.open_invoices, crm_ref)) if found else []
     except (CrmUnavailable, ConfigurationError):  # down, or its connector is broken
         with ctx.db.transaction() as s:
             known = s.scalars(select(Customer.id).where(Customer.crm_ref == crm_ref)).first()
@@ -333,19 +337,20 @@ def cards_on_file(ctx: Context, crm_ref: str) -> list[StoredCard]:
     return cards
 
 
-def _summary(c: CrmCustomer) -> dict[str, Any]:
+def summary(c: CrmCustomer) -> dict[str, Any]:
+    """What a search result shows of a customer (id, name, email, phone)."""
     return {"crm_ref": c.crm_ref, "name": c.name, "email": c.email, "phone": c.phone}
 
 
-def _screened(ctx: Context, found: Any) -> list[dict[str, Any]]:
+def screened(ctx: Context, found: Any) -> list[dict[str, Any]]:
     """Search results through the PAN guard (a match whose id holds one is left out)."""
     out: list[dict[str, Any]] = []
     hits: list[inbound.CrmHit] = []
     for customer in found:
-        screened, customer_hits = inbound.screen_customer(customer)
+        clean, customer_hits = inbound.screen_customer(customer)
         hits.extend(customer_hits)
-        if screened is not None:
-            out.append(_summary(screened))
+        if clean is not None:
+            out.append(summary(clean))
     inbound.record_crm_hits(ctx, hits)
     return out
 
@@ -354,11 +359,11 @@ def find_by_phone(ctx: Context, phone: str) -> list[dict[str, Any]]:
     phone = (phone or "").strip()
     if not E164.fullmatch(phone):
         raise ValidationError(f"phone {phone!r} is not in E.164 form; write it like +15551234567")
-    return _screened(ctx, _crm_call("find_by_phone", ctx.crm.find_customers_by_phone, phone))
+    return screened(ctx, crm_call("find_by_phone", ctx.crm.find_customers_by_phone, phone))
 
 
 def find_by_email(ctx: Context, email: str) -> list[dict[str, Any]]:
     email = (email or "").strip()
     if not _EMAIL.fullmatch(email):
         raise ValidationError(f"{email!r} is not an email address")
-    return _screened(ctx, _crm_call("find_by_email", ctx.crm.find_customers_by_email, email))
+    return screened(ctx, crm_call("find_by_email", ctx.crm.find_customers_by_email, email))

@@ -16,7 +16,12 @@ never renders: it shows decline advice for ``declined`` and ``failed`` only).
   ``declined`` or ``failed`` and a message exists: advice for a refused attempt, shown
   next to that status;
 - ``attempts_left`` and ``link`` (``sent``/``opened``) when the payment has a pay link
-  and the caller knows them; ``receipt_number`` once a receipt exists.
+  and the caller knows them; ``receipt_number`` once a receipt exists;
+- ``attempt``, the number of the customer's attempt in progress or last made, when the
+  caller knows it: the console reads a number above the one that was declined as "the
+  customer is trying again" and starts the field ticks afresh;
+- ``channel`` once a pay-link message was delivered (``email``/``sms``, the newest): a
+  console that joins after the delivery still turns its "queued" row to "sent".
 
 :func:`event_from_rows` (the snapshot) and :func:`event_from_view` (after an outcome,
 where the payment view is already built, so no extra query) only gather those facts.
@@ -33,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_pay.persistence.db import as_utc
-from crm_pay.persistence.models import PayLink, Payment, Receipt
+from crm_pay.persistence.models import Message, PayLink, Payment, Receipt
 
 __all__ = ["DECLINE_SHOWN_FOR", "event_from_rows", "event_from_view", "status_event"]
 
@@ -50,6 +55,8 @@ def status_event(
     attempts_left: int | None = None,
     link_opened: bool | None = None,
     receipt_number: str | None = None,
+    attempt: int | None = None,
+    delivered_by: str | None = None,
 ) -> dict[str, Any]:
     """The ``payment_status`` event for a payment in ``status`` with these facts.
 
@@ -64,6 +71,10 @@ def status_event(
         event["attempts_left"] = max(0, attempts_left)
     if receipt_number:
         event["receipt_number"] = receipt_number
+    if attempt is not None:
+        event["attempt"] = max(0, attempt)
+    if delivered_by:
+        event["channel"] = delivered_by
     if decline_message and status in DECLINE_SHOWN_FOR:
         event["decline"] = {"message": decline_message, "next_step": decline_next_step or ""}
     if isinstance(at, datetime):
@@ -79,6 +90,15 @@ def event_from_rows(session: Session, payment: Payment) -> dict[str, Any]:
     number = session.scalars(
         select(Receipt.number).where(Receipt.payment_id == payment.id, Receipt.kind == "payment")
     ).first()
+    delivered = session.scalars(
+        select(Message.channel)
+        .where(
+            Message.payment_id == payment.id,
+            Message.kind == "pay_link",
+            Message.status == "sent",
+        )
+        .order_by(Message.id.desc())
+    ).first()
     return status_event(
         payment.status,
         at=payment.updated_at,
@@ -87,6 +107,8 @@ def event_from_rows(session: Session, payment: Payment) -> dict[str, Any]:
         attempts_left=(link.max_attempts - link.failed_attempts) if link is not None else None,
         link_opened=(link.opened_at is not None) if link is not None else None,
         receipt_number=number,
+        attempt=payment.attempt,
+        delivered_by=delivered,
     )
 
 

@@ -169,6 +169,9 @@ def pay_link_view(ctx: Context, token: str, *, mark_opened: bool = False) -> dic
         first_open = mark_opened and link.opened_at is None and state == "open"
         if first_open:
             link.opened_at = ctx.now()
+        # The page opened again after a refused attempt: the customer is trying again.
+        retrying = mark_opened and state == "open" and payment.status in ("declined", "failed")
+        next_attempt = payment.attempt + 1
         view = payment_view(s, ctx, payment)
         customer = s.get(Customer, payment.customer_id)
         assert customer is not None
@@ -191,8 +194,13 @@ def pay_link_view(ctx: Context, token: str, *, mark_opened: bool = False) -> dic
         view["invoices"] = [
             {"number": ref, "total": totals[ref].to_decimal_str()} for ref in refs if ref in totals
         ]
-    if first_open:
-        ctx.publish(payment.id, {"status": payment.status, "link": "opened"})
+    if first_open or retrying:
+        opened: dict[str, Any] = {"status": payment.status}
+        if first_open:
+            opened["link"] = "opened"
+        if retrying:
+            opened["attempt"] = next_attempt
+        ctx.publish(payment.id, opened)
     if expired_now:
         publish_expired(ctx, payment.id)
     return view

@@ -1,11 +1,33 @@
-/* Agent console: the payment page's live status panel.
+/* Agent console: the take-payment form's Back guard and the payment page's live panel.
  *
- * Follows one payment over Socket.IO (namespace /live, path from data-socket-path):
- * emits `watch` {payment_id}, renders the ack's snapshot, then every `payment_status`
- * event. Events carry statuses and field-validity flags only, never card data. Without
- * Socket.IO (vendor script missing, server refusing) it polls data-status-url instead.
- * Every text goes in with textContent: nothing from the server is parsed as HTML.
+ * Take payment: a page brought back by the browser's Back button (back/forward cache or
+ * restored form state) never keeps the customer's consent or a confirmation ticked: each
+ * charge of a card on file is consented to, and confirmed, on its own.
+ *
+ * Live panel: follows one payment over Socket.IO (namespace /live, path from
+ * data-socket-path): emits `watch` {payment_id}, renders the ack's snapshot, then every
+ * `payment_status` event. Events carry statuses and field-validity flags only, never
+ * card data. Without Socket.IO (vendor script missing, server refusing) it polls
+ * data-status-url instead. Every text goes in with textContent: nothing from the server
+ * is parsed as HTML.
  */
+(function () {
+  "use strict";
+
+  function clearConsent() {
+    var form = document.getElementById("take-payment");
+    if (!form) { return; }
+    form.querySelectorAll("input[name=consent], input[name=confirm]").forEach(function (box) {
+      box.checked = false;
+    });
+  }
+  window.addEventListener("pageshow", function (event) {
+    var nav = window.performance && performance.getEntriesByType ?
+      performance.getEntriesByType("navigation")[0] : null;
+    if (event.persisted || (nav && nav.type === "back_forward")) { clearConsent(); }
+  });
+}());
+
 (function () {
   "use strict";
 
@@ -29,17 +51,41 @@
     expired: "Link expired",
     cancelled: "Cancelled",
     voided: "Voided",
-    unknown: "Waiting for the bank's answer"
+    unknown: "Waiting for the bank's answer",
+    held: "On hold: a supervisor reviews it"
+  };
+  // What the agent is told when the customer's entry in a field looks wrong.
+  var PROBLEMS = {
+    number: "Card number looks wrong — ask the customer to check it.",
+    expirationDate: "Expiry date looks wrong — ask the customer to check it (MM/YY, as on the card).",
+    cvv: "CVV looks wrong — ask the customer to check the 3 or 4 digits on the card.",
+    postalCode: "Postal code looks wrong — ask the customer to check it."
+  };
+  // Each tick's state in words, for screen readers (the live region reads them out).
+  var STATE_WORDS = {
+    done: "done", pending: "not yet", active: "in progress",
+    invalid: "looks wrong", failed: "not approved"
   };
   var LINK_RANK = { "": 0, sent: 1, opened: 2 };
+  var RETRYING = "Customer is trying again";
+
+  function num(text) {
+    return text === undefined || text === "" ? null : Number(text);
+  }
 
   var state = {
     status: panel.dataset.status,
     link: panel.dataset.link || "",
     fields: {},
+    problems: {},
+    asked: {},
     receipt: null,
     decline: null,
-    attemptsLeft: null
+    attemptsLeft: num(panel.dataset.attemptsLeft),
+    attempt: num(panel.dataset.attempt) || 0,
+    failedAttempt: null,
+    retrying: false,
+    linkClosed: panel.dataset.linkClosed === "yes"
   };
   var pollTimer = null;
   var shownReceipt = document.getElementById("receipt-number");
@@ -54,20 +100,35 @@
   }
 
   function isIn(list, value) { return list.indexOf(value) !== -1; }
+  if (isIn(FAILED, state.status)) { state.failedAttempt = state.attempt; }
 
   function setStep(name, value) {
     var el = panel.querySelector('[data-step="' + name + '"]');
-    if (el) { el.dataset.state = value; }
+    if (!el) { return; }
+    if (el.dataset.state !== value) { el.dataset.state = value; }
+    var words = el.querySelector(".step-state");
+    var text = ": " + (STATE_WORDS[value] || value);
+    if (words && words.textContent !== text) { words.textContent = text; }
   }
 
   function setText(id, text) {
     var el = document.getElementById(id);
-    if (el) { el.textContent = text; }
+    if (el && el.textContent !== text) { el.textContent = text; }
     return el;
+  }
+
+  function show(id, visible) {
+    var el = document.getElementById(id);
+    if (el) { el.hidden = !visible; }
   }
 
   function isFinal(status) {
     return isIn(APPROVED, status) || isIn(CLOSED, status);
+  }
+
+  function linkClosed() {
+    return state.linkClosed || isIn(CLOSED, state.status) ||
+      (state.attemptsLeft === 0 && isIn(FAILED, state.status));
   }
 
   function renderResult() {
@@ -85,8 +146,10 @@
       if (pdf && pdf.dataset.hrefTemplate) {
         pdf.href = pdf.dataset.hrefTemplate.replace("RECEIPT", encodeURIComponent(state.receipt));
       }
-      var linkForm = document.getElementById("resend-form");
-      if (linkForm) { linkForm.hidden = true; }
+    } else if (state.retrying) {
+      result.textContent = "The customer is trying again" +
+        (state.attempt ? " (attempt " + state.attempt + ")" : "") + ". The last attempt was declined" +
+        (state.decline && state.decline.message ? ": " + state.decline.message : ".");
     } else if (state.decline && isIn(FAILED, state.status)) {
       result.textContent = "";
       var message = document.createElement("span");
@@ -94,36 +157,80 @@
       message.textContent = state.decline.message || "The payment was declined.";
       var next = document.createElement("span");
       next.id = "decline-next-step";
-      next.textContent = " " + (state.decline.next_step || "");
+      // After the last attempt the "try another card" advice no longer applies.
+      next.textContent = linkClosed() ? "" : " " + (state.decline.next_step || "");
       result.appendChild(message);
       result.appendChild(next);
     } else if (state.status === "unknown") {
       result.textContent = "The bank has not answered yet. Do not take the payment again; " +
         "this page updates when the answer arrives.";
+    } else if (state.status === "held") {
+      result.textContent = "The card was authorized but the payment is on hold for a fraud " +
+        "review: nothing is taken until a supervisor releases it. Do not take it again.";
     } else if (isIn(CLOSED, state.status)) {
-      result.textContent = WORDS[state.status] + ". Take a new payment if the customer still wants to pay.";
+      result.textContent = WORDS[state.status] + ".";
+    }
+  }
+
+  function renderFields(past) {
+    FIELDS.forEach(function (f) {
+      var flag = state.fields[f];
+      var problem = state.problems[f] === true && flag !== true;
+      setStep(f, flag === true || past ? "done" : (problem ? "invalid" : "pending"));
+      var words = document.getElementById("problem-" + f);
+      if (!words) { return; }
+      var text = "";
+      if (!past && problem) {
+        text = PROBLEMS[f];
+      } else if (!past && state.asked[f] && flag !== true) {
+        text = "Asked the customer to enter it again.";
+      }
+      if (words.textContent !== text) { words.textContent = text; }
+      words.hidden = text === "";
+    });
+  }
+
+  function renderActions() {
+    var s = state.status;
+    var closed = linkClosed();
+    var final = isFinal(s) || closed;
+    var open = !final && !isIn(APPROVED, s) && s !== "processing" && s !== "unknown" &&
+      s !== "held";
+    show("cancel-form", !final && document.getElementById("cancel-form") !== null);
+    show("resend-form", !final && !state.receipt);
+    show("link-expiry-figure", !final);
+    panel.querySelectorAll("form.ask-again").forEach(function (form) { form.hidden = !open; });
+    var newLink = document.getElementById("new-link-form");
+    if (newLink) { newLink.hidden = !(closed && !state.receipt && !isIn(APPROVED, s)); }
+    var next = document.getElementById("next-steps");
+    if (next) {
+      next.hidden = !(closed && !state.receipt);
+      if (!next.hidden) {
+        var why = state.attemptsLeft === 0 && isIn(FAILED, s) ?
+          "That was the last attempt this link allows." : "This link can no longer be paid.";
+        setText("next-steps", why + " If the customer still wants to pay, send a new link " +
+          "with the same details, or take the payment another way.");
+      }
     }
   }
 
   function render() {
     var s = state.status;
     var approved = isIn(APPROVED, s);
-    var failed = isIn(FAILED, s);
+    var failed = isIn(FAILED, s) && !state.retrying;
     var past = approved || failed || s === "processing" || s === "unknown";
     var rank = LINK_RANK[state.link] || 0;
-    setStep("sent", rank >= 1 || past ? "done" : "pending");
-    setStep("opened", rank >= 2 || past ? "done" : "pending");
-    FIELDS.forEach(function (f) {
-      var flag = state.fields[f];
-      setStep(f, flag === true || past ? "done" : (flag === false ? "invalid" : "pending"));
-    });
+    setStep("sent", rank >= 1 || past || state.retrying ? "done" : "pending");
+    setStep("opened", rank >= 2 || past || state.retrying ? "done" : "pending");
+    renderFields(past);
     setStep("processing", s === "processing" || s === "unknown" ? "active" :
       (approved || failed ? "done" : "pending"));
     setStep("result", approved ? "done" : (failed || isIn(CLOSED, s) ? "failed" : "pending"));
 
-    var status = setText("payment-status", WORDS[s] || s);
-    if (status) { status.dataset.status = s; }
+    var status = setText("payment-status", state.retrying ? RETRYING : (WORDS[s] || s));
+    if (status) { status.dataset.status = s; status.dataset.phase = state.retrying ? "retrying" : ""; }
     panel.dataset.status = s;
+    panel.dataset.phase = state.retrying ? "retrying" : "";
     renderResult();
     if (state.attemptsLeft !== null) {
       var attempts = document.getElementById("attempts-left");
@@ -132,35 +239,72 @@
         attempts.querySelector("span").textContent = String(state.attemptsLeft);
       }
     }
-    if (isFinal(s)) {
-      ["cancel-form", "resend-form"].forEach(function (id) {
-        var form = document.getElementById(id);
-        if (form) { form.hidden = true; }
-      });
-    }
+    renderActions();
+  }
+
+  function startAfresh() {
+    state.fields = {};
+    state.problems = {};
+    state.asked = {};
   }
 
   function apply(event) {
     if (!event || typeof event !== "object") { return; }
     if (event.payment_id && event.payment_id !== paymentId) { return; }
     if (typeof event.status === "string") {
-      if (event.status !== state.status && event.status === "awaiting_customer") {
-        state.fields = {};  // a retry after a decline starts the fields afresh
+      if (event.status !== state.status) {
+        if (event.status === "awaiting_customer") { startAfresh(); }
+        if (isIn(FAILED, event.status)) { state.failedAttempt = state.attempt; }
+        state.retrying = false;
       }
       state.status = event.status;
+    }
+    if (typeof event.attempt === "number" && event.attempt > state.attempt) {
+      state.attempt = event.attempt;
+      if (isIn(FAILED, state.status) && state.failedAttempt !== null &&
+          event.attempt > state.failedAttempt && !linkClosed()) {
+        state.retrying = true;  // a new attempt after a decline: the ticks start afresh
+        startAfresh();
+      }
     }
     if (event.link && (LINK_RANK[event.link] || 0) > (LINK_RANK[state.link] || 0)) {
       state.link = event.link;
     }
     if (event.fields && typeof event.fields === "object") {
       FIELDS.forEach(function (f) {
-        if (typeof event.fields[f] === "boolean") { state.fields[f] = event.fields[f]; }
+        if (typeof event.fields[f] === "boolean") {
+          state.fields[f] = event.fields[f];
+          if (event.fields[f]) { state.asked[f] = false; }
+        }
       });
     }
+    if (event.field_problems && typeof event.field_problems === "object") {
+      FIELDS.forEach(function (f) {
+        if (typeof event.field_problems[f] === "boolean") { state.problems[f] = event.field_problems[f]; }
+      });
+    }
+    if (typeof event.asked_again === "string" && isIn(FIELDS, event.asked_again)) {
+      state.asked[event.asked_again] = true;
+      state.problems[event.asked_again] = false;
+    }
+    if (typeof event.channel === "string") { messageSent(event.channel); }
     if (event.receipt_number) { state.receipt = String(event.receipt_number); }
     if (event.decline && typeof event.decline === "object") { state.decline = event.decline; }
     if (typeof event.attempts_left === "number") { state.attemptsLeft = event.attempts_left; }
+    if (event.link_state && event.link_state !== "open") { state.linkClosed = true; }
     render();
+  }
+
+  // The Messages table says "queued" until the dispatcher delivered the link: then the
+  // oldest queued pay link of that channel reads "sent", as the notice promised.
+  function messageSent(channel) {
+    var rows = document.querySelectorAll(
+      '#messages tr[data-kind="pay_link"][data-channel="' + channel + '"][data-status="queued"]');
+    if (!rows.length) { return; }
+    var row = rows[rows.length - 1];
+    row.dataset.status = "sent";
+    var badge = row.querySelector(".badge");
+    if (badge) { badge.textContent = "sent"; badge.className = "badge sent"; }
   }
 
   function connection(text, value) {
@@ -217,13 +361,41 @@
     });
   }
 
+  // "Ask again" works as a plain form too; with JavaScript it answers in place.
+  panel.querySelectorAll("form.ask-again").forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      if (!window.fetch || !window.FormData) { return; }
+      ev.preventDefault();
+      var button = form.querySelector("button");
+      if (button) { button.disabled = true; }
+      fetch(form.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Accept": "application/json" },
+        body: new FormData(form)
+      }).then(function (r) { return r.json(); }).then(function (body) {
+        if (body && body.ok) {
+          state.asked[form.dataset.field] = true;
+          state.fields[form.dataset.field] = false;
+          state.problems[form.dataset.field] = false;
+          render();
+        } else {
+          var words = document.getElementById("problem-" + form.dataset.field);
+          if (words) { words.textContent = (body && body.message) || "Could not ask again."; words.hidden = false; }
+        }
+      }).catch(function () { form.submit(); }).then(function () {
+        if (button) { button.disabled = false; }
+      });
+    });
+  });
+
   function countdown() {
     var el = document.getElementById("link-expiry");
     if (!el) { return; }
     var ends = Date.now() + Number(el.dataset.expiresIn) * 1000;
     var timer = setInterval(function () {
       var left = Math.max(0, Math.round((ends - Date.now()) / 1000));
-      if (isFinal(state.status) || isIn(APPROVED, state.status)) {
+      if (isFinal(state.status) || linkClosed()) {
         el.textContent = "—";
         clearInterval(timer);
         return;

@@ -114,9 +114,20 @@
     tell(message);
   }
 
-  input.addEventListener("input", function () {
-    if (field === "expirationDate" && /^\d{2}$/.test(input.value)) {
-      input.value = input.value + "/";
+  // The expiry writes "/" itself after the month. A "/" typed after it is the one the
+  // customer meant (so "12/30" typed in full stays "12/30", never "12//30"), digits
+  // typed or pasted without one get it, and deleting it is not undone at once.
+  function formatExpiry(value, inputType) {
+    var v = value.replace(/\s+/g, "").replace(/\/{2,}/g, "/");
+    if (/^\d{3,6}$/.test(v)) { v = v.slice(0, 2) + "/" + v.slice(2); }
+    if (/^\d{2}$/.test(v) && String(inputType || "").indexOf("delete") !== 0) { v += "/"; }
+    return v;
+  }
+
+  input.addEventListener("input", function (event) {
+    if (field === "expirationDate") {
+      var formatted = formatExpiry(input.value, event.inputType);
+      if (formatted !== input.value) { input.value = formatted; }
     }
     report();
   });
@@ -197,7 +208,7 @@
       tokenize(data);
     } else if (data.type === "crm-pay-sandbox:clear") {
       input.value = "";
-      siblings.postMessage({ type: "clear" });
+      if (data.all) { siblings.postMessage({ type: "clear" }); }
       report();
     } else if (data.type === "crm-pay-sandbox:focus") {
       input.focus();

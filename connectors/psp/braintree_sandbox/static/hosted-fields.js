@@ -162,8 +162,14 @@
     this._post(name, { type: "crm-pay-sandbox:focus" });
   };
 
-  HostedFields.prototype.clear = function () {
-    this._post("number", { type: "crm-pay-sandbox:clear" });
+  // As Braintree's: clear(field) empties that one field; without a name, all of them.
+  HostedFields.prototype.clear = function (name) {
+    if (name) {
+      this._post(name, { type: "crm-pay-sandbox:clear" });
+    } else {
+      this._post("number", { type: "crm-pay-sandbox:clear", all: true });
+    }
+    return Promise.resolve();
   };
 
   HostedFields.prototype._post = function (name, message) {
