@@ -54,7 +54,15 @@ def sandbox(host: str, port: int, assets_port: int, webhook_url: str | None) -> 
     type=click.Path(file_okay=False),
 )
 @click.option("--no-serve", is_flag=True, help="Prepare and print, but do not serve.")
-def demo(host: str, port: int, sandbox_port: int, instance: str, no_serve: bool) -> None:
+@click.option(
+    "--no-sample-data",
+    is_flag=True,
+    help="Prepare a new instance without the sample history (two days of payments, cases, "
+    "approvals, a dispute, reminders, a survey answer).",
+)
+def demo(
+    host: str, port: int, sandbox_port: int, instance: str, no_serve: bool, no_sample_data: bool
+) -> None:
     run_demo(
         host=host,
         port=port,
@@ -62,6 +70,7 @@ def demo(host: str, port: int, sandbox_port: int, instance: str, no_serve: bool)
         instance=str(Path(instance).resolve()),
         serve=not no_serve,
         echo=click.echo,
+        sample_data=not no_sample_data,
     )
 
 

@@ -3,32 +3,45 @@
 SQLite in the instance folder, the Braintree development sandbox as PSP, the builtin CRM
 with demo customers, the outbox dispatcher and janitor as threads. Demo mode only:
 demo users get fixed passwords printed on the console.
+
+A new instance also gets a sample history (:mod:`crm_pay.demo_history`) unless
+``--no-sample-data`` says otherwise: it is written by an app of its own whose background
+workers are not running (the janitor would otherwise answer the story's PSP faults and
+checks at the real time), served meanwhile for the sandbox's webhooks only, before the
+app that serves the demo is created.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler, run_simple
+from werkzeug.serving import WSGIRequestHandler, make_server, run_simple
 
 from connectors.crm import DEMO_CARD_TOKENS
 from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
 from crm_pay.app import create_app
 from crm_pay.config import CrmPayConfig, environment_settings
 from crm_pay.current import get_context
+from crm_pay.demo_history import history_context, seed_history
 from crm_pay.domain.errors import Conflict
 from crm_pay.logging_filters import LinkTokenFilter
-from crm_pay.services.access import create_api_key, create_user
+from crm_pay.services.access import create_api_key, create_user, list_users
+from crm_pay.services.context import Context
 from crm_pay.services.secrets import get_secret, put_secret
 from vault import redact
+
+log = logging.getLogger("crm_pay.demo")
 
 __all__ = [
     "start_sandbox",
     "prepare_demo",
+    "prepare_accounts",
+    "seed_sample_data",
     "run_demo",
     "DemoRequestHandler",
     "DEMO_USERS",
@@ -100,7 +113,10 @@ def start_sandbox(
 
 
 def demo_config(*, host: str, port: int, sandbox_url: str, assets_url: str) -> dict[str, Any]:
+    # Satisfaction surveys are on in the demo unless the environment says otherwise.
+    surveys = {} if "CRM_PAY_CSAT" in environment_settings() else {"CRM_PAY_CSAT": True}
     return {
+        **surveys,
         "CRM_PAY_PUBLIC_URL": f"http://{host}:{port}",
         "CRM_PAY_BRAINTREE_ENVIRONMENT": "local",
         "CRM_PAY_BRAINTREE_GATEWAY_URL": sandbox_url,
@@ -116,10 +132,8 @@ def demo_config(*, host: str, port: int, sandbox_url: str, assets_url: str) -> d
     }
 
 
-def prepare_demo(app: Any) -> str:
-    """Seed users, the sandbox's private key (in the vault) and an API key. Idempotent
-    except for the API key: every run prints a fresh one."""
-    ctx = get_context(app)
+def prepare_accounts(ctx: Context) -> None:
+    """The sandbox's private key (in the vault) and the demo users. Idempotent."""
     if get_secret(ctx, "psp.braintree.private_key") is None:
         put_secret(
             ctx, "psp.braintree.private_key", SANDBOX_CREDENTIALS["private_key"], actor="demo"
@@ -127,7 +141,58 @@ def prepare_demo(app: Any) -> str:
     for email, role, password in DEMO_USERS:
         with contextlib.suppress(Conflict):  # already seeded by an earlier run
             create_user(ctx, email=email, role=role, password=password)
+
+
+def prepare_demo(app: Any) -> str:
+    """Seed users, the sandbox's private key (in the vault) and an API key. Idempotent
+    except for the API key: every run prints a fresh one."""
+    ctx = get_context(app)
+    prepare_accounts(ctx)
     return create_api_key(ctx, name="demo", role="supervisor")
+
+
+@contextlib.contextmanager
+def _webhooks_served(app: Any, host: str, port: int) -> Iterator[None]:
+    """Serve ``app`` on the demo's address for the PSP's webhooks only while the block
+    runs; anything else is told the demo is starting (503), so nobody signs in to a
+    half-written history and health checks wait for the real server."""
+    hook = f"{get_context(app).config.prefix}/webhooks/"
+
+    def starting(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if str(environ.get("PATH_INFO", "")).startswith(hook):
+            return app(environ, start_response)  # type: ignore[no-any-return]
+        start_response("503 Service Unavailable", [("Retry-After", "2")])
+        return [b"crm-pay demo is starting: writing its sample history\n"]
+
+    server = make_server(host, port, starting, threaded=True, request_handler=DemoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="demo-seeding", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def seed_sample_data(
+    settings: dict[str, Any], *, instance: str, sandbox: Any, host: str, port: int
+) -> str | None:
+    """Write the sample history into a new instance (one without users yet) and return
+    its summary line; None when the instance was prepared before (a restart adds
+    nothing)."""
+    app = create_app({**settings, "CRM_PAY_BACKGROUND_WORKERS": False}, instance_path=instance)
+    ctx = get_context(app)
+    try:
+        if list_users(ctx):
+            return None
+        story_ctx, clock, at = history_context(ctx)
+        prepare_accounts(story_ctx)  # the users exist from the story's first morning
+        with _webhooks_served(app, host, port):
+            made = seed_history(story_ctx, clock, at, sandbox)
+        return made.line()
+    finally:
+        ctx.db.engine.dispose()
 
 
 def _prefix() -> str:
@@ -143,6 +208,7 @@ def run_demo(
     instance: str,
     serve: bool,
     echo: Callable[[str], Any],
+    sample_data: bool = True,
 ) -> None:
     Path(instance).mkdir(parents=True, exist_ok=True)
     public = f"http://{host}:{port}"
@@ -156,12 +222,25 @@ def run_demo(
         # the settlement webhook arriving and the payment moving to "settled".
         auto_settle_seconds=30.0,
     )
-    app = create_app(
-        demo_config(
-            host=host, port=port, sandbox_url=sandbox.gateway_url, assets_url=sandbox.assets_url
-        ),
-        instance_path=instance,
+    settings = demo_config(
+        host=host, port=port, sandbox_url=sandbox.gateway_url, assets_url=sandbox.assets_url
     )
+    seeded = None
+    if sample_data:
+        try:
+            seeded = seed_sample_data(
+                settings, instance=instance, sandbox=sandbox, host=host, port=port
+            )
+        except OSError:  # the demo's port is taken: say so as the server would
+            sandbox.stop()
+            raise
+        except Exception as exc:  # noqa: BLE001 - the demo still runs, without the history
+            log.exception("the sample history could not be written")
+            seeded = (
+                f"The sample history could not be written ({type(exc).__name__}); the demo "
+                "runs without it. Start with a new --instance folder to try again."
+            )
+    app = create_app(settings, instance_path=instance)
     api_key = prepare_demo(app)
     prefix = get_context(app).config.prefix
     lines = [
@@ -178,6 +257,7 @@ def run_demo(
         f"  Live status     {public}{prefix}/socket.io (Socket.IO, namespace /live)",
         f"  Sandbox         {sandbox.gateway_url} (gateway), {sandbox.assets_url} (hosted fields)",
         f"  Instance folder {instance}",
+        *(["", f"  {seeded}"] if seeded else []),
         "",
         "  Demo users (demo mode only):",
         *(f"    {email:<24} {role:<11} password: {pw}" for email, role, pw in DEMO_USERS),

@@ -108,6 +108,8 @@ class DemoServer:
                     str(sandbox_port),
                     "--instance",
                     str(self.instance),
+                    # the browser tests know every row of their demo (figures, queues)
+                    "--no-sample-data",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -227,16 +229,28 @@ def sign_in(page: Any, base: str, target: str, user: tuple[str, str] = AGENT) ->
 
 
 def take_link_payment(
-    page: Any, base: str, crm_ref: str, *, invoices: tuple[str, ...], amount: str = ""
+    page: Any,
+    base: str,
+    crm_ref: str,
+    *,
+    invoices: tuple[str, ...],
+    amount: str = "",
+    above_balance: bool = False,
 ) -> str:
     """On the customer's console page: tick invoices, maybe type an amount, send the pay
-    link by email. Returns the new payment's id (the page is then the payment page)."""
+    link by email. ``above_balance``: the amount is more than the customer owes, so the
+    console asks to confirm it first, and the agent does. Returns the new payment's id
+    (the page is then the payment page)."""
     for number in invoices:
         page.check(f"#take-payment input[name=invoice][value='{number}']")
     if amount:
         page.fill("#amount", amount)
     page.check("#take-payment input[name=channel][value=email]")
     page.click("#take-payment button[type=submit]")
+    if above_balance:
+        page.check("#confirm-over_balance")
+        page.check("#take-payment input[name=channel][value=email]")
+        page.click("#take-payment button[type=submit]")
     page.wait_for_url("**/agent/payments/**")
     payment_id = page.get_attribute("#live-panel", "data-payment-id")
     assert payment_id
