@@ -5,7 +5,9 @@ only ever sees a one-time nonce. ``POST {prefix}/p/<token>/pay`` takes the form 
 hosted-fields page posts (``payment_method_nonce``, optional ``device_data``) and answers
 HTML, or JSON when asked for it. ``POST {prefix}/p/<token>/events`` takes the hosted
 fields' validity changes (``{"field": "cvv", "valid": true}``: flags, never what was
-typed) and forwards them to the agent's live-status panel.
+typed, plus ``looks_wrong`` when the entry cannot be right) and forwards them to the
+agent's live-status panel; ``GET`` on the same URL answers the agent's "ask again"
+requests for a field (:func:`crm_pay.services.live_access.field_requests`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from crm_pay.rate_limits import RateLimits, Refusal
 from crm_pay.services import charging, live_access, pay_links, views
 from vault.pan import redact
 
-from . import pay_scripts
+from . import i18n, pay_scripts
 
 __all__ = ["bp", "hosted_fields_scripts", "install_script_inventory"]
 
@@ -150,6 +152,7 @@ def pay_page(token: str) -> Response:
         view = views.pay_link_view(ctx, token, mark_opened=True)
     except CrmPayError as exc:
         return _closed_page(exc)
+    i18n.customer_is(view.get("customer"))  # their CRM record's language counts
     if view["link_state"] != "open":
         return _secure(
             Response(
@@ -256,7 +259,7 @@ def pay(token: str) -> Any:
         return resp
     try:
         nonce, device = _pay_fields()
-        view = charging.pay_with_nonce(ctx, token, nonce, device)
+        view = charging.pay_with_nonce(ctx, token, nonce, device, ip=request.remote_addr)
     except CrmPayError as exc:
         unavailable = isinstance(exc, ConfigurationError) or exc.code == "currency_not_supported"
         if unavailable:
@@ -271,6 +274,7 @@ def pay(token: str) -> Any:
             url_for("crm_pay_paypage.pay_page", token=token) if exc.status in (400, 422) else None
         )
         return _closed_page(exc, retry_url=retry)
+    i18n.customer_is(view.get("customer"))
     public = _public_view(view)
     if _wants_json():
         return public, 200
@@ -324,10 +328,39 @@ def field_event(token: str) -> Response:
         resp.headers["Retry-After"] = str(refusal.retry_after)
         return resp
     try:
-        live_access.report_field(get_context(), token, body.get("field"), body.get("valid"))
+        live_access.report_field(
+            get_context(),
+            token,
+            body.get("field"),
+            body.get("valid"),
+            body.get("looks_wrong", False),
+        )
     except CrmPayError as exc:
         return _event_error(exc)
     return _secure(Response(status=204))
+
+
+@bp.get("/p/<token>/events")
+def field_requests(token: str) -> Response:
+    """The agent's "ask again" requests since ``?after=`` (the number the last answer
+    gave): ``{"after": n, "requests": [{"field": "cvv", "message": "..."}]}``. The pay
+    page polls it while it is open; field names and fixed words only."""
+    text = request.args.get("after", "")
+    after = int(text) if text.isdigit() and len(text) < 19 else None
+    per_minute = get_context().config.live_field_events_per_minute
+    refusal = _rate_limited("field_requests", f"{per_minute}/minute", token)
+    if refusal is not None:
+        slow_down = "too many requests from this page; please wait a minute"
+        resp = _event_error(CrmPayError(slow_down, code="rate_limited", status=429))
+        resp.headers["Retry-After"] = str(refusal.retry_after)
+        return resp
+    try:
+        found = live_access.field_requests(get_context(), token, after)
+    except CrmPayError as exc:
+        return _event_error(exc)
+    resp = jsonify(found)
+    resp.headers["Cache-Control"] = "no-store"
+    return _secure(resp)
 
 
 def _public_view(view: dict[str, Any]) -> dict[str, Any]:

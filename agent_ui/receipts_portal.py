@@ -15,6 +15,8 @@ from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError
 from crm_pay.services import portal
 
+from . import i18n
+
 __all__ = ["bp", "secure_page"]
 
 bp = Blueprint("crm_pay_receipts_portal", __name__, template_folder="templates")
@@ -50,6 +52,7 @@ def receipts(signed: str) -> Response:
     try:
         customer_ref, number = portal.open_receipt_link(ctx, signed)
         view = portal.customer_receipts(ctx, customer_ref)
+        i18n.customer_is(customer_ref)
     except CrmPayError as exc:
         return _closed(exc)
     html = render_template("crm_pay/portal_receipts.html", view=view, current=number, signed=signed)

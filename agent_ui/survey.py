@@ -20,6 +20,8 @@ from crm_pay.current import get_context
 from crm_pay.domain.errors import Conflict, CrmPayError, ValidationError
 from crm_pay.services import csat, reminder_links, reminder_payments
 
+from . import i18n
+
 __all__ = ["bp"]
 
 bp = Blueprint("crm_pay_survey", __name__, template_folder="templates")
@@ -42,6 +44,9 @@ def _secure(resp: Response) -> Response:
 
 
 def _page(template: str, status: int = 200, **values: object) -> Response:
+    view = values.get("view")
+    if isinstance(view, dict):
+        i18n.customer_is(view.get("customer"))  # their CRM record's language counts
     return _secure(Response(render_template(f"crm_pay/{template}", **values), status=status))
 
 
@@ -76,6 +81,7 @@ def answer(signed: str) -> Response:
             view=view,
             signed=signed,
             error=exc.message,
+            error_code=exc.code,
             score=score,
             comment=comment[: csat.COMMENT_MAX_LENGTH],
         )
@@ -102,7 +108,14 @@ def reminder_pay_continue(signed: str) -> Response:
         answer = reminder_payments.open_reminder_payment(ctx, signed)
     except Conflict as exc:
         view = reminder_payments.reminder_payment_view(ctx, signed)
-        return _page("reminder_pay.html", 409, view=view, signed=signed, error=exc.message)
+        return _page(
+            "reminder_pay.html",
+            409,
+            view=view,
+            signed=signed,
+            error=exc.message,
+            error_code=exc.code,
+        )
     except CrmPayError as exc:
         return _closed(exc, "This payment link does not work")
     if answer["state"] == "paid":

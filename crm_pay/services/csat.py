@@ -91,6 +91,10 @@ def open_survey(ctx: Context, signed: str) -> dict[str, Any]:
             "payment_id": payment_id,
             "merchant": ctx.settings.merchant.name,
             "amount": Money(payment.amount_minor, payment.currency).format(),
+            "money": Money(payment.amount_minor, payment.currency),  # for the page's language
+            "customer": s.scalar(
+                select(Customer.crm_ref).where(Customer.id == payment.customer_id)
+            ),
             "answered": answered is not None,
         }
 

@@ -91,6 +91,7 @@ def customer_receipts(ctx: Context, customer_ref: str) -> dict[str, Any]:
                     "amount": Money(
                         row.content["amount_paid_minor"], row.content["currency"]
                     ).format(),
+                    "money": Money(row.content["amount_paid_minor"], row.content["currency"]),
                     "method": row.content.get("method", ""),
                 }
                 for row in rows

@@ -38,6 +38,8 @@ def reminder_payment_view(ctx: Context, signed: str) -> dict[str, Any]:
         return {
             "invoice": invoice.crm_ref,
             "owed": owed.format() if owed is not None else None,
+            "owed_money": owed,  # for the page's language
+            "customer": customer.crm_ref,
             "merchant": ctx.settings.merchant.name,
         }
 
