@@ -9,15 +9,20 @@ from crm_pay.current import get_context
 
 from . import (
     admin,
+    admin_fraud,
     admin_notifications,
     approvals,
     auth,
+    branding,
     console,
     console_adjustments,  # noqa: F401 (adds the write-off/adjustment request to console.bp)
+    console_links,  # noqa: F401 (adds cancel, resend, ask again, new link to console.bp)
     console_manual,  # noqa: F401 (adds manual payments, my payments to console.bp)
     console_refunds,  # noqa: F401 (adds the refund route to console.bp)
+    console_search,  # noqa: F401 (adds the screen-pop and search box to console.bp)
     dashboard,
     disputes,
+    i18n,
     live_socket,
     mailbox,
     mfa,
@@ -25,6 +30,7 @@ from . import (
     paypage,
     receipts_portal,
     supervisor,
+    supervisor_fraud,  # noqa: F401 (adds Release / Decline of held payments to supervisor.bp)
     survey,
 )
 from .customer_pages import install_merchant_footer
@@ -35,6 +41,7 @@ __all__ = ["register_ui"]
 # merchant and how to reach them in their footer; done once, when the blueprints are made.
 for _customer_bp in (paypage.bp, receipts_portal.bp, survey.bp):
     install_merchant_footer(_customer_bp)
+i18n.install_languages(mailbox.bp)  # the demo mailbox borrows the receipts portal's layout
 
 
 def register_ui(app: Flask, prefix: str) -> None:
@@ -46,6 +53,9 @@ def register_ui(app: Flask, prefix: str) -> None:
     app.register_blueprint(console.bp, url_prefix=f"{prefix}/agent")
     admin.init_admin(app, prefix)  # admin console + CRM launch endpoints
     app.register_blueprint(admin_notifications.bp, url_prefix=f"{prefix}/admin/notifications")
+    app.register_blueprint(branding.admin_bp, url_prefix=f"{prefix}/admin/branding")
+    app.register_blueprint(branding.public_bp, url_prefix=f"{prefix}/brand")
+    app.register_blueprint(admin_fraud.bp, url_prefix=f"{prefix}/admin/fraud")
     app.register_blueprint(supervisor.bp, url_prefix=f"{prefix}/supervisor")
     app.register_blueprint(approvals.bp, url_prefix=f"{prefix}/supervisor")
     app.register_blueprint(disputes.bp, url_prefix=f"{prefix}/supervisor/disputes")

@@ -176,7 +176,7 @@ def enable(name: str) -> Response:
     """Enable after a passing Test connection, or with ``override_reason`` (audited)."""
     reason = request.form.get("override_reason")
     try:
-        crm_settings.enable_after_test(
+        crm_settings.enable_connector(
             get_context(),
             name,
             actor=_principal().actor,

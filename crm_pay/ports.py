@@ -24,6 +24,7 @@ from crm_pay.domain.money import Money
 
 __all__ = [
     "CardSummary",
+    "CardChecks",
     "PspTxnStatus",
     "PspTransaction",
     "SaleRequest",
@@ -52,6 +53,7 @@ __all__ = [
     "RecordResult",
     "BatchingCrm",
     "CrmTimeline",
+    "CrmTextSearch",
     "CrmCallFailed",
     "CrmAuthFailed",
     "OutgoingEmail",
@@ -73,6 +75,21 @@ class CardSummary:
     exp_year: str | None = None
     bin: str | None = None
     wallet: str | None = None  # "apple_pay", "google_pay", "paypal" when a wallet paid
+
+
+@dataclass(frozen=True, slots=True)
+class CardChecks:
+    """What an authorization told of the card beyond yes or no, for the fraud rules
+    (:mod:`crm_pay.domain.fraud`): the card network's one-letter answers to the
+    security code and address checks, the PSP's own fraud decision, and the PSP's
+    fingerprint of the card number (the same card gives the same fingerprint; it is
+    not card data and cannot give the number back). ``None``: not sent."""
+
+    cvv: str | None = None
+    avs_postal_code: str | None = None
+    avs_street_address: str | None = None
+    risk_decision: str | None = None
+    card_fingerprint: str | None = None
 
 
 class PspTxnStatus(StrEnum):
@@ -110,6 +127,8 @@ class PspTransaction:
     # Why it was not successful (declined, rejected, failed, settlement declined), as the
     # adapter classified it; None while the transaction is fine.
     decline: DeclineInfo | None = None
+    # The authorization's card checks and fingerprint, when the PSP sent them.
+    checks: CardChecks | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,6 +440,9 @@ class CrmCustomer:
     company: str | None = None
     currency: str = "USD"
     psp_customer_id: str | None = None
+    # The customer's language as the CRM records it (BCP 47 such as "es" or "fr-CA"), when
+    # it records one: their pages speak it unless they choose another (agent_ui/i18n.py).
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,6 +582,15 @@ class CrmTimeline(Protocol):
     ``key`` is our id for the note; writing the same key twice must not duplicate it."""
 
     def add_timeline_note(self, crm_ref: str, key: str, text: str) -> None: ...
+
+
+@runtime_checkable
+class CrmTextSearch(Protocol):
+    """Optional capability: find customers from what an agent types in the search box
+    that is neither a phone number nor an email: a CRM id written in any case, or a name
+    (every word typed starts a word of the name, e.g. a surname). At most ``limit``."""
+
+    def find_customers_by_text(self, text: str, limit: int = 20) -> Sequence[CrmCustomer]: ...
 
 
 class CrmCallFailed(Exception):

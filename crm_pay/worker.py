@@ -5,8 +5,9 @@ Production: ``crm-pay worker`` processes, as many as needed, on PostgreSQL. They
 the work without doing it twice: outbox messages are leased ``FOR UPDATE SKIP LOCKED``
 (:meth:`crm_pay.services.outbox.Dispatcher._claim`), payments in doubt likewise by the
 janitor, and the one-at-a-time jobs (the janitor's sweeps, the daily reconciliation, the
-pay page's script check) run under an advisory lock (:mod:`crm_pay.persistence.locks`).
-On SQLite one worker process is assumed. docs/runbooks/workers.md says how to run them."""
+pay page's script check, the dashboard's daily totals) run under an advisory lock
+(:mod:`crm_pay.persistence.locks`). On SQLite one worker process is assumed.
+docs/runbooks/workers.md says how to run them."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ import threading
 from crm_pay.live_publisher import use_write_only_emitter
 from crm_pay.page_scripts import run_due_script_check
 from crm_pay.persistence.locks import exclusive
+from crm_pay.services.approval_records import expire_due_requests
 from crm_pay.services.context import Context
 from crm_pay.services.crm_sync import CRM_BATCH_HANDLERS, CRM_HANDLERS
+from crm_pay.services.dashboard_rollup import ROLLUP_JOB, run_dashboard_rollup
 from crm_pay.services.janitor import run_janitor
 from crm_pay.services.notifications import CASE_UPDATE_TOPIC, deliver_message, notify_case_update
 from crm_pay.services.outbox import Dispatcher, Handler
@@ -65,6 +68,7 @@ class BackgroundWorkers:
         janitor_interval: float = 15.0,
         reconciliation_interval: float = 600.0,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        dashboard_interval: float = 60.0,
     ) -> None:
         self.ctx = ctx
         self.dispatcher = make_dispatcher(ctx, lease_seconds=lease_seconds)
@@ -77,6 +81,9 @@ class BackgroundWorkers:
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
         self._reminders: threading.Thread | None = None
+        # How often the dashboard's daily totals catch up with what changed.
+        self.dashboard_interval = dashboard_interval
+        self._dashboard: threading.Thread | None = None
 
     def start(self) -> None:
         self.dispatcher.start(self.outbox_interval)
@@ -95,6 +102,13 @@ class BackgroundWorkers:
                             run_due_script_check(self.ctx)
                 except Exception:  # noqa: BLE001 - tried again on the next tick
                     log.exception("pay page script check failed")
+                try:  # approval requests past their expiry, recorded and audited
+                    with exclusive(self.ctx.db, "approvals.expiry") as mine:
+                        expired = expire_due_requests(self.ctx) if mine else []
+                    if expired:
+                        log.info("approvals: %d request(s) expired", len(expired))
+                except Exception:  # noqa: BLE001 - tried again on the next tick
+                    log.exception("approval expiry pass failed")
 
         self._janitor = threading.Thread(target=janitor_loop, name="crm-pay-janitor", daemon=True)
         self._janitor.start()
@@ -137,6 +151,20 @@ class BackgroundWorkers:
         )
         self._reminders.start()
 
+        def dashboard_loop() -> None:  # the dashboard's daily totals
+            while not self._stop.wait(self.dashboard_interval):
+                try:
+                    with exclusive(self.ctx.db, ROLLUP_JOB) as mine:
+                        if mine:  # else another worker is computing them right now
+                            run_dashboard_rollup(self.ctx)
+                except Exception:  # noqa: BLE001 - tried again on the next tick
+                    log.exception("dashboard totals pass failed")
+
+        self._dashboard = threading.Thread(
+            target=dashboard_loop, name="crm-pay-dashboard", daemon=True
+        )
+        self._dashboard.start()
+
     def stop(self) -> None:
         self._stop.set()
         self.dispatcher.stop()
@@ -146,6 +174,8 @@ class BackgroundWorkers:
             self._reconciler.join(5)
         if self._reminders is not None:
             self._reminders.join(5)
+        if self._dashboard is not None:
+            self._dashboard.join(5)
 
     def run_forever(self) -> None:
         """``crm-pay worker``: dispatch and janitor in this process until interrupted.

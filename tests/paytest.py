@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import socket
+import struct
 import uuid
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from flask.testing import FlaskClient
@@ -186,3 +188,20 @@ def login(
     if next_url:
         data["next"] = next_url
     return client.post("/pay/agent/login", data=data, **env)
+
+
+def tiny_png(rgb: tuple[int, int, int] = (11, 92, 173)) -> bytes:
+    """A real 2x2 PNG of one colour (signature, IHDR, IDAT, IEND)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    rows = b"".join(b"\x00" + bytes(rgb) * 2 for _ in range(2))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

@@ -5,6 +5,11 @@ screenshots and receipts come out the same on every run (some invoices are there
 overdue, as they would be on a collections call). Phone numbers are in the fictional
 ``555-01xx`` range and e-mail addresses use ``example.com``.
 
+``SAMPLE_*`` are the customers of the demo's sample history (``crm_pay.demo_history``):
+``crm-pay demo`` adds them to its CRM when it seeds that history, so the records above,
+which many tests use, stay as they are. One of them has no e-mail address (a receipt that
+cannot be delivered).
+
 Cards on file are PSP tokens only. ``DEMO_CARD_TOKENS`` lists every token the demo uses
 with what may be shown of its card, so the Braintree sandbox can register them as vaulted
 payment methods backed by Braintree's published test cards (Visa 1111, MasterCard 4444).
@@ -26,6 +31,9 @@ __all__ = [
     "DEMO_PAID_INVOICE_REFS",
     "DEMO_CARD_TOKENS",
     "DEMO_CARDS",
+    "SAMPLE_CUSTOMERS",
+    "SAMPLE_INVOICES",
+    "SAMPLE_CARDS",
 ]
 
 DEMO_ANCHOR: Final = date(2026, 3, 2)
@@ -105,6 +113,7 @@ DEMO_CUSTOMERS: Final[tuple[CrmCustomer, ...]] = (
         email="sofia.delgado@example.com",
         phone="+16175550168",
         company="Delgado & Sons Catering",
+        language="es",  # her pages are in Spanish (agent_ui/i18n.py)
     ),
     CrmCustomer(
         "CUST-0006",
@@ -224,6 +233,10 @@ DEMO_CARD_TOKENS: Final[dict[str, CardSummary]] = {
     "demo-token-mastercard-4444": CardSummary(
         brand="MasterCard", last4="4444", exp_month="06", exp_year="2029", bin="555555"
     ),
+    # Braintree's published American Express test card (378282246310005)
+    "demo-token-amex-0005": CardSummary(
+        brand="American Express", last4="0005", exp_month="09", exp_year="2031", bin="378282"
+    ),
 }
 
 DEMO_CARDS: Final[dict[str, tuple[StoredCard, ...]]] = {
@@ -232,5 +245,136 @@ DEMO_CARDS: Final[dict[str, tuple[StoredCard, ...]]] = {
             "demo-token-visa-1111", DEMO_CARD_TOKENS["demo-token-visa-1111"], is_default=True
         ),
         StoredCard("demo-token-mastercard-4444", DEMO_CARD_TOKENS["demo-token-mastercard-4444"]),
+    ),
+}
+
+# --------------------------------------------------------------------------- sample history
+# Colorado, Oregon, Arizona, Georgia, Pennsylvania, Michigan sales tax (basis points).
+_CO, _OR, _AZ, _GA, _PA, _MI = 290, 0, 560, 400, 600, 600
+
+
+def _sample_customer(crm_ref: str, name: str, company: str, phone: str) -> CrmCustomer:
+    email = name.lower().replace(" ", ".") + "@example.com"
+    return CrmCustomer(crm_ref, name, email=email, phone=phone, company=company)
+
+
+SAMPLE_CUSTOMERS: Final[tuple[CrmCustomer, ...]] = (
+    _sample_customer("CUST-0101", "Grace Okafor", "Okafor Family Bakery", "+13035550121"),
+    _sample_customer("CUST-0102", "Erik Lindqvist", "Lindqvist Plumbing", "+15035550134"),
+    _sample_customer("CUST-0103", "Lucia Moreno", "Moreno Flowers", "+16025550145"),
+    _sample_customer("CUST-0104", "Samuel Adeyemi", "Adeyemi Print Shop", "+14045550156"),
+    _sample_customer("CUST-0105", "Hannah Kowalski", "Kowalski Transport", "+12155550163"),
+    # No e-mail address on file: pay links go by SMS, receipts cannot be e-mailed.
+    CrmCustomer("CUST-0106", "Walter Brennan", phone="+13135550178", company="Brennan Hardware"),
+    _sample_customer("CUST-0107", "Nadia Haddad", "Haddad Books", "+13035550189"),
+)
+
+SAMPLE_INVOICES: Final[tuple[CrmInvoice, ...]] = (
+    _invoice(
+        "INV-2001",
+        "CUST-0101",
+        issued_days_ago=40,
+        net_days=30,
+        lines=(
+            _line("Stand mixer, 20 qt", 1, 64_900, _CO, "MIX-20"),
+            _line("Proofing baskets, set of 6", 2, 3_450, _CO, "PRF-6"),
+        ),
+        shipping_minor=2_500,
+        tax_label="CO sales tax 2.9%",
+    ),
+    _invoice(
+        "INV-2002",
+        "CUST-0101",
+        issued_days_ago=25,
+        net_days=14,
+        lines=(_line("Baking parchment, case of 1000 sheets", 3, 4_200, _CO, "PARCH-1000"),),
+        shipping_minor=0,
+        tax_label="CO sales tax 2.9%",
+    ),
+    _invoice(
+        "INV-2003",
+        "CUST-0102",
+        issued_days_ago=35,
+        net_days=30,
+        lines=(
+            _line("Tankless water heater", 1, 118_900, _OR, "TWH-199"),
+            _line("Pressure relief valve", 3, 2_850, _OR, "PRV-075"),
+        ),
+        shipping_minor=4_500,
+        tax_label="OR: no sales tax",
+    ),
+    _invoice(
+        "INV-2004",
+        "CUST-0102",
+        issued_days_ago=12,
+        net_days=30,
+        lines=(_line("PEX tubing, 100 ft coil", 4, 5_600, _OR, "PEX-100"),),
+        shipping_minor=1_500,
+        tax_label="OR: no sales tax",
+    ),
+    _invoice(
+        "INV-2005",
+        "CUST-0103",
+        issued_days_ago=30,
+        net_days=21,
+        lines=(_line("Floral foam bricks, case of 48", 2, 7_800, _AZ, "FOAM-48"),),
+        shipping_minor=1_200,
+        tax_label="AZ sales tax 5.6%",
+    ),
+    _invoice(
+        "INV-2006",
+        "CUST-0104",
+        issued_days_ago=45,
+        net_days=30,
+        lines=(_line("Wide-format ink set", 1, 48_500, _GA, "INK-WF6"),),
+        shipping_minor=0,
+        tax_label="GA sales tax 4%",
+    ),
+    _invoice(
+        "INV-2007",
+        "CUST-0105",
+        issued_days_ago=50,
+        net_days=30,
+        lines=(
+            _line("Trailer brake controller", 2, 18_900, _PA, "TBC-2"),
+            _line("LED marker lights, pair", 6, 2_400, _PA, "LED-MK"),
+        ),
+        shipping_minor=3_000,
+        tax_label="PA sales tax 6%",
+    ),
+    _invoice(
+        "INV-2008",
+        "CUST-0106",
+        issued_days_ago=28,
+        net_days=14,
+        lines=(_line("Cordless drill kit", 2, 15_900, _MI, "DRL-18V"),),
+        shipping_minor=0,
+        tax_label="MI sales tax 6%",
+    ),
+    _invoice(
+        "INV-2009",
+        "CUST-0107",
+        issued_days_ago=33,
+        net_days=30,
+        lines=(_line("Oak bookshelf, 6 ft", 1, 42_000, _CO, "SHELF-6"),),
+        shipping_minor=6_500,
+        tax_label="CO sales tax 2.9%",
+    ),
+    _invoice(
+        "INV-2010",
+        "CUST-0107",
+        issued_days_ago=20,
+        net_days=15,
+        lines=(_line("Archival book sleeves, box of 100", 2, 3_900, _CO, "SLV-100"),),
+        shipping_minor=900,
+        tax_label="CO sales tax 2.9%",
+    ),
+)
+
+SAMPLE_CARDS: Final[dict[str, tuple[StoredCard, ...]]] = {
+    "CUST-0102": (
+        StoredCard(
+            "demo-token-amex-0005", DEMO_CARD_TOKENS["demo-token-amex-0005"], is_default=True
+        ),
     ),
 }

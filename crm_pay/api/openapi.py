@@ -9,6 +9,7 @@ from crm_pay.domain.money import CURRENCY_EXPONENTS
 from crm_pay.services.disputes import EVIDENCE_CATEGORIES
 
 from .openapi_cases import case_paths
+from .openapi_fraud import fraud_paths
 from .openapi_money import approval_schema, money_paths
 from .routes_disputes import DISPUTE_STATUSES
 
@@ -527,32 +528,6 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
                     params=[_path_param("payment_id", "Payment id")],
                 )
             },
-            "/payments/{payment_id}/refund": {
-                "post": _op(
-                    "Refund a settled payment (all that is left, or an amount), or void an "
-                    "unsettled one in full. Needs Idempotency-Key; above "
-                    "CRM_PAY_AGENT_REFUND_LIMIT it needs a supervisor key.",
-                    payment,
-                    params=[
-                        _path_param("payment_id", "Payment id"),
-                        idempotency_key,
-                    ],
-                    body={
-                        "type": "object",
-                        "additionalProperties": False,
-                        "description": '{} refunds (or voids) all that is left; {"amount": '
-                        '"10.00"} refunds part. A body is required: no body, [], 0, "" and '
-                        "null are refused. An optional reason is kept with the refund.",
-                        "properties": {
-                            "amount": money,
-                            "reason": {"type": "string", "maxLength": 500},
-                        },
-                    },
-                    errors=(400, 401, 403, 404, 409, 422, 502),
-                    ok_status="201",
-                    replay=True,
-                )
-            },
             "/payments/{payment_id}/resolve": {
                 "post": _op(
                     "Supervisor: close a payment whose outcome is unknown. The PSP is asked "
@@ -674,6 +649,7 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
             },
             **_dispute_paths(idempotency_key),
             **case_paths(op=_op, path_param=_path_param),
+            **fraud_paths(op=_op, path_param=_path_param, idempotency_key=idempotency_key),
             **money_paths(
                 op=_op, path_param=_path_param, money=money, idempotency_key=idempotency_key
             ),
@@ -733,6 +709,7 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
                                 "authorized",
                                 "submitted_for_settlement",
                                 "settled",
+                                "held",
                                 "declined",
                                 "failed",
                                 "expired",

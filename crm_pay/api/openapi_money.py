@@ -7,15 +7,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["money_paths", "approval_schema"]
+__all__ = ["NOT_BLANK", "approval_schema", "money_paths", "required_text"]
 
 _TEXT = {"type": "string", "minLength": 0, "maxLength": 500}
+# crm_pay.services.approval_records.STATES (not imported: the document is built from
+# nothing but the API's own modules; a test compares them)
+_STATES = ("pending", "approved", "refused", "expired", "closed")
 # Not only what str.strip() removes (re's \s and \x1c-\x1f, \x85): blank is refused.
-_NOT_BLANK = r"[^\s\u001c-\u001f\u0085]"
+NOT_BLANK = r"[^\s\u001c-\u001f\u0085]"
 
 
-def _required_text(limit: int) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": limit, "pattern": _NOT_BLANK}
+def required_text(limit: int) -> dict[str, Any]:
+    """An OpenAPI string that must hold at least one visible character (the services
+    refuse blank or control-only text), at most ``limit`` long."""
+    return {"type": "string", "minLength": 1, "maxLength": limit, "pattern": NOT_BLANK}
 
 
 _LIMIT = {
@@ -36,7 +41,7 @@ def approval_schema(money: dict[str, Any]) -> dict[str, Any]:
         "properties": {
             "id": {"type": "string"},
             "kind": {"enum": ["refund", "manual_payment", "write_off", "adjustment"]},
-            "state": {"enum": ["pending", "approved", "refused", "expired"]},
+            "state": {"enum": list(_STATES)},
             "amount": money,
             "currency": {"type": "string"},
             "customer": {"type": "string"},
@@ -51,7 +56,18 @@ def approval_schema(money: dict[str, Any]) -> dict[str, Any]:
             "decision_note": text_or_null,
             "executed": {"type": "boolean", "description": "the approved action has run"},
             "result": {"type": ["object", "null"]},
-            "error": text_or_null,
+            "error": {
+                **text_or_null,
+                "description": "why the approved action did not run (for a refund the "
+                "bank declined, the bank's reason in plain words)",
+            },
+            "closable": {
+                "type": "boolean",
+                "description": "an approved refund the bank declined: it may be closed",
+            },
+            "closed_by": text_or_null,
+            "closed_at": text_or_null,
+            "close_note": text_or_null,
             "details": {"type": "object"},
         },
     }
@@ -73,7 +89,7 @@ def money_paths(
         "name": "state",
         "in": "query",
         "required": False,
-        "schema": {"enum": ["pending", "approved", "refused", "expired"]},
+        "schema": {"enum": list(_STATES)},
     }
     kind = {
         "name": "kind",
@@ -115,7 +131,42 @@ def money_paths(
         "description": "Held for a supervisor's approval; nothing was refunded",
         **refund["responses"]["201"],
     }
+    # The older route to the same refund: the payment when refunded (201), as it always
+    # answered; the approval request (202) when an agent key's refund needs approval.
+    pending = {
+        "type": "object",
+        "required": ["outcome", "approval"],
+        "properties": {"outcome": {"const": "pending_approval"}, "approval": approval},
+    }
+    payment_refund = op(
+        "Refund a settled payment (all that is left, or an amount), or void an unsettled "
+        "one in full. Needs Idempotency-Key. An agent key's refund above "
+        "CRM_PAY_AGENT_REFUND_LIMIT becomes an approval request, as with POST /refunds "
+        "(202, a reason is required): nothing goes back until a supervisor approves it.",
+        payment,
+        params=[path_param("payment_id", "Payment id"), idempotency_key],
+        body={
+            "type": "object",
+            "additionalProperties": False,
+            "description": '{} refunds (or voids) all that is left; {"amount": '
+            '"10.00"} refunds part. A body is required: no body, [], 0, "" and '
+            "null are refused. An optional reason is kept with the refund (required "
+            "when it needs approval).",
+            "properties": {"amount": money, "reason": _TEXT},
+        },
+        errors=(400, 401, 403, 404, 409, 422, 502),
+        ok_status="201",
+        replay=True,
+    )
+    payment_refund["responses"]["202"] = {
+        "description": "Held for a supervisor's approval; nothing was refunded",
+        "content": {"application/json": {"schema": pending}},
+    }
+    payment_refund["responses"]["200"]["content"]["application/json"]["schema"] = {
+        "anyOf": [payment, pending]
+    }
     return {
+        "/payments/{payment_id}/refund": {"post": payment_refund},
         "/refunds": {
             "post": refund,
             "get": op(
@@ -151,7 +202,7 @@ def money_paths(
                         "amount": money,
                         "currency": {"type": "string", "minLength": 1, "maxLength": 3},
                         "method": {"enum": ["cheque", "bank_transfer", "cash", "card_terminal"]},
-                        "reference": _required_text(100),
+                        "reference": required_text(100),
                         "note": _TEXT,
                         "invoices": {
                             "type": "array",
@@ -192,7 +243,7 @@ def money_paths(
                         "amount": money,
                         "direction": {"enum": ["credit", "debit"], "default": "credit"},
                         "invoice": {"type": "string", "minLength": 1, "maxLength": 100},
-                        "reason": _required_text(500),
+                        "reason": required_text(500),
                     },
                 },
                 errors=(400, 401, 403, 404, 409, 422, 503),
@@ -236,7 +287,26 @@ def money_paths(
                     "type": "object",
                     "required": ["note"],
                     "additionalProperties": False,
-                    "properties": {"note": _required_text(500)},
+                    "properties": {"note": required_text(500)},
+                },
+                errors=(400, 401, 403, 404, 409, 422),
+            ),
+        },
+        "/approvals/{approval_id}/close": {
+            "post": op(
+                "Supervisor: close an approved refund that the card's bank declined, with "
+                "a note (e.g. how the money went back instead). Nothing moves and nothing "
+                "is sent to the PSP; the request ends closed, the bank's words kept in "
+                "error. One whose outcome is not known (the PSP did not answer) is refused "
+                "with refund_outcome_unknown: retry it instead. Closed again, it answers "
+                "the same.",
+                approval,
+                params=[approval_id],
+                body={
+                    "type": "object",
+                    "required": ["note"],
+                    "additionalProperties": False,
+                    "properties": {"note": required_text(500)},
                 },
                 errors=(400, 401, 403, 404, 409, 422),
             ),

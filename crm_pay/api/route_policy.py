@@ -70,6 +70,12 @@ ROUTES: dict[str, str] = {
     "crm_pay_admin.replay_one": "admin.sync",
     "crm_pay_admin.scripts": "admin.scripts",
     "crm_pay_admin.check_scripts": "admin.scripts",
+    "crm_pay_admin_fraud.index": "admin.fraud_rules",
+    "crm_pay_admin_fraud.save": "admin.fraud_rules",
+    "crm_pay_admin_branding.index": "admin.branding",
+    "crm_pay_admin_branding.save": "admin.branding",
+    "crm_pay_brand.logo": PUBLIC,  # the logo the customer pages show
+    "crm_pay_brand.theme": PUBLIC,  # the accent colour's stylesheet of those pages
     "crm_pay_admin_notifications.index": "admin.notifications",
     "crm_pay_admin_notifications.new_rule": "admin.notifications",
     "crm_pay_admin_notifications.create_rule": "admin.notifications",
@@ -78,6 +84,8 @@ ROUTES: dict[str, str] = {
     "crm_pay_admin_notifications.enable_rule": "admin.notifications",
     "crm_pay_admin_notifications.disable_rule": "admin.notifications",
     "crm_pay_admin_notifications.preview": "admin.notifications",
+    "crm_pay_admin_notifications.edit_template": "admin.notifications",
+    "crm_pay_admin_notifications.reset_template": "admin.notifications",
     "crm_pay_admin.users": "users.manage",
     "crm_pay_admin.create_user": "users.manage",
     "crm_pay_admin.activate_user": "users.manage",
@@ -113,6 +121,8 @@ ROUTES: dict[str, str] = {
     "crm_pay_api.snooze_case": "case.work",
     "crm_pay_api.resolve_case": "case.work",
     "crm_pay_api.apply_case_credit": "case.work",
+    "crm_pay_api.release_payment": "case.work",  # fraud review (crm_pay/api/routes_fraud.py)
+    "crm_pay_api.decline_payment": "case.work",
     "crm_pay_api.list_disputes": "dispute.view",
     "crm_pay_api.get_dispute": "dispute.view",
     "crm_pay_api.accept_dispute": "dispute.answer",
@@ -128,6 +138,7 @@ ROUTES: dict[str, str] = {
     "crm_pay_api.get_approval": "approval.view",
     "crm_pay_api.approve": "approval.decide",
     "crm_pay_api.refuse": "approval.decide",
+    "crm_pay_api.close_approval": "approval.decide",
     "crm_pay_api_fallback.fallback": PUBLIC,  # JSON 404 for unknown API paths
     # Sign-in, sign-out, MFA
     "crm_pay_auth.login": PUBLIC,
@@ -154,6 +165,8 @@ ROUTES: dict[str, str] = {
     "crm_pay_console.payment": "payment.view",
     "crm_pay_console.payment_status": "payment.view",
     "crm_pay_console.cancel": "payment.cancel",
+    "crm_pay_console.ask_again": "payment.send_link",
+    "crm_pay_console.new_link": "payment.send_link",
     "crm_pay_console.resend_link": "payment.send_link",
     "crm_pay_console.resend_receipt": "receipt.resend",
     "crm_pay_console.refund": "payment.refund",
@@ -176,6 +189,8 @@ ROUTES: dict[str, str] = {
     "crm_pay_supervisor.case_send_link": "case.work",
     "crm_pay_supervisor.case_apply_credit": "case.work",
     "crm_pay_supervisor.case_resolve_payment": "case.work",
+    "crm_pay_supervisor.case_release_payment": "case.work",  # agent_ui/supervisor_fraud.py
+    "crm_pay_supervisor.case_decline_payment": "case.work",
     # Supervisor console: disputes (agent_ui/disputes.py)
     "crm_pay_disputes.list_page": "dispute.view",
     "crm_pay_disputes.detail": "dispute.view",
@@ -192,6 +207,7 @@ ROUTES: dict[str, str] = {
     "crm_pay_approvals.approvals_page": "approval.decide",
     "crm_pay_approvals.approve": "approval.decide",
     "crm_pay_approvals.refuse": "approval.decide",
+    "crm_pay_approvals.close": "approval.decide",
     # Opening the console from a CRM
     "crm_pay_launch.hubspot": LAUNCH_SIGNATURE,
     "crm_pay_launch.link": LAUNCH_SIGNATURE,
@@ -200,6 +216,7 @@ ROUTES: dict[str, str] = {
     "crm_pay_paypage.pay_page": LINK_TOKEN,
     "crm_pay_paypage.pay": LINK_TOKEN,
     "crm_pay_paypage.field_event": LINK_TOKEN,
+    "crm_pay_paypage.field_requests": LINK_TOKEN,
     "crm_pay_paypage.csp_report": PUBLIC,  # browsers post CSP violation reports
     "crm_pay_paypage.static": STATIC,
     "crm_pay_receipts_portal.receipts": PORTAL_LINK,

@@ -41,7 +41,6 @@ from crm_pay.services import (
     policy,
     receipts,
     reconciliation,
-    refunds,
     settlement,
     views,
     webhooks,
@@ -62,6 +61,7 @@ from .request_body import (
 )
 from .routes_cases import register_case_routes
 from .routes_disputes import register_dispute_routes
+from .routes_fraud import register_fraud_routes
 from .routes_money import register_money_routes
 
 __all__ = ["create_api_blueprint", "create_webhook_blueprint"]
@@ -260,6 +260,7 @@ def create_api_blueprint() -> Blueprint:
             idempotency_scope=f"api_key:{principal.id}",
             idempotency_key=key,
             request_hash=digest,
+            ip=request.remote_addr,
         )
         return jsonify(view), 201 if created else 200
 
@@ -287,30 +288,6 @@ def create_api_blueprint() -> Blueprint:
     @auth("agent")
     def cancel_payment(payment_id: str) -> Response:
         return jsonify(payments.cancel_payment(_ctx(), payment_id, actor=_principal().actor))
-
-    @bp.post("/payments/<payment_id>/refund")
-    @auth("agent")
-    def refund_payment(payment_id: str) -> tuple[Response, int]:
-        # Money goes back only on an explicit request: {} (a JSON object) for all that is
-        # left, {"amount": "10.00"} for part; no body, [], 0, "" or null are refused.
-        body = read_json_object()
-        reject_unknown_fields(body, ("amount", "reason"))
-        amount = text_field(body, "amount", max_length=40, example="10.00")
-        reason = text_field(body, "reason", min_length=0, max_length=500) or ""
-        digest = hashlib.sha256(
-            json.dumps({"payment": payment_id, **body}, sort_keys=True).encode()
-        ).hexdigest()
-        view, created = refunds.refund_payment(
-            _ctx(),
-            payment_id,
-            amount=amount,
-            principal=_principal(),
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
-            request_hash=digest,
-            agent_limit=_ctx().config.agent_refund_limit,
-            reason=reason,
-        )
-        return jsonify(view), 201 if created else 200
 
     @bp.post("/payments/<payment_id>/send-link")
     @auth("agent")
@@ -373,6 +350,7 @@ def create_api_blueprint() -> Blueprint:
     register_dispute_routes(bp, auth=auth)
     register_case_routes(bp, auth=auth)
     register_money_routes(bp, auth=auth, principal_of=_principal)
+    register_fraud_routes(bp, auth=auth, principal_of=_principal)
     return bp
 
 

@@ -108,6 +108,31 @@ def register_money_routes(
             return jsonify(result), 202 if created else 200
         return jsonify(result), 201 if created else 200
 
+    @bp.post("/payments/<payment_id>/refund")
+    @auth("agent")
+    def refund_payment(payment_id: str) -> tuple[Response, int]:
+        # The older route to the same refund as POST /refunds (same rule, same
+        # Idempotency-Key handling). Money goes back only on an explicit request: {} (a
+        # JSON object) for all that is left, {"amount": "10.00"} for part; no body, [],
+        # 0, "" or null are refused. Refunded: the payment, as this route always
+        # answered; above an agent's limit: the approval request, as /refunds answers.
+        body = read_json_object()
+        reject_unknown_fields(body, ("amount", "reason"))
+        amount = text_field(body, "amount", max_length=40, example="10.00")
+        reason = text_field(body, "reason", min_length=0, max_length=500) or ""
+        result, created = approvals.refund_or_request(
+            get_context(),
+            payment_id,
+            amount=amount,
+            reason=reason,
+            principal=principal_of(),
+            idempotency_key=_key(),
+            body_hash=_digest(body, payment=payment_id),
+        )
+        if result["outcome"] == "pending_approval":
+            return jsonify(result), 202 if created else 200
+        return jsonify(result["payment"]), 201 if created else 200
+
     @bp.get("/refunds")
     @auth("agent")
     def list_refunds() -> Response:
@@ -234,4 +259,14 @@ def register_money_routes(
         note = required_text(body, "note", max_length=500, example="no cheque received")
         return jsonify(
             approvals.refuse(get_context(), approval_id, principal=principal_of(), note=note)
+        )
+
+    @bp.post("/approvals/<approval_id>/close")
+    @auth("supervisor")
+    def close_approval(approval_id: str) -> Response:
+        body = read_json_object()
+        reject_unknown_fields(body, ("note",))
+        note = required_text(body, "note", max_length=500, example="refunded by bank transfer")
+        return jsonify(
+            approvals.close(get_context(), approval_id, principal=principal_of(), note=note)
         )

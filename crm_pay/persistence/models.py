@@ -34,6 +34,7 @@ __all__ = [
     "LedgerEntryRow",
     "Payment",
     "PaymentEventRow",
+    "FraudRuleVersion",
     "PayLink",
     "Receipt",
     "Sequence",
@@ -53,6 +54,14 @@ __all__ = [
     "DisputeEvidence",
     "ReconciliationRun",
     "ConsoleSession",
+    "NotificationTemplateVersion",
+    "DashboardAgentDay",
+    "DashboardChannelDay",
+    "DashboardDay",
+    "DashboardEventDay",
+    "DashboardPaymentDay",
+    "DashboardReceiptDay",
+    "DashboardRollup",
 ]
 
 NAMING = {
@@ -151,6 +160,39 @@ class Payment(Base):
     # indexed: the daily reconciliation reads a day's payments by it
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
+    # --- fraud screening (0017; crm_pay/services/fraud_screening.py) ---
+    # when the latest attempt was recorded: the fraud rules' velocity windows count by it
+    charged_at: Mapped[datetime | None]
+    # the address that asked for the charge (the customer's browser, the API caller)
+    payer_ip: Mapped[str | None] = mapped_column(String(45))
+    # the PSP's fingerprint of the card number (not card data; never shown whole)
+    card_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # screening of the latest attempt: None (one sale call, nothing pending); sent
+    # authorize-only with the decision pending: "screening", "review", "accepted",
+    # "declining"; then "held", "released", "declined"
+    fraud_review: Mapped[str | None] = mapped_column(String(20))
+
+    __table_args__ = (
+        # the velocity counts: one index per scope, by attempt time
+        Index("ix_payments_customer_charged", "customer_id", "charged_at"),
+        Index("ix_payments_agent_charged", "created_by", "charged_at"),
+        Index("ix_payments_ip_charged", "payer_ip", "charged_at"),
+        Index("ix_payments_card_charged", "card_fingerprint", "charged_at"),
+    )
+
+
+class FraudRuleVersion(Base):
+    """One saved version of the fraud rules (append-only): the newest is in force; none
+    saved yet means no rules (crm_pay/services/fraud_rules.py)."""
+
+    __tablename__ = "fraud_rule_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    rules: Mapped[list[Any]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
 
 
 class PaymentEventRow(Base):
@@ -559,7 +601,8 @@ class ApprovalRequest(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     # refund | manual_payment | write_off | adjustment
     kind: Mapped[str] = mapped_column(String(20))
-    state: Mapped[str] = mapped_column(String(12))  # pending | approved | refused | expired
+    # pending | approved | refused | expired | closed
+    state: Mapped[str] = mapped_column(String(12))
     payload: Mapped[dict[str, Any]]
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
@@ -576,6 +619,13 @@ class ApprovalRequest(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # why running the approved action did not finish (PSP down, refund declined)
     error: Mapped[str | None] = mapped_column(Text)
+    # the error's code: a definite refusal (refund_refused) may be closed, an outcome
+    # not known (psp_unavailable) may not (0018)
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    # an approved refund the bank declined, ended by a supervisor without moving money
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None]
+    close_note: Mapped[str | None] = mapped_column(Text)
 
 
 # --- notifications, reminders, opt-outs, CSAT (0011) ---
@@ -718,3 +768,141 @@ class DisputeEvidence(Base):
     added_at: Mapped[datetime]
     removed_by: Mapped[str | None] = mapped_column(String(200))
     removed_at: Mapped[datetime | None]
+
+
+# --- dashboard daily totals (0016) ---
+# Filled by the worker (crm_pay/services/dashboard_rollup.py) for whole past UTC days;
+# the dashboard reads them for the days nothing changed since, live rows for the rest.
+class DashboardPaymentDay(Base):
+    """Payments of one UTC day (by creation) by currency, status and decline reason
+    (``""`` for none): how many, and their amount."""
+
+    __tablename__ = "dashboard_payment_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    status: Mapped[str] = mapped_column(String(30), primary_key=True)
+    decline_category: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payments: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class DashboardChannelDay(Base):
+    """Payments of one UTC day by currency and channel: how many, how many succeeded
+    and their amount (the daily, channel and currency figures)."""
+
+    __tablename__ = "dashboard_channel_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    payments: Mapped[int] = mapped_column(Integer)
+    succeeded: Mapped[int] = mapped_column(Integer)
+    succeeded_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class DashboardAgentDay(Base):
+    """Payments of one UTC day by currency and agent (``created_by``): how many, how
+    many succeeded and their amount."""
+
+    __tablename__ = "dashboard_agent_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(200), primary_key=True)
+    payments: Mapped[int] = mapped_column(Integer)
+    succeeded: Mapped[int] = mapped_column(Integer)
+    succeeded_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class DashboardEventDay(Base):
+    """Sales, refunds and voids (payment events) of one UTC day by currency and kind."""
+
+    __tablename__ = "dashboard_event_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class DashboardReceiptDay(Base):
+    """Receipt messages of one UTC day (by creation) by channel and delivery status."""
+
+    __tablename__ = "dashboard_receipt_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer)
+
+
+class DashboardDay(Base):
+    """A UTC day whose totals are computed; ``receipts_waiting``: its receipts still
+    queued then (their status will change, so the day's receipts are read live)."""
+
+    __tablename__ = "dashboard_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    computed_at: Mapped[datetime]
+    receipts_waiting: Mapped[int] = mapped_column(Integer)
+
+
+class DashboardRollup(Base):
+    """The one row saying when the last complete pass started (``as_of``), how many days
+    it computed and how long it took."""
+
+    __tablename__ = "dashboard_rollup"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    as_of: Mapped[datetime]
+    days: Mapped[int] = mapped_column(Integer)
+    pass_ms: Mapped[int] = mapped_column(Integer)
+
+
+# A payment's change moves its updated_at: the worker finds the days to compute again.
+Index("ix_dashboard_payments_changed", Payment.updated_at, Payment.created_at)
+
+
+# --- notification templates edited in the admin console (0015) ---
+class NotificationTemplateVersion(Base):
+    """One saved version of an admin's templates of one message kind (append-only):
+    the newest version of a kind is in force. A part left ``None`` is the shipped file
+    (a version whose parts are all ``None`` is a "Reset to default")."""
+
+    __tablename__ = "notification_templates"
+    __table_args__ = (UniqueConstraint("kind", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))  # receipt | pay_link | reminder | ...
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per kind
+    subject: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    sms: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(10))  # saved | reset
+    saved_by: Mapped[str] = mapped_column(String(200))
+    saved_at: Mapped[datetime]
+
+
+# --- merchant branding on the customer's pages (0019) ---
+
+
+class MerchantBrandingVersion(Base):
+    """One saved version of the merchant's look on the customer pages (append-only; the
+    newest is in force): accent colour, logo, support contact. ``logo`` is the image as
+    uploaded (PNG or JPEG), carried over unchanged from version to version."""
+
+    __tablename__ = "merchant_branding_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    colour: Mapped[str | None] = mapped_column(String(7))  # #rrggbb
+    support_phone: Mapped[str] = mapped_column(String(40), default="")
+    support_email: Mapped[str] = mapped_column(String(200), default="")
+    support_hours: Mapped[str] = mapped_column(String(120), default="")
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_type: Mapped[str | None] = mapped_column(String(20))  # image/png | image/jpeg
+    logo_sha256: Mapped[str | None] = mapped_column(String(64))
+    saved_by: Mapped[str] = mapped_column(String(200))
+    saved_at: Mapped[datetime]

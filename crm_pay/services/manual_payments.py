@@ -212,6 +212,7 @@ def book_manual_payment(
         customer=customer,
         allocations=[(a.invoice_ref, a.amount) for a in plan.allocations],
         credit=plan.credit,
+        ledger=ledger,
     )
     # Issued in this transaction, not yet sent or attached anywhere: the receipt says how
     # the money came (the card words do not apply) and quotes the agent's reference.

@@ -154,8 +154,8 @@ def link_state(ctx: Context, link: PayLink, payment: Payment) -> str:
         return "cancelled"
     if link.used_at is not None or payment.status in SUCCESSFUL:
         return "used"
-    if payment.status in IN_DOUBT:
-        return "processing"
+    if payment.status in IN_DOUBT or payment.status == PaymentStatus.HELD.value:
+        return "processing"  # held by the fraud rules: being confirmed, not to pay again
     if link.failed_attempts >= link.max_attempts:
         return "locked"
     if as_utc(link.expires_at) <= ctx.now() or payment.status == PaymentStatus.EXPIRED.value:  # type: ignore[operator]

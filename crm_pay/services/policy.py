@@ -55,6 +55,8 @@ ACTIONS: dict[str, str] = {
     "admin.sync": "admin",
     "admin.scripts": "admin",
     "admin.notifications": "admin",  # reminder rules, CSAT shown, message previews
+    "admin.branding": "admin",  # logo, accent colour, support contact of the customer pages
+    "admin.fraud_rules": "admin",  # fraud screening rules and their versions
     "users.manage": "admin",
     "api_keys.manage": "admin",
 }

@@ -72,7 +72,8 @@ def test_expired_link_tells_the_customer_what_to_do(
     agent.reload()
     agent.wait_for_selector("#payment-status[data-status='expired']")
     assert agent.inner_text("#payment-status") == "Link expired"
-    assert "Take a new payment" in agent.inner_text("#result")
+    assert "send a new link with the same details" in agent.inner_text("#next-steps")
+    assert agent.is_visible("#new-link-form")
     assert agent.locator("#resend-form").count() == 0
     shoot(agent, "agent-08-link-expired")
 

@@ -100,7 +100,10 @@ def test_agent_takes_a_link_payment_live_and_no_card_data_leaks(
     step(agent, "sent")
     assert agent.get_attribute("#payment-status", "data-status") == "awaiting_customer"
     assert int(agent.get_attribute("#link-expiry", "data-expires-in") or 0) > 60
-    assert "Email with the pay link sent." in agent.inner_text("main")
+    # the notice says what the Messages table said when the page was made: "queued"
+    # until the dispatcher delivered it, and the live panel then turns the row to "sent"
+    assert "Email with the pay link queued to send" in agent.inner_text("main")
+    agent.wait_for_selector("#messages tr[data-kind='pay_link'][data-status='sent']")
     shoot(agent, "agent-03-link-sent")
 
     # -- the customer reads the email on a phone and opens the link
@@ -174,6 +177,15 @@ def test_agent_takes_a_link_payment_live_and_no_card_data_leaks(
     assert len(portal) == 1, receipt_email.text
     customer.goto(portal[0])
     customer.wait_for_selector(f"text={receipt}")
+    # the receipts list fits the 390 px phone: nothing to scroll sideways
+    wider = customer.evaluate(
+        """() => { const card = document.querySelector('main.card').getBoundingClientRect();
+            const edge = Math.min(card.right, window.innerWidth) + 0.5;
+            return [...document.querySelectorAll('main *')]
+              .filter(e => e.getBoundingClientRect().right > edge)
+              .map(e => e.tagName + (e.className ? '.' + e.className : '')); }"""
+    )
+    assert wider == [], wider
     shoot(customer, "customer-06-receipts-portal")
 
     # -- the agent resends the receipt (the button appeared live, no reload), then sees

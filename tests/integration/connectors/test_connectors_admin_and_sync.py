@@ -176,7 +176,9 @@ def test_one_enabled_connector_receives_the_sync_in_batches(
     client: FlaskClient, auth: dict[str, str], ctx: Context, fake_kind: dict
 ) -> None:
     crm_settings.save_connector(ctx, name="old", kind="builtin", settings={}, actor="admin")
-    crm_settings.enable_connector(ctx, "old", actor="admin")
+    crm_settings.enable_connector(
+        ctx, "old", actor="admin", override_reason="test set-up: enabled without a test"
+    )
     crm_settings.save_connector(
         ctx,
         name="acme",
@@ -185,7 +187,9 @@ def test_one_enabled_connector_receives_the_sync_in_batches(
         secrets={"token": "good"},
         actor="admin",
     )
-    crm_settings.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(
+        ctx, "acme", actor="admin", override_reason="test set-up: enabled without a test"
+    )
     assert [c["name"] for c in crm_settings.list_connectors(ctx) if c["enabled"]] == ["acme"]
     ctx.crm.refresh()  # don't wait for the 2-second re-check in a test
     ids = []
@@ -212,7 +216,9 @@ def test_refused_record_is_dead_lettered_at_once_with_the_crms_message(
         secrets={"token": "good"},
         actor="admin",
     )
-    crm_settings.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(
+        ctx, "acme", actor="admin", override_reason="test set-up: enabled without a test"
+    )
     ctx.crm.refresh()
     _, ok = create_link(client, auth, amount="6.00")
     pay(client, ok["pay_url"])
@@ -237,7 +243,9 @@ def test_crm_down_loses_nothing_and_honours_the_retry_delay(
         secrets={"token": "good"},
         actor="admin",
     )
-    crm_settings.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(
+        ctx, "acme", actor="admin", override_reason="test set-up: enabled without a test"
+    )
     ctx.crm.refresh()
     _, p = create_link(client, auth, amount="8.00")
     pay(client, p["pay_url"])
@@ -271,7 +279,9 @@ def test_a_card_number_never_reaches_the_crm_and_raises_an_alert(
         secrets={"token": "good"},
         actor="admin",
     )
-    crm_settings.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(
+        ctx, "acme", actor="admin", override_reason="test set-up: enabled without a test"
+    )
     ctx.crm.refresh()
     _, p = create_link(client, auth, amount="9.00")
     pay(client, p["pay_url"])
@@ -298,7 +308,9 @@ def test_disputes_land_on_the_crm_timeline_once(
         secrets={"token": "good"},
         actor="admin",
     )
-    crm_settings.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(
+        ctx, "acme", actor="admin", override_reason="test set-up: enabled without a test"
+    )
     ctx.crm.refresh()
     _, p = create_link(client, auth, amount="12.00")
     pay(client, p["pay_url"])
@@ -367,7 +379,9 @@ def test_wrong_credentials_lose_nothing_and_fixing_them_drains_the_backlog(
         secrets={"token": "bad"},
         actor="admin",
     )
-    crm_settings.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(
+        ctx, "acme", actor="admin", override_reason="test set-up: enabled without a test"
+    )
     ctx.crm.refresh()
 
     def refuse(self: FakeBatchCrm, records: list) -> list:  # type: ignore[type-arg]

@@ -142,7 +142,10 @@ def test_only_the_creator_and_supervisors_see_a_payment(
 def test_cancel_from_the_console(agent: FlaskClient, ctx: Context):
     resp, data = _take(agent, amount="5.00")
     url = resp.location
-    done = agent.post(url + "/cancel", data={"csrf_token": data["csrf_token"]})
+    asked = agent.post(url + "/cancel", data={"csrf_token": data["csrf_token"]})
+    assert asked.status_code == 200 and 'id="cancel-confirm-form"' in asked.text
+    assert 'data-status="awaiting_customer"' in agent.get(url).text  # one POST cancels nothing
+    done = agent.post(url + "/cancel", data={"csrf_token": data["csrf_token"], "confirm": "yes"})
     assert done.status_code == 302
     page = agent.get(url)
     assert "Payment cancelled" in page.text

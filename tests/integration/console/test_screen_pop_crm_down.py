@@ -60,7 +60,9 @@ def _enable_down_crm(ctx: Context, failure: Callable[[], Exception]) -> None:
         ),
     }
     crm_settings.save_connector(ctx, name="acme", kind="down", settings={}, actor="admin")
-    crm_settings.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(
+        ctx, "acme", actor="admin", override_reason="test set-up: enabled without a test"
+    )
     ctx.crm.refresh()  # type: ignore[attr-defined]
 
 
@@ -77,7 +79,9 @@ def _enable_broken_mapping(ctx: Context) -> None:
     with ctx.db.transaction() as s:
         row = s.scalars(select(CrmConnectorRow).where(CrmConnectorRow.name == "acme")).one()
         row.mapping = {**row.mapping, "balance_propety": "crm_pay_balance"}
-    crm_settings.enable_connector(ctx, "acme", actor="admin")
+    crm_settings.enable_connector(
+        ctx, "acme", actor="admin", override_reason="test set-up: enabled without a test"
+    )
     ctx.crm.refresh()  # type: ignore[attr-defined]
 
 

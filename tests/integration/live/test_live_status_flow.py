@@ -62,7 +62,7 @@ def test_agent_sees_opened_fields_processing_and_approval(
         assert isinstance(event["at"], str)
     # the whitelist: nothing else reaches the agent's screen
     allowed = {"payment_id", "status", "link", "fields", "receipt_number", "decline"}
-    allowed |= {"attempts_left", "at"}
+    allowed |= {"attempts_left", "at", "attempt", "field_problems"}
     assert all(set(e) <= allowed for e in events)
 
     # a second look (e.g. after a page reload) starts from the final state

@@ -177,7 +177,9 @@ def rig(
         secrets={"signing_secret": uuid.uuid4().hex},
         actor="test",
     )
-    crm_settings.enable_connector(ctx, "hook", actor="test")
+    crm_settings.enable_connector(
+        ctx, "hook", actor="test", override_reason="test set-up: enabled without a test"
+    )
     yield ctx, _worker_env(postgres_url, sandbox, instance)
     ctx.db.dispose()
 

@@ -114,7 +114,7 @@ def test_a_vaulted_payment_stored_but_never_charged_is_charged_by_the_retry_once
         "CUST-0001", StoredCard(token="card-on-file-1", card=CardSummary("Visa", "1111"))
     )
 
-    def died(_ctx: object, _payment_id: str) -> dict:
+    def died(_ctx: object, _payment_id: str, **_kw: object) -> dict:
         raise RuntimeError("the process died before the charge")
 
     monkeypatch.setattr(payments, "charge_vaulted", died)
