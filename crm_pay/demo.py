@@ -249,7 +249,9 @@ def run_demo(
         "builtin CRM with demo customers). Test cards only, e.g. 4111 1111 1111 1111.",
         "",
         f"  Agent console   {public}{prefix}/agent/",
-        f"  Supervisor      {public}{prefix}/supervisor/reconciliation",
+        f"  Supervisor      {public}{prefix}/supervisor/   (cases; reconciliation: "
+        f"{prefix}/supervisor/reconciliation)",
+        f"  Dashboard       {public}{prefix}/dashboard/",
         f"  Admin console   {public}{prefix}/admin/",
         f"  Demo mailbox    {public}{prefix}/demo/mailbox",
         f"  API             {public}{prefix}/api/v1   (OpenAPI: {prefix}/api/v1/openapi.json)",
