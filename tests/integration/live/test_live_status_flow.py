@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -93,9 +94,14 @@ def test_a_decline_arrives_in_plain_words_with_what_to_do_next(
     assert snap["attempts_left"] == 4
 
 
+# An event's timestamps (ISO 8601, microseconds) can hold "4111" by chance: they are
+# taken out before looking for the test card's first digits.
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?")
+
+
 def _scan(event: Any) -> None:
     text = json.dumps(event)
-    assert "4111" not in text
+    assert "4111" not in _TIMESTAMP.sub("[time]", text)
     assert not find_pans(text)
 
 
