@@ -87,6 +87,8 @@ def test_supervisor_adds_text_and_a_document_then_submits(
         )
         page.click("#upload-file")
         page.wait_for_selector("text=proof-of-delivery.pdf uploaded")
+        # the flash can be found while the page after the upload is still loading
+        page.wait_for_selector("#evidence-list tbody tr >> nth=1")
         rows = page.locator("#evidence-list tbody tr")
         assert rows.count() == 2
         assert "1Z999AA10123456784" in rows.nth(0).inner_text()
