@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-# Front-end assets: the Socket.IO client of the agent console's live panel and Chart.js of
-# the dashboard, pinned in package-lock.json, installed without running package scripts
-# and copied (git-ignored) into agent_ui/static/vendor/. Re-runs when the lock file changes.
+# Front-end assets, pinned in package-lock.json, installed without running package scripts
+# and copied (git-ignored) into agent_ui/static/vendor/: the Socket.IO client of the agent
+# console's live panel, Chart.js of the dashboard, Braintree's browser SDK (braintree-web)
+# of the pay page and axe-core of the browser tests' accessibility checks. Re-runs when
+# the lock file changes.
 VENDOR_JS := agent_ui/static/vendor/socket.io.min.js
 
 $(VENDOR_JS): package.json package-lock.json
@@ -34,6 +36,13 @@ $(VENDOR_JS): package.json package-lock.json
 	mkdir -p $(@D)
 	cp node_modules/socket.io-client/dist/socket.io.min.js $@
 	cp node_modules/chart.js/dist/chart.umd.min.js $(@D)/chart.umd.min.js
+	mkdir -p $(@D)/braintree-web
+	cp node_modules/braintree-web/dist/browser/client.js \
+	   node_modules/braintree-web/dist/browser/hosted-fields.js \
+	   node_modules/braintree-web/dist/browser/data-collector.js \
+	   node_modules/braintree-web/dist/browser/three-d-secure.js \
+	   node_modules/braintree-web/LICENSE $(@D)/braintree-web/
+	cp node_modules/axe-core/axe.min.js $(@D)/axe.min.js
 
 # Receipt PDF fonts (Noto, SIL Open Font License), from the npm packages pinned in
 # package-lock.json, copied (git-ignored) with their licence into crm_pay/rendering/fonts/.
