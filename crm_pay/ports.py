@@ -660,3 +660,116 @@ class SmsSender(Protocol):
     name: str
 
     def send(self, sms: OutgoingSms) -> None: ...
+
+
+# --------------------------------------------------------------------------- telephony
+# Card capture by phone keypad (DTMF) at a telephony provider (issue 12): the customer
+# keys the card on their phone, the provider hears the digits and tokenizes them with the
+# PSP; crm-pay only starts, steers and ends the capture and reads masked progress.
+__all__ += [
+    "KeypadField",
+    "KEYPAD_FIELDS",
+    "KeypadCaptureRequest",
+    "KeypadCapture",
+    "KeypadStatus",
+    "KeypadCallback",
+    "KeypadCapturePort",
+]
+
+
+class KeypadField(StrEnum):
+    """A piece of card data the customer keys in (the provider's words are the same)."""
+
+    CARD_NUMBER = "payment-card-number"
+    EXPIRY = "expiration-date"
+    SECURITY_CODE = "security-code"
+    POSTAL_CODE = "postal-code"
+
+
+KEYPAD_FIELDS = frozenset(f.value for f in KeypadField)
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadCaptureRequest:
+    """Start a capture on a live call: tokenize only (nothing is charged by the
+    provider), the token goes back in the completing status update."""
+
+    call_id: str  # the provider's id of the call (Twilio: the Call SID)
+    request_key: str  # idempotency key: a repeat returns the first capture
+    status_url: str  # where the provider posts its signed status updates
+    currency: str
+    ask_security_code: bool = True
+    ask_postal_code: bool = False
+    card_brands: tuple[str, ...] = ("visa", "mastercard", "amex", "discover")
+    timeout_seconds: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadCapture:
+    """A capture the provider started: its id and the call it belongs to."""
+
+    capture_id: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadStatus:
+    """One status update of a capture, in crm-pay's words, already verified.
+
+    ``masked`` is the provider's masked value of ``field`` (at most the last 4 digits
+    of a card number); ``fields_left`` the fields still required; ``error`` the
+    provider's error type for the last entry (``invalid-card-number``...); ``result``
+    set once the capture ended (``success`` or why not); ``token`` the PSP's payment
+    method token on success. Never a full card number or security code."""
+
+    capture_id: str
+    call_id: str
+    field: str | None = None
+    partial: bool = False
+    masked: str | None = None
+    card_brand: str | None = None
+    fields_left: tuple[str, ...] = ()
+    error: str | None = None
+    result: str | None = None
+    token: str | None = None
+    # the exact parameters' digest: a replayed update is recognised and changes nothing
+    digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadCallback:
+    """A status update as ``POST`` received it, nothing trusted yet: the URL the
+    provider signed, the form fields and the headers (names lower-cased)."""
+
+    url: str
+    form: Mapping[str, str]
+    headers: Mapping[str, str]
+
+
+@runtime_checkable
+class KeypadCapturePort(Protocol):
+    """A telephony provider's agent-assisted card capture. Calls raise ``CrmPayError``
+    with code ``telephony_unavailable`` (503) when the provider did not answer; a
+    refusal (the call ended, a bad field) raises ``Conflict`` with plain words."""
+
+    name: str
+
+    def start_capture(self, request: KeypadCaptureRequest) -> KeypadCapture: ...
+
+    def ask_for(
+        self, capture: KeypadCapture, field: str, *, request_key: str, status_url: str
+    ) -> None:
+        """Prompt the customer for ``field`` (one of :data:`KEYPAD_FIELDS`), again if
+        it was entered before."""
+        ...
+
+    def complete(self, capture: KeypadCapture, *, request_key: str, status_url: str) -> None:
+        """Send what was entered to the PSP; the token comes in a status update."""
+        ...
+
+    def cancel(self, capture: KeypadCapture, *, request_key: str, status_url: str) -> None: ...
+
+    def parse_status(self, callback: KeypadCallback) -> KeypadStatus:
+        """Verify the provider's signature and decode; raises ``WebhookRejected`` when
+        it is missing or not the provider's."""
+        ...

@@ -109,7 +109,10 @@ def apply_decline(session: Session, ctx: Context, payment: Payment, decline: Dec
     advice = decline.advice()
     if payment.status == target.value and payment.decline_code == advice.code:
         return
-    transition(session, ctx, payment, target)
+    # A new decline code with the status unchanged is still a change: transition() only
+    # moves updated_at on a status move, and the dashboard's pass picks up by updated_at.
+    if not transition(session, ctx, payment, target):
+        payment.updated_at = ctx.now()
     payment.decline_code = advice.code
     payment.decline_category = advice.category
     payment.decline_message = advice.message

@@ -26,6 +26,7 @@ from crm_pay.persistence.models import (
     Payment,
     PaymentEventRow,
 )
+from crm_pay.ports import DeclineInfo
 from crm_pay.services import dashboard
 from crm_pay.services.dashboard import PANELS, Period, compute_panel
 from crm_pay.services.dashboard_rollup import (
@@ -35,6 +36,7 @@ from crm_pay.services.dashboard_rollup import (
     split_period,
 )
 from crm_pay.services.payment_records import add_event, transition
+from crm_pay.services.psp_outcome import apply_decline
 from crm_pay.testing import FakeWorld, fake_context
 from crm_pay.worker import BackgroundWorkers
 
@@ -288,3 +290,32 @@ def test_the_worker_keeps_the_totals_on_its_own(db_url: str) -> None:
         workers.stop()
         world.close()
     assert split.days == ((PERIOD.first_day, PERIOD.last_day + timedelta(days=1)),)
+
+
+def test_a_new_decline_reason_on_a_declined_payment_reaches_the_totals(
+    rolled: tuple[FakeWorld, Seeded],
+) -> None:
+    """The PSP reports a different reason for an old decline (a retry's new code): the
+    declines panel shows the new reason after the next pass, not the rolled-up old one."""
+    world, data = rolled
+    old = next(
+        p
+        for p in data.payments
+        if p["status"] == "declined"
+        and p["currency"] == "USD"
+        and p.get("decline_category") != "expired_card"
+        and PERIOD.start + timedelta(days=1) <= p["created_at"] < PERIOD.end - timedelta(days=1)
+    )
+    before = {r[0]: r[2] for r in _panels(world, PERIOD)["declines"]["rows"]}
+    with world.ctx.db.transaction() as s:
+        row = s.get(Payment, old["id"])
+        assert row is not None
+        was = row.decline_category or ""
+        new_reason = DeclineInfo(kind="processor", code="2004", category="expired_card")
+        apply_decline(s, world.ctx, row, new_reason)
+    run_dashboard_rollup(world.ctx)
+    after = {r[0]: r[2] for r in _panels(world, PERIOD)["declines"]["rows"]}
+    assert after["expired_card"] == before.get("expired_card", 0) + 1
+    assert after.get(was, 0) == before[was] - 1
+    for period in (PERIOD, YEAR):
+        assert _panels(world, period) == _live_panels(world, period)
