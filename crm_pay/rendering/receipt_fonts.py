@@ -10,12 +10,21 @@ is left blank and logged, never replaced by ``?``.
 
 Two costs are paid once per process instead of once per receipt, because they dwarf the
 drawing: reading a font (the CJK one is 8 MB, 30,000 glyphs) and cutting the subset of
-the glyphs a receipt uses (fontTools takes 50 to 300 ms per font). Each PDF gets light
+the glyphs a receipt uses (fontTools takes 30 to 50 ms of CPU per font). Each PDF gets light
 copies of the parsed fonts it uses (:func:`use_receipt_font`) and :class:`SubsetFontsProducer`
 embeds the subsets from a cache keyed by the glyphs used. Latin-script fonts are cut by
 whole Unicode blocks, so receipts in one language share one subset. Everything cached is
 read-only once built and the caches are filled under a lock: renderers in several
 threads share them.
+
+fpdf2 (2.8) has no public way to do either: ``FPDF.add_font`` parses the file for each
+document and ``FPDF.output`` cuts every font again. The fonts are therefore handed to a
+document through its public ``fonts`` table, and the one private hook taken is fpdf2's
+``OutputProducer._add_fonts``, overridden by :class:`SubsetFontsProducer` (which adds
+its objects with the producer's ``_add_pdf_obj``) and passed to ``output`` through its
+public ``output_producer_class`` argument. An fpdf2 without that method stops the import
+of this module, saying so, rather than let fpdf2's own writer cut the shared parsed
+fonts in place.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import threading
 import unicodedata
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
@@ -76,8 +85,12 @@ _LICENCE: Final = "OFL.txt"
 # Tables a PDF viewer never reads from an embedded font: layout (GSUB/GPOS: text is laid
 # out by us), vertical metrics, hinting, colour and bitmaps. Dropped before cutting.
 _KEEP_TABLES: Final = frozenset(
-    {"head", "hhea", "maxp", "hmtx", "loca", "glyf", "CFF ", "post", "OS/2", "name", "cmap"}
+    {"head", "hhea", "maxp", "hmtx", "loca", "glyf", "post", "OS/2", "name", "cmap"}
 )
+# A CFF font (CJK, Korean) is embedded as its bare CFF program: the other tables are only
+# what fontTools needs to open and cut it. Without them (the cmap and widths of 30,000
+# glyphs) a cut reads a quarter as much.
+_KEEP_TABLES_CFF: Final = frozenset({"head", "maxp", "post", "CFF "})
 _BLOCK: Final = 32  # code points per block when a font is cut by blocks
 _SUBSETS_KEPT: Final = 1024  # per process, all fonts together: a few KB each
 
@@ -161,7 +174,8 @@ class _FontCache:
 def _stripped(path: Path) -> bytes:
     """The font without the tables an embedded font does not need, as bytes to cut from."""
     full = TTFont(path, recalcTimestamp=False)
-    for tag in [tag for tag in full.keys() if tag not in _KEEP_TABLES]:  # noqa: SIM118
+    keep = _KEEP_TABLES if "glyf" in full else _KEEP_TABLES_CFF
+    for tag in [tag for tag in full.keys() if tag not in keep]:  # noqa: SIM118
         if tag != "GlyphOrder":
             del full[tag]
     if "glyf" in full:
@@ -174,7 +188,11 @@ def _stripped(path: Path) -> bytes:
 def _cut(stripped: bytes, glyph_ids: frozenset[int]) -> _Subset:
     font = TTFont(BytesIO(stripped), lazy=True, recalcTimestamp=False)
     order = font.getGlyphOrder()  # the original ids, named as this copy names them
-    subsetter = ftsubset.Subsetter(ftsubset.Options(notdef_outline=True))
+    # Subroutines inlined (CFF only): the few glyphs of a receipt need few of them, and
+    # sorting out which of a 30,000-glyph font's subroutines they use costs more than
+    # the cut itself; the outlines are the same, the program smaller.
+    options = ftsubset.Options(notdef_outline=True, desubroutinize=True)
+    subsetter = ftsubset.Subsetter(options)
     subsetter.populate(gids=sorted(glyph_ids))
     subsetter.subset(font)
     new_ids = {gid: font.getGlyphID(order[gid]) for gid in glyph_ids}
@@ -195,6 +213,9 @@ def use_receipt_font(pdf: FPDF, family: str) -> None:
     copy of the parsed font with a subset of its own (the glyphs this document uses)."""
     if family in pdf.fonts:
         return
+    # A shallow copy: the metrics (cmap, widths, glyph ids) are read-only and shared; what
+    # a document changes (its number, its subset, the glyphs it lacked) is its own. Slot by
+    # slot: copy.copy of a slotted object takes ten times as long.
     template = _CACHE.font(family)
     font = TTFFont.__new__(TTFFont)
     for slot in TTFFont.__slots__:
@@ -205,25 +226,33 @@ def use_receipt_font(pdf: FPDF, family: str) -> None:
     font.biggest_size_pt = 0
     font.subset = _CidMap(font) if font.is_cid_keyed else SubsetMap(font)
     pdf.fonts[family] = font
-    if font.is_cid_keyed:
-        pdf._set_min_pdf_version("1.6")  # CID-keyed CFF (the CJK font), as add_font does
+    if font.is_cid_keyed:  # CID-keyed CFF (the CJK font) needs PDF 1.6, as add_font says
+        pdf.pdf_version = max(pdf.pdf_version, "1.6")
 
 
 class _CidMap(SubsetMap):
     """The codes of a CID-keyed font: each glyph's own CID, so that the text is shown
     through the plain Identity-H encoding (which text extractors read) and the subset
-    keeps the CIDs the font program has."""
+    keeps the CIDs the font program has. It keeps its own table: nothing of
+    :class:`SubsetMap`'s numbering is used."""
 
     def __init__(self, font: TTFFont) -> None:
         self.font = font
-        self._next = 0
-        self._reserved: list[int] = []
-        self._char_id_per_glyph: dict[Glyph | None, int] = {}
+        self._cid_per_glyph: dict[Glyph, int] = {}
+
+    def __repr__(self) -> str:
+        return f"_CidMap(font={self.font.fontkey}, glyphs={len(self)})"
+
+    def __len__(self) -> int:
+        return len(self._cid_per_glyph)
+
+    def items(self) -> Iterator[tuple[Glyph | None, int]]:
+        yield from self._cid_per_glyph.items()
 
     def pick_glyph(self, glyph: Glyph | None) -> int | None:
         if glyph is None:
             return None
-        return self._char_id_per_glyph.setdefault(glyph, int(glyph.glyph_name[3:]))
+        return self._cid_per_glyph.setdefault(glyph, int(glyph.glyph_name[3:]))
 
 
 @lru_cache(maxsize=8192)
@@ -236,6 +265,11 @@ def font_runs(text: str, bold: bool = False) -> tuple[tuple[str, str, str, float
     name is never replaced by ``?``). Cached: labels, amounts and product names repeat
     from receipt to receipt."""
     main = _CACHE.font(FAMILY + ("B" if bold else ""))
+    if text and text.isascii() and all(ord(char) in main.cmap for char in text):
+        # Most strings (numbers, amounts, dates, labels): one run, as the loop below
+        # would make it, without the loop.
+        width = sum(main.cw.get(ord(char), main.desc.missing_width) for char in text)
+        return ((FAMILY, "B" if bold else "", text, width),)
 
     def font_of(char: str) -> TTFFont:
         code = ord(char)
@@ -312,6 +346,13 @@ def _cmap_stream(name: str, system: tuple[str, str, int], kind: str, lines: list
 def _widths(widths: dict[int, int]) -> str:
     """The ``/W`` array: ``[code [width] code [width] ...]`` in code order."""
     return "[" + " ".join(f"{code} [{width}]" for code, width in sorted(widths.items())) + "]"
+
+
+if not callable(getattr(OutputProducer, "_add_fonts", None)):  # pragma: no cover
+    raise ImportError(
+        "this fpdf2 has no OutputProducer._add_fonts, which receipt PDFs override to embed "
+        "the cached font subsets: pin fpdf2 to a 2.8 release in pyproject.toml"
+    )
 
 
 class SubsetFontsProducer(OutputProducer):

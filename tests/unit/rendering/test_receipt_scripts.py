@@ -6,12 +6,20 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from fontTools.cffLib import CFFFontSet  # type: ignore[import-untyped]
+from fontTools.pens.recordingPen import (  # type: ignore[import-untyped]
+    DecomposingRecordingPen,
+    RecordingPen,
+)
+from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from pypdf import PdfReader
 
 from crm_pay.domain.money import Money
@@ -70,7 +78,8 @@ def embedded_fonts(pdf: bytes) -> dict[str, object]:
     """Every font the pages use, by base name, as its descendant's font descriptor."""
     found: dict[str, object] = {}
     for page in PdfReader(io.BytesIO(pdf)).pages:
-        for font in page["/Resources"]["/Font"].values():
+        resources: Any = page["/Resources"]
+        for font in resources["/Font"].values():
             font = font.get_object()
             assert font["/Subtype"] == "/Type0", font  # no base-14 font: all embedded
             (descendant,) = font["/DescendantFonts"]
@@ -120,12 +129,86 @@ def test_the_fonts_are_embedded_as_small_subsets() -> None:
     assert len(japanese) < 80_000  # a few glyphs of an 8 MB font
 
 
+def test_the_embedded_cjk_glyphs_draw_as_the_font_draws_them() -> None:
+    name = f"{NAMES['japanese']} {NAMES['chinese']}"
+    pdf = render_receipt_pdf(receipt_for(name))
+    (program,) = [
+        descriptor["/FontFile3"].get_data()  # type: ignore[index]
+        for descriptor in embedded_fonts(pdf).values()
+        if "/FontFile3" in descriptor  # type: ignore[operator]
+    ]
+    embedded = CFFFontSet()
+    embedded.decompile(io.BytesIO(program), None)
+
+    def outline(charstrings: object, glyph: str) -> list[object]:
+        pen = RecordingPen()
+        charstrings[glyph].draw(pen)  # type: ignore[index]
+        return list(pen.value)
+
+    with TTFont(FONTS_DIR / FONT_FILES["receiptcjk"][0], lazy=True) as font:
+        glyph_names = font.getBestCmap()
+        original = font["CFF "].cff[0].CharStrings
+        for char in set(name) - {" "}:
+            glyph = glyph_names[ord(char)]  # the CID's name: the subset keeps the CIDs
+            assert outline(embedded[0].CharStrings, glyph) == outline(original, glyph), char
+
+
+def test_the_embedded_latin_glyphs_draw_as_the_font_draws_them() -> None:
+    # A character reaches its glyph through the document's code for it (ToUnicode says
+    # which), the code-to-glyph map and the cut font: each step comes from a cache.
+    name = f"{NAMES['greek']} {NAMES['latin']}"
+    pdf = render_receipt_pdf(receipt_for(name))
+    resources: Any = PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]
+    (regular,) = [
+        font.get_object()
+        for font in resources["/Font"].values()
+        if font.get_object()["/BaseFont"] == "/MPDFAA+NotoSans"
+    ]
+    descendant = regular["/DescendantFonts"][0].get_object()
+    to_unicode = regular["/ToUnicode"].get_data().decode()
+    code_of = {
+        chr(int(char, 16)): int(code, 16)
+        for code, char in re.findall(r"<([0-9A-F]{4})> <([0-9A-F]{4})>", to_unicode)
+    }
+    glyph_of_code = descendant["/CIDToGIDMap"].get_data()
+    program = descendant["/FontDescriptor"]["/FontFile2"].get_data()
+
+    def outline(font: TTFont, glyph: str) -> list[object]:
+        glyphs = font.getGlyphSet()
+        pen = DecomposingRecordingPen(glyphs)
+        glyphs[glyph].draw(pen)
+        return list(pen.value)
+
+    with TTFont(io.BytesIO(program)) as cut, TTFont(FONTS_DIR / FONT_FILES["receipt"][0]) as font:
+        for char in set(name) - {" "}:
+            code = code_of[char]
+            glyph_id = int.from_bytes(glyph_of_code[2 * code : 2 * code + 2], "big")
+            expected = outline(font, font.getBestCmap()[ord(char)])
+            assert outline(cut, cut.getGlyphOrder()[glyph_id]) == expected, char
+
+
 def test_the_same_receipt_gives_the_same_bytes_from_any_thread() -> None:
     receipts = [receipt_for(name) for name in NAMES.values()]
     alone = [render_receipt_pdf(receipt) for receipt in receipts]
     with ThreadPoolExecutor(max_workers=4) as pool:
         together = list(pool.map(render_receipt_pdf, receipts * 3))
     assert together == alone * 3
+
+
+def test_receipts_rendered_one_after_another_each_show_only_their_own_name() -> None:
+    # The fonts and their subsets are shared by every receipt of the process: what one
+    # receipt drew must not reach the next one's text or fonts.
+    order = ["japanese", "greek", "arabic", "latin", "japanese", "cyrillic"]
+    pdfs = [render_receipt_pdf(receipt_for(NAMES[script])) for script in order]
+    for script, pdf in zip(order, pdfs, strict=True):
+        text = read_back(pdf)
+        (line,) = [line for line in text.splitlines() if line.startswith("Customer ")]
+        assert NAMES[script] in line
+        others = {NAMES[other] for other in order if other != script}
+        assert not [name for name in others if name in text]
+    greek_fonts = embedded_fonts(pdfs[1])  # drawn right after a Japanese receipt
+    assert sorted(greek_fonts) == ["/MPDFAA+NotoSans", "/MPDFAA+NotoSansBold"]
+    assert pdfs[4] == pdfs[0]  # the same receipt again, after three others
 
 
 def test_a_character_no_font_has_is_left_blank_and_logged(
