@@ -264,8 +264,61 @@ def step(page: Any, name: str, state: str = "done") -> None:
 
 
 def hosted_field(page: Any, name: str) -> Any:
-    """The input inside one of the sandbox's hosted-field iframes (its own origin)."""
-    return page.frame_locator(f'iframe[name="crm-pay-sandbox-{name}"]').locator("#field-input")
+    """The input inside one of the hosted-field iframes (the sandbox's frame, on its own
+    origin; braintree-web names each frame after its field)."""
+    return page.frame_locator(f'iframe[name="braintree-hosted-field-{name}"]').locator(
+        "#field-input"
+    )
+
+
+# ----------------------------------------------------------------------------- axe-core
+
+#: axe-core, pinned in package.json; ``make install`` copies it here (git-ignored). The
+#: product never serves it: the tests inject it, in a context made with ``bypass_csp=True``.
+AXE_SCRIPT = REPO / "agent_ui" / "static" / "vendor" / "axe.min.js"
+#: WCAG 2.0, 2.1 and 2.2, levels A and AA: what docs/guides/accessibility.md promises.
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa")
+_AXE_RUN = """async ([exclude, tags]) => {
+    const result = await axe.run(exclude.length ? {exclude: exclude.map(s => [s])} : document,
+        {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"], iframes: false});
+    return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+        targets: v.nodes.map(n => n.target.join(" "))}));
+}"""
+
+
+def accessibility_violations(page: Any, *, exclude: tuple[str, ...] = ()) -> list[str]:
+    """The serious and critical WCAG A/AA violations axe-core finds on ``page`` as it is
+    now, in its frames too, one line each (rule, impact, where, help). ``exclude``: CSS
+    selectors left out; an excluded iframe leaves out its whole document."""
+    if not AXE_SCRIPT.exists():
+        pytest.fail(f"{AXE_SCRIPT} is missing: run `make install` (it copies axe-core there)")
+    found: list[str] = []
+    # Each frame is audited by an axe-core of its own, not through axe's frame messaging:
+    # the card fields are on the PSP's origin, which answers no message of ours.
+    for frame in page.frames:
+        if frame.is_detached():
+            continue
+        where = ""
+        if frame.parent_frame is not None:
+            element = frame.frame_element()
+            if any(element.evaluate("(el, s) => el.matches(s)", sel) for sel in exclude):
+                continue
+            where = f"iframe[name={frame.name!r}] "
+        if not frame.evaluate("typeof window.axe === 'object'"):
+            frame.add_script_tag(path=str(AXE_SCRIPT))
+        rules = frame.evaluate(_AXE_RUN, [list(exclude), list(AXE_TAGS)])
+        found += [
+            f"{v['id']} ({v['impact']}) at {where}{', '.join(v['targets'])}: {v['help']}"
+            for v in rules
+            if v["impact"] in ("serious", "critical")
+        ]
+    return found
+
+
+def assert_accessible(page: Any, *, exclude: tuple[str, ...] = ()) -> None:
+    """Fail, naming each violation, when axe-core finds a serious or critical one."""
+    found = accessibility_violations(page, exclude=exclude)
+    assert not found, f"axe-core on {page.url}:\n  " + "\n  ".join(found)
 
 
 # ----------------------------------------------------------------------------- PAN scan
