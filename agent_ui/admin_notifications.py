@@ -17,10 +17,11 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 
 from crm_pay.current import get_context
 from crm_pay.domain.errors import Conflict, CrmPayError, ValidationError
+from crm_pay.rendering.message_language import ENGLISH, LANGUAGE_NAMES, MESSAGE_LANGUAGES
 from crm_pay.services import notification_templates, reminders
 from crm_pay.services.notification_templates import TemplatesRejected
 from crm_pay.services.reminders import RuleForm
-from crm_pay.services.template_checks import parts_of, preview_templates
+from crm_pay.services.template_checks import known_language, parts_of, preview_templates
 
 from .auth import protect, signed_in_principal
 from .console_session import flash
@@ -146,21 +147,32 @@ def disable_rule(rule_id: int) -> Response:
     return redirect(url_for(".index"), code=303)  # type: ignore[return-value]
 
 
+def _language(value: str | None) -> str:
+    """The language of the words being edited (``?lang=`` or the form's ``language``);
+    one messages are not written in is a clear error, never a silent English."""
+    language = value or ENGLISH
+    known_language(language)
+    return language
+
+
 def _template_page(
     kind: str,
+    language: str,
     *,
     submitted: dict[str, str] | None = None,
     problems: tuple[str, ...] | list[str] = (),
     status: int = 200,
 ) -> Response:
-    """The editor: the words in force, or what the admin submitted (a preview, or a
-    save that was refused: nothing typed is lost), rendered with sample data."""
+    """The editor of ``language``'s words: the words in force, or what the admin
+    submitted (a preview, or a save that was refused: nothing typed is lost), rendered
+    with sample data in that language."""
     ctx = get_context()
-    editor = notification_templates.template_editor(ctx, kind)
+    editor = notification_templates.template_editor(ctx, kind, language)
     if submitted is not None:
         for part in editor["parts"]:
             part["source"] = submitted[part["part"]]
-    samples, found = preview_templates(ctx, kind, {p["part"]: p["source"] for p in editor["parts"]})
+    sources = {p["part"]: p["source"] for p in editor["parts"]}
+    samples, found = preview_templates(ctx, kind, sources, language)
     html = render_template(
         "crm_pay/admin_notifications_template.html",
         editor=editor,
@@ -168,46 +180,59 @@ def _template_page(
         problems=list(problems) or (found if submitted is not None else []),
         previewing=submitted is not None,
         refused=status != 200,
-        history=notification_templates.template_history(ctx, kind),
+        history=notification_templates.template_history(ctx, kind, language=language),
+        languages=[(code, LANGUAGE_NAMES[code]) for code in MESSAGE_LANGUAGES],
     )
     return Response(html, status=status)
 
 
 @bp.get("/templates/<kind>")
 def preview(kind: str) -> Response:
-    return _template_page(kind)
+    return _template_page(kind, _language(request.args.get("lang")))
 
 
 @bp.post("/templates/<kind>")
 def edit_template(kind: str) -> Response:
     """Preview (``action=preview``: nothing saved) or Save (``action=save``)."""
     submitted = {part: request.form.get(part, "") for part in parts_of(kind)}
+    language = _language(request.form.get("language"))
     if request.form.get("action") != "save":
-        return _template_page(kind, submitted=submitted)
+        return _template_page(kind, language, submitted=submitted)
     try:
         base = int(request.form.get("version", ""))
     except ValueError:
         base = None
     try:
         saved = notification_templates.save_templates(
-            get_context(), kind, submitted, actor=_actor(), base_version=base
+            get_context(), kind, submitted, actor=_actor(), base_version=base, language=language
         )
     except TemplatesRejected as exc:
-        return _template_page(kind, submitted=submitted, problems=exc.problems, status=422)
+        return _template_page(
+            kind, language, submitted=submitted, problems=exc.problems, status=422
+        )
     except Conflict as exc:
-        return _template_page(kind, submitted=submitted, problems=[exc.message], status=409)
+        return _template_page(
+            kind, language, submitted=submitted, problems=[exc.message], status=409
+        )
     if saved["changed"]:
-        flash(f"Saved as version {saved['version']}: customers get these words now.", "ok")
+        flash(
+            f"Saved as version {saved['version']} ({LANGUAGE_NAMES[language]}): customers "
+            "in that language get these words now.",
+            "ok",
+        )
     else:
         flash("Nothing to save: the words are the ones in force.", "ok")
-    return redirect(url_for(".preview", kind=kind), code=303)  # type: ignore[return-value]
+    return redirect(url_for(".preview", kind=kind, lang=language), code=303)  # type: ignore[return-value]
 
 
 @bp.post("/templates/<kind>/reset")
 def reset_template(kind: str) -> Response:
-    done = notification_templates.reset_templates(get_context(), kind, actor=_actor())
+    language = _language(request.form.get("language"))
+    done = notification_templates.reset_templates(
+        get_context(), kind, actor=_actor(), language=language
+    )
     if done["changed"]:
         flash(f"Back to the shipped words (version {done['version']}).", "ok")
     else:
         flash("These are the shipped words already.", "ok")
-    return redirect(url_for(".preview", kind=kind), code=303)  # type: ignore[return-value]
+    return redirect(url_for(".preview", kind=kind, lang=language), code=303)  # type: ignore[return-value]

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from crm_pay.domain.errors import ConfigurationError, CrmPayError
 from crm_pay.domain.receipt import format_receipt_number
 from crm_pay.domain.roles import ROLES
+from crm_pay.rendering.message_language import MESSAGE_LANGUAGES, supported_language
 
 __all__ = [
     "CrmPayConfig",
@@ -262,6 +263,14 @@ class CrmPayConfig:
         (
             "IANA time zone (e.g. `Europe/London`) of the times customers read on their "
             "pages and receipts"
+        ),
+    )
+    default_language: str = setting(
+        "en",
+        "Receipts and merchant",
+        (
+            "Language (`en`, `es`, `fr` or `de`) of the emails and text messages to a "
+            "customer whose CRM record names no language, or one they are not written in"
         ),
     )
     receipt_prefix: str = setting(
@@ -798,6 +807,12 @@ class CrmPayConfig:
                 f"CRM_PAY_MERCHANT_TIME_ZONE={self.merchant_time_zone!r} is not a time zone "
                 "this machine knows: use an IANA name such as Europe/London or America/New_York"
             ) from None
+        if supported_language(self.default_language) != self.default_language:
+            raise ConfigurationError(
+                f"CRM_PAY_DEFAULT_LANGUAGE={self.default_language!r}: use one of "
+                f"{', '.join(MESSAGE_LANGUAGES)} (the languages customer messages are "
+                "written in; default en)"
+            )
         if self.max_body_bytes < 1024:
             raise ConfigurationError(
                 f"CRM_PAY_MAX_BODY_BYTES={self.max_body_bytes!r}: use a whole number of bytes "

@@ -90,6 +90,8 @@ class Customer(Base):
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     currency: Mapped[str] = mapped_column(String(3))
     synced_at: Mapped[datetime]
+    # The language the CRM record names (BCP 47, as sent; 0020): customer messages' language.
+    language: Mapped[str | None] = mapped_column(String(35))
 
 
 class Invoice(Base):
@@ -876,7 +878,9 @@ class NotificationTemplateVersion(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))  # receipt | pay_link | reminder | ...
-    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per kind
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per kind, across its languages
+    # whose words these are (0020): the newest version of a kind *and language* is in force
+    language: Mapped[str] = mapped_column(String(8), server_default="en")
     subject: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)

@@ -28,6 +28,7 @@ from typing import Any
 from crm_pay.domain.money import Money
 from crm_pay.domain.receipt import Receipt
 
+from .message_language import MessageLocale
 from .message_templates import MessageTemplates, TemplateFailure, render_part
 from .notices import (
     CASE_RESOLUTION_WORDS,
@@ -40,7 +41,6 @@ from .notices import (
     ReminderNotice,
 )
 from .receipt_pdf import (
-    format_moment,
     printed_method,
     receipt_layout,
     render_receipt_pdf,
@@ -88,10 +88,14 @@ class EmailContent:
 
 
 def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    # Every run of white space but the no-break spaces Babel writes inside amounts
+    # ("1 234,56 €" in French) becomes one space, so an amount never breaks over lines.
+    return re.sub(r"[^\S\xa0\u202f]+", " ", text).strip(" \t\n\r\f\v")
 
 
-def _when_due(notice: ReminderNotice) -> str:
+def _when_due(notice: ReminderNotice, locale: MessageLocale) -> str:
+    if not locale.english:
+        return locale.when_due(notice.due_on, notice.days_overdue)
     due = f"{notice.due_on:%d %B %Y}".lstrip("0")
     if notice.days_overdue > 0:
         days = "day" if notice.days_overdue == 1 else "days"
@@ -101,7 +105,7 @@ def _when_due(notice: ReminderNotice) -> str:
     return f"is due on {due}"
 
 
-def _receipt_values(m: ReceiptMessage) -> dict[str, Any]:
+def _receipt_values(m: ReceiptMessage, locale: MessageLocale) -> dict[str, Any]:
     receipt = m.receipt
     payment = receipt.kind == "payment"
     return {
@@ -109,38 +113,42 @@ def _receipt_values(m: ReceiptMessage) -> dict[str, Any]:
         "refund": receipt.kind == "refund",
         "reversal": receipt.kind == "reversal",
         "layout": receipt_layout(receipt),
-        "when": format_moment(receipt.issued_at),
+        "when": locale.moment(receipt.issued_at),
         "method": printed_method(receipt.method),
-        "total": receipt.amount_paid.format(),
+        "total": locale.amount(receipt.amount_paid),
         "merchant": receipt.merchant,
         "portal_url": m.portal_url,
         "survey_url": m.survey_url if payment else None,
-        "still_owed": [(ref, owed.format()) for ref, owed in m.still_owed] if payment else [],
+        "still_owed": [(ref, locale.amount(owed)) for ref, owed in m.still_owed] if payment else [],
         "receipt_text": render_receipt_text(receipt),
         "pdf_name": f"{receipt.number}.pdf",
     }
 
 
-def message_values(kind: str, notice: Notice) -> dict[str, Any]:
+def message_values(
+    kind: str, notice: Notice, locale: MessageLocale | None = None
+) -> dict[str, Any]:
     """The variables ``kind``'s templates get (all parts; the email bodies also get
-    ``subject``, see :func:`part_values`)."""
+    ``subject``, see :func:`part_values`), amounts and times written as ``locale``'s
+    language writes them (default: English, each time in its own zone)."""
+    locale = locale or MessageLocale()
     if isinstance(notice, ReceiptMessage):
-        return _receipt_values(notice)
-    values: dict[str, Any] = {"n": notice, "merchant": notice.merchant}
+        return {**_receipt_values(notice, locale), "lang": locale.language}
+    values: dict[str, Any] = {"n": notice, "merchant": notice.merchant, "lang": locale.language}
     if isinstance(notice, PayLinkNotice):
-        values["amount"] = notice.amount.format()
-        values["expires"] = format_moment(notice.expires_at)
-        values["valid_until"] = notice.expires_at.strftime("%H:%M %Z").strip()
+        values["amount"] = locale.amount(notice.amount)
+        values["expires"] = locale.moment(notice.expires_at)
+        values["valid_until"] = locale.time(notice.expires_at)
     elif isinstance(notice, FailureNotice):
-        values["amount"] = notice.amount.format()
-        values["method"] = printed_method(notice.method) if notice.method else None
-        values["expires"] = format_moment(notice.expires_at) if notice.expires_at else None
+        values["amount"] = locale.amount(notice.amount)
+        values["method"] = locale.method(printed_method(notice.method)) if notice.method else None
+        values["expires"] = locale.moment(notice.expires_at) if notice.expires_at else None
     elif isinstance(notice, ReminderNotice):
-        values["amount"] = notice.outstanding.format()
-        values["when_due"] = _when_due(notice)
+        values["amount"] = locale.amount(notice.outstanding)
+        values["when_due"] = _when_due(notice, locale)
         values["overdue"] = notice.days_overdue > 0
     elif isinstance(notice, InReviewNotice):
-        values["amount"] = notice.amount.format()
+        values["amount"] = locale.amount(notice.amount)
     return values
 
 
@@ -172,9 +180,10 @@ def _part(
     values: Mapping[str, Any],
     templates: MessageTemplates | None,
     required: Mapping[str, str] | None,
+    language: str,
 ) -> str:
     edited = templates.source(part) if templates is not None else None
-    out = render_part(kind, part, values, edited)
+    out = render_part(kind, part, values, edited, language)
     if edited is not None and required and part != "subject":
         for label, value in required.items():
             if value not in out and escape(value, quote=True) not in out:
@@ -188,17 +197,21 @@ def render_email(
     templates: MessageTemplates | None = None,
     *,
     check_required: bool = True,
+    locale: MessageLocale | None = None,
 ) -> EmailContent:
-    """``kind``'s email for ``notice``: subject, text and HTML (and a receipt's PDF).
-    An edited part must show what :func:`required_elements` names (unless
+    """``kind``'s email for ``notice``: subject, text and HTML (and a receipt's PDF),
+    in ``locale``'s language (default English; ``templates`` are the edited words of that
+    language). An edited part must show what :func:`required_elements` names (unless
     ``check_required`` is False: the admin's preview)."""
-    values = message_values(kind, notice)
+    locale = locale or MessageLocale()
+    lang = locale.language
+    values = message_values(kind, notice, locale)
     required = required_elements(kind, values) if check_required else None
-    subject = _one_line(_part(kind, "subject", values, templates, required))
+    subject = _one_line(_part(kind, "subject", values, templates, required, lang))
     if not subject:
         raise TemplateFailure("subject", "it is empty.")
-    text = _part(kind, "text", part_values("text", values, subject), templates, required)
-    html = _part(kind, "html", part_values("html", values, subject), templates, required)
+    text = _part(kind, "text", part_values("text", values, subject), templates, required, lang)
+    html = _part(kind, "html", part_values("html", values, subject), templates, required, lang)
     attachments: tuple[tuple[str, str, bytes], ...] = ()
     if isinstance(notice, ReceiptMessage):
         pdf = notice.pdf if notice.pdf is not None else render_receipt_pdf(notice.receipt)
@@ -212,11 +225,13 @@ def render_sms(
     templates: MessageTemplates | None = None,
     *,
     check_required: bool = True,
+    locale: MessageLocale | None = None,
 ) -> str:
     """``kind``'s text message for ``notice``, on one line (see :func:`render_email`)."""
-    values = message_values(kind, notice)
+    locale = locale or MessageLocale()
+    values = message_values(kind, notice, locale)
     required = required_elements(kind, values) if check_required else None
-    body = _one_line(_part(kind, "sms", values, templates, required))
+    body = _one_line(_part(kind, "sms", values, templates, required, locale.language))
     if not body:
         raise TemplateFailure("sms", "it is empty.")
     return body

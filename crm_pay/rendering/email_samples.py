@@ -29,6 +29,7 @@ from .email import (
     render_email,
     render_sms,
 )
+from .message_language import MessageLocale
 from .message_templates import MessageTemplates
 
 __all__ = [
@@ -77,6 +78,7 @@ MESSAGE_KINDS: dict[str, tuple[str, str, bool]] = {
 COMMON_VARIABLES = {
     "merchant": "your merchant details",
     "subject": "the rendered subject (email bodies only)",
+    "lang": "the language the message is written in: en, es, fr or de",
 }
 VARIABLES: dict[str, dict[str, str]] = {
     "receipt": {
@@ -156,13 +158,15 @@ def render_sample(
     templates: MessageTemplates | None,
     *,
     check_required: bool = True,
+    locale: MessageLocale | None = None,
 ) -> SampleMessage:
-    """One sample ``notice`` of ``kind`` rendered for ``channel``; ``check_required``
-    False renders edited words even without what they must show (the preview)."""
+    """One sample ``notice`` of ``kind`` rendered for ``channel`` in ``locale``'s
+    language; ``check_required`` False renders edited words even without what they
+    must show (the preview)."""
     if channel == "sms":
-        body = render_sms(kind, notice, templates, check_required=check_required)
+        body = render_sms(kind, notice, templates, check_required=check_required, locale=locale)
         return SampleMessage(kind, "sms", "", body, "")
-    content = render_email(kind, notice, templates, check_required=check_required)
+    content = render_email(kind, notice, templates, check_required=check_required, locale=locale)
     return SampleMessage(kind, "email", content.subject, content.text, content.html)
 
 

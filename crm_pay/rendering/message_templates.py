@@ -8,6 +8,12 @@ the values it is given and nothing of Python behind them (no ``__class__``, no
 ``_private`` attribute, no unsafe call). The HTML part is autoescaped; the others are
 plain text (the subject and the SMS are then folded onto one line by the caller).
 
+The shipped files are written in each of the message languages
+(``crm_pay.rendering.message_language``): ``email/es/pay_link.subject`` beside
+``email/pay_link.subject``; a kind not yet translated into a language is sent with its
+English file. An admin edits each language's words on their own (one version history
+per kind and language, ``crm_pay.services.notification_templates``).
+
 Pure: no database, no clock. An edited source is handed in (:class:`MessageTemplates`);
 where it is stored is the business of ``crm_pay.services.notification_templates``.
 """
@@ -19,7 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from jinja2 import PackageLoader, StrictUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2 import (
+    PackageLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    meta,
+    nodes,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -30,6 +44,8 @@ __all__ = [
     "MessageTemplates",
     "TemplateFailure",
     "default_source",
+    "shipped_name",
+    "shipped_in",
     "render_part",
     "source_problems",
     "attributes_of",
@@ -102,11 +118,38 @@ def _env(part: str) -> SandboxedEnvironment:
     return _HTML if part == "html" else _PLAIN
 
 
-def default_source(kind: str, part: str) -> str:
-    """The shipped file of ``kind``'s ``part``, as text (what "Reset to default" gives)."""
+@functools.lru_cache(maxsize=256)
+def shipped_name(kind: str, part: str, language: str = "en") -> str:
+    """The shipped file of ``kind``'s ``part`` in ``language``: its translation when
+    there is one, else the English file."""
+    english = _FILES[part].format(kind=kind)
+    if language == "en":
+        return english
+    folder, _, name = english.partition("/")
+    translated = f"{folder}/{language}/{name}"
     env = _env(part)
     assert env.loader is not None
-    source, _, _ = env.loader.get_source(env, _FILES[part].format(kind=kind))
+    try:
+        env.loader.get_source(env, translated)
+    except TemplateNotFound:
+        return english
+    return translated
+
+
+def shipped_in(kind: str, language: str) -> bool:
+    """Whether crm-pay ships ``kind``'s words in ``language`` (English: always; the
+    receipt, for one, is shipped in English only)."""
+    return language == "en" or shipped_name(kind, "subject", language) != shipped_name(
+        kind, "subject"
+    )
+
+
+def default_source(kind: str, part: str, language: str = "en") -> str:
+    """The shipped file of ``kind``'s ``part`` in ``language``, as text (what "Reset to
+    default" gives)."""
+    env = _env(part)
+    assert env.loader is not None
+    source, _, _ = env.loader.get_source(env, shipped_name(kind, part, language))
     return source
 
 
@@ -128,12 +171,14 @@ def _line_of(exc: BaseException) -> int | None:
     return line
 
 
-def render_part(kind: str, part: str, values: Mapping[str, Any], edited: str | None) -> str:
-    """Render ``kind``'s ``part`` from the edited source, else the shipped file. An
-    edited source that fails raises :class:`TemplateFailure`; a shipped one raises as
-    Jinja does (a bug, caught by the tests)."""
+def render_part(
+    kind: str, part: str, values: Mapping[str, Any], edited: str | None, language: str = "en"
+) -> str:
+    """Render ``kind``'s ``part`` from the edited source, else the shipped file in
+    ``language``. An edited source that fails raises :class:`TemplateFailure`; a shipped
+    one raises as Jinja does (a bug, caught by the tests)."""
     if edited is None:
-        return _env(part).get_template(_FILES[part].format(kind=kind)).render(values)
+        return _env(part).get_template(shipped_name(kind, part, language)).render(values)
     try:
         return _compiled(part, edited).render(values)
     except TemplateSyntaxError as exc:

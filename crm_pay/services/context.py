@@ -86,6 +86,8 @@ class Settings:
     receipt_link_ttl_seconds: int = 90 * 86400
     # Where the customer's pages and receipts say the time is (CRM_PAY_MERCHANT_TIME_ZONE).
     time_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    # Customer messages' language when the CRM record names none (CRM_PAY_DEFAULT_LANGUAGE).
+    default_language: str = "en"
 
     @classmethod
     def from_config(
@@ -115,6 +117,7 @@ class Settings:
             or formataddr((config.merchant_name, config.merchant_email)),
             receipt_link_ttl_seconds=int(config.receipt_link_ttl * 86400),
             time_zone=config.time_zone,
+            default_language=config.default_language,
         )
 
     def pay_url(self, token: str) -> str:

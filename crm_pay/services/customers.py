@@ -190,6 +190,9 @@ def _store(
     customer.name = found.name
     customer.email = found.email
     customer.phone = found.phone
+    # the messages' language (not a "change" to stamp); only its primary tag counts, so a
+    # tag longer than the column is cut rather than failing the sync
+    customer.language = (found.language or "")[:35] or None
     # When our copy last matched the CRM: stamped when it changes, else at most once a
     # minute (like an API key's last use), not once per payment.
     last = as_utc(customer.synced_at)

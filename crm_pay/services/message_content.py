@@ -1,5 +1,10 @@
 """What a queued message says, worked out at delivery time.
 
+A message is written in its customer's language: the one their CRM record names (kept
+on our copy of the customer at each sync), else the merchant's default
+(``template_checks.message_locale``), with the admin's edited words of that language
+when there are any, else its shipped words.
+
 Nothing a message needs is frozen into its row or its outbox payload: the pay link's URL
 is decrypted from the vault, the receipt is read back, and the portal link is signed
 when the message goes out. :func:`gather` reads (inside a transaction) and
@@ -9,9 +14,8 @@ when the message goes out. :func:`gather` reads (inside a transaction) and
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,7 +45,8 @@ from crm_pay.rendering.email import (
     render_email,
     render_sms,
 )
-from crm_pay.rendering.message_templates import MessageTemplates, TemplateFailure
+from crm_pay.rendering.message_language import ENGLISH, MessageLocale
+from crm_pay.rendering.message_templates import MessageTemplates, TemplateFailure, shipped_in
 from vault import pan
 
 from .context import Context
@@ -53,11 +58,13 @@ from .payment_records import IN_DOUBT
 from .portal import receipt_link
 from .receipts import receipt_from_row
 from .reminder_links import is_opted_out, opt_out_url, reminder_pay_url
+from .template_checks import message_locale
 
 __all__ = ["Draft", "gather", "compose"]
 
 log = logging.getLogger("crm_pay.notifications")
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -78,15 +85,30 @@ class Draft:
     still_owed: tuple[tuple[str, Money], ...] = ()
     in_review: InReviewNotice | None = None
     skip_reason: str | None = None
-    # the admin's edited words of this kind, None: the shipped ones
+    # the admin's edited words of this kind in the message's language, None: the shipped ones
     templates: MessageTemplates | None = None
+    # the language the customer's CRM record names, as we keep it (None: none, or no customer)
+    record_language: str | None = None
+    # the language and time zone it is written in (worked out by :func:`gather`)
+    locale: MessageLocale = MessageLocale()
 
 
 def gather(session: Session, ctx: Context, msg: Message) -> Draft:
     draft = _gather(session, ctx, msg)
     if draft.skip_reason is not None:
         return draft
-    return _with(draft, templates=templates_in_force(session, ctx, msg.kind))
+    locale = message_locale(ctx, draft.record_language)
+    templates = templates_in_force(session, ctx, msg.kind, locale.language)
+    if templates is None and not shipped_in(msg.kind, locale.language):
+        # Nobody wrote this kind in the customer's language (the receipt is shipped in
+        # English only): all of it in English, amounts and dates too, never half and half.
+        locale = message_locale(ctx, ENGLISH)
+        templates = templates_in_force(session, ctx, msg.kind, ENGLISH)
+    return _with(draft, templates=templates, locale=locale)
+
+
+def _spoken_by(customer: Customer | None) -> str | None:
+    return customer.language if customer is not None else None
 
 
 def _gather(session: Session, ctx: Context, msg: Message) -> Draft:
@@ -98,13 +120,17 @@ def _gather(session: Session, ctx: Context, msg: Message) -> Draft:
         if row is None:
             return _skip(base, f"receipt {msg.receipt_number} does not exist")
         receipt = receipt_from_row(row)
-        url = receipt_link(ctx, receipt.customer_ref, receipt.number)
+        portal = receipt_link(ctx, receipt.customer_ref, receipt.number)
+        owner = session.scalars(
+            select(Customer).where(Customer.crm_ref == receipt.customer_ref)
+        ).first()
+        base = _with(base, record_language=_spoken_by(owner))
         if receipt.kind != "payment":
-            return _with(base, receipt=receipt, portal_url=url)
+            return _with(base, receipt=receipt, portal_url=portal)
         return _with(
             base,
             receipt=receipt,
-            portal_url=url,
+            portal_url=portal,
             survey_url=survey_link(ctx, row.payment_id),
             # as the receipt says it (its PDF is attached): owed right after the payment
             still_owed=receipt.still_owed,
@@ -118,6 +144,7 @@ def _gather(session: Session, ctx: Context, msg: Message) -> Draft:
         return _skip(base, "its payment does not exist")
     customer = session.get(Customer, payment.customer_id)
     assert customer is not None
+    base = _with(base, record_language=_spoken_by(customer))
     link = link_of(session, payment.id)
     state = link_state(ctx, link, payment) if link is not None else None
     amount = Money(payment.amount_minor, payment.currency)
@@ -176,6 +203,7 @@ def _gather_reminder(session: Session, ctx: Context, msg: Message, base: Draft) 
     assert customer is not None
     if is_opted_out(session, customer.id):
         return _skip(base, "the customer asked for no more reminders")
+    base = _with(base, record_language=_spoken_by(customer))
     owed = next(
         (
             i.outstanding
@@ -210,6 +238,7 @@ def _gather_case_update(session: Session, ctx: Context, msg: Message, base: Draf
     else:  # a case without a payment: the customer it was addressed to
         column = Customer.email if msg.channel == "email" else Customer.phone
         customer = session.scalars(select(Customer).where(column == msg.recipient)).first()
+    base = _with(base, record_language=_spoken_by(customer))
     notice = CaseUpdateNotice(
         merchant=ctx.settings.merchant,
         customer_name=customer.name if customer is not None else "",
@@ -270,12 +299,21 @@ def _notice(draft: Draft) -> Notice:
     return notice
 
 
-def _rendered(
-    draft: Draft, notice: Notice, render: Callable[[str, Notice, MessageTemplates | None], T]
-) -> T:
+class _Render(Protocol[T_co]):
+    def __call__(
+        self,
+        kind: str,
+        notice: Notice,
+        templates: MessageTemplates | None,
+        *,
+        locale: MessageLocale,
+    ) -> T_co: ...
+
+
+def _rendered(draft: Draft, notice: Notice, render: _Render[T]) -> T:
     if draft.templates is not None:
         try:
-            return render(draft.kind, notice, draft.templates)
+            return render(draft.kind, notice, draft.templates, locale=draft.locale)
         except TemplateFailure as exc:
             log.warning(
                 "message %s: the edited %s templates (version %d) failed, the shipped "
@@ -285,4 +323,7 @@ def _rendered(
                 draft.templates.version,
                 pan.redact(str(exc)),
             )
-    return render(draft.kind, notice, None)
+    # the shipped words of the message's language; English when it has none (an edited
+    # Spanish receipt that failed), so the message is never half and half
+    shipped = shipped_in(draft.kind, draft.locale.language)
+    return render(draft.kind, notice, None, locale=draft.locale if shipped else MessageLocale())

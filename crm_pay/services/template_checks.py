@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from crm_pay.domain.errors import NotFound
+from crm_pay.domain.errors import NotFound, ValidationError
 from crm_pay.rendering.email import Notice, message_values, part_values
 from crm_pay.rendering.email_samples import (
     MESSAGE_KINDS,
@@ -22,6 +22,12 @@ from crm_pay.rendering.email_samples import (
     channels_of,
     render_sample,
     sample_notices,
+)
+from crm_pay.rendering.message_language import (
+    ENGLISH,
+    MESSAGE_LANGUAGES,
+    MessageLocale,
+    message_language,
 )
 from crm_pay.rendering.message_templates import (
     PART_LABELS,
@@ -37,6 +43,8 @@ from .context import Context
 __all__ = [
     "parts_of",
     "known_kind",
+    "known_language",
+    "message_locale",
     "samples_for",
     "complete_sources",
     "check_templates",
@@ -56,6 +64,25 @@ def known_kind(kind: str) -> None:
         raise NotFound(f"no message kind {kind!r}")
 
 
+def known_language(language: str) -> None:
+    """Raise ``ValidationError`` unless messages are written in ``language``."""
+    if language not in MESSAGE_LANGUAGES:
+        raise ValidationError(
+            f"Messages are not written in {language!r}: choose one of "
+            + ", ".join(MESSAGE_LANGUAGES)
+            + "."
+        )
+
+
+def message_locale(ctx: Context, language: str | None) -> MessageLocale:
+    """How a message to a customer whose CRM record names ``language`` writes: in that
+    language when messages are written in it, else the merchant's default language.
+    Its times are told in the merchant's time zone, but English keeps crm-pay's own
+    form, each time in the zone it was kept in (as the English messages always did)."""
+    chosen = message_language(language, ctx.settings.default_language)
+    return MessageLocale(chosen, None if chosen == ENGLISH else ctx.settings.time_zone)
+
+
 def samples_for(ctx: Context, kind: str) -> list[Notice]:
     """``kind``'s sample messages with the merchant's own details and currency."""
     base = ctx.settings.public_url.rstrip("/") + ctx.settings.url_prefix
@@ -67,15 +94,18 @@ def samples_for(ctx: Context, kind: str) -> list[Notice]:
     )
 
 
-def complete_sources(kind: str, submitted: Mapping[str, str | None]) -> dict[str, str]:
-    """Every part of ``kind``: what was submitted (line ends as Unix), else shipped."""
+def complete_sources(
+    kind: str, submitted: Mapping[str, str | None], language: str = ENGLISH
+) -> dict[str, str]:
+    """Every part of ``kind``: what was submitted (line ends as Unix), else the shipped
+    words of ``language``."""
     out = {}
     for part in parts_of(kind):
         value = submitted.get(part)
         out[part] = (
             value.replace("\r\n", "\n").replace("\r", "\n")
             if value is not None
-            else default_source(kind, part)
+            else default_source(kind, part, language)
         )
     return out
 
@@ -92,33 +122,43 @@ def _pan_problems(label: str, text: str, *, rendered: bool) -> list[str]:
     return problems
 
 
-def check_templates(ctx: Context, kind: str, submitted: Mapping[str, str | None]) -> list[str]:
-    """What is wrong with ``submitted`` (part: words) as ``kind``'s templates, each
+def check_templates(
+    ctx: Context, kind: str, submitted: Mapping[str, str | None], language: str = ENGLISH
+) -> list[str]:
+    """What is wrong with ``submitted`` (part: words) as ``kind``'s templates in
+    ``language`` (rendered as that language writes amounts and times), each
     problem in words that name the part and line: a syntax error, a variable the kind
     does not have, a construct not allowed, a card-number-like digit run, or, each part
     rendered with every sample, an error or something its message must show left out.
     Empty: they may be saved."""
-    sources = complete_sources(kind, submitted)
+    known_language(language)
+    locale = message_locale(ctx, language)
+    sources = complete_sources(kind, submitted, language)
     notices = samples_for(ctx, kind)
-    values = message_values(kind, notices[0])
+    values = message_values(kind, notices[0], locale)
     problems: list[str] = []
     for part, source in sources.items():
         found = _pan_problems(PART_LABELS[part], source, rendered=False)
         found += source_problems(part, source, part_values(part, values, "a subject"))
         if not found:  # rendered alone, so each part's problem is told, and told once
-            found = _render_problems(kind, part, MessageTemplates.of({part: source}), notices)
+            edited = MessageTemplates.of({part: source})
+            found = _render_problems(kind, part, edited, notices, locale)
         problems += found
     return problems
 
 
 def _render_problems(
-    kind: str, part: str, templates: MessageTemplates, notices: list[Notice]
+    kind: str,
+    part: str,
+    templates: MessageTemplates,
+    notices: list[Notice],
+    locale: MessageLocale,
 ) -> list[str]:
     channel = "sms" if part == "sms" else "email"
     problems: list[str] = []
     for notice in notices:
         try:
-            sample = render_sample(kind, channel, notice, templates)
+            sample = render_sample(kind, channel, notice, templates, locale=locale)
         except TemplateFailure as exc:
             problems.append(str(exc))
             continue
@@ -131,18 +171,22 @@ def _part_of(sample: SampleMessage, part: str) -> str:
 
 
 def preview_templates(
-    ctx: Context, kind: str, submitted: Mapping[str, str | None]
+    ctx: Context, kind: str, submitted: Mapping[str, str | None], language: str = ENGLISH
 ) -> tuple[list[SampleMessage], list[str]]:
-    """``submitted`` rendered with the sample data (each channel that renders, even
-    without what it must show), and the problems :func:`check_templates` finds. Saves
-    nothing."""
-    problems = check_templates(ctx, kind, submitted)
-    templates = MessageTemplates.of(complete_sources(kind, submitted))
+    """``submitted`` rendered with the sample data in ``language`` (each channel that
+    renders, even without what it must show), and the problems :func:`check_templates`
+    finds. Saves nothing."""
+    problems = check_templates(ctx, kind, submitted, language)
+    templates = MessageTemplates.of(complete_sources(kind, submitted, language))
+    locale = message_locale(ctx, language)
     notice = samples_for(ctx, kind)[0]
     samples = []
     for channel in channels_of(kind):
         try:
-            samples.append(render_sample(kind, channel, notice, templates, check_required=False))
+            sample = render_sample(
+                kind, channel, notice, templates, check_required=False, locale=locale
+            )
+            samples.append(sample)
         except TemplateFailure:
             continue  # its problem is in the list
     return samples, problems

@@ -35,8 +35,8 @@ def _samples(kind: str) -> list[Any]:
 @pytest.mark.parametrize("kind", list(MESSAGE_KINDS))
 def test_the_editor_lists_exactly_the_variables_each_kind_is_rendered_with(kind: str) -> None:
     for notice in _samples(kind):
-        assert set(message_values(kind, notice)) == set(VARIABLES[kind]) | {"merchant"}
-    assert set(COMMON_VARIABLES) == {"merchant", "subject"}
+        assert set(message_values(kind, notice)) == set(VARIABLES[kind]) | {"merchant", "lang"}
+    assert set(COMMON_VARIABLES) == {"merchant", "subject", "lang"}
 
 
 @pytest.mark.parametrize("kind", list(MESSAGE_KINDS))
