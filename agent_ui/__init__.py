@@ -11,6 +11,7 @@ from . import (
     admin,
     admin_fraud,
     admin_notifications,
+    admin_wallets,
     approvals,
     auth,
     branding,
@@ -56,6 +57,7 @@ def register_ui(app: Flask, prefix: str) -> None:
     app.register_blueprint(branding.admin_bp, url_prefix=f"{prefix}/admin/branding")
     app.register_blueprint(branding.public_bp, url_prefix=f"{prefix}/brand")
     app.register_blueprint(admin_fraud.bp, url_prefix=f"{prefix}/admin/fraud")
+    app.register_blueprint(admin_wallets.bp, url_prefix=f"{prefix}/admin/wallets")
     app.register_blueprint(supervisor.bp, url_prefix=f"{prefix}/supervisor")
     app.register_blueprint(approvals.bp, url_prefix=f"{prefix}/supervisor")
     app.register_blueprint(disputes.bp, url_prefix=f"{prefix}/supervisor/disputes")

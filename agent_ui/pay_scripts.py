@@ -50,6 +50,8 @@ def install_inventory(app: Flask, *, url_prefix: str, static_folder: str, static
         get_context(app),
         static_dir=Path(static_folder) / _OWN_SUBDIR,
         own_url_prefix=f"{prefix}{static_url}/{_OWN_SUBDIR}/",
+        vendor_dir=Path(static_folder) / "vendor",
+        vendor_url_prefix=f"{prefix}{static_url}/vendor/",
     )
     get_context(app).pay_page_scripts = built
 
@@ -74,8 +76,11 @@ def pin_advice() -> str:
 
 
 def script_src() -> str:
-    """The CSP ``script-src`` sources: exactly the inventory's origins."""
-    return " ".join(script_origins(inventory().scripts))
+    """The CSP ``script-src`` sources: exactly the inventory's origins, and those of
+    the scripts the PSP's library loads by itself (``CardEntry.script_origins``)."""
+    found = script_origins(inventory().scripts)
+    extra = [o for o in inventory().card_entry().script_origins if o not in found]
+    return " ".join(found + extra)
 
 
 def report_headers(resp: Response) -> str:

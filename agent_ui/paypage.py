@@ -37,7 +37,8 @@ from crm_pay.domain.errors import (
 from crm_pay.domain.receipt import Merchant
 from crm_pay.ports import CardEntry
 from crm_pay.rate_limits import RateLimits, Refusal
-from crm_pay.services import charging, live_access, pay_links, views
+from crm_pay.services import charging, live_access, pay_links, saved_cards, views
+from crm_pay.services.context import Context
 from vault.pan import redact
 
 from . import i18n, pay_scripts
@@ -145,6 +146,20 @@ def _closed_page(exc: CrmPayError, *, retry_url: str | None = None) -> Response:
     return _secure(resp)
 
 
+def _save_card_words(ctx: Context) -> str:
+    """The "save this card" sentence as this page shows it, in the page's language: what
+    the customer agrees to by ticking the box (recorded word for word with the consent)."""
+    return i18n.gettext(saved_cards.CONSENT_WORDING).format(merchant=ctx.settings.merchant.name)
+
+
+def _save_card_consent(ctx: Context) -> saved_cards.SaveCardConsent | None:
+    """The customer's consent to keep the card, when they ticked the box. The words are
+    the server's own (never read from the request), in the language the page was in."""
+    if request.form.get("save_card") != "yes":
+        return None
+    return saved_cards.SaveCardConsent(_save_card_words(ctx), i18n.page_language())
+
+
 @bp.get("/p/<token>")
 def pay_page(token: str) -> Response:
     ctx = get_context()
@@ -188,6 +203,8 @@ def pay_page(token: str) -> Response:
         token=token,
         client_token=client_token,
         scripts=scripts,
+        three_d_secure=view.get("three_d_secure"),
+        save_card_words=_save_card_words(ctx),
     )
     return _secure(Response(html))
 
@@ -259,7 +276,9 @@ def pay(token: str) -> Any:
         return resp
     try:
         nonce, device = _pay_fields()
-        view = charging.pay_with_nonce(ctx, token, nonce, device, ip=request.remote_addr)
+        view = charging.pay_with_nonce(
+            ctx, token, nonce, device, ip=request.remote_addr, save_card=_save_card_consent(ctx)
+        )
     except CrmPayError as exc:
         unavailable = isinstance(exc, ConfigurationError) or exc.code == "currency_not_supported"
         if unavailable:

@@ -15,9 +15,11 @@ Each: requests (every frame, every origin, including the frames' own documents),
 (response headers + bodies as received), and milliseconds from navigation start to the
 first interactive field.
 
-The pay page's client today is the sandbox's hosted-fields stand-in, not Braintree's
-``braintree-web``; when the page moves to the real client this bench measures that.
-Skipped, with the reason, when chromium or Playwright is missing.
+Measured for both pay-page clients: ``bundled`` (braintree-web 3.144.0 as crm-pay
+serves it in production, its requests to Braintree's and PayPal's hosts answered by the
+sandbox through ``braintree_sandbox/browser_routes.py``: client, hosted fields, data
+collector, 3-D Secure files, the client configuration, the frames) and ``stand-in``
+(the demo's sandbox client). Skipped, with the reason, when chromium or Playwright is missing.
 """
 
 from __future__ import annotations
@@ -42,13 +44,14 @@ DESCRIPTION = "pay page on a phone: requests, bytes and ms until the card field 
 CHROMIUM = "/usr/bin/chromium"
 RUNS, QUICK_RUNS = 15, 3
 PHONE = {"width": 390, "height": 844}
-FIELD_FRAME = 'iframe[name="crm-pay-sandbox-number"]'
+FIELD_FRAME = 'iframe[name="braintree-hosted-field-number"]'
+SOURCES = ("bundled", "stand-in")
 
 
 @contextmanager
-def _served_app() -> Iterator[tuple[str, dict[str, str], Any]]:
+def _served_app(source: str) -> Iterator[tuple[str, dict[str, str], Any, Any]]:
     """crm-pay on a real HTTP server (threaded werkzeug) wired to a fresh sandbox; yields
-    (base URL, API auth header, app)."""
+    (base URL, API auth header, app, sandbox)."""
     from werkzeug.serving import make_server
 
     from crm_pay.current import get_context
@@ -69,6 +72,7 @@ def _served_app() -> Iterator[tuple[str, dict[str, str], Any]]:
             CRM_PAY_PUBLIC_URL=base,
             CRM_PAY_PAY_SUBMIT_IP_LIMIT="100000/minute",
             CRM_PAY_API_RATE_LIMIT="100000/minute",
+            CRM_PAY_BRAINTREE_JS_SOURCE=source,
         )
         app = start_app(config, tmp / "instance")
         stack.callback(close_app, app)
@@ -78,7 +82,7 @@ def _served_app() -> Iterator[tuple[str, dict[str, str], Any]]:
         stack.callback(thread.join, 5)
         stack.callback(server.shutdown)
         key = create_api_key(get_context(app), name="pageload", role="agent")
-        yield base, {"Authorization": f"Bearer {key}"}, app
+        yield base, {"Authorization": f"Bearer {key}"}, app, sandbox
 
 
 def _new_link(app: Any, auth: dict[str, str]) -> str:
@@ -132,35 +136,43 @@ def run(options: RunOptions) -> dict[str, Any]:
     except ImportError:
         print("  skipped: playwright (Python) is not installed")
         return {"skipped": "playwright missing"}
+    from connectors.psp.braintree_sandbox.browser_routes import BraintreeHosts
+
     runs = options.iterations or (QUICK_RUNS if options.quick else RUNS)
-    cold: list[dict[str, float]] = []
-    warm: list[dict[str, float]] = []
-    with _served_app() as (_base, auth, app), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            for _ in range(runs):
-                context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-                page = context.new_page()
-                cold.append(_load(page, _new_link(app, auth)))
-                warm.append(_load(page, _new_link(app, auth)))
-                context.close()
-        finally:
-            browser.close()
-    figures = {"cold": _summary(cold), "warm": _summary(warm), "runs": runs}
-    rows = [
-        [
-            kind,
-            f"{figures[kind]['requests']['p50']:.0f}",
-            f"{figures[kind]['bytes']['p50'] / 1024:.1f}",
-            f"{figures[kind]['bytes']['p95'] / 1024:.1f}",
-            f"{figures[kind]['ms']['p50']:.0f}",
-            f"{figures[kind]['ms']['p95']:.0f}",
+    figures: dict[str, Any] = {"runs": runs}
+    rows = []
+    for source in SOURCES:
+        cold: list[dict[str, float]] = []
+        warm: list[dict[str, float]] = []
+        with _served_app(source) as (_base, auth, app, sandbox), sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            try:
+                for _ in range(runs):
+                    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+                    if source == "bundled":
+                        BraintreeHosts(sandbox.assets_url).attach(context)
+                    page = context.new_page()
+                    cold.append(_load(page, _new_link(app, auth)))
+                    warm.append(_load(page, _new_link(app, auth)))
+                    context.close()
+            finally:
+                browser.close()
+        figures[source] = {"cold": _summary(cold), "warm": _summary(warm)}
+        rows += [
+            [
+                source,
+                kind,
+                f"{figures[source][kind]['requests']['p50']:.0f}",
+                f"{figures[source][kind]['bytes']['p50'] / 1024:.1f}",
+                f"{figures[source][kind]['bytes']['p95'] / 1024:.1f}",
+                f"{figures[source][kind]['ms']['p50']:.0f}",
+                f"{figures[source][kind]['ms']['p95']:.0f}",
+            ]
+            for kind in ("cold", "warm")
         ]
-        for kind in ("cold", "warm")
-    ]
     print(
         format_table(
-            ["cache", "requests", "KiB p50", "KiB p95", "ms p50", "ms p95"],
+            ["client", "cache", "requests", "KiB p50", "KiB p95", "ms p50", "ms p95"],
             rows,
         )
     )

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from crm_pay.domain.errors import ConfigurationError, CrmPayError
 from crm_pay.domain.receipt import format_receipt_number
 from crm_pay.domain.roles import ROLES
+from crm_pay.domain.three_d_secure import MODES, parse_mode
 from crm_pay.rendering.message_language import MESSAGE_LANGUAGES, supported_language
 
 __all__ = [
@@ -657,21 +658,52 @@ class CrmPayConfig:
     )
 
     # --- Payment provider (Braintree) ---
-    braintree_js_version: str = setting(
-        "3.111.0",
+    three_d_secure: str = setting(
+        "off",
         "Payment provider (Braintree)",
         (
-            "With `sandbox`/`production`: the pinned version of Braintree's client and "
-            "hosted-fields scripts, loaded from `js.braintreegateway.com` (the pay page's CSP "
-            "then allows Braintree's script, frame and API origins)"
+            "3-D Secure (the cardholder's bank's check, SCA) on the pay page: `off`, "
+            "`attempt` (the check runs; the payment goes ahead whatever it gave) or "
+            "`required` (a card payment is charged only with a liability shift); the same "
+            "for every currency unless `CRM_PAY_THREE_D_SECURE_BY_CURRENCY` says otherwise. "
+            "Card-on-file payments the agent takes are mail/telephone orders, outside SCA"
+        ),
+    )
+    three_d_secure_by_currency: dict[str, str] | None = setting(
+        None,
+        "Payment provider (Braintree)",
+        (
+            "Per merchant account: currency → `off`/`attempt`/`required`, e.g. "
+            '`{"EUR": "required", "GBP": "required"}`'
+        ),
+    )
+    braintree_js_source: str = setting(
+        "",
+        "Payment provider (Braintree)",
+        (
+            "Where the pay page's Braintree client (braintree-web) comes from: `bundled` "
+            "(served by crm-pay from the copy `make install` takes from the npm lock file, "
+            "SRI from the file; the default with `sandbox`/`production`), `cdn` "
+            "(`js.braintreegateway.com` at `CRM_PAY_BRAINTREE_JS_VERSION`, pinned by "
+            "`CRM_PAY_BRAINTREE_JS_INTEGRITY`) or `stand-in` (the development sandbox's "
+            "stand-in; the default with `local`)"
+        ),
+    )
+    braintree_js_version: str = setting(
+        "3.144.0",
+        "Payment provider (Braintree)",
+        (
+            "With `CRM_PAY_BRAINTREE_JS_SOURCE=cdn`: the version of Braintree's scripts "
+            "loaded from `js.braintreegateway.com`"
         ),
     )
     braintree_js_integrity: dict[str, str] | None = setting(
         None,
         "Payment provider (Braintree)",
         (
-            'Subresource Integrity hashes of those scripts, `{"client": "sha384-…", '
-            '"hosted-fields": "sha384-…"}` (from Braintree\'s release notes'
+            'With `cdn`: Subresource Integrity hashes of those scripts, `{"client": '
+            '"sha384-…", "hosted-fields": "sha384-…", "data-collector": "sha384-…", '
+            '"three-d-secure": "sha384-…"}` (the hashes of the files of that version)'
         ),
     )
     script_check_interval: int = setting(
@@ -752,6 +784,36 @@ class CrmPayConfig:
         ),
     )
 
+    # --- Telephony (Twilio) ---
+    twilio_account_sid: str | None = setting(
+        None,
+        "Telephony (Twilio)",
+        (
+            "Twilio account SID (`AC…`) for keypad payments (agent-assisted Pay); unset: "
+            "no keypad payments. The auth token is kept in the vault as "
+            "`telephony.twilio.auth_token`, never in the configuration"
+        ),
+    )
+    twilio_base_url: str | None = setting(
+        None,
+        "Telephony (Twilio)",
+        (
+            "Where the Twilio SDK sends its REST calls: unset = `https://api.twilio.com`; "
+            "in development the telephony stand-in (`crm-pay telephony-sandbox`, e.g. "
+            "`http://127.0.0.1:8840`)"
+        ),
+    )
+    twilio_pay_connector: str = setting(
+        "Default",
+        "Telephony (Twilio)",
+        (
+            "Unique name of the Braintree Pay Connector installed in the Twilio console "
+            "(Twilio's default name is `Default`); it tokenizes the keyed card, crm-pay "
+            "charges the token. Status callbacks arrive at "
+            "`{public_url}{prefix}/telephony/twilio/status`"
+        ),
+    )
+
     @classmethod
     def keys(cls) -> dict[str, dataclasses.Field[Any]]:
         """``CRM_PAY_*`` key -> its field, in declaration order."""
@@ -776,8 +838,26 @@ class CrmPayConfig:
         ``app.config``, so the host app sees the typed values too)."""
         return {key: getattr(self, f.name) for key, f in self.keys().items()}
 
+    def three_d_secure_for(self, currency: str) -> str:
+        """The 3-D Secure rule for payments in ``currency`` (see ``CRM_PAY_THREE_D_SECURE``)."""
+        by_currency = {k.upper(): v for k, v in (self.three_d_secure_by_currency or {}).items()}
+        chosen = by_currency.get(currency.upper(), self.three_d_secure)
+        return parse_mode(chosen) or "off"
+
     def validate(self) -> None:
         """Checks of single values and combinations that would otherwise fail late."""
+        for where, value in [
+            ("CRM_PAY_THREE_D_SECURE", self.three_d_secure),
+            *(
+                (f"CRM_PAY_THREE_D_SECURE_BY_CURRENCY[{k!r}]", v)
+                for k, v in (self.three_d_secure_by_currency or {}).items()
+            ),
+        ]:
+            if parse_mode(value) is None:
+                raise ConfigurationError(
+                    f"{where}={value!r}: use one of {', '.join(MODES)} (3-D Secure on the "
+                    "pay page: off, attempt, or required for a liability shift)"
+                )
         try:
             self.metrics_networks  # noqa: B018 - parsed here to fail at start-up
         except ValueError as exc:

@@ -54,8 +54,8 @@ class CrmPay:
           ``_PUBLIC_KEY``, ``_PRIVATE_KEY`` (else the vault), ``_MERCHANT_ACCOUNTS``
           (currency -> merchant account id, checked at start-up by ``bootstrap``), or
           one ``_MERCHANT_ACCOUNT_ID`` with its ``_CURRENCY`` (``USD``), ``_TIMEOUT``
-          (20 s), ``_JS_VERSION``,
-          ``_JS_INTEGRITY`` (Braintree's own hosted-fields scripts and their SRI hashes).
+          (20 s), ``_JS_SOURCE`` (``bundled``, ``cdn`` or ``stand-in``), ``_JS_VERSION``,
+          ``_JS_INTEGRITY`` (with ``cdn``: Braintree's scripts and their SRI hashes).
         - CRM: ``CRM_PAY_CRM`` (``builtin``; the default while no admin-configured
           connector is enabled), ``CRM_PAY_BUILTIN_CRM_PATH``.
         - Vault and secrets: ``CRM_PAY_VAULT_KEYS``, ``CRM_PAY_TOKEN_PEPPER``,

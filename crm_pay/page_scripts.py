@@ -27,6 +27,7 @@ from crm_pay.services.script_inventory import (
     ScriptResult,
     check_scripts,
     declare_pay_page_scripts,
+    sri,
     unpinned,
 )
 
@@ -53,6 +54,9 @@ class PayPageScripts:
     own_url: Callable[[str], str]
     fetch_external: Callable[..., bytes] | None
     interval_seconds: float
+    vendor_dir: Path = Path()
+    vendor_url: Callable[[str], str] = str
+    _bundled: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     _last_run: float | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -60,8 +64,27 @@ class PayPageScripts:
     def scripts(self) -> list[PageScript]:
         """The pay page's scripts in load order: the PSP's pinned ones, then ours."""
         return declare_pay_page_scripts(
-            self.card_entry(), own_bodies=self.own_bodies, own_url=self.own_url
+            self.card_entry(),
+            own_bodies=self.own_bodies,
+            own_url=self.own_url,
+            bundled=self.bundled,
         )
+
+    def bundled(self, path: str) -> tuple[str, str]:
+        """URL path and SRI hash of a PSP script we serve from our vendor folder (read
+        and hashed once per process: the folder changes only with ``make install``)."""
+        found = self._bundled.get(path)
+        if found is None:
+            file = self.vendor_dir / path
+            try:
+                body = file.read_bytes()
+            except OSError:
+                log.error("pay page: %s is missing; run 'make install'", file)
+                return "", ""
+            found = (self.vendor_url(path), sri(body))
+            self._bundled[path] = found
+            self.own_files[found[0]] = file
+        return found
 
     def unpinned(self) -> list[str]:
         """The PSP's scripts that have no pin yet (the pay page refuses card entry)."""
@@ -112,13 +135,22 @@ def _psp_card_entry(ctx: Context) -> Callable[[], CardEntry]:
 
 
 def build_pay_page_scripts(
-    ctx: Context, *, static_dir: Path, own_url_prefix: str
+    ctx: Context,
+    *,
+    static_dir: Path,
+    own_url_prefix: str,
+    vendor_dir: Path | None = None,
+    vendor_url_prefix: str = "",
 ) -> PayPageScripts:
     """The inventory for ``ctx``; ``static_dir`` holds our own scripts and
-    ``own_url_prefix`` is the URL path they are served under (``/pay/static/.../``)."""
+    ``own_url_prefix`` is the URL path they are served under (``/pay/static/.../``);
+    ``vendor_dir`` and ``vendor_url_prefix`` the same for the PSP's bundled scripts."""
 
     def own_url(name: str) -> str:
         return own_url_prefix + name
+
+    def vendor_url(path: str) -> str:
+        return vendor_url_prefix + path
 
     return PayPageScripts(
         card_entry=_psp_card_entry(ctx),
@@ -127,6 +159,8 @@ def build_pay_page_scripts(
         own_url=own_url,
         fetch_external=ctx.fetch_script,
         interval_seconds=float(ctx.config.script_check_interval or 0),
+        vendor_dir=vendor_dir or static_dir.parent / "vendor",
+        vendor_url=vendor_url,
     )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "CardChecks",
     "PspTxnStatus",
     "PspTransaction",
+    "ThreeDSecureResult",
     "SaleRequest",
     "DeclineInfo",
     "CardEntry",
@@ -74,7 +75,16 @@ class CardSummary:
     exp_month: str | None = None
     exp_year: str | None = None
     bin: str | None = None
-    wallet: str | None = None  # "apple_pay", "google_pay", "paypal" when a wallet paid
+    # "apple_pay", "google_pay", "paypal", "venmo" when a wallet paid (crm_pay.domain.
+    # wallets.WALLETS); a PayPal or Venmo account has no card: brand is the wallet's
+    # name and last4 is ""
+    wallet: str | None = None
+    # the wallet account as it may be shown: a masked e-mail ("a***@example.com") or a
+    # Venmo "@username"; never a full e-mail address (masked by the adapter)
+    account: str | None = None
+    # the PSP's token of the payment method when the sale kept it on file (saved with the
+    # customer's consent, crm_pay.services.saved_cards) or was paid with it; not card data
+    vault_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +139,20 @@ class PspTransaction:
     decline: DeclineInfo | None = None
     # The authorization's card checks and fingerprint, when the PSP sent them.
     checks: CardChecks | None = None
+    # The bank's 3-D Secure check of the payment method, when one ran.
+    three_d_secure: ThreeDSecureResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreeDSecureResult:
+    """What the cardholder's bank's check (3-D Secure) gave for a sale's payment method:
+    the PSP's ``status`` words, whether the liability shifted to the bank, whether it
+    could have, and the protocol version. Never card data."""
+
+    status: str
+    liability_shifted: bool = False
+    liability_shift_possible: bool = False
+    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +166,12 @@ class SaleRequest:
     transaction_source: str | None = None  # "moto", "recurring", "unscheduled"
     submit_for_settlement: bool = True
     customer_id: str | None = None
+    # keep the payment method on file if (and only if) the sale succeeds: the customer
+    # ticked "save this card" (the token comes back as ``card.vault_token``)
+    store_in_vault: bool = False
+    # the merchant requires a liability shift (CRM_PAY_THREE_D_SECURE=required): the PSP
+    # refuses the sale when the nonce's 3-D Secure check gave none
+    three_d_secure_required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +207,12 @@ class CardScript:
     ``integrity`` is its Subresource Integrity pin (``sha384-``/``sha512-``); ``""``
     when the operator has not pinned it yet: the pay page then refuses card entry
     rather than run code nobody pinned. ``development`` marks a stand-in served from
-    this machine (a sandbox): the script check may fetch it over loopback."""
+    this machine (a sandbox): the script check may fetch it over loopback.
+
+    ``bundled`` names a file crm-pay serves itself from its vendor folder (installed
+    from the npm lock file by ``make install``, e.g. ``braintree-web/client.js``): the
+    pay page then sets ``url`` and ``integrity`` from that file, and ``url`` here is
+    empty."""
 
     name: str
     url: str
@@ -186,6 +221,7 @@ class CardScript:
     purpose: str
     owner: str  # who publishes it, as the admin reads it ("Braintree")
     development: bool = False
+    bundled: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +230,8 @@ class CardEntry:
     (in load order; the page's script inventory, ``script-src`` and the scheduled
     integrity check follow them), and the origins their iframes load from
     (``frame-src``), talk to (``connect-src``) and show images from (``img-src``).
+    ``script_origins`` are the origins of scripts the PSP's own library loads by itself
+    at run time (its fraud tools, its 3-D Secure provider), which the page cannot pin.
     ``pin_advice`` tells the operator how to pin a script that has no ``integrity``.
     The client token is asked for separately (:meth:`PaymentGateway.client_token`): it
     is per payment and may be unavailable."""
@@ -202,6 +240,7 @@ class CardEntry:
     frame_origins: tuple[str, ...] = ()
     connect_origins: tuple[str, ...] = ()
     img_origins: tuple[str, ...] = ()
+    script_origins: tuple[str, ...] = ()
     pin_advice: str = ""
 
 

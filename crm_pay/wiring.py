@@ -28,8 +28,9 @@ from connectors.messaging import FileMailbox, FileSmsOutbox, SmtpSender
 from connectors.outbound import OutboundPolicy, guarded_session, policy_from_config
 from connectors.psp.braintree import BraintreeGateway, card_entry_for, check_merchant_accounts
 from connectors.psp.braintree_sandbox import SandboxConfig
+from connectors.telephony.twilio import TwilioKeypadCapture
 from crm_pay.domain.errors import ConfigurationError
-from crm_pay.ports import CrmConnector, EmailSender, PaymentGateway, SmsSender
+from crm_pay.ports import CrmConnector, EmailSender, KeypadCapturePort, PaymentGateway, SmsSender
 from crm_pay.services import crm_settings
 from crm_pay.services.crm_settings import ConnectorKind
 
@@ -40,6 +41,7 @@ __all__ = [
     "file_mailbox",
     "smtp_email",
     "file_sms",
+    "twilio_keypad",
     "load_psp",
     "load_crm",
     "load_email_sender",
@@ -157,6 +159,7 @@ def braintree_psp(
     # The pay page's hosted fields (scripts with their SRI pins, CSP origins).
     common["card_entry"] = card_entry_for(
         str(env),
+        source=str(config.get("CRM_PAY_BRAINTREE_JS_SOURCE") or ""),
         assets_url=str(
             config.get("CRM_PAY_BRAINTREE_ASSETS_URL") or config["CRM_PAY_BRAINTREE_GATEWAY_URL"]
         ),
@@ -223,6 +226,27 @@ def smtp_email(
 def file_sms(config: Mapping[str, Any], *, instance_path: str, secret: SecretLookup) -> SmsSender:
     path = config.get("CRM_PAY_SMS_OUTBOX_PATH") or str(Path(instance_path) / "sms-outbox")
     return FileSmsOutbox(path)
+
+
+def twilio_keypad(config: Mapping[str, Any], *, secret: SecretLookup) -> KeypadCapturePort | None:
+    """The keypad capture (Twilio agent-assisted Pay) for ``ctx.telephony``, or None when
+    no account is set (``CRM_PAY_TWILIO_ACCOUNT_SID``). The auth token comes from the
+    vault only (``telephony.twilio.auth_token``), as Braintree's private key can."""
+    account_sid = config.get("CRM_PAY_TWILIO_ACCOUNT_SID")
+    if not account_sid:
+        return None
+    auth_token = secret("telephony.twilio.auth_token")
+    if not auth_token:
+        raise ConfigurationError(
+            "CRM_PAY_TWILIO_ACCOUNT_SID is set but no auth token: store the account's auth "
+            "token in the vault as 'telephony.twilio.auth_token'"
+        )
+    return TwilioKeypadCapture(
+        str(account_sid),
+        auth_token,
+        payment_connector=str(config.get("CRM_PAY_TWILIO_PAY_CONNECTOR") or "Default"),
+        base_url=config.get("CRM_PAY_TWILIO_BASE_URL") or None,
+    )
 
 
 _BUILTIN: dict[str, dict[str, Callable[..., Any] | str]] = {

@@ -18,15 +18,10 @@ raises ``PspProtocolError``.
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
 
 import braintree
@@ -42,7 +37,6 @@ from crm_pay.domain.errors import (
 from crm_pay.domain.money import Money, normalize_currency
 from crm_pay.ports import (
     CardEntry,
-    CardScript,
     PspDispute,
     PspTransaction,
     PspTxnStatus,
@@ -54,6 +48,7 @@ from crm_pay.ports import (
     WebhookRequest,
 )
 
+from .braintree_card_entry import card_entry_for
 from .braintree_http import RecordingHttp, local_environment, parse_environment, translate_errors
 from .braintree_mapping import (
     dispute_from_sdk,
@@ -71,90 +66,6 @@ from .braintree_mapping import (
 __all__ = ["BraintreeGateway", "card_entry_for", "check_merchant_accounts"]
 
 log = logging.getLogger("crm_pay.psp.braintree")
-
-# Braintree's hosted fields in production: the scripts come from js.braintreegateway.com
-# (version-pinned with Subresource Integrity, in the pay page's script inventory), the
-# field iframes from assets.braintreegateway.com, and they talk to Braintree's client API.
-HOSTED_FIELDS = CardEntry(
-    frame_origins=("https://assets.braintreegateway.com",),
-    connect_origins=(
-        "https://api.braintreegateway.com",
-        "https://api.sandbox.braintreegateway.com",
-        "https://client-analytics.braintreegateway.com",
-        "https://client-analytics.sandbox.braintreegateway.com",
-        "https://*.braintree-api.com",
-    ),
-    img_origins=("https://assets.braintreegateway.com",),
-)
-
-# Braintree's browser client on js.braintreegateway.com: (name, purpose), in load order.
-BRAINTREE_JS = "https://js.braintreegateway.com"
-JS_VERSION = "3.111.0"  # the default of CRM_PAY_BRAINTREE_JS_VERSION
-_BRAINTREE_SCRIPTS: tuple[tuple[str, str], ...] = (
-    ("client", "Braintree client: creates the client the hosted fields talk through"),
-    ("hosted-fields", "Braintree hosted fields: card entry in iframes on Braintree's origin"),
-)
-# The development sandbox's stand-in for both, shipped in this package and served by
-# the sandbox's assets server.
-_SANDBOX_SCRIPT = Path(__file__).resolve().parent / "braintree_sandbox" / "static"
-
-
-def _sri(body: bytes) -> str:
-    return "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode("ascii")
-
-
-def card_entry_for(
-    environment: str,
-    *,
-    assets_url: str = "",
-    js_version: str = "",
-    js_integrity: Mapping[str, Any] | None = None,
-) -> CardEntry:
-    """The pay page's hosted fields for ``environment``.
-
-    ``"local"``: the development sandbox's stand-in script from ``assets_url``, pinned to
-    the hash of the file this release ships (the sandbox serves that file), its frames
-    and API on the same origin. Otherwise Braintree's client and hosted-fields scripts
-    at ``js_version``, each pinned by ``js_integrity[name]`` (``CRM_PAY_BRAINTREE_JS_
-    INTEGRITY``); one without a ``sha384-``/``sha512-`` pin keeps ``integrity=""`` and
-    the pay page refuses card entry until it is pinned."""
-    if environment == "local":
-        parts = urlsplit(assets_url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        body = (_SANDBOX_SCRIPT / "hosted-fields.js").read_bytes()
-        stand_in = CardScript(
-            name="hosted-fields",
-            url=f"{assets_url.rstrip('/')}/hosted-fields.js",
-            version="development",
-            integrity=_sri(body),
-            purpose="Development sandbox hosted fields (stand-in for Braintree's; demo only)",
-            owner="crm-pay development sandbox",
-            development=True,
-        )
-        return CardEntry(scripts=(stand_in,), frame_origins=(origin,), connect_origins=(origin,))
-    pins = js_integrity if isinstance(js_integrity, Mapping) else {}
-    scripts = []
-    for name, purpose in _BRAINTREE_SCRIPTS:
-        pin = str(pins.get(name) or "")
-        scripts.append(
-            CardScript(
-                name=name,
-                url=f"{BRAINTREE_JS}/web/{js_version}/js/{name}.min.js",
-                version=js_version,
-                integrity=pin if pin.startswith(("sha384-", "sha512-")) else "",
-                purpose=purpose,
-                owner="Braintree",
-            )
-        )
-    return dataclasses.replace(
-        HOSTED_FIELDS,
-        scripts=tuple(scripts),
-        pin_advice=(
-            "set CRM_PAY_BRAINTREE_JS_INTEGRITY "
-            f'{{"client": "sha384-...", "hosted-fields": "sha384-..."}} for version {js_version}'
-        ),
-    )
-
 
 # What a verified-but-broken webhook payload raises inside the SDK.
 _UNDECODABLE = (ValueError, KeyError, TypeError, AttributeError, ArithmeticError)
@@ -194,9 +105,8 @@ class BraintreeGateway:
         timeout: float = 20.0,
         card_entry: CardEntry | None = None,
     ) -> None:
-        # Without one, Braintree's scripts at the default version, not pinned: the pay
-        # page refuses card entry until CRM_PAY_BRAINTREE_JS_INTEGRITY pins them.
-        self._card_entry = card_entry or card_entry_for("production", js_version=JS_VERSION)
+        # Without one, braintree-web as bundled with crm-pay (served by crm-pay).
+        self._card_entry = card_entry or card_entry_for("production")
         for label, value in (
             ("merchant_id", merchant_id),
             ("public_key", public_key),
@@ -339,6 +249,17 @@ class BraintreeGateway:
             "merchant_account_id": account,
         }
         params.update({key: value for key, value in optional.items() if value})
+        if request.store_in_vault:
+            # Braintree keeps the payment method only when the sale succeeds and puts its
+            # token on the transaction; without a customer_id it makes a new vault
+            # customer (braintree_python tests/integration/test_transaction.py::test_
+            # create_can_store_customer_and_credit_card_in_the_vault_on_success).
+            params["options"]["store_in_vault_on_success"] = True
+        if request.three_d_secure_required:
+            # Braintree gateway-rejects the sale (reason "three_d_secure") when the nonce's
+            # 3DS check gave no liability shift (braintree_python tests/integration/
+            # test_transaction.py, the sale with a three_d_secure option).
+            params["options"]["three_d_secure"] = {"required": True}
         with translate_errors("sale", self._http):
             result = self._gateway.transaction.sale(params)
         return self._answer(result, request.amount)

@@ -28,6 +28,7 @@ from crm_pay.ports import (
     PspTransaction,
     PspTxnStatus,
     SaleOutcome,
+    ThreeDSecureResult,
     WebhookEnvelope,
     WebhookNotification,
     WebhookRequest,
@@ -37,6 +38,7 @@ __all__ = [
     "check_matches",
     "classify_decline",
     "ignored_kind",
+    "masked_email",
     "category_of_reference",
     "dispute_from_sdk",
     "dispute_refusal",
@@ -65,11 +67,24 @@ _STATUSES: dict[str, PspTxnStatus] = {
     # "authorizing", "authorization_expired" and anything Braintree adds later.
 }
 
-# Wallet details on a Braintree transaction: (attribute, wallet, brand attr, last-4 attr).
-_WALLETS = (
-    ("apple_pay_details", "apple_pay", "card_type", "last_4"),
-    ("android_pay_card_details", "google_pay", "source_card_type", "source_card_last_4"),
+# Card wallets on a Braintree transaction: (SDK attribute, our wallet, brand attr, last-4
+# attrs in order of preference). braintree_python transaction.py sets ``apple_pay_details``
+# from ``<apple-pay>`` and ``android_pay_card_details`` (Google Pay) from
+# ``<android-pay-card>``. The customer knows the card in their wallet by its own last 4
+# (Apple Pay ``source_card_last4``, "Visa 2006" in ``payment_instrument_name``; Google Pay
+# ``source_card_last_4``), not by the device or virtual card number's (``last_4``), which
+# is used only when the source is missing. Apple Pay's ``card_type`` reads "Apple Pay -
+# Visa" (``ApplePayCard.CardType``): the prefix is dropped.
+_CARD_WALLETS = (
+    ("apple_pay_details", "apple_pay", "card_type", ("source_card_last4", "last_4")),
+    (
+        "android_pay_card_details",
+        "google_pay",
+        "source_card_type",
+        ("source_card_last_4", "virtual_card_last_4"),
+    ),
 )
+_APPLE_PAY_PREFIX = "Apple Pay - "
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -126,16 +141,24 @@ def check_matches(
 
 
 def _card_summary(sdk_txn: Any) -> CardSummary | None:
-    for attr, wallet, brand_attr, last4_attr in _WALLETS:
+    account = _wallet_account(sdk_txn)
+    if account is not None:
+        return account
+    for attr, wallet, brand_attr, last4_attrs in _CARD_WALLETS:
         details = getattr(sdk_txn, attr, None)
         if details is not None:
+            brand = _text(getattr(details, brand_attr, None)) or "Unknown"
+            last4 = next(
+                (d for d in (_last4(getattr(details, a, None)) for a in last4_attrs) if d), ""
+            )
             return CardSummary(
-                brand=_text(getattr(details, brand_attr, None)) or "Unknown",
-                last4=_last4(getattr(details, last4_attr, None)),
+                brand=brand.removeprefix(_APPLE_PAY_PREFIX),
+                last4=last4,
                 exp_month=_text(getattr(details, "expiration_month", None)),
                 exp_year=_text(getattr(details, "expiration_year", None)),
                 bin=_bin(getattr(details, "bin", None)),
                 wallet=wallet,
+                vault_token=_text(getattr(details, "token", None)),
             )
     card = getattr(sdk_txn, "credit_card_details", None)
     if card is None or not _last4(getattr(card, "last_4", None)):
@@ -146,7 +169,44 @@ def _card_summary(sdk_txn: Any) -> CardSummary | None:
         exp_month=_text(getattr(card, "expiration_month", None)),
         exp_year=_text(getattr(card, "expiration_year", None)),
         bin=_bin(getattr(card, "bin", None)),
+        vault_token=_text(getattr(card, "token", None)),
     )
+
+
+def _wallet_account(sdk_txn: Any) -> CardSummary | None:
+    """A PayPal or Venmo account (``paypal_details`` from ``<paypal>``,
+    ``venmo_account_details`` from ``<venmo-account>``): no card, the account shown as
+    a masked e-mail or the Venmo username."""
+    paypal = getattr(sdk_txn, "paypal_details", None)
+    if paypal is not None:
+        email = _text(getattr(paypal, "payer_email", None))
+        return CardSummary(
+            brand="PayPal",
+            last4="",
+            wallet="paypal",
+            account=masked_email(email or ""),
+            vault_token=_text(getattr(paypal, "token", None)),
+        )
+    venmo = getattr(sdk_txn, "venmo_account_details", None)
+    if venmo is not None:
+        username = _text(getattr(venmo, "username", None))
+        return CardSummary(
+            brand="Venmo",
+            last4="",
+            wallet="venmo",
+            account=f"@{username.lstrip('@')}"[:60] if username else None,
+            vault_token=_text(getattr(venmo, "token", None)),
+        )
+    return None
+
+
+def masked_email(email: str) -> str | None:
+    """``"payer@example.com"`` -> ``"p***@example.com"``: enough for the customer to
+    recognise the account, not an address anyone can write to (None: no address)."""
+    local, at, domain = email.strip().rpartition("@")
+    if not at or not local or not domain:
+        return None
+    return f"{local[0]}***@{domain}"[:120]
 
 
 def _text(value: Any) -> str | None:
@@ -307,6 +367,31 @@ def _transaction(sdk_txn: Any, txn_id: str, status: PspTxnStatus) -> PspTransact
         ),
         updated_at=utc(getattr(sdk_txn, "updated_at", None)),
         checks=_checks(sdk_txn),
+        three_d_secure=_three_d_secure(sdk_txn),
+    )
+
+
+# Braintree's 3DS statuses are lower-case words joined by "_" ("authenticate_successful",
+# "lookup_not_enrolled": docs "3DS status codes"); anything else is not kept.
+_THREE_D_SECURE_STATUS = re.compile(r"[a-z][a-z0-9_]{0,59}")
+
+
+def _three_d_secure(sdk_txn: Any) -> ThreeDSecureResult | None:
+    """The transaction's ``three_d_secure_info`` (braintree_python ``ThreeDSecureInfo``:
+    ``status``, ``liability_shifted``, ``liability_shift_possible``,
+    ``three_d_secure_version``; None when the sale had no 3DS check)."""
+    info = getattr(sdk_txn, "three_d_secure_info", None)
+    if info is None:
+        return None
+    status = _text(getattr(info, "status", None)) or ""
+    if not _THREE_D_SECURE_STATUS.fullmatch(status):
+        return None
+    version = _text(getattr(info, "three_d_secure_version", None))
+    return ThreeDSecureResult(
+        status=status,
+        liability_shifted=getattr(info, "liability_shifted", None) is True,
+        liability_shift_possible=getattr(info, "liability_shift_possible", None) is True,
+        version=version[:10] if version else None,
     )
 
 

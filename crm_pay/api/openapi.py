@@ -734,6 +734,12 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
                                 "last4": {"type": "string"},
                             },
                         },
+                        "method": {
+                            "type": ["string", "null"],
+                            "description": "How it was paid, as the receipt says it: "
+                            "'Visa ending 1111', 'Apple Pay · Visa ending 1881', "
+                            "'PayPal · p***@example.com' (never more than a card's last 4)",
+                        },
                         "decline": {
                             "type": ["object", "null"],
                             "properties": {

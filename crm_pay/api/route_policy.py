@@ -72,6 +72,8 @@ ROUTES: dict[str, str] = {
     "crm_pay_admin.check_scripts": "admin.scripts",
     "crm_pay_admin_fraud.index": "admin.fraud_rules",
     "crm_pay_admin_fraud.save": "admin.fraud_rules",
+    "crm_pay_admin_wallets.index": "admin.wallets",
+    "crm_pay_admin_wallets.save": "admin.wallets",
     "crm_pay_admin_branding.index": "admin.branding",
     "crm_pay_admin_branding.save": "admin.branding",
     "crm_pay_brand.logo": PUBLIC,  # the logo the customer pages show
@@ -233,6 +235,8 @@ ROUTES: dict[str, str] = {
     "crm_pay_mailbox.attachment": PUBLIC,
     # PSP and operations
     "crm_pay_webhooks.psp_webhook": PSP_SIGNATURE,
+    # the telephony provider's signature (X-Twilio-Signature), checked by its adapter
+    "crm_pay_webhooks.twilio_status": PSP_SIGNATURE,
     "crm_pay_webhooks.healthz": PUBLIC,
     "crm_pay_metrics.metrics": METRICS_SCRAPE,
     # The standalone app (crm_pay.app): redirect to the console, host static files

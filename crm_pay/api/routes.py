@@ -63,6 +63,7 @@ from .routes_cases import register_case_routes
 from .routes_disputes import register_dispute_routes
 from .routes_fraud import register_fraud_routes
 from .routes_money import register_money_routes
+from .routes_telephony import register_telephony_routes
 
 __all__ = ["create_api_blueprint", "create_webhook_blueprint"]
 
@@ -474,4 +475,5 @@ def create_webhook_blueprint() -> Blueprint:
         # with its reason for replay), Braintree must not resend it.
         return jsonify({"status": result.status, "id": result.webhook_id}), 200
 
+    register_telephony_routes(bp)  # keypad captures' status callbacks
     return bp

@@ -175,15 +175,24 @@ _WORDS: Final[dict[DeclineCategory, _Words]] = {
         "Check the customer's recent payments before taking another one.",
         "This payment looks like one made moments ago. Please contact us before paying again.",
     ),
+    # Braintree 2099 "Cardholder Authentication Required": the issuer wants the cardholder
+    # to confirm the payment with it (3-D Secure). Only the pay page can run that check,
+    # and only where the merchant has 3-D Secure on (CRM_PAY_THREE_D_SECURE), so the
+    # advice does not promise that a link will do it.
     C.AUTHENTICATION_REQUIRED: _Words(
-        "The card issuer asked the cardholder to confirm this payment.",
-        "Send the customer a pay link so their bank can confirm the payment, "
-        "or ask them to use another card.",
-        _TRY_ANOTHER,
+        "The card's bank wants the cardholder to confirm this payment with the bank "
+        "(3-D Secure), which was not done.",
+        "Ask the customer to use another card. A pay link lets their bank confirm the "
+        "payment only where 3-D Secure is switched on for this currency.",
+        "Your bank needs you to confirm this payment, which this page could not do. "
+        "Please use another card, or contact us.",
     ),
+    # The bank's check ran on the pay page and gave no liability shift while the merchant
+    # requires one (Braintree gateway rejection "three_d_secure"), or it failed.
     C.AUTHENTICATION_FAILED: _Words(
-        "The cardholder's bank could not confirm the payment.",
-        "Ask the customer to try again and complete their bank's check, or use another card.",
+        "The cardholder's bank did not confirm the payment (3-D Secure).",
+        "Ask the customer to try the link again and complete their bank's check, "
+        "or to use another card.",
         "Please try again and complete your bank's check, or use another card.",
         retryable=True,
     ),

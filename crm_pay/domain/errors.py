@@ -22,6 +22,7 @@ __all__ = [
     "WebhookRejected",
     "ConfigurationError",
     "CrmUnavailable",
+    "TelephonyUnavailable",
 ]
 
 
@@ -124,4 +125,12 @@ class CrmUnavailable(CrmPayError):
     """The CRM did not answer or did not take a write; nothing changed, retry later."""
 
     code = "crm_unavailable"
+    status = 503
+
+
+class TelephonyUnavailable(CrmPayError):
+    """Keypad payments cannot reach a telephony provider: none is set up, or it did not
+    answer. Nothing was charged; the agent can retry or send a pay link instead."""
+
+    code = "telephony_unavailable"
     status = 503

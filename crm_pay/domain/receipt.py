@@ -92,6 +92,9 @@ class Receipt:
     # What was left to pay, right after this payment, on the invoices it paid in part
     # (:func:`still_owed`): (invoice number, amount). Payment receipts only.
     still_owed: tuple[tuple[str, Money], ...] = ()
+    # What the bank's 3-D Secure check gave, in words (three_d_secure.check_words; None:
+    # no check ran). Payment receipts only.
+    bank_check: str | None = None
 
     def __post_init__(self) -> None:
         if self.issued_at.tzinfo is None:

@@ -62,6 +62,10 @@ __all__ = [
     "DashboardPaymentDay",
     "DashboardReceiptDay",
     "DashboardRollup",
+    "MerchantWallet",
+    "SavedCardConsent",
+    "KeypadSession",
+    "KeypadCallbackDigest",
 ]
 
 NAMING = {
@@ -148,6 +152,14 @@ class Payment(Base):
     card_brand: Mapped[str | None] = mapped_column(String(40))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     card_exp: Mapped[str | None] = mapped_column(String(7))
+    # a wallet paid (0022; crm_pay.domain.wallets.WALLETS) and its account as it may be
+    # shown (masked e-mail, Venmo @username); card_brand/last4 are then the wallet's card
+    wallet: Mapped[str | None] = mapped_column(String(20))
+    wallet_account: Mapped[str | None] = mapped_column(String(120))
+    # the bank's 3-D Secure check of the latest attempt (0023; crm_pay.domain.
+    # three_d_secure): the PSP's status words and whether the liability shifted
+    three_d_secure_status: Mapped[str | None] = mapped_column(String(60))
+    three_d_secure_liability_shifted: Mapped[bool | None]
     decline_code: Mapped[str | None] = mapped_column(String(40))  # the PSP's raw code
     # crm_pay.domain.declines.DeclineCategory: decides the words shown
     decline_category: Mapped[str | None] = mapped_column(String(40))
@@ -910,3 +922,92 @@ class MerchantBrandingVersion(Base):
     logo_sha256: Mapped[str | None] = mapped_column(String(64))
     saved_by: Mapped[str] = mapped_column(String(200))
     saved_at: Mapped[datetime]
+
+
+# --- wallets on the pay page and cards saved with consent (0022) ---
+
+
+class MerchantWallet(Base):
+    """A wallet the admin offers on the pay page for one merchant account (named by its
+    currency: the PSP port has one account per currency). No row: not offered."""
+
+    __tablename__ = "merchant_wallets"
+
+    merchant_account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wallet: Mapped[str] = mapped_column(String(20), primary_key=True)  # domain.wallets.WALLETS
+    enabled_by: Mapped[str] = mapped_column(String(200))
+    enabled_at: Mapped[datetime]
+
+
+class SavedCardConsent(Base):
+    """The customer's "save this card" tick on the pay page for one attempt: who (the
+    customer, through ``pay_link_id``), when, the exact wording shown and its language.
+    Written with the attempt, before the PSP is called; ``vault_token`` and the card are
+    filled when the sale succeeds and the PSP kept the card (NULL: nothing was saved)."""
+
+    __tablename__ = "saved_card_consents"
+    __table_args__ = (
+        UniqueConstraint("payment_id", "attempt", name="uq_saved_card_consents_attempt"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    pay_link_id: Mapped[int | None] = mapped_column(ForeignKey("pay_links.id"))
+    wording: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    consented_at: Mapped[datetime]
+    vault_token: Mapped[str | None] = mapped_column(String(100))
+    card_brand: Mapped[str | None] = mapped_column(String(40))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_exp: Mapped[str | None] = mapped_column(String(7))
+    wallet: Mapped[str | None] = mapped_column(String(20))
+    wallet_account: Mapped[str | None] = mapped_column(String(120))
+    vaulted_at: Mapped[datetime | None]
+
+
+# --- keypad (DTMF) payments through a telephony provider (0021) ---
+
+
+class KeypadSession(Base):
+    """One keypad capture on a call for a payment (``channel`` ``ivr``): the provider's
+    ids, where it is, and what may be shown of the card (brand, last 4, expiry). Never a
+    card number or security code: the provider reports them masked, and only the last 4
+    digits are kept. ``requests`` numbers the calls made to the provider, so each has a
+    deterministic idempotency key."""
+
+    __tablename__ = "keypad_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(30))  # "twilio"
+    call_sid: Mapped[str] = mapped_column(String(64))
+    # the provider's id of the capture (Twilio's Payment SID "PK…"); NULL while starting
+    capture_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # starting | capturing | completing | charging | charged | declined | cancelled | failed
+    status: Mapped[str] = mapped_column(String(20))
+    field: Mapped[str | None] = mapped_column(String(40))  # the field being asked for
+    fields_left: Mapped[str] = mapped_column(String(200), default="")  # comma-separated
+    error: Mapped[str | None] = mapped_column(String(80))  # the provider's last ErrorType
+    result: Mapped[str | None] = mapped_column(String(80))  # how the capture ended
+    card_brand: Mapped[str | None] = mapped_column(String(40))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_exp: Mapped[str | None] = mapped_column(String(7))
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    started_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class KeypadCallbackDigest(Base):
+    """The digest of every status callback applied to a keypad session: a replayed
+    callback (the same parameters again) meets the unique digest and changes nothing."""
+
+    __tablename__ = "keypad_callback_digests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    keypad_session_id: Mapped[int] = mapped_column(ForeignKey("keypad_sessions.id"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime]

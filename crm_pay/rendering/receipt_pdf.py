@@ -315,6 +315,8 @@ def receipt_layout(receipt: Receipt) -> ReceiptLayout:
         summary.append(("Shipping", receipt.shipping.format()))
     method_label = "Refunded to" if refund else "Reversed on" if reversal else "Paid with"
     payment = [(method_label, printed_method(receipt.method))]
+    if receipt.bank_check:
+        payment.append(("Bank check", receipt.bank_check))
     payment.append(("PSP reference", receipt.psp_reference or "-"))
     allocations = tuple((invoice, amount.format()) for invoice, amount in receipt.allocations)
     if not receipt.credit.is_zero():

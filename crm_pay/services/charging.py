@@ -58,6 +58,7 @@ from .pay_links import (
 )
 from .payment_records import add_event, order_id_for, require_psp_currency, transition
 from .psp_outcome import apply_decline, apply_outcome, live_event, remember_card
+from .saved_cards import SaveCardConsent, record_consent
 from .views import payment_view
 
 __all__ = ["pay_with_nonce", "charge_vaulted"]
@@ -75,7 +76,11 @@ _Attempt = tuple[SaleRequest | None, Decision]
 
 
 def _begin_link_attempt(
-    ctx: Context, token: str, rules: RulesInForce, ip: str | None
+    ctx: Context,
+    token: str,
+    rules: RulesInForce,
+    ip: str | None,
+    save_card: SaveCardConsent | None = None,
 ) -> tuple[str, _Attempt]:
     """Step 1 for a pay link, in one transaction: find the link, refuse a currency the
     PSP cannot take, lock the payment, check the link is open, record the attempt.
@@ -91,6 +96,9 @@ def _begin_link_attempt(
         state, expired_now = expire_if_due(s, ctx, link, payment)
         if state == "open":
             attempt = _record_attempt(s, ctx, payment, vaulted=False, rules=rules, ip=ip)
+            if save_card is not None and attempt[0] is not None:
+                # the customer's consent, kept with the attempt before the PSP is called
+                record_consent(s, ctx, payment, save_card, pay_link_id=link.id)
         else:
             closed = state
     if closed is not None:
@@ -145,7 +153,8 @@ def _record_attempt(
         order_id=order_id,
         request_key=_request_key(payment.id, payment.attempt),
         payment_method_token=payment.payment_method_token if vaulted else None,
-        transaction_source="moto" if payment.channel == "vaulted" else None,
+        # taken by the agent (card on file, keypad): a telephone order, outside SCA
+        transaction_source="moto" if payment.channel in ("vaulted", "ivr") else None,
         # authorize only when a decision is still to come after the authorization
         submit_for_settlement=payment.fraud_review is None,
     )
@@ -165,14 +174,21 @@ def _bad_input(message: str, code: str) -> ValidationError:
 
 
 def pay_with_nonce(
-    ctx: Context, token: str, nonce: object, device_data: object = None, *, ip: str | None = None
+    ctx: Context,
+    token: str,
+    nonce: object,
+    device_data: object = None,
+    *,
+    ip: str | None = None,
+    save_card: SaveCardConsent | None = None,
 ) -> dict[str, Any]:
     """The customer submitted the hosted-fields form: charge the nonce once.
 
     ``nonce`` and ``device_data`` are what the request carried, unchecked: anything but a
     well-formed nonce (and short printable device data) is refused here, before the
     payment, its attempts or its link change. ``ip`` is the customer's address (the
-    fraud rules' IP velocity)."""
+    fraud rules' IP velocity). ``save_card``: the customer ticked "save this card"; the
+    PSP keeps it only if the sale succeeds (:mod:`.saved_cards`)."""
     if nonce is None or nonce == "":
         raise ValidationError("payment_method_nonce is missing; please enter your card again")
     if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
@@ -195,7 +211,7 @@ def pay_with_nonce(
     if not token or not isinstance(token, str):
         raise NotFound("this payment link is not valid")
     rules = rules_in_force(ctx)
-    payment_id, (request, decision) = _begin_link_attempt(ctx, token, rules, ip)
+    payment_id, (request, decision) = _begin_link_attempt(ctx, token, rules, ip, save_card)
     if request is None:
         return _declined_by_rules(ctx, payment_id)
     ctx.publish(payment_id, {"status": PaymentStatus.PROCESSING.value})
@@ -206,6 +222,10 @@ def pay_with_nonce(
         payment_method_nonce=nonce,
         device_data=(device_data or None) and device_data[:4000],
         submit_for_settlement=request.submit_for_settlement,
+        store_in_vault=save_card is not None,
+        # the customer's own payment: the merchant's 3-D Secure rule for its currency
+        three_d_secure_required=ctx.config.three_d_secure_for(request.amount.currency)
+        == "required",
     )
     return _call_and_apply(ctx, payment_id, request, decision, rules)
 

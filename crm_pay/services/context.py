@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from crm_pay.config import CrmPayConfig
 from crm_pay.domain.receipt import Merchant
 from crm_pay.persistence.db import Database
-from crm_pay.ports import CrmConnector, EmailSender, PaymentGateway, SmsSender
+from crm_pay.ports import CrmConnector, EmailSender, KeypadCapturePort, PaymentGateway, SmsSender
 from vault import KeyRing
 
 __all__ = ["Settings", "Context", "Dispatcher", "LiveStatus", "Workers"]
@@ -158,6 +158,9 @@ class Context:
     # crm_pay.page_scripts.PayPageScripts, once the pay page is mounted (typed loosely:
     # that module reaches the connectors, which services may not import).
     pay_page_scripts: Any = None
+    # The telephony provider's keypad capture (Twilio agent-assisted Pay), built by the
+    # wiring from CRM_PAY_TWILIO_*; None: keypad payments are not set up.
+    telephony: KeypadCapturePort | None = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -31,6 +31,7 @@ from crm_pay.ports import CrmCustomer, CrmInvoice, StoredCard
 
 from . import inbound
 from .context import Context
+from .saved_cards import saved_cards_of
 
 __all__ = [
     "CrmUnavailable",
@@ -334,10 +335,12 @@ def _crm_name(ctx: Context) -> str:
 
 def cards_on_file(ctx: Context, crm_ref: str) -> list[StoredCard]:
     """The customer's cards on file as the CRM lists them, through the PAN guard (a card
-    whose token holds a card number is left out). CRM failures raise as they come."""
+    whose token holds a card number is left out), then the cards the customer saved on
+    the pay page that the CRM does not list (yet). CRM failures raise as they come."""
     cards, hits = inbound.screen_cards(ctx.crm.cards_on_file(crm_ref), customer_ref=crm_ref)
     inbound.record_crm_hits(ctx, hits)
-    return cards
+    listed = {c.token for c in cards}
+    return [*cards, *(c for c in saved_cards_of(ctx, crm_ref) if c.token not in listed)]
 
 
 def summary(c: CrmCustomer) -> dict[str, Any]:

@@ -127,15 +127,16 @@ def create_payment(
     request_hash: str,
     ip: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Create a payment (``link``: with a pay link; ``vaulted``: charged now).
+    """Create a payment (``link``: with a pay link; ``vaulted``: charged now; ``ivr``:
+    to be taken on the phone's keypad, :mod:`.keypad_payments`).
 
     Returns ``(view, created)``; the same idempotency key with the same request returns
     the first payment (``created`` False), with another request raises
     ``IdempotencyConflict``. Nothing reaches the PSP before the attempt is recorded."""
     idempotency_key = inbound.idempotency_key(idempotency_key)
     channel = cmd.channel
-    if channel not in (Channel.LINK.value, Channel.VAULTED.value):
-        raise ValidationError("channel must be 'link' or 'vaulted'")
+    if channel not in (Channel.LINK.value, Channel.VAULTED.value, Channel.IVR.value):
+        raise ValidationError("channel must be 'link', 'vaulted' or 'ivr'")
     currency = normalize_currency(cmd.currency)
     amount = Money.parse(cmd.amount, currency)
     if not amount.is_positive():
@@ -232,10 +233,12 @@ def create_payment(
         )
         crm_sync_messages(s, ctx, payment, customer, "created")
         # Built from what this transaction wrote: a new payment has nothing else to read.
-        view = payment_view(s, ctx, payment, new=True) if token is not None else None
+        # ivr: taken on the phone's keypad (services.keypad_payments), charged from there
+        keep = token is not None or channel == Channel.IVR.value
+        view = payment_view(s, ctx, payment, new=True) if keep else None
     if view is not None:
-        assert token is not None
-        view["pay_url"] = ctx.settings.pay_url(token)
+        if token is not None:
+            view["pay_url"] = ctx.settings.pay_url(token)
         ctx.publish(payment_id, {"status": view["status"]})
         return view, True
     return charge_vaulted(ctx, payment_id, ip=ip), True

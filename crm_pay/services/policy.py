@@ -57,6 +57,7 @@ ACTIONS: dict[str, str] = {
     "admin.notifications": "admin",  # reminder rules, CSAT shown, message previews
     "admin.branding": "admin",  # logo, accent colour, support contact of the customer pages
     "admin.fraud_rules": "admin",  # fraud screening rules and their versions
+    "admin.wallets": "admin",  # the wallets the pay page offers per merchant account
     "users.manage": "admin",
     "api_keys.manage": "admin",
 }

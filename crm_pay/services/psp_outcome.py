@@ -36,6 +36,7 @@ from .notifications import queue_failure_notice, share_receipt
 from .pay_links import link_of
 from .payment_records import IN_DOUBT, add_event, crm_sync_messages, crm_timeline_note, transition
 from .receipts import issue_receipt
+from .saved_cards import keep_saved_card
 
 __all__ = [
     "apply_outcome",
@@ -86,6 +87,7 @@ def apply_outcome(session: Session, ctx: Context, payment: Payment, outcome: Sal
         # Refused before a transaction existed (e.g. a nonce Braintree does not know):
         # no card was read, so the previous attempt's card must not be shown with it.
         payment.card_brand = payment.card_last4 = payment.card_exp = None
+        payment.wallet = payment.wallet_account = None
     apply_decline(session, ctx, payment, decline)
 
 
@@ -97,8 +99,14 @@ def remember_card(payment: Payment, txn: PspTransaction) -> None:
     if txn.card is not None:
         payment.card_brand = txn.card.brand
         payment.card_last4 = txn.card.last4
+        # the wallet it came through, and the account as the adapter masked it
+        payment.wallet, payment.wallet_account = txn.card.wallet, txn.card.account
         if txn.card.exp_month and txn.card.exp_year:
             payment.card_exp = f"{txn.card.exp_month}/{txn.card.exp_year}"
+    # what the bank's 3-D Secure check of this attempt gave (None: no check ran)
+    check = txn.three_d_secure
+    payment.three_d_secure_status = check.status if check else None
+    payment.three_d_secure_liability_shifted = check.liability_shifted if check else None
 
 
 def apply_decline(session: Session, ctx: Context, payment: Payment, decline: DeclineInfo) -> None:
@@ -242,6 +250,8 @@ def apply_transaction(
         if moved:
             add_event(session, ctx, payment, EventKind.SETTLEMENT_SUCCEEDED, psp_reference=txn.id)
         return True
+    # the card the customer asked to save (a consent recorded with this attempt)
+    keep_saved_card(session, ctx, payment, txn)
     _record_success(session, ctx, payment, txn)
     return True
 

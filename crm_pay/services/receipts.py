@@ -18,6 +18,8 @@ from crm_pay.domain.receipt import (
     format_receipt_number,
     still_owed,
 )
+from crm_pay.domain.three_d_secure import check_words
+from crm_pay.domain.wallets import method_label
 from crm_pay.persistence.db import unit_cache
 from crm_pay.persistence.models import Customer, Invoice, Payment
 from crm_pay.persistence.models import Receipt as ReceiptRow
@@ -34,7 +36,6 @@ __all__ = [
     "issued_in_this_unit",
     "receipt_from_row",
     "get_receipt",
-    "method_label",
 ]
 
 
@@ -64,14 +65,6 @@ def issued_in_this_unit(session: Session, number: str) -> bool:
     """True when :func:`issue_receipt` gave this number out in the current unit of work:
     nothing can refer to it yet (no email, no CRM attachment), so nothing is looked up."""
     return number in unit_cache(session, "issued_now")
-
-
-def method_label(brand: str | None, last4: str | None, wallet: str | None = None) -> str:
-    if wallet:
-        return wallet.replace("_", " ").title()
-    if brand and last4:
-        return f"{brand} ending {last4}"
-    return "Card"
 
 
 def issue_receipt(
@@ -150,8 +143,15 @@ def issue_receipt(
         "allocations": [[ref, amt.minor] for ref, amt in allocations],
         "credit_minor": credit.minor,
         "amount_paid_minor": paid.minor,
-        "method": method_label(payment.card_brand, payment.card_last4),
+        "method": method_label(
+            payment.card_brand, payment.card_last4, payment.wallet, payment.wallet_account
+        ),
         "psp_reference": refund_ref or payment.psp_transaction_id,
+        "bank_check": (
+            check_words(payment.three_d_secure_status, payment.three_d_secure_liability_shifted)
+            if kind == "payment"
+            else None
+        ),
         "still_owed": [
             [ref, owed.minor]
             for ref, owed in (
@@ -215,6 +215,7 @@ def receipt_from_row(row: ReceiptRow) -> Receipt:
         psp_reference=c["psp_reference"],
         # Receipts issued before "still owed" was printed have none.
         still_owed=tuple((ref, Money(minor, cur)) for ref, minor in c.get("still_owed", ())),
+        bank_check=c.get("bank_check"),  # receipts issued before 0023 have none
     )
 
 

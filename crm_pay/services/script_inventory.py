@@ -98,20 +98,26 @@ def declare_pay_page_scripts(
     *,
     own_bodies: Mapping[str, bytes],
     own_url: Callable[[str], str],
+    bundled: Callable[[str], tuple[str, str]] | None = None,
 ) -> list[PageScript]:
     """The pay page's scripts, in load order: the PSP's (its adapter's
     :class:`~crm_pay.ports.CardEntry`, each with the pin the adapter gives it), then ours,
     pinned to the hash of the file this release ships (``own_bodies``, read at start-up).
     A PSP script without a ``sha384-``/``sha512-`` pin is left out (:func:`unpinned`
     names it, and the pay page refuses card entry). ``own_url`` maps one of our file
-    names to its URL path."""
-    scripts = [
-        PageScript(
-            s.name, s.url, s.version, s.integrity, s.purpose, s.owner, development=s.development
-        )
-        for s in card_entry.scripts
-        if s.integrity.startswith(_PINS)
-    ]
+    names to its URL path; ``bundled`` maps a PSP script we serve ourselves
+    (``CardScript.bundled``) to its URL path and the hash of the file."""
+    scripts = []
+    for s in card_entry.scripts:
+        url, integrity = s.url, s.integrity
+        if s.bundled and bundled is not None:
+            url, integrity = bundled(s.bundled)
+        if integrity.startswith(_PINS):
+            scripts.append(
+                PageScript(
+                    s.name, url, s.version, integrity, s.purpose, s.owner, development=s.development
+                )
+            )
     for name, purpose in OWN_SCRIPTS:
         body = own_bodies.get(name)
         if body is not None:
@@ -123,7 +129,7 @@ def declare_pay_page_scripts(
 
 def unpinned(card_entry: CardEntry) -> list[str]:
     """The PSP scripts that have no usable pin (the pay page refuses card entry)."""
-    return [s.name for s in card_entry.scripts if not s.integrity.startswith(_PINS)]
+    return [s.name for s in card_entry.scripts if not (s.bundled or s.integrity.startswith(_PINS))]
 
 
 def script_origins(scripts: Sequence[PageScript]) -> list[str]:

@@ -20,6 +20,8 @@ from crm_pay.domain.declines import customer_next_step
 from crm_pay.domain.ledger import Ledger
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import EventKind, PaymentEvent, totals_from_events
+from crm_pay.domain.three_d_secure import check_words
+from crm_pay.domain.wallets import method_label
 from crm_pay.persistence.db import as_utc, unit_cache
 from crm_pay.persistence.models import (
     Customer,
@@ -34,6 +36,7 @@ from .context import Context
 from .customers import cards_on_file, ledger_rows, load_ledger, sync_customer
 from .pay_links import expire_if_due, find_link, link_of, link_state, publish_expired
 from .receipts import known_receipts_of
+from .saved_cards import consents_for
 
 __all__ = ["payment_view", "pay_link_view", "customer_view", "invoice_views"]
 
@@ -128,6 +131,26 @@ def payment_view(
             if payment.card_last4
             else None
         ),
+        # how it was paid, as the receipt says it ("Apple Pay · Visa ending 1881")
+        "method": (
+            method_label(
+                payment.card_brand, payment.card_last4, payment.wallet, payment.wallet_account
+            )
+            if payment.card_brand or payment.wallet
+            else None
+        ),
+        # the bank's 3-D Secure check of the latest attempt (None: none ran)
+        "three_d_secure": (
+            {
+                "status": payment.three_d_secure_status,
+                "liability_shifted": bool(payment.three_d_secure_liability_shifted),
+                "words": check_words(
+                    payment.three_d_secure_status, payment.three_d_secure_liability_shifted
+                ),
+            }
+            if payment.three_d_secure_status
+            else None
+        ),
         "psp_reference": payment.psp_transaction_id,
         "receipt_number": receipt,
         # derived from the append-only events, never kept as a running total
@@ -191,6 +214,18 @@ def pay_link_view(ctx: Context, token: str, *, mark_opened: bool = False) -> dic
         view["customer_name"] = customer.name
         view["merchant"] = ctx.settings.merchant.name
         view["link_state"] = state
+        # what the pay page's 3-D Secure check needs (braintree-web verifyCard: amount
+        # and the cardholder's e-mail), when the merchant's rule runs one
+        mode = ctx.config.three_d_secure_for(payment.currency)
+        view["three_d_secure"] = (
+            {
+                "mode": mode,
+                "amount": Money(payment.amount_minor, payment.currency).to_decimal_str(),
+                "email": customer.email or None,
+            }
+            if mode != "off"
+            else None
+        )
         view["invoices"] = [
             {"number": ref, "total": totals[ref].to_decimal_str()} for ref in refs if ref in totals
         ]
@@ -257,6 +292,7 @@ def customer_view(ctx: Context, crm_ref: str, *, recent: int = 10) -> dict[str, 
     except Exception:  # noqa: BLE001 - cards are a convenience; the panel still loads
         log.warning("CRM cards_on_file failed for %s", crm_ref)
         cards = []
+    consents = consents_for(ctx, crm_ref)  # the cards the customer saved on the pay page
     with ctx.db.transaction() as s:
         customer = s.get(Customer, customer_id)
         assert customer is not None
@@ -283,6 +319,11 @@ def customer_view(ctx: Context, crm_ref: str, *, recent: int = 10) -> dict[str, 
                     "last4": c.card.last4,
                     "expiry": f"{c.card.exp_month}/{c.card.exp_year}" if c.card.exp_month else None,
                     "default": c.is_default,
+                    "method": method_label(
+                        c.card.brand, c.card.last4, c.card.wallet, c.card.account
+                    ),
+                    # who saved it, when, in which words (None: the CRM's card)
+                    "consent": consents.get(c.token),
                 }
                 for c in cards
             ],

@@ -49,6 +49,7 @@ from crm_pay.ports import (
     SaleOutcome,
     SaleRequest,
     SettlementBatchLine,
+    ThreeDSecureResult,
     WebhookEnvelope,
     WebhookNotification,
     WebhookRequest,
@@ -63,6 +64,28 @@ FAKE_CARDS: dict[str, CardSummary] = {
     "fake-valid-nonce": CardSummary("Visa", "1111", "12", "2030", "411111"),
     "fake-valid-mastercard-nonce": CardSummary("MasterCard", "4444", "12", "2030", "555555"),
     "fake-valid-amex-nonce": CardSummary("American Express", "0005", "12", "2030", "378282"),
+    # wallets, as the Braintree adapter reads its sandbox's wallet nonces
+    "fake-apple-pay-visa-nonce": CardSummary(
+        "Visa", "1881", "12", "2030", "401288", wallet="apple_pay"
+    ),
+    "fake-android-pay-visa-nonce": CardSummary(
+        "Visa", "1111", "12", "2030", "401288", wallet="google_pay"
+    ),
+    "fake-paypal-one-time-nonce": CardSummary(
+        "PayPal", "", wallet="paypal", account="p***@example.com"
+    ),
+    "fake-venmo-account-nonce": CardSummary("Venmo", "", wallet="venmo", account="@venmojoe"),
+}
+
+# Nonces whose bank check (3-D Secure) ran, as Braintree's static 3DS nonces of the same
+# name give it (braintree/test/nonces.py).
+FAKE_THREE_D_SECURE: dict[str, ThreeDSecureResult] = {
+    "fake-three-d-secure-visa-full-authentication-nonce": ThreeDSecureResult(
+        "authenticate_successful", True, True, "2.2.0"
+    ),
+    "fake-three-d-secure-visa-failed-authentication-nonce": ThreeDSecureResult(
+        "authenticate_failed", False, True, "2.2.0"
+    ),
 }
 
 WEBHOOK_SECRET = b"fake-gateway-webhook-secret"
@@ -111,6 +134,8 @@ class FakeGateway(FakeDisputes):
         # search() hides transactions younger than this many seconds: a PSP's search
         # index lags new sales (the janitor's reason for its unknown window).
         self.search_lag_seconds = 0.0
+        # payment methods kept by ``store_in_vault`` sales: token -> what it pays with
+        self.vaulted: dict[str, CardSummary] = {}
 
     # ----------------------------------------------------------------- test controls
     def fail_next(self, kind: str = "timeout", count: int = 1) -> None:
@@ -347,8 +372,25 @@ class FakeGateway(FakeDisputes):
 
     def _new_sale(self, request: SaleRequest) -> SaleOutcome:
         source = request.payment_method_nonce or request.payment_method_token or ""
-        card = FAKE_CARDS.get(source, CardSummary("Visa", "1111", "12", "2030", "411111"))
+        card = self.vaulted.get(source) or FAKE_CARDS.get(
+            source, CardSummary("Visa", "1111", "12", "2030", "411111")
+        )
         decline = _decline_for(request.amount, source)
+        check = FAKE_THREE_D_SECURE.get(source)
+        if (
+            decline is None
+            and request.three_d_secure_required
+            and request.transaction_source != "moto"
+            and not (check and check.liability_shifted)
+        ):
+            # as Braintree with options.three_d_secure.required: gateway-rejected
+            decline = DeclineInfo(
+                kind="gateway", code="three_d_secure", category="authentication_failed"
+            )
+        if decline is None and request.store_in_vault and not request.payment_method_token:
+            # kept only on success, as Braintree's store_in_vault_on_success
+            card = replace(card, vault_token=self._next_id("vt"))
+            self.vaulted[card.vault_token or ""] = card
         if decline is None:
             status = (
                 PspTxnStatus.SUBMITTED_FOR_SETTLEMENT
@@ -372,6 +414,7 @@ class FakeGateway(FakeDisputes):
             processor_response_code=decline.code if decline else "1000",
             merchant_account_id=f"fake_{request.amount.currency.lower()}",
             decline=decline,
+            three_d_secure=check,
         )
         self._txns[txn.id] = _Record(txn, request.request_key)
         self._by_key[request.request_key] = txn.id

@@ -89,6 +89,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Iterator[di
         "psp": "braintree",  # the webhook route of the configured PSP
         "rule_id": "999999",  # no reminder rule: a 404 past the guard
         "kind": "reminder",  # a message kind the admin previews
+        "account": "USD",  # a merchant account whose wallets the admin sets
     }
     who: list[Who] = [Who("anonymous", _anon(app), None, "none", {})]
     for name in ("agent", "agent2", "supervisor", "admin"):

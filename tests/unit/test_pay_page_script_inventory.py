@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.psp.braintree import card_entry_for
-from crm_pay.domain.errors import ValidationError
+from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.ports import CardEntry, CardScript
 from crm_pay.services.csp_reports import parse_reports
 from crm_pay.services.script_inventory import (
@@ -22,15 +22,20 @@ OWN = {"pay.js": b"// ours"}
 SANDBOX_JS = Path(__file__).parents[2] / "connectors/psp/braintree_sandbox/static/hosted-fields.js"
 
 
-def declare(environment: str, integrity: dict[str, str] | None = None) -> list:  # type: ignore[type-arg]
+def declare(environment: str, integrity: dict[str, str] | None = None, source: str = "cdn") -> list:  # type: ignore[type-arg]
     return declare_pay_page_scripts(
-        braintree(environment, integrity), own_bodies=OWN, own_url=lambda n: f"/pay/static/{n}"
+        braintree(environment, integrity, source),
+        own_bodies=OWN,
+        own_url=lambda n: f"/pay/static/{n}",
     )
 
 
-def braintree(environment: str, integrity: dict[str, str] | None = None) -> CardEntry:
+def braintree(
+    environment: str, integrity: dict[str, str] | None = None, source: str = "cdn"
+) -> CardEntry:
     return card_entry_for(
         environment,
+        source="" if environment == "local" else source,
         assets_url="http://127.0.0.1:8831/",
         js_version="3.111.0",
         js_integrity=integrity,
@@ -55,18 +60,50 @@ def test_development_loads_the_sandbox_stand_in_then_ours() -> None:
     assert script_origins(scripts) == ["'self'", "http://127.0.0.1:8831"]
 
 
-def test_braintree_scripts_need_a_pin_each() -> None:
-    pins = {"client": "sha384-" + "A" * 64, "hosted-fields": "sha384-" + "B" * 64}
+NAMES = ["client", "hosted-fields", "data-collector", "three-d-secure"]
+
+
+def test_braintree_s_cdn_scripts_need_a_pin_each() -> None:
+    pins = {name: f"sha384-{i}" + "A" * 63 for i, name in enumerate(NAMES)}
     scripts = declare("production", pins)
-    assert [s.name for s in scripts] == ["client", "hosted-fields", "pay.js"]
+    assert [s.name for s in scripts] == [*NAMES, "pay.js"]
     assert scripts[0].url == "https://js.braintreegateway.com/web/3.111.0/js/client.min.js"
     assert script_origins(scripts) == ["'self'", "https://js.braintreegateway.com"]
     # an unpinned or malformed one is left out (the pay page then refuses card entry)
     assert [s.name for s in declare("production", {"client": "md5-x"})] == ["pay.js"]
     assert [s.name for s in declare("production", None)] == ["pay.js"]
-    assert unpinned(braintree("production", {"client": pins["client"]})) == ["hosted-fields"]
+    assert unpinned(braintree("production", {"client": pins["client"]})) == NAMES[1:]
     assert unpinned(braintree("production", pins)) == [] == unpinned(braintree("local"))
     assert "CRM_PAY_BRAINTREE_JS_INTEGRITY" in braintree("production").pin_advice
+
+
+def test_bundled_braintree_web_is_served_by_us_pinned_to_the_file(tmp_path: Path) -> None:
+    served: dict[str, bytes] = {n: f"// braintree-web {n}".encode() for n in NAMES}
+
+    def bundled(path: str) -> tuple[str, str]:
+        name = path.removeprefix("braintree-web/").removesuffix(".js")
+        return f"/pay/static/vendor/{path}", sri(served[name])
+
+    entry = braintree("production", None, source="bundled")
+    scripts = declare_pay_page_scripts(
+        entry, own_bodies=OWN, own_url=lambda n: f"/pay/static/{n}", bundled=bundled
+    )
+    assert [(s.name, s.url, s.integrity) for s in scripts[:4]] == [
+        (n, f"/pay/static/vendor/braintree-web/{n}.js", sri(served[n])) for n in NAMES
+    ]
+    # nothing for the operator to pin, and no third-party script origin for our scripts
+    assert unpinned(entry) == [] and entry.pin_advice == ""
+    assert script_origins(scripts) == ["'self'"]
+    # what braintree-web loads by itself: the data collector's script, Cardinal's songbird
+    assert "https://c.paypal.com" in entry.script_origins
+    assert "https://songbird.cardinalcommerce.com" in entry.script_origins
+
+
+def test_the_stand_in_is_refused_outside_the_local_sandbox() -> None:
+    with pytest.raises(ConfigurationError, match="only with the local development sandbox"):
+        card_entry_for("production", source="stand-in")
+    with pytest.raises(ConfigurationError, match="bundled, cdn, stand-in"):
+        card_entry_for("sandbox", source="npm")
 
 
 def test_another_psp_s_scripts_come_from_its_card_entry_alone() -> None:

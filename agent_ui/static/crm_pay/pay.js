@@ -1,9 +1,14 @@
 // Customer pay page: card digits stay inside the PSP's hosted-field iframes; this page
-// receives only validity flags and, on submit, a one-time nonce.
+// receives only validity flags and, on submit, a one-time nonce (checked by the
+// cardholder's bank first when 3-D Secure is asked for) and the device data.
+//
+// One code path everywhere: Braintree's browser SDK (braintree-web's client,
+// hostedFields, dataCollector, threeDSecure), or in the demo the development sandbox's
+// stand-in offering the same API.
 (function () {
   "use strict";
   var form = document.getElementById("pay-form");
-  if (!form || !window.sandboxHostedFields && !window.braintree) { return; }
+  if (!form || !window.braintree || !window.braintree.client) { return; }
   var button = document.getElementById("pay-button");
   var errorBox = document.getElementById("form-error");
   // The page's words in the customer's language (agent_ui/i18n.py), keyed by the English.
@@ -27,18 +32,70 @@
   var options = { fields: {} };
   FIELDS.forEach(function (name) { options.fields[name] = { container: CONTAINERS[name] }; });
 
-  // The development sandbox's library takes the client token directly; Braintree's
-  // own hosted fields take a client instance made from it.
+  var bt = window.braintree;
+  var deviceInput = document.getElementById("device-data");
+  var threeDS = null;        // what verifyCard needs, from the server (or null: no 3DS)
+  try { threeDS = JSON.parse(form.dataset.threeDSecure || "null"); } catch (e) { threeDS = null; }
+  var verifier = null;       // braintree.threeDSecure instance, when asked for
+
+  // Device data for the PSP's fraud tools: a failure never blocks the payment.
+  function collectDeviceData(client) {
+    if (!bt.dataCollector || !deviceInput) { return; }
+    bt.dataCollector.create({ client: client }).then(function (collector) {
+      deviceInput.value = collector.deviceData || "";
+    }).catch(function () { /* the sale goes without device data */ });
+  }
+
+  function createVerifier(client) {
+    if (!threeDS || !bt.threeDSecure) { return; }
+    bt.threeDSecure.create({ client: client, version: 2 }).then(function (instance) {
+      verifier = instance;
+    }).catch(function () { verifier = null; /* the server decides whether 3DS was needed */ });
+  }
+
   function createFields() {
-    if (window.sandboxHostedFields) {
-      options.authorization = form.dataset.clientToken;
-      return window.sandboxHostedFields.create(options);
-    }
-    return window.braintree.client.create({ authorization: form.dataset.clientToken })
+    return bt.client.create({ authorization: form.dataset.clientToken })
       .then(function (client) {
         options.client = client;
-        return window.braintree.hostedFields.create(options);
+        collectDeviceData(client);
+        createVerifier(client);
+        return bt.hostedFields.create(options);
       });
+  }
+
+  // The bank's check (3-D Secure 2): frictionless, or a challenge the bank shows over
+  // the page. Whatever the result, the nonce goes to our server, which requires the
+  // liability shift when the merchant asks for it and says why a payment failed.
+  function verify(payload) {
+    if (!threeDS || !verifier) { return Promise.resolve(payload.nonce); }
+    return verifier.verifyCard({
+      nonce: payload.nonce,
+      bin: payload.details && payload.details.bin,
+      amount: threeDS.amount,
+      email: threeDS.email || undefined,
+      billingAddress: threeDS.billingAddress || undefined,
+      challengeRequested: !!threeDS.challengeRequested,
+      onLookupComplete: function (data, next) { next(); }
+    }).then(function (result) {
+      return result.nonce;
+    }).catch(function (err) {
+      if (err && err.code === "THREEDS_CARDINAL_SDK_CANCELED") {
+        throw { words: words("You closed your bank's check. Nothing was charged; press Pay to try again.") };
+      }
+      // Lookup or SDK errors: the unverified nonce goes on, and the server's rule
+      // (CRM_PAY_THREE_D_SECURE) decides whether it may be charged.
+      return payload.nonce;
+    });
+  }
+
+  // Braintree's words for card data it refused (the client API's 422 message), else ours.
+  function refusal(err) {
+    var original = err && err.details && err.details.originalError;
+    var message = original && original.error && original.error.message;
+    if (err && err.code === "HOSTED_FIELDS_TOKENIZATION_NETWORK_ERROR") {
+      return words("We could not reach our payment provider. Nothing was charged; please try again.");
+    }
+    return message ? String(message) : "";
   }
 
   function say(name, text, kind) {
@@ -128,14 +185,14 @@
       ev.preventDefault();
       button.disabled = true;
       errorBox.hidden = true;
-      instance.tokenize().then(function (payload) {
-        document.getElementById("nonce").value = payload.nonce;
+      instance.tokenize().then(verify).then(function (nonce) {
+        document.getElementById("nonce").value = nonce;
         form.submit();
       }).catch(function (err) {
         var invalid = (err && err.details && err.details.invalidFieldKeys) || [];
         invalid.forEach(function (name) { if (PROBLEMS[name]) { say(name, PROBLEMS[name], "problem"); } });
         errorBox.textContent = invalid.length ? words("Please check the fields marked above.") :
-          ((err && err.message) || words("Please check the card details."));
+          (err && err.words) || refusal(err) || words("Please check the card details.");
         errorBox.hidden = false;
         button.disabled = false;
       });

@@ -1,39 +1,35 @@
-"""The assets origin: hosted-fields script, field iframes and the tokenize endpoint.
+"""The assets origin: Braintree's client API, the hosted-field frame, the demo's client.
 
 It runs on its own port so that, seen from the merchant page, card entry happens on
-another origin, as with Braintree's hosted fields. ``POST /tokenize`` accepts only
-Braintree's published test card numbers; the number and CVV are checked, reduced to
-BIN/last 4/brand/expiry, and dropped. They are never stored or logged.
+another origin, as with Braintree's hosted fields. It serves:
+
+- the client API braintree-web calls (:mod:`.client_api`: configuration, credit-card
+  tokenization) and the 3-D Secure routes (:mod:`.three_d_secure`);
+- the hosted-field frame at braintree-web's path ``/web/<version>/html/
+  hosted-fields-frame[.min].html`` (``hosted-fields/external/compose-url.js``), our
+  own page and script (``static/field.html``, ``static/field.js``) that answer
+  braintree-web's hosted fields over framebus as Braintree's frame does;
+- ``hosted-fields.js``: the demo's stand-in for braintree-web's ``client`` and
+  ``hostedFields`` (same API, talking to the same frame), for a browser that cannot
+  send Braintree's hosts here (see :mod:`.client_token`);
+- ``POST /tokenize``: direct tokenization for scripts and tests without a browser.
+
+Only Braintree's published test card numbers are accepted; numbers and CVVs are never
+stored or logged.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from .cards import (
-    ONLY_TEST_CARDS_MESSAGE,
-    cvv_response_code,
-    describe_test_card,
-    postal_code_response_code,
-)
-from .client_token import fingerprint_is_valid
+from .client_api import TokenizeRefusal, register_client_api, tokenize_card
+from .client_token import ASSETS_ORIGIN, CLIENT_API_ORIGIN, fingerprint_is_valid
 from .gateway_app import SANDBOX_HEADER
 from .processing import Processor
-
-FIELD_NAMES = ("number", "expirationDate", "cvv", "postalCode")
-_FIELD_LABELS = {
-    "number": ("Card number", "cc-number", "numeric", "23"),
-    "expirationDate": ("Expiration date (MM/YY)", "cc-exp", "numeric", "7"),
-    "cvv": ("Security code", "cc-csc", "numeric", "4"),
-    "postalCode": ("Postal code", "postal-code", "text", "10"),
-}
-_EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
+from .three_d_secure import register_three_d_secure_routes, three_d_secure_configuration
 
 
 def _static(name: str) -> str:
@@ -44,17 +40,40 @@ def _error(status: int, code: str, message: str) -> tuple[Response, int]:
     return jsonify({"error": {"code": code, "message": message}}), status
 
 
+# The direct endpoint's error codes (``POST /tokenize``), per refused field.
+_TOKENIZE_CODES = {
+    "number": "not_a_test_card",
+    "expirationDate": "invalid_expiration_date",
+    "cvv": "invalid_cvv",
+    "postalCode": "invalid_postal_code",
+}
+
+
 def create_assets_app(
     *, merchant_id: str, private_key: str, processor: Processor, frame_ancestors: str = "*"
 ) -> Flask:
     """The Flask app for the assets origin."""
     app = Flask("crm_pay_braintree_sandbox_assets")
-    field_page = _static("field.html")
+    frame_page = _static("field.html")
     scripts = {
         "hosted-fields.js": _static("hosted-fields.js"),
         "field.js": _static("field.js"),
     }
     styles = _static("field.css")
+
+    def extras() -> dict[str, Any]:
+        return three_d_secure_configuration(ASSETS_ORIGIN, merchant_id)
+
+    client_api = register_client_api(
+        app,
+        merchant_id=merchant_id,
+        private_key=private_key,
+        processor=processor,
+        configuration_extras=extras,
+    )
+    register_three_d_secure_routes(
+        app, client_api, processor, merchant_id=merchant_id, private_key=private_key
+    )
 
     @app.after_request
     def headers(response: Response) -> Response:
@@ -66,7 +85,7 @@ def create_assets_app(
 
     def script(name: str) -> Response:
         response = Response(scripts[name], content_type="text/javascript; charset=utf-8")
-        # Loaded by <script src> from the merchant's origin.
+        # Loaded by <script src> from the merchant's origin (and by the frame).
         response.headers["Access-Control-Allow-Origin"] = "*"
         response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
         return response
@@ -84,43 +103,47 @@ def create_assets_app(
     def hosted_fields_js() -> Response:
         return script("hosted-fields.js")
 
-    @app.get("/field.js")
-    def field_js() -> Response:
+    # What braintree-web also asks of PayPal's hosts, when they are routed here: its
+    # analytics (lib/constants.js ANALYTICS_URL, www.paypal.com) are taken and dropped,
+    # and the data collector's fraud script (FRAUDNET_URL, c.paypal.com) is an empty
+    # stand-in, so the device data carries only the correlation id.
+    @app.route("/xoplatform/logger/api/logger", methods=["POST", "OPTIONS"])
+    def analytics() -> Response:
+        response = Response(status=204)
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        return response
+
+    @app.get("/da/r/fb.js")
+    def fraud_script() -> Response:
+        body = "/* crm-pay development sandbox: stand-in for PayPal's fraud script. */\n"
+        response = Response(body, content_type="text/javascript; charset=utf-8")
+        response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+        return response
+
+    @app.get("/web/<version>/js/hosted-field.js")
+    def field_js(version: str) -> Response:
         return script("field.js")
 
-    @app.get("/field.css")
-    def field_css() -> Response:
+    @app.get("/web/<version>/css/hosted-field.css")
+    def field_css(version: str) -> Response:
         return Response(styles, content_type="text/css; charset=utf-8")
 
-    @app.get("/field/<name>.html")
-    def field(name: str) -> Response | tuple[Response, int]:
-        if name not in FIELD_NAMES:
-            return _error(404, "unknown_field", f"fields are {', '.join(FIELD_NAMES)}")
-        label, autocomplete, inputmode, maxlength = _FIELD_LABELS[name]
-        page = (
-            field_page.replace("{{name}}", name)
-            .replace("{{label}}", label)
-            .replace("{{autocomplete}}", autocomplete)
-            .replace("{{inputmode}}", inputmode)
-            .replace("{{maxlength}}", maxlength)
-        )
+    @app.get("/web/<version>/html/hosted-fields-frame.min.html")
+    @app.get("/web/<version>/html/hosted-fields-frame.html")
+    def frame(version: str) -> Response:
+        # One page for every field: braintree-web names the frame after its field
+        # ("braintree-hosted-field-number") and puts its channel in the URL's fragment.
+        page = frame_page.replace("{{version}}", version)
         response = Response(page, content_type="text/html; charset=utf-8")
-        # Embeddable on the merchant's origin, but nothing else may run in the frame.
+        # Embeddable on the merchant's origin, nothing else runs in the frame, and it
+        # talks only to the client API (here, or Braintree's host routed here).
         response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            "default-src 'none'; script-src 'self'; style-src 'self'; "
+            f"connect-src 'self' {CLIENT_API_ORIGIN.removesuffix(':443')}; "
             f"frame-ancestors {frame_ancestors}; base-uri 'none'; form-action 'none'"
         )
         return response
-
-    @app.get("/config")
-    def config() -> Response:
-        return jsonify(
-            {
-                "environment": "crm-pay-development-sandbox",
-                "merchantId": merchant_id,
-                "fields": list(FIELD_NAMES),
-            }
-        )
 
     @app.post("/tokenize")
     def tokenize() -> Response | tuple[Response, int]:
@@ -130,57 +153,23 @@ def create_assets_app(
         fingerprint = str(data.get("authorizationFingerprint") or "")
         if not fingerprint_is_valid(fingerprint, merchant_id, private_key):
             return _error(401, "invalid_authorization", "client token is invalid or expired")
-        return _tokenize_card(data, processor)
+        try:
+            nonce, card = tokenize_card(
+                processor,
+                number=data.pop("number", None),
+                expiration_date=data.get("expirationDate"),
+                cvv=data.pop("cvv", None),
+                postal_code=data.get("postalCode"),
+            )
+        except TokenizeRefusal as refusal:
+            return _error(422, _TOKENIZE_CODES[refusal.field], refusal.message)
+        details = {
+            "cardType": card.card_type,
+            "lastFour": card.last_4,
+            "bin": card.bin,
+            "expirationMonth": card.expiration_month,
+            "expirationYear": card.expiration_year,
+        }
+        return jsonify({"nonce": nonce, "type": "CreditCard", "details": details}), 201
 
     return app
-
-
-def _tokenize_card(data: dict[str, Any], processor: Processor) -> Any:
-    digits = "".join(ch for ch in str(data.get("number") or "") if ch.isdigit())
-    expiry = _EXPIRY.match(str(data.get("expirationDate") or ""))
-    cvv = str(data.get("cvv") or "")
-    postal_code = data.get("postalCode")
-    card = describe_test_card(digits, "", "")
-    # From here on only the reduced card details are used.
-    del digits
-    data.pop("number", None)
-    data.pop("cvv", None)
-    if card is None:
-        return _error(422, "not_a_test_card", ONLY_TEST_CARDS_MESSAGE)
-    if expiry is None or not _in_future(expiry.group(1), expiry.group(2)):
-        return _error(422, "invalid_expiration_date", "Expiration date is invalid or past.")
-    cvv_length = 4 if card.card_type == "American Express" else 3
-    if not (cvv.isdigit() and len(cvv) == cvv_length):
-        return _error(422, "invalid_cvv", f"Security code must be {cvv_length} digits.")
-    # Only the check's one-letter answer is kept with the card, never the CVV.
-    cvv_answer = cvv_response_code(cvv)
-    del cvv
-    if postal_code is not None and not str(postal_code).strip():
-        return _error(422, "invalid_postal_code", "Postal code is required.")
-    month = f"{int(expiry.group(1)):02d}"
-    year = expiry.group(2) if len(expiry.group(2)) == 4 else "20" + expiry.group(2)
-    card = dataclasses.replace(
-        card,
-        expiration_month=month,
-        expiration_year=year,
-        cvv_response_code=cvv_answer,
-        avs_postal_code_response_code=postal_code_response_code(postal_code),
-    )
-    nonce = processor.issue_nonce(card)
-    details = {
-        "cardType": card.card_type,
-        "lastFour": card.last_4,
-        "bin": card.bin,
-        "expirationMonth": month,
-        "expirationYear": year,
-    }
-    return jsonify({"nonce": nonce, "type": "CreditCard", "details": details}), 201
-
-
-def _in_future(month: str, year: str) -> bool:
-    month_number = int(month)
-    year_number = int(year) if len(year) == 4 else 2000 + int(year)
-    if not 1 <= month_number <= 12:
-        return False
-    today = datetime.now(UTC)
-    return (year_number, month_number) >= (today.year, today.month)

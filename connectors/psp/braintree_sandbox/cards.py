@@ -49,6 +49,30 @@ TEST_CARD_OUTCOMES: dict[str, Outcome] = {
     # comes back with an open chargeback (tests/integration/test_disputes.py
     # ::create_sample_dispute reads ``transaction.disputes[0]``).
     "4023898493988028": "dispute",
+    # Braintree docs "3D Secure > Testing and Go Live": the 3DS 2 test cards. They charge
+    # like any test card; what their 3-D Secure check gives is in three_d_secure_results.py.
+    **dict.fromkeys(
+        (
+            "4000000000001000",
+            "4000000000001018",
+            "4000000000001026",
+            "4000000000001034",
+            "4000000000001042",
+            "4000000000001059",
+            "4000000000001067",
+            "4000000000001075",
+            "4000000000001083",
+            "4000000000001091",
+            "4000000000001109",
+            "4000000000001117",
+            "4000000000001125",
+            "5200000000001005",
+            "5200000000001013",
+            "340000000001007",
+            "340000000001015",
+        ),
+        "approve",
+    ),
 }
 
 ONLY_TEST_CARDS_MESSAGE = "Only Braintree test card numbers are accepted by the development sandbox"
@@ -93,6 +117,9 @@ class CardDetails:
     outcome: Outcome = "approve"
     cvv_response_code: str = NOT_PROVIDED
     avs_postal_code_response_code: str = NOT_PROVIDED
+    # The nonce's 3-D Secure info as JSON text ("": not 3-D Secured); see
+    # three_d_secure_results.py. Dropped when the card is vaulted, as at Braintree.
+    three_d_secure: str = ""
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -104,6 +131,7 @@ class CardDetails:
             "outcome": self.outcome,
             "cvv_response_code": self.cvv_response_code,
             "avs_postal_code_response_code": self.avs_postal_code_response_code,
+            "three_d_secure": self.three_d_secure,
         }
 
     @classmethod
@@ -120,6 +148,7 @@ class CardDetails:
             outcome=outcome,  # type: ignore[arg-type]
             cvv_response_code=data.get("cvv_response_code", NOT_PROVIDED),
             avs_postal_code_response_code=data.get("avs_postal_code_response_code", NOT_PROVIDED),
+            three_d_secure=data.get("three_d_secure", ""),
         )
 
 

@@ -47,8 +47,11 @@ def transaction_fields(transaction: dict[str, Any], state: SandboxState) -> dict
             "expiration_month": card["expiration_month"],
             "expiration_year": card["expiration_year"],
             "unique_number_identifier": card.get("unique_number_identifier"),
-            "token": None,
+            "token": card.get("token"),
         },
+        # A wallet's sale: its element (``paypal``, ``venmo_account``, ``apple_pay``,
+        # ``android_pay_card``) as braintree_python transaction.py reads it (wallet_nonces).
+        **transaction.get("wallet", {}),
         "cvv_response_code": transaction.get("cvv_response_code"),
         "avs_postal_code_response_code": transaction.get("avs_postal_code_response_code"),
         "avs_street_address_response_code": transaction.get("avs_street_address_response_code"),
@@ -66,6 +69,14 @@ def transaction_fields(transaction: dict[str, Any], state: SandboxState) -> dict
         "disputes": Items("dispute", [dispute_fields(d, state) for d in disputes]),
         # Only when the sale had it: the SDK builds RiskData from whatever is present.
         **({"risk_data": transaction["risk_data"]} if transaction.get("risk_data") else {}),
+        # Only for a 3-D Secured sale: braintree_python transaction.py builds
+        # ThreeDSecureInfo when the element is there and leaves None otherwise
+        # (test_transaction.py::test_find_exposes_none_for_null_three_d_secure_info).
+        **(
+            {"three_d_secure_info": transaction["three_d_secure_info"]}
+            if transaction.get("three_d_secure_info")
+            else {}
+        ),
     }
 
 

@@ -25,6 +25,7 @@ from .idempotency import Answer, answer_once
 from .processing import Processor
 from .records import TransactionNotFound, UnsupportedSearch, ValidationFailure, fail
 from .search import matching_ids
+from .wallet_nonces import vaulted_wallet_document
 from .xml_codec import Items, XmlFormatError, decode, encode
 
 log = logging.getLogger("crm_pay.sandbox")
@@ -58,7 +59,6 @@ class GatewaySettings:
     merchant_id: str
     public_key: str
     private_key: str
-    assets_url: Callable[[], str]
     timeout_fault_seconds: float
     stopping: threading.Event
 
@@ -163,10 +163,7 @@ def create_gateway_app(settings: GatewaySettings, processor: Processor, faults: 
             )
         account = str(requested or processor.default_merchant_account_id)
         token = make_client_token(
-            settings.merchant_id,
-            settings.private_key,
-            settings.assets_url(),
-            merchant_account_id=account,
+            settings.merchant_id, settings.private_key, merchant_account_id=account
         )
         return xml(encode("client_token", {"value": token}), 201)
 
@@ -255,7 +252,7 @@ def create_gateway_app(settings: GatewaySettings, processor: Processor, faults: 
         body = params("payment_method")
         nonce = body.get("payment_method_nonce") or ""
         record = processor.vault_nonce(nonce, body.get("customer_id"))
-        return xml(encode("credit_card", _vaulted_card(record)), 201)
+        return xml(_payment_method_document(record), 201)
 
     @app.get(f"{base}/payment_methods/any/<token>")
     def find_payment_method(merchant_id: str, token: str) -> Response:
@@ -263,9 +260,17 @@ def create_gateway_app(settings: GatewaySettings, processor: Processor, faults: 
             record = state.vault.get(token)
         if record is None:
             raise TransactionNotFound(token)
-        return xml(encode("credit_card", _vaulted_card(record)))
+        return xml(_payment_method_document(record))
 
     return app
+
+
+def _payment_method_document(record: dict[str, str]) -> bytes:
+    """A vaulted card's ``<credit-card>``, or a vaulted wallet's own element."""
+    wallet = vaulted_wallet_document(record)
+    if wallet is not None:
+        return encode(*wallet)
+    return encode("credit_card", _vaulted_card(record))
 
 
 def _vaulted_card(record: dict[str, str]) -> dict[str, Any]:

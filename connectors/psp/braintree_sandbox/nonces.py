@@ -7,13 +7,17 @@ fails with 3000, ``fake-gateway-rejected-fraud-nonce`` is gateway rejected for f
 ``fake-luhn-invalid-nonce`` is a card number validation error and ``fake-consumed-nonce``
 has already been used. Static nonces can be used any number of times, as in Braintree's
 sandbox. The card details are taken from the published test card of the same brand
-(``braintree/test/credit_card_numbers.py``); nonces for other instruments (PayPal,
-Venmo, wallets, bank accounts, 3-D Secure) are not simulated and are refused as unknown.
+(``braintree/test/credit_card_numbers.py``). The static 3-D Secure nonces
+(``ThreeDSecure*``) carry the 3DS info Braintree documents for them
+(``three_d_secure_results.py``). The wallet nonces (PayPal, Venmo, Apple Pay, Google
+Pay) are in ``wallet_nonces.py``; bank account nonces are not simulated and are refused
+as unknown.
 """
 
 from __future__ import annotations
 
 from .cards import CardDetails, Outcome
+from .three_d_secure_results import THREE_D_SECURE_NONCES
 
 __all__ = ["CONSUMED_NONCE", "FAKE_NONCES"]
 
@@ -48,6 +52,7 @@ FAKE_NONCES: dict[str, CardDetails] = {
     "fake-processor-failure-jcb-nonce": _card("353011", "0000", "JCB", "failed"),
     "fake-gateway-rejected-fraud-nonce": _card(*_VISA, "gateway_rejected_fraud"),
     "fake-luhn-invalid-nonce": _card(*_VISA, "luhn_invalid"),
+    **THREE_D_SECURE_NONCES,
 }
 
 #: Braintree's nonce that is already consumed (``Nonces.Consumed``).

@@ -8,6 +8,7 @@ settlement in ``settlement``, disputes in ``disputes``. Error codes are Braintre
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ from typing import Any
 from .amounts import money, parse_amount
 from .cards import (
     NOT_PROVIDED,
+    Authorization,
     CardDetails,
     authorize,
     card_checks,
@@ -28,6 +30,9 @@ from .nonces import CONSUMED_NONCE, FAKE_NONCES
 from .records import fail, find_transaction, move
 from .settlement import Settlement
 from .state import SandboxState, now_timestamp
+from .three_d_secure_results import info_of, required_but_not_shifted
+from .vaulting import store_in_vault, vault_wallet, wallet_of_sale
+from .wallet_nonces import WALLET_NONCES, transaction_wallet_fields
 
 __all__ = ["Processor"]
 
@@ -92,10 +97,17 @@ class Processor:
     def vault_nonce(self, nonce: str, customer_id: str | None) -> dict[str, Any]:
         """Turn a nonce into a reusable token (``POST payment_methods``)."""
         with self.state.lock:
+            if nonce in WALLET_NONCES:
+                return vault_wallet(self.state, nonce, customer_id)
             # PaymentMethod.PaymentMethodNonceConsumed / ...Unknown
             card = self._consume_nonce(nonce, ("payment_method",), ("93107", "93108"))
             token = self.state.unique_id(self.state.vault)
-            record = dict(card.to_dict(), token=token, customer_id=customer_id or "")
+            # "3D Secure information is lost when a 3D Secured payment_method_nonce is used
+            # in a ... PaymentMethod.create() call without a verify_card flag" (Braintree
+            # docs, Applying 3DS to Transactions and Verifications).
+            record = dict(
+                card.to_dict(), token=token, customer_id=customer_id or "", three_d_secure=""
+            )
             self.state.vault[token] = record
             self.state.save()
             return record
@@ -104,6 +116,9 @@ class Processor:
         self, nonce: str, path: tuple[str, ...], codes: tuple[str, str]
     ) -> CardDetails:
         consumed_code, unknown_code = codes
+        wallet = WALLET_NONCES.get(nonce)
+        if wallet is not None:
+            return wallet.card  # static, like the card nonces
         card = FAKE_NONCES.get(nonce)
         if card is not None:
             if card.outcome == "luhn_invalid":
@@ -131,6 +146,29 @@ class Processor:
         self.state.consumed_nonces.add(nonce)
         return CardDetails.from_dict(stored)
 
+    # -- 3-D Secure (the client API routes of three_d_secure.py) ------------------------
+
+    def upgrade_nonce(
+        self, nonce: str, check: Callable[[CardDetails], dict[str, Any]]
+    ) -> tuple[str, CardDetails]:
+        """A 3DS lookup: consume ``nonce`` and issue a new one carrying ``check(card)``,
+        the lookup's 3DS info ("The original nonce passed into verifyCard was consumed.
+        This new nonce should be used to transact": braintree-web verifyPayload docs)."""
+        with self.state.lock:
+            card = self._consume_nonce(nonce, ("payment_method",), ("93107", "93108"))
+            card = dataclasses.replace(card, three_d_secure=json.dumps(check(card)))
+            return self.issue_nonce(card), card
+
+    def record_authentication(self, nonce: str, info: dict[str, Any]) -> CardDetails | None:
+        """The challenge's result on the still unused nonce of its lookup (None: used)."""
+        with self.state.lock:
+            stored = self.state.nonces.get(nonce)
+            if stored is None:
+                return None
+            stored["three_d_secure"] = json.dumps(info)
+            self.state.save()
+            return CardDetails.from_dict(stored)
+
     # -- transactions ----------------------------------------------------------------
 
     def sale(self, params: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -145,12 +183,38 @@ class Processor:
         assert amount is not None
         with self.state.lock:
             card = self._payment_method(params)
-            outcome = authorize(amount, card)
+            wallet = wallet_of_sale(self.state, params)
+            rejection = wallet.gateway_rejection_reason if wallet is not None else None
+            if rejection:
+                outcome = Authorization("gateway_rejected", 1000, "Approved", "approved", rejection)
+            # 3-D Secure authenticates cards; a wallet's payment is authenticated by the
+            # wallet (device cryptogram, PayPal/Venmo login), so the sandbox never
+            # rejects a wallet sale for 3DS.
+            elif wallet is None and required_but_not_shifted(card, params):
+                # Gateway rejection reason "three_d_secure" (Transaction.
+                # GatewayRejectionReason.ThreeDSecure); the processor is never asked.
+                outcome = Authorization(
+                    "gateway_rejected", 1000, "Approved", "approved", "three_d_secure"
+                )
+            else:
+                outcome = authorize(amount, card)
             options = params.get("options") or {}
             status = outcome.status
             if status == "authorized" and options.get("submit_for_settlement") in (True, "true"):
                 status = "submitted_for_settlement"
             transaction = self._new_transaction("sale", amount, card, params, account, currency)
+            token = params.get("payment_method_token") or None
+            if status in ("authorized", "submitted_for_settlement") and options.get(
+                "store_in_vault_on_success"
+            ) in (True, "true"):
+                token = store_in_vault(self.state, params, card, wallet)
+                transaction["customer_id"] = self.state.vault.get(token or "", {}).get(
+                    "customer_id", transaction["customer_id"]
+                )
+            if wallet is not None:
+                transaction.update(transaction_wallet_fields(wallet, token))
+            elif token:
+                transaction["credit_card"]["token"] = token
             transaction.update(
                 processor_response_code=str(outcome.code),
                 processor_response_text=outcome.text,
@@ -194,7 +258,12 @@ class Processor:
     ) -> dict[str, Any]:
         stamp = now_timestamp()
         card_fields = card.to_dict()
-        for internal in ("outcome", "cvv_response_code", "avs_postal_code_response_code"):
+        for internal in (
+            "outcome",
+            "cvv_response_code",
+            "avs_postal_code_response_code",
+            "three_d_secure",
+        ):
             card_fields.pop(internal)
         card_fields["unique_number_identifier"] = card_fingerprint(self.merchant_id, card)
         transaction: dict[str, Any] = {
@@ -222,6 +291,8 @@ class Processor:
             "refunded_transaction_id": None,
             "status_history": [],
             "dispute_ids": [],
+            # the nonce's 3-D Secure info, rendered as <three-d-secure-info> (None: none)
+            "three_d_secure_info": info_of(card) if kind == "sale" else None,
         }
         self.state.transactions[transaction["id"]] = transaction
         return transaction
@@ -299,6 +370,12 @@ class Processor:
                 processor_response_type=answer.response_type,
                 additional_processor_response=refund_decline_note(amount),
             )
+            if original.get("wallet"):  # a wallet's refund names the wallet too
+                credit.update(
+                    payment_instrument_type=original["payment_instrument_type"],
+                    wallet=original["wallet"],
+                    credit_card=original["credit_card"],
+                )
             move(credit, answer.status)
             original["refund_ids"].append(credit["id"])
             original["updated_at"] = credit["created_at"]

@@ -124,7 +124,6 @@ class SandboxServer:
             merchant_id=cfg.merchant_id,
             public_key=cfg.public_key,
             private_key=cfg.private_key,
-            assets_url=lambda: self.assets_url,
             timeout_fault_seconds=cfg.timeout_fault_seconds,
             stopping=self._stopping,
         )

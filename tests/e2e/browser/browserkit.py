@@ -61,6 +61,9 @@ class DemoServer:
 
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
+    #: The demo's sample history (cases, disputes, reminders, receipts in the mailbox):
+    #: off by default, as most tests count every row of their demo.
+    sample_data: bool = False
     base: str = ""
     sandbox_assets: str = ""
     proc: subprocess.Popen[bytes] | None = None
@@ -109,7 +112,7 @@ class DemoServer:
                     "--instance",
                     str(self.instance),
                     # the browser tests know every row of their demo (figures, queues)
-                    "--no-sample-data",
+                    *([] if self.sample_data else ["--no-sample-data"]),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 import requests
@@ -25,7 +26,10 @@ from paytest import SANDBOX, create_link, csrf_of, token_of
 
 CLIENT_JS = b"/* braintree client 3.111.0 */"
 FIELDS_JS = b"/* braintree hosted-fields 3.111.0 */"
+COLLECTOR_JS = b"/* braintree data-collector 3.111.0 */"
+THREE_DS_JS = b"/* braintree three-d-secure 3.111.0 */"
 BRAINTREE = "https://js.braintreegateway.com/web/3.111.0/js"
+VENDOR = Path(__file__).resolve().parents[3] / "agent_ui" / "static" / "vendor" / "braintree-web"
 
 
 class _Scripts(HTMLParser):
@@ -59,23 +63,40 @@ def ctx_of(app: Flask) -> Context:
 
 @pytest.fixture
 def production(app: Flask, sandbox: SandboxServer) -> Flask:
-    """The same app with Braintree's own scripts pinned: its PSP adapter declares them
-    (``CardEntry``), on a gateway that still talks to the local sandbox (the client token
-    comes from there; only the page's scripts are Braintree's)."""
+    """The same app with Braintree's own scripts from its CDN, pinned: its PSP adapter
+    declares them (``CardEntry``), on a gateway that still talks to the local sandbox
+    (the client token comes from there; only the page's scripts are Braintree's)."""
     pinned = card_entry_for(
         "production",
+        source="cdn",
         js_version="3.111.0",
-        js_integrity={"client": sri(CLIENT_JS), "hosted-fields": sri(FIELDS_JS)},
+        js_integrity={
+            "client": sri(CLIENT_JS),
+            "hosted-fields": sri(FIELDS_JS),
+            "data-collector": sri(COLLECTOR_JS),
+            "three-d-secure": sri(THREE_DS_JS),
+        },
     )
+    return _with_card_entry(app, sandbox, pinned)
+
+
+def _with_card_entry(app: Flask, sandbox: SandboxServer, card_entry: object) -> Flask:
     ctx_of(app).psp = BraintreeGateway.for_local_sandbox(
         sandbox.gateway_url,
         merchant_id=SANDBOX["merchant_id"],
         public_key=SANDBOX["public_key"],
         private_key=SANDBOX["private_key"],
         merchant_accounts=braintree_merchant_accounts(dict(app.config)),
-        card_entry=pinned,
+        card_entry=card_entry,
     )
     return app
+
+
+@pytest.fixture
+def bundled(app: Flask, sandbox: SandboxServer) -> Flask:
+    """The same app serving braintree-web from its own vendor folder (the default with
+    Braintree's sandbox and production)."""
+    return _with_card_entry(app, sandbox, card_entry_for("production", source="bundled"))
 
 
 def test_the_pay_page_loads_exactly_the_inventory_with_sri(
@@ -137,19 +158,56 @@ def test_production_pins_braintree_scripts_and_allows_only_their_origin(
     page = client.get(path)
     assert page.status_code == 200
     tags = _script_tags(page.text)
-    assert [(t["src"], t["integrity"]) for t in tags[:2]] == [
+    assert [(t["src"], t["integrity"]) for t in tags[:4]] == [
         (f"{BRAINTREE}/client.min.js", sri(CLIENT_JS)),
         (f"{BRAINTREE}/hosted-fields.min.js", sri(FIELDS_JS)),
+        (f"{BRAINTREE}/data-collector.min.js", sri(COLLECTOR_JS)),
+        (f"{BRAINTREE}/three-d-secure.min.js", sri(THREE_DS_JS)),
     ]
-    assert (
-        "script-src 'self' https://js.braintreegateway.com;"
-        in (page.headers["Content-Security-Policy"])
-    )
+    script_src = _directives(page)["script-src"].split()
+    # ours and Braintree's CDN, then what braintree-web loads itself: PayPal's fraud
+    # script (data collector) and Cardinal's songbird (3-D Secure)
+    assert script_src[:2] == ["'self'", "https://js.braintreegateway.com"]
+    assert {"https://c.paypal.com", "https://songbird.cardinalcommerce.com"} <= set(script_src)
+    assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
+
+
+def _directives(page: object) -> dict[str, str]:
+    csp = page.headers["Content-Security-Policy"]  # type: ignore[attr-defined]
+    return dict(d.strip().split(" ", 1) for d in csp.split(";"))
+
+
+def test_bundled_braintree_web_is_served_by_us_with_the_file_s_hash(bundled: Flask) -> None:
+    client, path = _pay_page(bundled)
+    page = client.get(path)
+    assert page.status_code == 200
+    tags = _script_tags(page.text)
+    names = ["client", "hosted-fields", "data-collector", "three-d-secure"]
+    prefix = "/pay/static/crm_pay_ui/vendor/braintree-web"
+    assert [t["src"] for t in tags] == [
+        *(f"{prefix}/{n}.js" for n in names),
+        "/pay/static/crm_pay_ui/crm_pay/pay.js",
+    ]
+    for tag, name in zip(tags, names, strict=False):
+        # the pin is the hash of the bytes we serve: the copy make install took from npm
+        with client.get(str(tag["src"])) as served:
+            assert served.status_code == 200
+            assert tag["integrity"] == sri(served.data) == sri((VENDOR / f"{name}.js").read_bytes())
+    script_src = _directives(page)["script-src"].split()
+    assert script_src[0] == "'self'" and "https://js.braintreegateway.com" not in script_src
+    # nothing for the admin to pin, and the scheduled check reads our own files
+    with responses.RequestsMock():  # no request may leave: a fetch would fail the test
+        results = {
+            r.name: r.status for r in pay_page_scripts(ctx_of(bundled)).check(ctx_of(bundled))
+        }
+    assert results == dict.fromkeys([*names, "pay.js"], "ok")
 
 
 def _serve(rsps: responses.RequestsMock, fields_body: bytes) -> None:
     rsps.get(f"{BRAINTREE}/client.min.js", body=CLIENT_JS)
     rsps.get(f"{BRAINTREE}/hosted-fields.min.js", body=fields_body)
+    rsps.get(f"{BRAINTREE}/data-collector.min.js", body=COLLECTOR_JS)
+    rsps.get(f"{BRAINTREE}/three-d-secure.min.js", body=THREE_DS_JS)
 
 
 def test_a_changed_script_opens_one_alert_however_often_it_is_checked(
@@ -189,6 +247,8 @@ def test_an_unreachable_script_is_reported_but_is_not_a_change(production: Flask
     with responses.RequestsMock() as rsps:
         rsps.get(f"{BRAINTREE}/client.min.js", status=503)
         rsps.get(f"{BRAINTREE}/hosted-fields.min.js", body=FIELDS_JS)
+        rsps.get(f"{BRAINTREE}/data-collector.min.js", body=COLLECTOR_JS)
+        rsps.get(f"{BRAINTREE}/three-d-secure.min.js", body=THREE_DS_JS)
         results = {r.name: r for r in inventory.check(ctx)}
     assert results["client"].status == "unreachable"
     assert "HTTP 503" in str(results["client"].error)

@@ -52,7 +52,10 @@ def test_customer_panel_shows_balance_invoices_and_cards(
     assert [(k["brand"], k["last4"]) for k in cards] == [("Visa", "1111"), ("MasterCard", "4444")]
     assert cards[0]["default"] is True
     for card in cards:
-        assert set(card) <= {"id", "brand", "last4", "expiry", "default"}
+        # "method" is how a receipt names it, "consent" the customer's consent when they
+        # saved it on the pay page (None for a card the CRM lists)
+        assert set(card) <= {"id", "brand", "last4", "expiry", "default", "method", "consent"}
+        assert card["method"] == f"{card['brand']} ending {card['last4']}"
         assert not {"bin", "number", "pan", "cvv"} & set(card)
     # Nothing that could be a card number anywhere in the answer.
     assert not re.search(r"\d{13,}", resp.get_data(as_text=True))

@@ -18,7 +18,7 @@ def test_screen_pop_by_crm_id_shows_the_customer_panel(agent: FlaskClient):
     assert 'data-invoice="INV-1001"' in html and 'data-invoice="INV-1004"' in html
     assert "Cedar raised garden bed" in html  # invoice lines
     assert "NY sales tax 8.88%" in html and "Shipping" in html
-    assert "Visa •••• 1111" in html and "exp 12/2030" in html  # cards: brand + last 4 only
+    assert "Visa ending 1111" in html and "exp 12/2030" in html  # cards: brand + last 4 only
     assert "411111" not in html  # not even the BIN
 
 

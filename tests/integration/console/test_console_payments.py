@@ -91,7 +91,7 @@ def test_a_card_on_file_needs_the_customers_consent(agent: FlaskClient, ctx: Con
     ok = agent.post("/pay/agent/customers/CUST-0001/payments", data={**data, "consent": "yes"})
     assert ok.status_code == 302
     page = agent.get(ok.location)
-    assert 'id="receipt-number"' in page.text and "Visa •••• 1111" in page.text
+    assert 'id="receipt-number"' in page.text and "Payment method: Visa ending 1111" in page.text
     with ctx.db.transaction() as s:
         payment = s.scalars(select(Payment)).one()
         assert payment.channel == "vaulted" and payment.card_last4 == "1111"

@@ -259,6 +259,7 @@ _BRAINTREE_JS = "https://js.braintreegateway.com/web/3.111.0/js"
 def _pay_page_script_changed(w: World) -> None:
     pinned = card_entry_for(
         "production",
+        source="cdn",  # two of Braintree's CDN scripts pinned (the others left out)
         js_version="3.111.0",
         js_integrity={"client": sri(_CLIENT_JS), "hosted-fields": sri(_FIELDS_JS)},
     )

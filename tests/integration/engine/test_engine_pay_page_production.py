@@ -1,5 +1,7 @@
-"""With Braintree's own hosted fields (sandbox/production), the pay page loads only
-pinned scripts with Subresource Integrity, and its CSP allows exactly Braintree's origins."""
+"""With Braintree's own client from its CDN (``CRM_PAY_BRAINTREE_JS_SOURCE=cdn``), the
+pay page loads only pinned scripts with Subresource Integrity, and its CSP allows exactly
+Braintree's origins and those its library loads by itself. (The default ``bundled``
+source is tested in tests/integration/admin/test_admin_pay_page_scripts.py.)"""
 
 from __future__ import annotations
 
@@ -20,7 +22,12 @@ from crm_pay.services.access import create_api_key
 from crm_pay.wiring import braintree_merchant_accounts, braintree_psp
 from paytest import SANDBOX, create_link, token_of
 
-HASHES = {"client": "sha384-" + "A" * 64, "hosted-fields": "sha384-" + "B" * 64}
+HASHES = {
+    "client": "sha384-" + "A" * 64,
+    "hosted-fields": "sha384-" + "B" * 64,
+    "data-collector": "sha384-" + "C" * 64,
+    "three-d-secure": "sha384-" + "D" * 64,
+}
 
 
 @pytest.fixture
@@ -52,7 +59,9 @@ def production_like(
         public_key=SANDBOX["public_key"],
         private_key=SANDBOX["private_key"],
         merchant_accounts=braintree_merchant_accounts(dict(app.config)),
-        card_entry=card_entry_for("production", js_version="3.111.0", js_integrity=pins),
+        card_entry=card_entry_for(
+            "production", source="cdn", js_version="3.111.0", js_integrity=pins
+        ),
     )
     return app
 
@@ -78,11 +87,23 @@ def test_pinned_scripts_with_integrity_and_a_strict_csp(
         f'integrity="{HASHES["client"]}" crossorigin="anonymous"'
     ) in html
     assert f'hosted-fields.min.js" integrity="{HASHES["hosted-fields"]}"' in html
+    assert f'data-collector.min.js" integrity="{HASHES["data-collector"]}"' in html
+    assert f'three-d-secure.min.js" integrity="{HASHES["three-d-secure"]}"' in html
     assert sandbox.assets_url not in html  # no development script in production
     csp = page.headers["Content-Security-Policy"]
-    # exactly the inventory's origins: ours (pay.js) and Braintree's script host
-    assert "script-src 'self' https://js.braintreegateway.com;" in csp
-    assert "frame-src https://assets.braintreegateway.com;" in csp
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    # the inventory's origins (ours for pay.js, Braintree's script host), then what
+    # braintree-web loads itself: PayPal's fraud script and Cardinal's songbird
+    assert directives["script-src"].split() == [
+        "'self'",
+        "https://js.braintreegateway.com",
+        "https://c.paypal.com",
+        "https://songbird.cardinalcommerce.com",
+        "https://songbirdstag.cardinalcommerce.com",
+    ]
+    frames = directives["frame-src"].split()
+    assert frames[:2] == ["https://assets.braintreegateway.com", "https://c.paypal.com"]
+    assert "https://*.cardinalcommerce.com" in frames
     assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
 
 
@@ -112,6 +133,7 @@ def test_the_wiring_gives_the_adapter_the_configured_scripts_and_pins() -> None:
         "CRM_PAY_BRAINTREE_PUBLIC_KEY": "pub",
         "CRM_PAY_BRAINTREE_PRIVATE_KEY": "priv",
         "CRM_PAY_BRAINTREE_GATEWAY_URL": "http://127.0.0.1:9",
+        "CRM_PAY_BRAINTREE_JS_SOURCE": "cdn",
         "CRM_PAY_BRAINTREE_JS_VERSION": "3.112.1",
         "CRM_PAY_BRAINTREE_JS_INTEGRITY": {"client": HASHES["client"]},
     }
@@ -120,6 +142,13 @@ def test_the_wiring_gives_the_adapter_the_configured_scripts_and_pins() -> None:
     assert [(s.name, s.url, s.integrity) for s in entry.scripts] == [
         ("client", f"{web}/client.min.js", HASHES["client"]),
         ("hosted-fields", f"{web}/hosted-fields.min.js", ""),
+        ("data-collector", f"{web}/data-collector.min.js", ""),
+        ("three-d-secure", f"{web}/three-d-secure.min.js", ""),
     ]
     assert "for version 3.112.1" in entry.pin_advice
-    assert entry.frame_origins == ("https://assets.braintreegateway.com",)
+    assert entry.frame_origins[0] == "https://assets.braintreegateway.com"
+    # without a source, production serves the bundled copy: nothing to pin
+    del config["CRM_PAY_BRAINTREE_JS_SOURCE"]
+    bundled = braintree_psp(config, instance_path="", secret=lambda _: None).card_entry()
+    assert [s.bundled for s in bundled.scripts] == [f"braintree-web/{n}.js" for n in HASHES]
+    assert bundled.pin_advice == ""

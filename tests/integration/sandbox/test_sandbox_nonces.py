@@ -98,7 +98,8 @@ def test_consumed_nonce_on_vaulting_uses_the_payment_method_code(gateway):
 
 @pytest.mark.parametrize(
     "nonce",
-    ["fake-processor-failure-visa-nonce", Nonces.PayPalOneTimePayment, Nonces.ApplePayVisa],
+    # wallet nonces are simulated (test_sandbox_wallet_nonces.py); bank accounts are not
+    ["fake-processor-failure-visa-nonce", Nonces.UsBankAccount, Nonces.LocalPayment],
 )
 def test_undocumented_or_unsimulated_nonces_are_unknown(gateway, nonce):
     result = _sale(gateway, nonce)

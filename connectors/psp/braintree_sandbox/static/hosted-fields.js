@@ -1,156 +1,225 @@
 /*
- * crm-pay development sandbox - hosted fields (a development tool, NOT Braintree's library).
+ * crm-pay development sandbox - the demo's stand-in for braintree-web's client and
+ * hosted fields (a development tool, NOT Braintree's library; our own code).
  *
- * API shaped like Braintree's hosted fields so the pay page can switch between them:
+ * Why it exists: braintree-web 3.144.0 refuses to talk to anything but Braintree's
+ * https hosts (lib/is-verified-domain.js, checked by client/client.js and by hosted
+ * fields' framebus). The browser tests send those hosts to the sandbox and run
+ * braintree-web itself; a person's browser running `crm-pay demo` cannot, so the demo
+ * loads this instead. It offers the part of braintree-web's API the pay page uses,
  *
- *   sandboxHostedFields.create({
- *     authorization: clientToken,
- *     fields: { number: {container: "#card-number", placeholder: "4111 1111 1111 1111"},
- *               expirationDate: {container: "#expiration"}, cvv: {container: "#cvv"},
- *               postalCode: {container: "#postal-code"} }
- *   }).then(function (instance) {
- *     instance.on("validityChange", function (event) { ... event.fields.number.isValid ... });
- *     return instance.tokenize();   // -> {nonce, details: {cardType, lastFour, bin, ...}}
- *   });
+ *   braintree.client.create({authorization}) -> client
+ *   braintree.hostedFields.create({client, fields: {number: {container}, ...}}) -> instance
+ *   instance.on(event, handler) / getState() / focus(field) / clear(field) / tokenize()
+ *   braintree.dataCollector.create({client}) -> {deviceData}
  *
- * Each field is an iframe on the sandbox's assets origin; this page only ever sees
- * validity flags, never what the customer types.
+ * and talks to the sandbox's frame (static/field.js) over framebus exactly as
+ * braintree-web's hosted fields do, after rewriting Braintree's hosts in the client
+ * configuration to the sandbox's own origin (where this file was loaded from).
  */
 (function (global) {
   "use strict";
 
+  var PREFIX = "/*framebus*/";
+  var VERSION = "3.144.0";
   var FIELD_NAMES = ["number", "expirationDate", "cvv", "postalCode"];
-  var EVENTS = ["validityChange", "focus", "blur", "empty", "notEmpty", "cardTypeChange", "ready"];
+  var EVENTS = ["validityChange", "focus", "blur", "empty", "notEmpty", "cardTypeChange", "inputSubmitRequest"];
+  var script = document.currentScript;
+  var SANDBOX = new URL(script ? script.src : global.location.href).origin;
+  // Braintree's hosts in the sandbox's configuration, and where they are here.
+  var HOSTS = [/^https:\/\/api\.sandbox\.braintreegateway\.com(:443)?/, /^https:\/\/assets\.braintreegateway\.com/];
 
-  function decodeToken(authorization) {
-    try {
-      var token = JSON.parse(atob(authorization));
-      if (!token.authorizationFingerprint || !(token.assetsUrl || token.clientApiUrl)) { throw new Error(); }
-      return token;
-    } catch (e) {
-      throw sandboxError("HOSTED_FIELDS_INVALID_AUTHORIZATION", "authorization must be a client token from the development sandbox");
-    }
+  function local(url) {
+    var found = String(url || "");
+    HOSTS.forEach(function (host) { found = found.replace(host, SANDBOX); });
+    return found;
   }
 
-  function sandboxError(code, message, details) {
+  function BraintreeError(type, code, message, details) {
     var error = new Error(message);
-    error.name = "SandboxHostedFieldsError";
+    error.name = "BraintreeError";
+    error.type = type;
     error.code = code;
     if (details) { error.details = details; }
     return error;
   }
 
-  function randomId() {
-    var bytes = new Uint8Array(12);
+  function uuid() {
+    var bytes = new Uint8Array(16);
     global.crypto.getRandomValues(bytes);
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
+  // ------------------------------------------------------------------ client
+  function createClient(options) {
+    var token;
+    try {
+      token = JSON.parse(atob(String(options && options.authorization)));
+    } catch (e) {
+      return Promise.reject(BraintreeError("MERCHANT", "CLIENT_INVALID_AUTHORIZATION",
+        "Authorization is invalid. Make sure your client token or tokenization key is valid."));
+    }
+    var url = new URL(local(token.configUrl));
+    url.searchParams.set("authorizationFingerprint", token.authorizationFingerprint);
+    url.searchParams.set("configVersion", "3");
+    return fetch(url.toString(), { credentials: "omit" }).then(function (response) {
+      if (!response.ok) {
+        throw BraintreeError(response.status === 401 ? "MERCHANT" : "NETWORK",
+          response.status === 401 ? "CLIENT_AUTHORIZATION_INVALID" : "CLIENT_GATEWAY_NETWORK",
+          "Cannot contact the gateway at this time.");
+      }
+      return response.json();
+    }).then(function (gateway) {
+      gateway.assetsUrl = local(gateway.assetsUrl);
+      gateway.clientApiUrl = local(gateway.clientApiUrl);
+      var configuration = {
+        authorizationType: "CLIENT_TOKEN",
+        authorizationFingerprint: token.authorizationFingerprint,
+        gatewayConfiguration: gateway,
+        analyticsMetadata: { sessionId: uuid() }
+      };
+      return {
+        getConfiguration: function () { return JSON.parse(JSON.stringify(configuration)); },
+        getVersion: function () { return VERSION; },
+        toJSON: function () { return configuration; }
+      };
+    });
+  }
+
+  // ------------------------------------------------------------------ hosted fields
   function HostedFields(options) {
-    var token = decodeToken(options.authorization);
-    this._fingerprint = token.authorizationFingerprint;
-    this._assetsOrigin = new URL(token.assetsUrl || token.clientApiUrl).origin;
-    this._channel = randomId();
+    var self = this;
+    var configuration = options.client.getConfiguration();
+    this._client = options.client;
+    this._assetsOrigin = new URL(configuration.gatewayConfiguration.assetsUrl).origin;
+    this._channel = uuid();
     this._handlers = {};
     this._frames = {};
-    this._requests = {};
-    this._state = {};
+    this._replies = {};
+    this._state = { cards: [], fields: {} };
     this._fieldNames = Object.keys(options.fields || {}).filter(function (n) { return FIELD_NAMES.indexOf(n) >= 0; });
-    if (this._fieldNames.indexOf("number") < 0) {
-      throw sandboxError("HOSTED_FIELDS_FIELDS_EMPTY", "the number field is required");
+    if (!this._fieldNames.length) {
+      throw BraintreeError("MERCHANT", "INSTANTIATION_OPTION_REQUIRED", "options.fields is required when instantiating Hosted Fields.");
     }
+    this._options = options;
+    this._readyReplies = {};
     this._onMessage = this._receive.bind(this);
     global.addEventListener("message", this._onMessage);
-    var self = this;
     this._ready = new Promise(function (resolve, reject) {
       self._resolveReady = resolve;
       setTimeout(function () {
-        reject(sandboxError("HOSTED_FIELDS_TIMEOUT", "hosted fields did not load from " + self._assetsOrigin));
-      }, 10000);
+        reject(BraintreeError("UNKNOWN", "HOSTED_FIELDS_TIMEOUT", "Hosted Fields timed out when attempting to set up."));
+      }, 60000);
     });
-    this._fieldNames.forEach(function (name) { self._mount(name, options.fields[name], options.styles); });
+    var frameUrl = configuration.gatewayConfiguration.assetsUrl + "/web/" + VERSION + "/html/hosted-fields-frame.min.html#" + this._channel;
+    this._fieldNames.forEach(function (name) { self._mount(name, options.fields[name], frameUrl); });
   }
 
-  HostedFields.prototype._mount = function (name, config, styles) {
+  HostedFields.prototype._mount = function (name, config, frameUrl) {
     var container = typeof config.container === "string" ? document.querySelector(config.container) : config.container;
     if (!container) {
-      throw sandboxError("HOSTED_FIELDS_INVALID_FIELD_SELECTOR", "no element for field " + name);
+      throw BraintreeError("MERCHANT", "HOSTED_FIELDS_INVALID_FIELD_SELECTOR",
+        "Selector does not reference a valid DOM node.", { fieldKey: name });
     }
-    var setup = { channel: this._channel, parentOrigin: global.location.origin, placeholder: config.placeholder || "" };
     var frame = document.createElement("iframe");
-    frame.src = this._assetsOrigin + "/field/" + name + ".html#" + encodeURIComponent(JSON.stringify(setup));
-    frame.title = "Secure card field: " + name + " (development sandbox)";
-    frame.name = "crm-pay-sandbox-" + name;
+    frame.name = "braintree-hosted-field-" + name;
+    frame.title = config.iframeTitle || "Secure Credit Card Frame - " + name + " (development sandbox)";
     frame.setAttribute("frameborder", "0");
     frame.setAttribute("allowtransparency", "true");
     frame.setAttribute("scrolling", "no");
-    frame.style.cssText = "border:none;width:100%;height:2.6rem;" + ((styles && styles.iframe) || "");
+    frame.style.cssText = "border:none;width:100%;height:100%;float:left;";
     container.appendChild(frame);
+    frame.src = frameUrl;
     this._frames[name] = frame;
-    this._state[name] = { isValid: false, isPotentiallyValid: true, isEmpty: true, isFocused: false, container: container };
+    this._state.fields[name] = { isValid: false, isPotentiallyValid: true, isEmpty: true, isFocused: false, container: container };
+  };
+
+  HostedFields.prototype._send = function (target, payload) {
+    target.postMessage(PREFIX + JSON.stringify(payload), this._assetsOrigin);
+  };
+
+  HostedFields.prototype._broadcast = function (name, data, reply) {
+    var payload = { event: this._channel + ":hosted-fields:" + name, origin: "*", eventData: data };
+    if (reply) {
+      payload.reply = uuid();
+      this._replies[payload.reply] = reply;
+    }
+    Object.keys(this._frames).forEach(function (key) {
+      var win = this._frames[key].contentWindow;
+      if (win) { this._send(win, payload); }
+    }, this);
   };
 
   HostedFields.prototype._receive = function (event) {
-    if (event.origin !== this._assetsOrigin) { return; }
-    var data = event.data || {};
-    if (data.channel !== this._channel || !this._state[data.field]) { return; }
-    var frame = this._frames[data.field];
-    if (!frame || event.source !== frame.contentWindow) { return; }
-    var field = this._state[data.field];
-    if (data.type === "crm-pay-sandbox:ready") {
-      field.ready = true;
-      if (this._fieldNames.every(function (n) { return this._state[n].ready; }, this)) {
+    // Only our own frames, on the sandbox's origin (braintree-web checks Braintree's).
+    if (event.origin !== this._assetsOrigin || typeof event.data !== "string") { return; }
+    var known = Object.keys(this._frames).some(function (k) { return this._frames[k].contentWindow === event.source; }, this);
+    if (!known || event.data.slice(0, PREFIX.length) !== PREFIX) { return; }
+    var payload;
+    try { payload = JSON.parse(event.data.slice(PREFIX.length)); } catch (e) { return; }
+    if (this._replies[payload.event]) {
+      var answer = this._replies[payload.event];
+      delete this._replies[payload.event];
+      answer(payload.eventData);
+      return;
+    }
+    var head = this._channel + ":hosted-fields:";
+    if (String(payload.event).indexOf(head) !== 0) { return; }
+    var self = this;
+    var source = event.source;
+    var reply = payload.reply ? function (data) { self._send(source, { event: payload.reply, origin: "*", eventData: data }); } : null;
+    var data = payload.eventData || {};
+    var name = payload.event.slice(head.length);
+    if (name === "FRAME_READY") {
+      this._readyReplies[data.field] = reply;
+      if (this._fieldNames.every(function (n) { return this._readyReplies[n]; }, this)) {
+        this._readyReplies[this._fieldNames[0]]({ fields: this._fieldOptions() });
         this._resolveReady(this);
-        this._emit("ready", data.field);
       }
-    } else if (data.type === "crm-pay-sandbox:state") {
-      var validityChanged = field.isValid !== data.isValid || field.isPotentiallyValid !== data.isPotentiallyValid;
-      var emptyChanged = field.isEmpty !== data.isEmpty;
-      field.isValid = !!data.isValid;
-      field.isPotentiallyValid = !!data.isPotentiallyValid;
-      field.isEmpty = !!data.isEmpty;
-      field.isFocused = !!data.isFocused;
-      if (data.cards) {
-        var type = data.cards.length ? data.cards[0].type : "";
-        if (type !== this._cardType) {
-          this._cardType = type;
-          this._emit("cardTypeChange", data.field, { cards: data.cards });
-        }
-      }
-      if (validityChanged) { this._emit("validityChange", data.field); }
-      if (emptyChanged) { this._emit(field.isEmpty ? "empty" : "notEmpty", data.field); }
-    } else if (data.type === "crm-pay-sandbox:focus" || data.type === "crm-pay-sandbox:blur") {
-      field.isFocused = data.type === "crm-pay-sandbox:focus";
-      this._emit(field.isFocused ? "focus" : "blur", data.field);
-    } else if (data.type === "crm-pay-sandbox:tokenized" && this._requests[data.requestId]) {
-      var request = this._requests[data.requestId];
-      delete this._requests[data.requestId];
-      if (data.ok) {
-        request.resolve({ nonce: data.nonce, type: "CreditCard", details: data.details, description: "ending in " + data.details.lastFour });
-      } else {
-        request.reject(sandboxError(data.error.code, data.error.message));
-      }
+    } else if (name === "READY_FOR_CLIENT" && reply) {
+      reply(this._client.toJSON());
+    } else if (name === "INPUT_EVENT" && data.merchantPayload) {
+      this._input(data);
     }
   };
 
-  HostedFields.prototype.getState = function () {
-    var fields = {};
+  HostedFields.prototype._fieldOptions = function () {
+    var found = {};
     this._fieldNames.forEach(function (name) {
-      var s = this._state[name];
-      fields[name] = { isValid: s.isValid, isPotentiallyValid: s.isPotentiallyValid, isEmpty: s.isEmpty, isFocused: s.isFocused, container: s.container };
+      var given = this._options.fields[name] || {};
+      found[name] = { placeholder: given.placeholder, prefill: given.prefill };
     }, this);
-    return { emittedBy: null, fields: fields, cards: this._cardType ? [{ type: this._cardType }] : [] };
+    return found;
   };
 
-  HostedFields.prototype._emit = function (name, emittedBy, extra) {
-    var event = this.getState();
-    event.emittedBy = emittedBy;
-    if (extra) { Object.keys(extra).forEach(function (k) { event[k] = extra[k]; }); }
-    (this._handlers[name] || []).forEach(function (handler) { handler(event); });
+  HostedFields.prototype._input = function (data) {
+    var payload = data.merchantPayload;
+    var fields = {};
+    Object.keys(payload.fields || {}).forEach(function (key) {
+      if (!this._state.fields[key]) { return; }
+      var flags = payload.fields[key];
+      fields[key] = {
+        isValid: !!flags.isValid, isPotentiallyValid: !!flags.isPotentiallyValid,
+        isEmpty: !!flags.isEmpty, isFocused: !!flags.isFocused, container: this._state.fields[key].container
+      };
+    }, this);
+    this._state = { cards: payload.cards || [], fields: fields };
+    var emitted = fields[payload.emittedBy];
+    if (emitted) {
+      emitted.container.classList.toggle("braintree-hosted-fields-focused", emitted.isFocused);
+      emitted.container.classList.toggle("braintree-hosted-fields-valid", emitted.isValid);
+      emitted.container.classList.toggle("braintree-hosted-fields-invalid", !emitted.isPotentiallyValid);
+    }
+    var event = { cards: this._state.cards, emittedBy: payload.emittedBy, fields: fields };
+    (this._handlers[data.type] || []).forEach(function (handler) { handler(event); });
+  };
+
+  HostedFields.prototype.getState = function () {
+    return { cards: this._state.cards, fields: this._state.fields };
   };
 
   HostedFields.prototype.on = function (name, handler) {
-    if (EVENTS.indexOf(name) < 0) { throw sandboxError("HOSTED_FIELDS_INVALID_EVENT", "unknown event " + name); }
+    if (EVENTS.indexOf(name) < 0) { return; }
     (this._handlers[name] = this._handlers[name] || []).push(handler);
   };
 
@@ -159,51 +228,29 @@
   };
 
   HostedFields.prototype.focus = function (name) {
-    this._post(name, { type: "crm-pay-sandbox:focus" });
-  };
-
-  // As Braintree's: clear(field) empties that one field; without a name, all of them.
-  HostedFields.prototype.clear = function (name) {
-    if (name) {
-      this._post(name, { type: "crm-pay-sandbox:clear" });
-    } else {
-      this._post("number", { type: "crm-pay-sandbox:clear", all: true });
-    }
+    if (!this._frames[name]) { return Promise.reject(BraintreeError("MERCHANT", "HOSTED_FIELDS_FIELD_NOT_PRESENT", "Cannot focus \"" + name + "\".")); }
+    this._frames[name].focus();
+    this._broadcast("TRIGGER_INPUT_FOCUS", { field: name });
     return Promise.resolve();
   };
 
-  HostedFields.prototype._post = function (name, message) {
-    var frame = this._frames[name];
-    if (!frame) { return; }
-    message.channel = this._channel;
-    frame.contentWindow.postMessage(message, this._assetsOrigin);
+  HostedFields.prototype.clear = function (name) {
+    if (!this._frames[name]) { return Promise.reject(BraintreeError("MERCHANT", "HOSTED_FIELDS_FIELD_NOT_PRESENT", "Cannot clear \"" + name + "\".")); }
+    this._broadcast("CLEAR_FIELD", { field: name });
+    return Promise.resolve();
   };
 
-  HostedFields.prototype.tokenize = function () {
+  HostedFields.prototype.tokenize = function (options) {
     var self = this;
-    if (this._tornDown) { return Promise.reject(sandboxError("HOSTED_FIELDS_TORN_DOWN", "instance was torn down")); }
-    var invalid = this._fieldNames.filter(function (n) { return !self._state[n].isValid; });
-    if (invalid.length) {
-      var empty = invalid.every(function (n) { return self._state[n].isEmpty; }) && invalid.length === this._fieldNames.length;
-      return Promise.reject(empty
-        ? sandboxError("HOSTED_FIELDS_FIELDS_EMPTY", "All fields are empty.")
-        : sandboxError("HOSTED_FIELDS_FIELDS_INVALID", "Some payment input fields are invalid.", { invalidFieldKeys: invalid }));
-    }
     return new Promise(function (resolve, reject) {
-      var requestId = randomId();
-      self._requests[requestId] = { resolve: resolve, reject: reject };
-      self._post("number", {
-        type: "crm-pay-sandbox:tokenize",
-        requestId: requestId,
-        fields: self._fieldNames,
-        authorizationFingerprint: self._fingerprint
-      });
-      setTimeout(function () {
-        if (self._requests[requestId]) {
-          delete self._requests[requestId];
-          reject(sandboxError("HOSTED_FIELDS_TOKENIZATION_NETWORK_ERROR", "tokenization timed out"));
+      self._broadcast("TOKENIZATION_REQUEST", options || {}, function (response) {
+        var err = response && response[0];
+        if (err) {
+          reject(BraintreeError(err.type, err.code, err.message, err.details));
+        } else {
+          resolve(response[1]);
         }
-      }, 15000);
+      });
     });
   };
 
@@ -215,19 +262,29 @@
     }, this);
     this._frames = {};
     this._handlers = {};
-    this._tornDown = true;
     return Promise.resolve();
   };
 
-  global.sandboxHostedFields = {
-    VERSION: "crm-pay-sandbox-1",
+  global.braintree = {
+    VERSION: VERSION,
     developmentSandbox: true,
-    create: function (options) {
-      try {
-        var instance = new HostedFields(options || {});
-        return instance._ready;
-      } catch (error) {
-        return Promise.reject(error);
+    client: { VERSION: VERSION, create: createClient },
+    hostedFields: {
+      VERSION: VERSION,
+      create: function (options) {
+        try {
+          return new HostedFields(options || {})._ready;
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
+    },
+    // Braintree's data collector returns a JSON string with a correlation id for its
+    // fraud tools; the sandbox records whether a sale carried one.
+    dataCollector: {
+      VERSION: VERSION,
+      create: function () {
+        return Promise.resolve({ deviceData: JSON.stringify({ correlation_id: uuid().slice(0, 32) }) });
       }
     }
   };
