@@ -131,6 +131,12 @@
     var name = event.emittedBy;
     var f = name && event.fields[name];
     if (!f) { return; }
+    if (asked[name] === "clearing") {
+      // The field was asked for again and is being cleared in its frame: an event still
+      // carrying what was typed before (a blur on the way) must not replace the words.
+      if (!f.isEmpty) { return; }
+      asked[name] = true;
+    }
     var wrong = !f.isEmpty && !f.isValid && (!f.isPotentiallyValid || left);
     if (f.isValid) { asked[name] = false; }
     if (wrong) {
@@ -159,7 +165,8 @@
           after = body.after;
           (body.requests || []).forEach(function (request) {
             if (FIELDS.indexOf(request.field) === -1) { return; }
-            asked[request.field] = true;
+            var now = instance.getState().fields[request.field];
+            asked[request.field] = now && !now.isEmpty ? "clearing" : true;
             reported[request.field] = null;
             instance.clear(request.field);
             say(request.field, String(request.message || ""), "asked");

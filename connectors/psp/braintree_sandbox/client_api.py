@@ -37,7 +37,7 @@ from .cards import (
 from .client_token import ASSETS_ORIGIN, client_api_url, fingerprint_is_valid
 from .processing import Processor
 
-__all__ = ["TokenizeRefusal", "register_client_api", "tokenize_card"]
+__all__ = ["TokenizeRefusal", "credit_card_payload", "register_client_api", "tokenize_card"]
 
 _EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
 # The card brands braintree-web's hosted fields accept (``creditCards.supportedCardTypes``

@@ -37,6 +37,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from .cards import CardDetails
+from .client_api import credit_card_payload
 from .client_token import ASSETS_ORIGIN, fingerprint_is_valid
 from .processing import Processor
 from .records import ValidationFailure
@@ -129,28 +130,9 @@ def _camel(info: dict[str, Any]) -> dict[str, Any]:
 
 def _payment_method(nonce: str, card: CardDetails, info: dict[str, Any]) -> dict[str, Any]:
     """``paymentMethod`` of a lookup or authentication answer (braintree-web's
-    ``verifyPayload``: nonce, type, details, description, binData, threeDSecureInfo)."""
-    unknown = "Unknown"
-    return {
-        "nonce": nonce,
-        "type": "CreditCard",
-        "consumed": False,
-        "description": f"ending in {card.last_4[-2:]}",
-        "details": {
-            "cardType": card.card_type,
-            "lastFour": card.last_4,
-            "lastTwo": card.last_4[-2:],
-            "bin": card.bin,
-            "expirationMonth": card.expiration_month,
-            "expirationYear": card.expiration_year,
-        },
-        "binData": dict.fromkeys(
-            ("prepaid", "healthcare", "debit", "durbinRegulated", "commercial", "payroll"),
-            unknown,
-        )
-        | {"issuingBank": unknown, "countryOfIssuance": unknown, "productId": unknown},
-        "threeDSecureInfo": _camel(info),
-    }
+    ``verifyPayload``): the tokenized card as the client API gives it, with its
+    ``threeDSecureInfo``."""
+    return credit_card_payload(nonce, card) | {"threeDSecureInfo": _camel(info)}
 
 
 def _liability(info: dict[str, Any]) -> dict[str, bool]:

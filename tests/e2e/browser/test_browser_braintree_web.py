@@ -10,7 +10,8 @@ the SDK's client, hosted fields, data collector and their origin checks run unch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,21 +25,30 @@ pytestmark = pytest.mark.browser
 VISA = "4111111111111111"  # Braintree's published Visa test number
 
 
-@pytest.fixture(scope="module")
-def bundled_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+def _demo(factory: pytest.TempPathFactory, **env: str) -> Iterator[DemoServer]:
+    """A demo serving braintree-web itself, with ``env`` on top."""
     server = DemoServer(
-        tmp_path_factory.mktemp("bundled-demo"),
-        env={"CRM_PAY_BRAINTREE_JS_SOURCE": "bundled"},
+        factory.mktemp("braintree-web-demo"), env={"CRM_PAY_BRAINTREE_JS_SOURCE": "bundled", **env}
     ).start()
     yield server
     server.stop()
 
 
+def _routed(context: Any, demo: DemoServer) -> BraintreeHosts:
+    """Braintree's and PayPal's hosts of ``context``'s pages answered by ``demo``'s sandbox."""
+    hosts = BraintreeHosts(demo.sandbox_assets)
+    hosts.attach(context)
+    return hosts
+
+
+@pytest.fixture(scope="module")
+def bundled_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    yield from _demo(tmp_path_factory)
+
+
 @pytest.fixture
 def routed(customer_context: Any, bundled_demo: DemoServer) -> BraintreeHosts:
-    hosts = BraintreeHosts(bundled_demo.sandbox_assets)
-    hosts.attach(customer_context)
-    return hosts
+    return _routed(customer_context, bundled_demo)
 
 
 def _luhn_completed(partial: str) -> str:
@@ -156,19 +166,12 @@ CHALLENGE_FAILS = "4000000000001109"
 @pytest.fixture(scope="module")
 def sca_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """braintree-web with 3-D Secure required for every card payment by link."""
-    server = DemoServer(
-        tmp_path_factory.mktemp("sca-demo"),
-        env={"CRM_PAY_BRAINTREE_JS_SOURCE": "bundled", "CRM_PAY_THREE_D_SECURE": "required"},
-    ).start()
-    yield server
-    server.stop()
+    yield from _demo(tmp_path_factory, CRM_PAY_THREE_D_SECURE="required")
 
 
 @pytest.fixture
 def sca_routed(customer_context: Any, sca_demo: DemoServer) -> BraintreeHosts:
-    hosts = BraintreeHosts(sca_demo.sandbox_assets)
-    hosts.attach(customer_context)
-    return hosts
+    return _routed(customer_context, sca_demo)
 
 
 def _bank_check(page: Any) -> Any:
@@ -182,7 +185,11 @@ def _agent_sees(demo: DemoServer, agent_context: Any, payment_id: str) -> str:
 
 
 def test_frictionless_3ds_shifts_liability_and_is_on_the_receipt(
-    sca_demo: DemoServer, agent_context: Any, customer_context: Any, sca_routed: BraintreeHosts
+    sca_demo: DemoServer,
+    agent_context: Any,
+    customer_context: Any,
+    sca_routed: BraintreeHosts,
+    shoot: Callable[[Any, str], Path],
 ) -> None:
     customer = customer_context.new_page()
     payment_id = _open_pay_page(sca_demo, agent_context, customer, "CUST-0001", "INV-1001")
@@ -200,13 +207,19 @@ def test_frictionless_3ds_shifts_liability_and_is_on_the_receipt(
     assert (
         agent.inner_text("#bank-check") == "Bank check: Confirmed by the card's bank (3-D Secure)"
     )
+    agent.locator("#bank-check").scroll_into_view_if_needed()
+    shoot(agent, "agent-13-bank-check")
     number = agent.inner_text("#receipt-number")
     receipt = sca_demo.wait_for_email(lambda m: m.entry.message_id.startswith(f"receipt.{number}@"))
     assert "Bank check" in receipt.text and "Confirmed by the card's bank" in receipt.text
 
 
 def test_a_challenge_is_shown_and_passing_it_pays(
-    sca_demo: DemoServer, agent_context: Any, customer_context: Any, sca_routed: BraintreeHosts
+    sca_demo: DemoServer,
+    agent_context: Any,
+    customer_context: Any,
+    sca_routed: BraintreeHosts,
+    shoot: Callable[[Any, str], Path],
 ) -> None:
     customer = customer_context.new_page()
     _open_pay_page(sca_demo, agent_context, customer, "CUST-0002", "INV-1002")
@@ -217,6 +230,7 @@ def test_a_challenge_is_shown_and_passing_it_pays(
     bank.locator("h1").wait_for()
     assert "development sandbox, not your bank" in bank.locator("h1").inner_text()
     bank.locator("#code").fill("1234")
+    shoot(customer, "customer-14-bank-check")
     bank.locator("button[value=submit]").click()
     customer.wait_for_selector("h1:has-text('payment approved')")
 
@@ -244,7 +258,11 @@ def test_a_failed_challenge_declines_with_true_advice(
 
 
 def test_a_card_saved_with_consent_is_a_card_on_file_with_the_consent(
-    bundled_demo: DemoServer, agent_context: Any, customer_context: Any, routed: BraintreeHosts
+    bundled_demo: DemoServer,
+    agent_context: Any,
+    customer_context: Any,
+    routed: BraintreeHosts,
+    shoot: Callable[[Any, str], Path],
 ) -> None:
     customer = customer_context.new_page()
     _open_pay_page(bundled_demo, agent_context, customer, "CUST-0004", "INV-1006")
@@ -253,6 +271,8 @@ def test_a_card_saved_with_consent_is_a_card_on_file_with_the_consent(
     _type(customer, VISA)
     customer.check("#save-card")
     customer.wait_for_selector("#pay-button:not([disabled])")
+    customer.locator("#save-card").scroll_into_view_if_needed()
+    shoot(customer, "customer-15-save-card")
     customer.click("#pay-button")
     customer.wait_for_selector("h1:has-text('payment approved')")
 
@@ -262,3 +282,5 @@ def test_a_card_saved_with_consent_is_a_card_on_file_with_the_consent(
     cards = agent.inner_text("main")
     assert "Visa ending 1111" in cards
     assert "on the pay link" in cards and wording in cards
+    agent.locator(".card-consent").first.scroll_into_view_if_needed()
+    shoot(agent, "agent-14-saved-card-consent")

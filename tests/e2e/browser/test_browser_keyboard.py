@@ -204,8 +204,13 @@ def test_a_customer_pays_with_the_keyboard_only(
         if field != CARD[-1][0]:
             page.keyboard.press("Tab")
     page.wait_for_selector("#pay-button:not([disabled])")
+    # the "save this card" box comes first, and stays unticked unless the customer
+    # presses Space on it
+    page.keyboard.press("Tab")
+    assert _is_focused(page, "#save-card"), _focused(page)
     page.keyboard.press("Tab")
     assert _is_focused(page, "#pay-button"), _focused(page)
+    assert not page.is_checked("#save-card")
     page.keyboard.press("Enter")
     page.wait_for_selector("#receipt-number")
 

@@ -74,13 +74,6 @@ def server(inbox: type[_WebhookInbox]) -> Iterator[Any]:
     s.stop()
 
 
-@pytest.fixture
-def gateway(server: Any) -> Iterator[BraintreeGateway]:
-    gw = BraintreeGateway.for_local_sandbox(server.gateway_url, **CREDENTIALS, timeout=5.0)
-    yield gw
-    gw.close()
-
-
 def usd(text: str) -> Money:
     return Money.parse(text, "USD")
 

@@ -5,7 +5,6 @@ shift gets a sale refused (with true words) when the check gave none."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,21 +24,6 @@ CREDENTIALS = {"merchant_id": "crmpay_3ds", "public_key": "t_pub", "private_key"
 AUTHENTICATED = "fake-three-d-secure-two-visa-successful-frictionless-authentication-nonce"
 FAILED = "fake-three-d-secure-visa-failed-authentication-nonce"
 NOT_ENROLLED = "fake-three-d-secure-visa-not-enrolled-nonce"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Any]:
-    s = sandbox.SandboxServer(sandbox.SandboxConfig(**CREDENTIALS, port=0, assets_port=0))
-    s.start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def gateway(server: Any) -> Iterator[BraintreeGateway]:
-    gw = BraintreeGateway.for_local_sandbox(server.gateway_url, **CREDENTIALS, timeout=5.0)
-    yield gw
-    gw.close()
 
 
 def _sale(nonce: str, **fields: Any) -> SaleRequest:

@@ -5,7 +5,6 @@ only masked), and a payment method kept only when the sale succeeds."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,21 +20,6 @@ sandbox = pytest.importorskip("connectors.psp.braintree_sandbox")
 pytestmark = pytest.mark.sandbox
 
 CREDENTIALS = {"merchant_id": "crmpay_wallets", "public_key": "w_pub", "private_key": "w_priv"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Any]:
-    s = sandbox.SandboxServer(sandbox.SandboxConfig(**CREDENTIALS, port=0, assets_port=0))
-    s.start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def gateway(server: Any) -> Iterator[BraintreeGateway]:
-    gw = BraintreeGateway.for_local_sandbox(server.gateway_url, **CREDENTIALS, timeout=5.0)
-    yield gw
-    gw.close()
 
 
 def _sale(amount: str = "30.00", **fields: Any) -> SaleRequest:
