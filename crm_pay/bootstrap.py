@@ -206,6 +206,10 @@ def bootstrap(
         ctx.sms = LazyAdapter(
             lambda: wiring.load_sms_sender(mapping, instance_path=folder, secret=secret)
         )
+    if ctx.telephony is None and mapping.get("CRM_PAY_TWILIO_ACCOUNT_SID"):
+        # keypad payments (Twilio agent-assisted Pay): built on first use, as its auth
+        # token lives in the vault
+        ctx.telephony = LazyAdapter(lambda: wiring.twilio_keypad(mapping, secret=secret))
     ctx.crm_kinds = wiring.crm_kinds(folder, mapping)
     ctx.launch_verifiers = wiring.launch_verifiers()
     # The pay page's script check fetches external scripts under the outbound policy.

@@ -799,8 +799,8 @@ class CrmPayConfig:
         "Telephony (Twilio)",
         (
             "Where the Twilio SDK sends its REST calls: unset = `https://api.twilio.com`; "
-            "in development the telephony stand-in (`crm-pay telephony-sandbox`, e.g. "
-            "`http://127.0.0.1:8840`)"
+            "in development the telephony stand-in "
+            "(`python -m connectors.telephony.twilio_sandbox`, e.g. `http://127.0.0.1:8840`)"
         ),
     )
     twilio_pay_connector: str = setting(

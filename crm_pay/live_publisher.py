@@ -20,6 +20,9 @@ attempt        int: the number of the customer's attempt in progress or last mad
 field_problems ``{"number"|"expirationDate"|"cvv"|"postalCode": bool}``: the entry
                looks wrong (it cannot become valid, or the customer left it unfinished)
 asked_again    a field name from ``fields``: the agent asked the customer to enter it again
+keypad         a keypad capture's progress: ``{"session": str, "field": str|None,
+               "words": str, "done": bool, "ended": bool}``, the words as the agent
+               reads them (masked digits only, e.g. "Card number ✓ (xxxxxxxxxxxx1111)")
 at             ISO 8601 time of the event (set here when the caller gave none)
 ============== ===================================================================
 
@@ -120,6 +123,17 @@ def _attempts(value: Any) -> int | None:
     return None
 
 
+def _keypad(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping):
+        return None
+    out: dict[str, Any] = {}
+    for key, limit in (("session", _MAX_SHORT), ("field", _MAX_SHORT), ("words", _MAX_TEXT)):
+        if (text := _text(value.get(key), limit)) is not None:
+            out[key] = text
+    out |= {k: value[k] for k in ("done", "ended") if isinstance(value.get(k), bool)}
+    return out or None
+
+
 _SHAPES = {
     "status": lambda v: _text(v, _MAX_SHORT),
     "link": lambda v: v if isinstance(v, str) and v in LINK_STATES else None,
@@ -131,6 +145,7 @@ _SHAPES = {
     "attempt": _attempts,
     "field_problems": _fields,
     "asked_again": lambda v: v if isinstance(v, str) and v in FIELDS else None,
+    "keypad": _keypad,
     "at": lambda v: _text(v, _MAX_SHORT),
 }
 

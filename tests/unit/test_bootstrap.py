@@ -55,6 +55,27 @@ def test_adapters_not_handed_in_are_built_on_first_use(tmp_path: Path) -> None:
         ctx.db.dispose()
 
 
+def test_keypad_payments_are_set_up_from_the_twilio_settings(tmp_path: Path) -> None:
+    from connectors.telephony.twilio import TwilioKeypadCapture
+    from crm_pay.persistence.migrate import upgrade
+    from crm_pay.services.secrets import put_secret
+
+    without = bootstrap(CrmPayConfig(psp="fake", **SECRETS), instance_path=str(tmp_path))
+    try:
+        assert without.telephony is None  # no account: keypad payments are not offered
+    finally:
+        without.db.dispose()
+    config = CrmPayConfig(psp="fake", twilio_account_sid="AC" + "0" * 32, **SECRETS)
+    ctx = bootstrap(config, instance_path=str(tmp_path))
+    try:
+        assert isinstance(ctx.telephony, LazyAdapter) and not ctx.telephony.is_built
+        upgrade(ctx.db)
+        put_secret(ctx, "telephony.twilio.auth_token", "twilio-auth-token")
+        assert isinstance(ctx.telephony.wrapped_adapter, TwilioKeypadCapture)
+    finally:
+        ctx.db.dispose()
+
+
 def test_missing_secrets_are_named_with_how_to_make_them() -> None:
     with pytest.raises(ConfigurationError) as caught:
         bootstrap(CrmPayConfig(psp="fake", database_url="sqlite://"), instance_path=None)

@@ -72,8 +72,8 @@ class TwilioKeypadCapture:
 
     ``payment_connector`` is the name of the Braintree Pay Connector installed in the
     Twilio console. ``base_url`` points the SDK's REST domain elsewhere (the development
-    stand-in, ``crm-pay telephony-sandbox``): the SDK's ``Domain.base_url``, the prefix of
-    every request it builds; production leaves it ``None`` (``https://api.twilio.com``)."""
+    stand-in, ``python -m connectors.telephony.twilio_sandbox``): the SDK's
+    ``Domain.base_url``, the prefix of every request it builds; production leaves it ``None`` (``https://api.twilio.com``)."""
 
     name = "twilio"
 

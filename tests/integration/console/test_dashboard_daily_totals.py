@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import EventKind, PaymentStatus
+from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import (
     Customer,
     DashboardRollup,
@@ -313,6 +314,9 @@ def test_a_new_decline_reason_on_a_declined_payment_reaches_the_totals(
         was = row.decline_category or ""
         new_reason = DeclineInfo(kind="processor", code="2004", category="expired_card")
         apply_decline(s, world.ctx, row, new_reason)
+        # the new reason moves updated_at (the roll-up's "changed since" filter reads it,
+        # and transition() leaves it alone when the status stays declined)
+        assert as_utc(row.updated_at) == world.ctx.now()
     run_dashboard_rollup(world.ctx)
     after = {r[0]: r[2] for r in _panels(world, PERIOD)["declines"]["rows"]}
     assert after["expired_card"] == before.get("expired_card", 0) + 1

@@ -413,6 +413,10 @@ def test_live_events_show_masked_progress_and_pass_the_whitelist(
     assert cleaned[1] is not None
     assert cleaned[1]["fields"] == {"number": True, "expirationDate": False, "cvv": False}
     assert cleaned[2] is not None and cleaned[2]["field_problems"] == {"expirationDate": True}
+    # the agent's words get through the live whitelist too, and nothing but them
+    assert [c["keypad"]["words"] for c in cleaned if c] == words
+    assert set(cleaned[1]["keypad"]) <= {"session", "field", "words", "done", "ended"}
+    assert clean_event(payment_id, {"keypad": {"words": "card 4111111111111111"}}) is None
     assert all(pid == payment_id for pid, _ in events)
 
 
