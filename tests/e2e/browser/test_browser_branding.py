@@ -50,7 +50,9 @@ def test_the_admin_brands_the_pages_a_customer_sees(
     shoot(page, "admin-branding")
     page.click("#branding-form button[type=submit]")
     page.wait_for_selector("text=Branding version 1 saved")
-    assert page.is_visible("#current-logo")
+    # the saved logo is an <img> served by version: visible once it has loaded (a busy
+    # CI machine saw the page before the image, 0 x 0)
+    page.wait_for_selector("#current-logo", state="visible")
 
     customer = customer_context.new_page()
     customer.goto(f"{brand_demo.base}/pay/p/a-link-that-is-not-ours")
