@@ -49,8 +49,12 @@ TEST_CARD_OUTCOMES: dict[str, Outcome] = {
     # comes back with an open chargeback (tests/integration/test_disputes.py
     # ::create_sample_dispute reads ``transaction.disputes[0]``).
     "4023898493988028": "dispute",
-    # Braintree docs "3D Secure > Testing and Go Live": the 3DS 2 test cards. They charge
-    # like any test card; what their 3-D Secure check gives is in three_d_secure_results.py.
+    # Braintree docs "3D Secure > Testing and Go Live" (developer.paypal.com/braintree/
+    # docs/guides/3d-secure/testing-go-live): the 3DS 2 test cards, published there as
+    # Braintree sandbox test numbers (braintree_python's credit_card_numbers.py does not
+    # list them; Braintree's newer "3D Secure > Testing" page lists another series, not
+    # simulated here yet). They charge like any test card; what their 3-D Secure check
+    # gives is in three_d_secure_results.py.
     **dict.fromkeys(
         (
             "4000000000001000",
