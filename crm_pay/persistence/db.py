@@ -162,6 +162,12 @@ class Database:
         # expire_on_commit=False: values read in a unit of work stay readable after it
         # without a second SELECT per row; autoflush stays on (queries see pending rows).
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: The head (value, hash) each hash chain had after this process last wrote to it,
+        #: by the counter's name: a guess that lets the next writer advance the chain in
+        #: one compare-and-set UPDATE instead of a locked read and an UPDATE. Only ever a
+        #: guess: the UPDATE that uses it matches no row when another writer (process,
+        #: thread, a rolled-back transaction) moved the head, and the writer then reads it.
+        self.chain_heads: dict[str, tuple[int, str]] = {}
         event.listen(self.sessions, "loaded_as_persistent", _hold)
         event.listen(self.sessions, "pending_to_persistent", _hold)
         # insert_at_commit: the queued rows are written as the unit of work commits.

@@ -41,7 +41,7 @@ from crm_pay.domain.errors import (
 from crm_pay.domain.fraud import Action, Decision, Reason, combine
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import EventKind, PaymentStatus
-from crm_pay.persistence.models import Customer, PayLink, Payment
+from crm_pay.persistence.models import Customer, PayLink, Payment, PaymentEventRow
 from crm_pay.ports import DeclineInfo, PspTransaction, PspTxnStatus, SaleOutcome, SaleRequest
 from vault import pan
 
@@ -56,7 +56,13 @@ from .pay_links import (
     publish_expired,
     remember_link,
 )
-from .payment_records import add_event, order_id_for, require_psp_currency, transition
+from .payment_records import (
+    add_event,
+    order_id_for,
+    remember_events,
+    require_psp_currency,
+    transition,
+)
 from .psp_outcome import apply_decline, apply_outcome, live_event, remember_card
 from .saved_cards import SaveCardConsent, record_consent
 from .views import payment_view
@@ -251,20 +257,33 @@ def _declined_by_rules(ctx: Context, payment_id: str) -> dict[str, Any]:
 
 
 def _lock_with_related(s: Session, ctx: Context, payment_id: str) -> Payment:
-    """The payment, locked, with its customer and its pay link loaded by the same
-    statement: applying the outcome and building the answer need all three."""
-    row = s.execute(
-        ctx.db.locking(
-            select(Payment, Customer, PayLink)
-            .join(Customer, Customer.id == Payment.customer_id)
-            .outerjoin(PayLink, PayLink.payment_id == Payment.id)
-            .where(Payment.id == payment_id),
-            Payment,
-        )
-    ).first()
-    assert row is not None
-    payment, _customer, link = row  # the customer stays in the unit of work
+    """The payment, locked, with its customer, its pay link and its event log: applying
+    the outcome and building the answer need all four. One row per event (a payment has
+    a handful: an attempt writes two), each carrying the customer and the link (at most
+    one).
+
+    SQLite: one statement, as the transaction already holds the write lock. PostgreSQL:
+    the lock first, then the rest in a second statement — a SELECT … FOR UPDATE that had
+    to wait returns the locked row as the other writer left it, but the rows it joins as
+    they were before (PostgreSQL's READ COMMITTED re-reads only the locked rows), so a
+    link or an event that writer changed would be missed."""
+    related = (
+        select(Payment, Customer, PayLink, PaymentEventRow)
+        .join(Customer, Customer.id == Payment.customer_id)
+        .outerjoin(PayLink, PayLink.payment_id == Payment.id)
+        .outerjoin(PaymentEventRow, PaymentEventRow.payment_id == Payment.id)
+        .where(Payment.id == payment_id)
+        .order_by(PaymentEventRow.id)
+    )
+    if ctx.db.is_sqlite:
+        rows = s.execute(related).all()
+    else:
+        ctx.db.lock(s, Payment, payment_id)
+        rows = s.execute(related.execution_options(populate_existing=True)).all()
+    assert rows
+    payment, _customer, link, _event = rows[0]  # the customer stays in the unit of work
     remember_link(s, payment.id, link)
+    remember_events(s, payment.id, [event for *_, event in rows if event is not None])
     return payment
 
 

@@ -26,11 +26,12 @@ from crm_pay.domain.errors import (
 from crm_pay.domain.ledger import EntryKind, Ledger, LedgerEntry
 from crm_pay.domain.money import Money
 from crm_pay.persistence.db import as_utc, unit_cache
-from crm_pay.persistence.models import Customer, Invoice, LedgerEntryRow
+from crm_pay.persistence.models import Customer, Invoice, LedgerEntryRow, Payment
 from crm_pay.ports import CrmCustomer, CrmInvoice, StoredCard
 
 from . import inbound
 from .context import Context
+from .payment_records import UNRESOLVED
 from .saved_cards import saved_cards_of
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "ledger_rows",
     "E164",
     "persist_entries",
+    "unresolved_payments",
 ]
 
 log = logging.getLogger("crm_pay.customers")
@@ -166,6 +168,65 @@ def persist_entries(
             known.append(row)
 
 
+_UNRESOLVED = "unresolved_payments"
+
+
+def _lock_customer(session: Session, ctx: Context, crm_ref: str) -> Customer | None:
+    """The customer row locked for this transaction, or None when it is not stored yet;
+    its ledger and its unresolved payments are read with it, by one statement (one row
+    per entry and payment, each carrying the customer): both are needed next (the
+    invoices already stored, then a new payment's allocation and the rule-1 check).
+
+    SQLite: that statement is all, as the transaction has held the write lock since
+    ``BEGIN IMMEDIATE`` and what it reads is current. PostgreSQL: the row is locked
+    first, by a statement of its own, because a read joined to a lock that had to wait
+    would return the joined rows as they were before the wait (READ COMMITTED re-reads
+    only the locked row)."""
+    read = (
+        select(Customer, LedgerEntryRow, Payment)
+        .outerjoin(LedgerEntryRow, LedgerEntryRow.customer_id == Customer.id)
+        .outerjoin(
+            Payment, and_(Payment.customer_id == Customer.id, Payment.status.in_(UNRESOLVED))
+        )
+        .where(Customer.crm_ref == crm_ref)
+        .order_by(LedgerEntryRow.id, Payment.id)
+    )
+    if not ctx.db.is_sqlite:
+        locked = session.scalars(
+            select(Customer.id).where(Customer.crm_ref == crm_ref).with_for_update()
+        ).first()
+        if locked is None:
+            return None
+        # what this session may hold from before the lock is overwritten
+        read = read.execution_options(populate_existing=True)
+    rows = session.execute(read).all()
+    if not rows:
+        return None
+    customer: Customer = rows[0][0]
+    # dict.fromkeys: each row once (a row repeats once per row of the other join), in order
+    entries = dict.fromkeys(entry for _c, entry, _p in rows if entry is not None)
+    payments = dict.fromkeys(payment for _c, _e, payment in rows if payment is not None)
+    unit_cache(session, "ledger_rows")[customer.id] = list(entries)
+    unit_cache(session, _UNRESOLVED)[customer.id] = list(payments)
+    return customer
+
+
+def unresolved_payments(session: Session, customer: Customer) -> list[Payment]:
+    """The customer's payments whose outcome is still open (in doubt with the PSP, or
+    held for a fraud review): reliability rule 1 blocks a new charge for their invoices.
+    Read once per unit of work (:func:`store_customer` may have read them already)."""
+    known = unit_cache(session, _UNRESOLVED)
+    if customer.id not in known:
+        known[customer.id] = list(
+            session.scalars(
+                select(Payment).where(
+                    Payment.customer_id == customer.id, Payment.status.in_(UNRESOLVED)
+                )
+            )
+        )
+    return [p for p in known[customer.id] if p.status in UNRESOLVED]
+
+
 def _store(
     session: Session,
     ctx: Context,
@@ -175,9 +236,8 @@ def _store(
 ) -> Customer:
     now = ctx.now()
     inbound.report_crm_hits(session, ctx, hits, connector=_crm_name(ctx))
-    customer = session.scalars(
-        select(Customer).where(Customer.crm_ref == found.crm_ref).with_for_update()
-    ).first()
+    customer = _lock_customer(session, ctx, found.crm_ref)
+    new = customer is None
     if customer is None:
         customer = Customer(
             crm_ref=found.crm_ref, currency=found.currency, synced_at=now, name=found.name
@@ -200,6 +260,9 @@ def _store(
     if changed or last is None or now - last >= SYNC_STAMP_EVERY:
         customer.synced_at = now
     session.flush()
+    if new:  # created just now: it has no ledger and no payments to read
+        unit_cache(session, "ledger_rows")[customer.id] = []
+        unit_cache(session, _UNRESOLVED)[customer.id] = []
     charges: list[tuple[str, Money, date]] = []
     # The invoices already stored, from the ledger (read once; the payment being created
     # needs it next): an invoice is stored only here, together with its charge entry.

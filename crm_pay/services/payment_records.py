@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from crm_pay.domain.errors import ValidationError
 from crm_pay.domain.money import Money
 from crm_pay.domain.payment import EventKind, PaymentStatus, check_transition
+from crm_pay.persistence.db import unit_cache
 from crm_pay.persistence.models import Customer, OutboxMessage, Payment, PaymentEventRow
 
 from .context import Context
@@ -27,10 +28,13 @@ from .outbox import enqueue, waiting_in_this_unit
 
 __all__ = [
     "IN_DOUBT",
+    "UNRESOLVED",
     "new_payment_id",
     "order_id_for",
     "transition",
     "add_event",
+    "events_of",
+    "remember_events",
     "crm_sync_messages",
     "crm_timeline_note",
     "require_psp_currency",
@@ -40,6 +44,9 @@ log = logging.getLogger("crm_pay.payments")
 
 # Statuses in which the PSP may have taken money we do not know about yet.
 IN_DOUBT = frozenset({PaymentStatus.PROCESSING.value, PaymentStatus.UNKNOWN.value})
+# Statuses whose outcome is still open (in doubt, or authorized and held for a fraud
+# review): no new charge for the same invoices while a payment is in one (rule 1).
+UNRESOLVED = IN_DOUBT | {PaymentStatus.HELD.value}
 
 
 def new_payment_id() -> str:
@@ -83,17 +90,44 @@ def add_event(
     """Append one event to the payment's log (the totals are derived from it, never
     kept as running sums); ``amount`` defaults to the payment's whole amount."""
     amt = amount or Money(payment.amount_minor, payment.currency)
-    session.add(
-        PaymentEventRow(
-            payment_id=payment.id,
-            kind=kind.value,
-            amount_minor=amt.minor,
-            currency=amt.currency,
-            psp_reference=psp_reference,
-            detail=detail or {},
-            created_at=ctx.now(),
-        )
+    row = PaymentEventRow(
+        payment_id=payment.id,
+        kind=kind.value,
+        amount_minor=amt.minor,
+        currency=amt.currency,
+        psp_reference=psp_reference,
+        detail=detail or {},
+        created_at=ctx.now(),
     )
+    session.add(row)
+    known: list[PaymentEventRow] | None = unit_cache(session, _EVENTS).get(payment.id)
+    if known is not None:
+        known.append(row)
+
+
+_EVENTS = "events_of"
+
+
+def events_of(session: Session, payment_id: str) -> list[PaymentEventRow]:
+    """The payment's event log in order, read once per unit of work: an event appended
+    later in the same transaction by :func:`add_event` (the only writer of the log) is
+    added to the list, so a view built after the change sees it without reading again."""
+    known = unit_cache(session, _EVENTS)
+    if payment_id not in known:
+        known[payment_id] = list(
+            session.scalars(
+                select(PaymentEventRow)
+                .where(PaymentEventRow.payment_id == payment_id)
+                .order_by(PaymentEventRow.id)
+            )
+        )
+    return known[payment_id]  # type: ignore[no-any-return]
+
+
+def remember_events(session: Session, payment_id: str, rows: list[PaymentEventRow]) -> None:
+    """Record the payment's whole event log, in order, read by the caller together with
+    the payment (under its lock), so :func:`events_of` does not read it again."""
+    unit_cache(session, _EVENTS)[payment_id] = list(rows)
 
 
 def crm_sync_messages(

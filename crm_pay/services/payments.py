@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_pay.domain.errors import Conflict, NotFound, ValidationError
@@ -26,7 +25,13 @@ from vault import pan, tokens
 from . import audit, idempotency, inbound
 from .charging import charge_vaulted
 from .context import Context
-from .customers import cards_on_file, fetch_customer, load_ledger, store_customer
+from .customers import (
+    cards_on_file,
+    fetch_customer,
+    load_ledger,
+    store_customer,
+    unresolved_payments,
+)
 from .janitor import resolve_payment
 from .pay_links import issue_pay_link, link_of, pay_url_of
 from .payment_records import (
@@ -82,13 +87,7 @@ def _parse_allocations(raw: dict[str, str] | None, currency: str) -> dict[str, M
 def _check_nothing_in_doubt(session: Session, customer: Customer, invoice_refs: set[str]) -> None:
     """Reliability rule 1 (docs/architecture.md): no new charge while an earlier
     attempt's outcome is unknown."""
-    doubtful = session.scalars(
-        select(Payment).where(
-            Payment.customer_id == customer.id,
-            Payment.status.in_((*IN_DOUBT, PaymentStatus.HELD.value)),
-        )
-    ).all()
-    for p in doubtful:
+    for p in unresolved_payments(session, customer):
         theirs = set(p.requested_allocations)
         if not invoice_refs or not theirs or theirs & invoice_refs:
             if p.status == PaymentStatus.HELD.value:

@@ -28,13 +28,13 @@ from crm_pay.persistence.models import (
     Invoice,
     LedgerEntryRow,
     Payment,
-    PaymentEventRow,
     Receipt,
 )
 
 from .context import Context
 from .customers import cards_on_file, ledger_rows, load_ledger, sync_customer
 from .pay_links import expire_if_due, find_link, link_of, link_state, publish_expired
+from .payment_records import events_of
 from .receipts import known_receipts_of
 from .saved_cards import consents_for
 
@@ -96,13 +96,7 @@ def payment_view(
         cur,
         (
             PaymentEvent(EventKind(e.kind), Money(e.amount_minor, e.currency))
-            for e in (
-                ()
-                if new
-                else session.scalars(
-                    select(PaymentEventRow).where(PaymentEventRow.payment_id == payment.id)
-                )
-            )
+            for e in (() if new else events_of(session, payment.id))
         ),
     )
     link = link_of(session, payment.id)
@@ -131,7 +125,9 @@ def payment_view(
             if payment.card_last4
             else None
         ),
-        # how it was paid, as the receipt says it ("Apple Pay · Visa ending 1881")
+        # the wallet it was paid with ("google_pay"; None: a card), and how it was paid,
+        # as the receipt says it ("Apple Pay · Visa ending 1881")
+        "wallet": payment.wallet,
         "method": (
             method_label(
                 payment.card_brand, payment.card_last4, payment.wallet, payment.wallet_account

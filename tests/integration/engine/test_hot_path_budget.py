@@ -29,18 +29,25 @@ from paytest import create_link, pay
 #: 5. the PSP's outcome is applied and the answer built, after the call.
 #: 4 and 5 are the floor the charging discipline sets (see crm_pay/services/charging.py).
 MAX_TRANSACTIONS = 5  # the target (9 on main before this work)
-#: At most this many SQL statements (transaction control not counted).
-#: 30 on SQLite, 31 on PostgreSQL (it locks the payment with a SELECT … FOR UPDATE found
-#: from the token, then reads the link after the lock). 72 on main before issue 9, then
-#: 50/52, 35/37; the last pass wrote a transaction's outbox messages in one multi-row
-#: INSERT at commit, read the invoices with the ledger, skipped the receipt look-up of a
-#: first success, and stamps an unchanged customer copy at most once a minute (the
-#: second payment here is for the same customer within the minute: a first payment of
-#: the day for a customer pays one UPDATE more). The issue's target, 25, is not reached:
-#: what remains is written once, or read once per transaction (``repeated_selects``
-#: lists only the ledger and the audit chain head, read by the create and the outcome
-#: transaction; the audit chain costs three statements an entry, two entries a payment).
-MAX_STATEMENTS = 31
+#: At most this many SQL statements (transaction control not counted), by backend. 72 on
+#: main before issue 9, then 50/52, 35/37, 30/31; now 25 on SQLite, 28 on PostgreSQL.
+#: The last pass advanced the audit chain with one compare-and-set UPDATE of its head
+#: (was a locked read and an UPDATE; a head moved by someone else costs the read back),
+#: read the customer with its ledger and its unresolved payments (rule 1) in one
+#: statement, and the payment's event log with the payment it locks (the answer's totals
+#: come from it; no read of the events after writing them). What remains is one statement
+#: per row written, plus one read per transaction:
+#:   1 api key · 2 Idempotency-Key · 3 customer+ledger+unresolved, INSERT idempotency,
+#:   payment, link, UPDATE audit head, INSERT audit, outbox · 4 link+payment, UPDATE
+#:   payment, INSERT event · 5 payment+customer+link+events, UPDATE payment, INSERT
+#:   event, ledger+invoices, INSERT ledger, UPDATE link (used), UPDATE receipt counter,
+#:   INSERT receipt, UPDATE audit head, INSERT audit, waiting balance message (FOR
+#:   UPDATE), INSERT message, outbox.
+#: PostgreSQL pays one statement more in each of 3, 4 and 5: the row is locked by a
+#: statement of its own and what goes with it read by the next one, because a read joined
+#: to a lock that had to wait sees the joined rows as they were before the wait (READ
+#: COMMITTED re-reads only the locked row); SQLite holds the write lock from BEGIN.
+MAX_STATEMENTS = {"sqlite": 25, "postgresql": 28}
 
 
 def _one_link_payment(client: FlaskClient, auth: dict[str, str], ctx: Context) -> QueryCounter:
@@ -66,7 +73,8 @@ def test_one_link_payment_stays_within_its_database_budget(
     print("\nsecond link payment:\n" + later.breakdown())
     print("\nrepeated SELECTs in the second:", later.repeated_selects())
     assert later.transactions <= MAX_TRANSACTIONS, later.breakdown()
-    assert later.statement_count <= MAX_STATEMENTS, later.breakdown()
+    backend = "sqlite" if ctx.db.is_sqlite else "postgresql"
+    assert later.statement_count <= MAX_STATEMENTS[backend], later.breakdown()
     assert later.savepoints == 0, later.breakdown()
 
 
