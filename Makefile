@@ -41,6 +41,10 @@ $(VENDOR_JS): package.json package-lock.json
 	   node_modules/braintree-web/dist/browser/hosted-fields.js \
 	   node_modules/braintree-web/dist/browser/data-collector.js \
 	   node_modules/braintree-web/dist/browser/three-d-secure.js \
+	   node_modules/braintree-web/dist/browser/google-payment.js \
+	   node_modules/braintree-web/dist/browser/apple-pay.js \
+	   node_modules/braintree-web/dist/browser/paypal-checkout.js \
+	   node_modules/braintree-web/dist/browser/venmo.js \
 	   node_modules/braintree-web/LICENSE $(@D)/braintree-web/
 	cp node_modules/axe-core/axe.min.js $(@D)/axe.min.js
 

@@ -49,9 +49,5 @@ def save(account: str) -> Response:
         flash(f"Nothing was saved: {exc.message}.", "warning")
     else:
         names = ", ".join(WALLET_NAMES[w] for w in offered) or "no wallet (cards only)"
-        flash(
-            f"Saved: the {account.upper()} account offers {names} (kept for the pay page's "
-            "wallet buttons, which this version does not show yet).",
-            "notice",
-        )
+        flash(f"Saved: the {account.upper()} account offers {names} on the pay page.", "notice")
     return redirect(url_for(".index"))  # type: ignore[return-value]

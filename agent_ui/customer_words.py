@@ -73,6 +73,12 @@ PAY_SCRIPT_WORDS: Final = (
     N_("Please check the fields marked above."),
     N_("Please check the card details."),
     N_("The secure card fields could not be loaded. Please reload the page."),
+    # pay_wallets.js
+    N_("You closed the wallet. Nothing was charged; choose how you want to pay."),
+    N_(
+        "The wallet could not finish the payment. Nothing was charged; please try again "
+        "or pay by card."
+    ),
 )
 
 # Page titles the views pass in (``survey.py``).

@@ -14,6 +14,7 @@ limiter can replace it). It never answers 5xx to what a client sent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from flask import Flask, Response, current_app, jsonify, request, url_for
@@ -75,12 +76,13 @@ def pin_advice() -> str:
     return inventory().pin_advice()
 
 
-def script_src() -> str:
-    """The CSP ``script-src`` sources: exactly the inventory's origins, and those of
-    the scripts the PSP's library loads by itself (``CardEntry.script_origins``)."""
+def script_src(loaded: Sequence[str] = ()) -> str:
+    """The CSP ``script-src`` sources: exactly the inventory's origins, those of the
+    scripts the PSP's library loads by itself (``CardEntry.script_origins``) and
+    ``loaded``: those the offered wallets load at run time (``WalletEntry``)."""
     found = script_origins(inventory().scripts)
-    extra = [o for o in inventory().card_entry().script_origins if o not in found]
-    return " ".join(found + extra)
+    extra = [*inventory().card_entry().script_origins, *loaded]
+    return " ".join(dict.fromkeys(found + extra))
 
 
 def report_headers(resp: Response) -> str:

@@ -8,11 +8,19 @@ fields' validity changes (``{"field": "cvv", "valid": true}``: flags, never what
 typed, plus ``looks_wrong`` when the entry cannot be right) and forwards them to the
 agent's live-status panel; ``GET`` on the same URL answers the agent's "ask again"
 requests for a field (:func:`crm_pay.services.live_access.field_requests`).
+
+Wallets (Google Pay, Apple Pay, ...): the page shows a button for each wallet the
+payment's merchant account offers (:func:`crm_pay.services.wallets.offered`) that the
+PSP's library can run here (``CardEntry.wallets``, its component pinned); their scripts
+and policy origins are added only then. A wallet's nonce is posted to the same pay
+endpoint with ``method`` naming the wallet; a wallet the page does not offer is refused
+before anything is charged.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from flask import (
@@ -35,9 +43,10 @@ from crm_pay.domain.errors import (
     ValidationError,
 )
 from crm_pay.domain.receipt import Merchant
+from crm_pay.domain.wallets import WALLET_NAMES
 from crm_pay.ports import CardEntry
 from crm_pay.rate_limits import RateLimits, Refusal
-from crm_pay.services import charging, live_access, pay_links, saved_cards, views
+from crm_pay.services import charging, live_access, pay_links, saved_cards, views, wallets
 from crm_pay.services.context import Context
 from vault.pan import redact
 
@@ -92,11 +101,11 @@ class HostedFieldsNotConfigured(CrmPayError):
     status = 503
 
 
-def hosted_fields_scripts() -> list[dict[str, str | None]]:
+def hosted_fields_scripts(offered: Sequence[str] = ()) -> list[dict[str, str | None]]:
     """The scripts the pay page loads, from the inventory (``agent_ui.pay_scripts``): the
     PSP's hosted-fields scripts as its adapter's ``CardEntry`` declares and pins them
-    (refused when one has no pin: card entry never runs code we have not pinned), then
-    our own, each with its ``integrity``."""
+    (refused when one has no pin: card entry never runs code we have not pinned), the
+    components of the ``offered`` wallets, then our own, each with its ``integrity``."""
     scripts = pay_scripts.page_scripts()
     if scripts is None:
         raise HostedFieldsNotConfigured(
@@ -106,18 +115,36 @@ def hosted_fields_scripts() -> list[dict[str, str | None]]:
         {"src": request.script_root + s.url if s.origin == "'self'" else s.url,
          "integrity": s.integrity, "name": s.name}
         for s in scripts
+        if s.loads_with(offered)
     ]  # fmt: skip
 
 
-def _secure(resp: Response) -> Response:
+def _page_wallets(ctx: Context, payment_id: str) -> list[str]:
+    """The wallets this payment's page offers: the merchant account's choice, of those
+    the PSP's library runs here with a pinned component (the demo's stand-in client has
+    none: cards only)."""
+    runnable = {w.wallet for w in _card_entry().wallets}
+    pinned = {s.wallet for s in pay_scripts.page_scripts() or ()}
+    return [w for w in wallets.offered(ctx, payment_id) if w in runnable and w in pinned]
+
+
+def _origins(*groups: Sequence[str]) -> str:
+    """The distinct origins of ``groups``, in order, as a CSP source list."""
+    return " ".join(dict.fromkeys(o for group in groups for o in group))
+
+
+def _secure(resp: Response, offered: Sequence[str] = ()) -> Response:
     entry = _card_entry()
-    frame = " ".join(entry.frame_origins)
-    connect, img = " ".join(entry.connect_origins), " ".join(entry.img_origins)
+    extra = [w for w in entry.wallets if w.wallet in offered]  # only the offered wallets'
+    frame = _origins(entry.frame_origins, *(w.frame_origins for w in extra))
+    connect = _origins(entry.connect_origins, *(w.connect_origins for w in extra))
+    img = _origins(entry.img_origins, *(w.img_origins for w in extra))
+    loaded = [o for w in extra for o in w.script_origins]
     reporting = pay_scripts.report_headers(resp)
     policy = http_headers.content_security_policy(
         [
             ("default-src", "'none'"),
-            ("script-src", pay_scripts.script_src()),
+            ("script-src", pay_scripts.script_src(loaded)),
             ("frame-src", frame),
             ("connect-src", f"'self' {connect}"),
             ("style-src", "'self'"),
@@ -180,8 +207,9 @@ def pay_page(token: str) -> Response:
                 status=410 if view["link_state"] in ("expired", "cancelled", "locked") else 200,
             )
         )
+    offered = _page_wallets(ctx, view["id"])
     try:
-        scripts = hosted_fields_scripts()
+        scripts = hosted_fields_scripts(offered)
     except HostedFieldsNotConfigured as exc:
         log.error("%s", exc.message)
         return _closed_page(
@@ -205,8 +233,9 @@ def pay_page(token: str) -> Response:
         scripts=scripts,
         three_d_secure=view.get("three_d_secure"),
         save_card_words=_save_card_words(ctx),
+        wallets=[{"key": w, "name": WALLET_NAMES[w]} for w in offered] if client_token else [],
     )
-    return _secure(Response(html))
+    return _secure(Response(html), offered if client_token else ())
 
 
 def _payment_unavailable(merchant: Merchant, exc: CrmPayError, payment_id: str = "") -> CrmPayError:
@@ -257,6 +286,33 @@ def _pay_fields() -> tuple[object, object]:
     return values[0], values[1] or None
 
 
+def _check_method(ctx: Context, token: str) -> None:
+    """A wallet's nonce comes with ``method`` naming the wallet (``card`` or none: the
+    card form). A wallet this link's page does not offer is refused here, before the
+    payment, its attempts or its link change."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        method = body.get("method") if isinstance(body, dict) else None
+    else:
+        posted = request.form.getlist("method")
+        method = posted if len(posted) > 1 else (posted[0] if posted else None)
+    if method in (None, "", "card"):
+        return
+    if not (isinstance(method, str) and method in _link_wallets(ctx, token)):
+        shown = method[:40] if isinstance(method, str) else method
+        raise ValidationError(
+            f"{shown!r} is not a way to pay this link; nothing was charged. Please reload "
+            "the page and choose one of the ways it offers",
+            code="wallet_not_offered",
+            status=422,
+        )
+
+
+def _link_wallets(ctx: Context, token: str) -> list[str]:
+    """The wallets the pay page of ``token`` offers (refusing a link that is not valid)."""
+    return _page_wallets(ctx, views.pay_link_view(ctx, token)["id"])
+
+
 @bp.post("/p/<token>/pay")
 def pay(token: str) -> Any:
     ctx = get_context()
@@ -276,6 +332,7 @@ def pay(token: str) -> Any:
         return resp
     try:
         nonce, device = _pay_fields()
+        _check_method(ctx, token)
         view = charging.pay_with_nonce(
             ctx, token, nonce, device, ip=request.remote_addr, save_card=_save_card_consent(ctx)
         )
@@ -384,7 +441,7 @@ def field_requests(token: str) -> Response:
 
 def _public_view(view: dict[str, Any]) -> dict[str, Any]:
     """What a customer may see of their payment: no internal ids beyond the receipt."""
-    keys = ("status", "amount", "currency", "receipt_number", "decline", "card")
+    keys = ("status", "amount", "currency", "receipt_number", "decline", "card", "method", "wallet")
     out = {k: view.get(k) for k in keys}
     link = view.get("pay_link") or {}
     out["attempts_left"] = link.get("attempts_left")

@@ -706,6 +706,17 @@ class CrmPayConfig:
             '"three-d-secure": "sha384-…"}` (the hashes of the files of that version)'
         ),
     )
+    apple_pay_domain_association: str = setting(
+        "",
+        "Payment provider (Braintree)",
+        (
+            "Path of Apple Pay's domain association file (Braintree Control Panel: "
+            "Settings → Processing → Apple Pay → your domain): crm-pay then serves it at "
+            "the host app's root, `/.well-known/apple-developer-merchantid-domain-"
+            "association`, and nothing there while empty (read at start-up; a missing "
+            "file stops it)"
+        ),
+    )
     script_check_interval: int = setting(
         60 * 60,
         "Payment provider (Braintree)",

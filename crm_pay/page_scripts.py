@@ -154,8 +154,8 @@ def build_pay_page_scripts(
 
     return PayPageScripts(
         card_entry=_psp_card_entry(ctx),
-        own_bodies={name: (static_dir / name).read_bytes() for name, _ in OWN_SCRIPTS},
-        own_files={own_url(name): static_dir / name for name, _ in OWN_SCRIPTS},
+        own_bodies={name: (static_dir / name).read_bytes() for name, _, _ in OWN_SCRIPTS},
+        own_files={own_url(name): static_dir / name for name, _, _ in OWN_SCRIPTS},
         own_url=own_url,
         fetch_external=ctx.fetch_script,
         interval_seconds=float(ctx.config.script_check_interval or 0),

@@ -32,6 +32,7 @@ __all__ = [
     "DeclineInfo",
     "CardEntry",
     "CardScript",
+    "WalletEntry",
     "WebhookRequest",
     "WebhookEnvelope",
     "SaleOutcome",
@@ -212,7 +213,11 @@ class CardScript:
     ``bundled`` names a file crm-pay serves itself from its vendor folder (installed
     from the npm lock file by ``make install``, e.g. ``braintree-web/client.js``): the
     pay page then sets ``url`` and ``integrity`` from that file, and ``url`` here is
-    empty."""
+    empty.
+
+    ``wallet`` names the wallet (``crm_pay.domain.wallets.WALLETS``) a script is for: the
+    page loads it only when it offers that wallet, and a wallet script without a pin
+    turns that wallet off rather than card entry."""
 
     name: str
     url: str
@@ -222,6 +227,20 @@ class CardScript:
     owner: str  # who publishes it, as the admin reads it ("Braintree")
     development: bool = False
     bundled: str = ""
+    wallet: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WalletEntry:
+    """What one wallet adds to the pay page's policy when the page offers it: the
+    origins of its sheet's frames, its calls, its images and the scripts loaded at run
+    time (the wallet's own library, e.g. Google's ``pay.js``, which cannot be pinned)."""
+
+    wallet: str
+    frame_origins: tuple[str, ...] = ()
+    connect_origins: tuple[str, ...] = ()
+    img_origins: tuple[str, ...] = ()
+    script_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +252,8 @@ class CardEntry:
     ``script_origins`` are the origins of scripts the PSP's own library loads by itself
     at run time (its fraud tools, its 3-D Secure provider), which the page cannot pin.
     ``pin_advice`` tells the operator how to pin a script that has no ``integrity``.
+    ``wallets`` are the wallets the PSP's library can run on the page, each with the
+    origins it adds (scripts for a wallet are in ``scripts``, marked ``wallet``).
     The client token is asked for separately (:meth:`PaymentGateway.client_token`): it
     is per payment and may be unavailable."""
 
@@ -242,6 +263,7 @@ class CardEntry:
     img_origins: tuple[str, ...] = ()
     script_origins: tuple[str, ...] = ()
     pin_advice: str = ""
+    wallets: tuple[WalletEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -811,4 +833,46 @@ class KeypadCapturePort(Protocol):
     def parse_status(self, callback: KeypadCallback) -> KeypadStatus:
         """Verify the provider's signature and decode; raises ``WebhookRejected`` when
         it is missing or not the provider's."""
+        ...
+
+
+# --------------------------------------------------------------------------- calls (CTI)
+# Screen-pop (issue 12): a call reaching an agent pops the caller's customer on that
+# agent's console. A telephony platform posts the event to the API; a provider whose
+# routing engine calls back (Twilio TaskRouter) is read by its adapter.
+__all__ += ["CallEvent", "CallEvents", "TelephonyAccountCheck"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """A call handed to an agent, in crm-pay's words, nothing checked yet: the caller's
+    number (E.164), the agent's crm-pay username, the provider's call id (Twilio's Call
+    SID) and, when the platform knows it, the customer's CRM id."""
+
+    caller: str
+    agent: str
+    call_sid: str
+    crm_id: str | None = None
+
+
+@runtime_checkable
+class CallEvents(Protocol):
+    """Optional capability of a telephony adapter: its routing engine's signed event
+    callbacks (Twilio TaskRouter's Event Callback)."""
+
+    def parse_call_event(self, callback: KeypadCallback) -> CallEvent | None:
+        """Verify the provider's signature, then read the event: a :class:`CallEvent`
+        when a call reached an agent, None for any other event. Raises
+        ``WebhookRejected`` when unsigned, not the provider's signature or malformed."""
+        ...
+
+
+@runtime_checkable
+class TelephonyAccountCheck(Protocol):
+    """Optional capability: the admin's Test connection (read the provider account)."""
+
+    def check_account(self) -> str:
+        """The account's name and status as the provider reports them (e.g. "crm-pay
+        (active)"); raises ``ConfigurationError`` (refused credentials) or ``CrmPayError``
+        ``telephony_unavailable`` (no answer)."""
         ...

@@ -22,6 +22,21 @@ The origins below are the ones braintree-web 3.144.0 uses (``lib/constants.js``,
 ``data-collector/fraudnet.js``, ``three-d-secure/external/frameworks/songbird.js``)
 and Cardinal Commerce's songbird script, which 3-D Secure loads from the URL in the
 gateway configuration.
+
+Wallets (:data:`WALLET_COMPONENTS`): braintree-web's component for each (bundled or from
+the CDN like the card scripts, marked with its wallet so the page loads it only when it
+offers that wallet), and the origins the wallet's own pieces add to the page's policy,
+only when it is offered. Google Pay: Google's ``pay.js`` from ``pay.google.com``, which
+the page loads itself (Google publishes no stable hash to pin it, see Google's "Google
+Pay inside sandboxed iframe for PCI DSS v4 compliance"), its sheet's frames and calls on
+the same origin and the button's images on ``www.gstatic.com``. Apple Pay: nothing, the
+sheet is Safari's own (``ApplePaySession``); the merchant validation and the token go
+through Braintree's client API (``apple-pay/apple-pay.js``: ``v1/apple_pay_web/
+sessions``, ``v1/payment_methods/apple_payment_tokens``). PayPal: PayPal's JS SDK,
+which braintree-web's ``paypalCheckout.loadPayPalSDK`` adds from ``www.paypal.com/sdk/js``
+(unpinnable: it is built per request), its buttons' and window's frames and calls on
+PayPal's origins and images from ``www.paypalobjects.com`` (PayPal's "Content Security
+Policy" guidance for the JS SDK).
 """
 
 from __future__ import annotations
@@ -34,9 +49,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crm_pay.domain.errors import ConfigurationError
-from crm_pay.ports import CardEntry, CardScript
+from crm_pay.ports import CardEntry, CardScript, WalletEntry
 
-__all__ = ["BRAINTREE_JS", "JS_SOURCES", "JS_VERSION", "card_entry_for"]
+__all__ = ["BRAINTREE_JS", "JS_SOURCES", "JS_VERSION", "WALLET_COMPONENTS", "card_entry_for"]
 
 BRAINTREE_JS = "https://js.braintreegateway.com"
 #: braintree-web's version in package.json (the bundled files) and the CDN default.
@@ -49,6 +64,32 @@ _SCRIPTS: tuple[tuple[str, str], ...] = (
     ("hosted-fields", "Braintree hosted fields: card entry in iframes on Braintree's origin"),
     ("data-collector", "Braintree data collector: device data for fraud screening"),
     ("three-d-secure", "Braintree 3-D Secure: the bank's check of the cardholder (SCA)"),
+)
+#: braintree-web's component per wallet: (wallet, script name, purpose).
+WALLET_COMPONENTS: tuple[tuple[str, str, str], ...] = (
+    ("google_pay", "google-payment", "Braintree Google Pay: Google Pay's sheet and its nonce"),
+    ("apple_pay", "apple-pay", "Braintree Apple Pay: the merchant validation and the nonce"),
+    ("paypal", "paypal-checkout", "Braintree PayPal Checkout: loads PayPal's buttons, the nonce"),
+)
+_GOOGLE_PAY = "https://pay.google.com"
+_PAYPAL = ("https://www.paypal.com", "https://www.sandbox.paypal.com")
+# What each wallet adds to the policy when it is offered (see the module docstring).
+_WALLETS = (
+    WalletEntry(
+        "google_pay",
+        frame_origins=(_GOOGLE_PAY,),
+        connect_origins=(_GOOGLE_PAY,),
+        img_origins=("https://www.gstatic.com",),
+        script_origins=(_GOOGLE_PAY,),
+    ),
+    WalletEntry("apple_pay"),
+    WalletEntry(
+        "paypal",
+        frame_origins=_PAYPAL,
+        connect_origins=_PAYPAL,
+        img_origins=(*_PAYPAL, "https://www.paypalobjects.com"),
+        script_origins=("https://www.paypal.com", "https://www.paypalobjects.com"),
+    ),
 )
 # Where braintree-web and what it loads go, by directive.
 _FRAMES = (
@@ -101,7 +142,8 @@ def _stand_in(assets_url: str) -> CardEntry:
 
 def _braintree(source: str, *, local: bool, js_version: str, pins: Mapping[str, Any]) -> CardEntry:
     scripts = []
-    for name, purpose in _SCRIPTS:
+    components = [("", name, purpose) for name, purpose in _SCRIPTS] + list(WALLET_COMPONENTS)
+    for wallet, name, purpose in components:
         if source == "bundled":
             script = CardScript(
                 name=name,
@@ -111,6 +153,7 @@ def _braintree(source: str, *, local: bool, js_version: str, pins: Mapping[str, 
                 purpose=purpose,
                 owner="Braintree",
                 bundled=f"braintree-web/{name}.js",
+                wallet=wallet,
             )
         else:
             pin = str(pins.get(name) or "")
@@ -121,6 +164,7 @@ def _braintree(source: str, *, local: bool, js_version: str, pins: Mapping[str, 
                 integrity=pin if pin.startswith(("sha384-", "sha512-")) else "",
                 purpose=purpose,
                 owner="Braintree",
+                wallet=wallet,
             )
         scripts.append(script)
     # With the local sandbox behind Braintree's hosts, 3-D Secure's songbird and
@@ -133,6 +177,7 @@ def _braintree(source: str, *, local: bool, js_version: str, pins: Mapping[str, 
         connect_origins=_CONNECT + ((_ASSETS,) if local else _CARDINAL_FRAMES),
         img_origins=_IMAGES,
         script_origins=_LOADED_SCRIPTS + cardinal,
+        wallets=_WALLETS,
         pin_advice=(
             ""
             if source == "bundled"

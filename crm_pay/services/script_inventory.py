@@ -51,9 +51,15 @@ CHECK_ACTION = "pay_page_scripts_checked"
 # The SRI algorithms a pin may use (what browsers check and _matches compares).
 _PINS = ("sha384-", "sha512-")
 
-# Our own static scripts (agent_ui/static/crm_pay/<name>), loaded last.
-OWN_SCRIPTS: tuple[tuple[str, str], ...] = (
-    ("pay.js", "Pay page glue: starts the hosted fields, posts the nonce, reports field ticks"),
+# Our own static scripts (agent_ui/static/crm_pay/<name>), loaded last: (name, purpose,
+# wallet: "" always loaded, "*" loaded when the page offers any wallet).
+OWN_SCRIPTS: tuple[tuple[str, str, str], ...] = (
+    ("pay.js", "Pay page glue: starts the hosted fields, posts the nonce, reports field ticks", ""),
+    (
+        "pay_wallets.js",
+        "Pay page wallets: runs the PSP's wallet components, posts the wallet's nonce",
+        "*",
+    ),
 )
 
 
@@ -69,6 +75,14 @@ class PageScript:
     owner: str  # who publishes it: the PSP ("Braintree"), a sandbox, or "crm-pay"
     # a PSP sandbox's stand-in served from this machine (fetched over loopback)
     development: bool = False
+    # loaded only when the page offers this wallet ("*": any wallet; "": always)
+    wallet: str = ""
+
+    def loads_with(self, wallets: Sequence[str]) -> bool:
+        """Whether a page offering ``wallets`` loads this script."""
+        if not self.wallet:
+            return True
+        return bool(wallets) if self.wallet == "*" else self.wallet in wallets
 
     @property
     def origin(self) -> str:
@@ -115,21 +129,41 @@ def declare_pay_page_scripts(
         if integrity.startswith(_PINS):
             scripts.append(
                 PageScript(
-                    s.name, url, s.version, integrity, s.purpose, s.owner, development=s.development
+                    s.name,
+                    url,
+                    s.version,
+                    integrity,
+                    s.purpose,
+                    s.owner,
+                    development=s.development,
+                    wallet=s.wallet,
                 )
             )
-    for name, purpose in OWN_SCRIPTS:
+    for name, purpose, wallet in OWN_SCRIPTS:
         body = own_bodies.get(name)
         if body is not None:
             scripts.append(
-                PageScript(name, own_url(name), "this release", sri(body), purpose, "crm-pay")
+                PageScript(
+                    name,
+                    own_url(name),
+                    "this release",
+                    sri(body),
+                    purpose,
+                    "crm-pay",
+                    wallet=wallet,
+                )
             )
     return scripts
 
 
 def unpinned(card_entry: CardEntry) -> list[str]:
-    """The PSP scripts that have no usable pin (the pay page refuses card entry)."""
-    return [s.name for s in card_entry.scripts if not (s.bundled or s.integrity.startswith(_PINS))]
+    """The PSP's card-entry scripts that have no usable pin (the pay page refuses card
+    entry). A wallet's script without a pin only leaves that wallet off the page."""
+    return [
+        s.name
+        for s in card_entry.scripts
+        if not (s.wallet or s.bundled or s.integrity.startswith(_PINS))
+    ]
 
 
 def script_origins(scripts: Sequence[PageScript]) -> list[str]:

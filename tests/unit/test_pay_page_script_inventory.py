@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.psp.braintree import card_entry_for
+from connectors.psp.braintree_card_entry import WALLET_COMPONENTS
 from crm_pay.domain.errors import ConfigurationError, ValidationError
 from crm_pay.ports import CardEntry, CardScript
 from crm_pay.services.csp_reports import parse_reports
@@ -78,7 +79,8 @@ def test_braintree_s_cdn_scripts_need_a_pin_each() -> None:
 
 
 def test_bundled_braintree_web_is_served_by_us_pinned_to_the_file(tmp_path: Path) -> None:
-    served: dict[str, bytes] = {n: f"// braintree-web {n}".encode() for n in NAMES}
+    wallets = [name for _, name, _ in WALLET_COMPONENTS]
+    served: dict[str, bytes] = {n: f"// braintree-web {n}".encode() for n in NAMES + wallets}
 
     def bundled(path: str) -> tuple[str, str]:
         name = path.removeprefix("braintree-web/").removesuffix(".js")
@@ -91,12 +93,30 @@ def test_bundled_braintree_web_is_served_by_us_pinned_to_the_file(tmp_path: Path
     assert [(s.name, s.url, s.integrity) for s in scripts[:4]] == [
         (n, f"/pay/static/vendor/braintree-web/{n}.js", sri(served[n])) for n in NAMES
     ]
+    # the wallets' components follow, each marked with its wallet (loaded only when offered)
+    assert [(s.name, s.wallet) for s in scripts[4:-1]] == [(n, w) for w, n, _ in WALLET_COMPONENTS]
+    assert not scripts[4].loads_with([]) and scripts[4].loads_with([scripts[4].wallet])
     # nothing for the operator to pin, and no third-party script origin for our scripts
     assert unpinned(entry) == [] and entry.pin_advice == ""
     assert script_origins(scripts) == ["'self'"]
     # what braintree-web loads by itself: the data collector's script, Cardinal's songbird
     assert "https://c.paypal.com" in entry.script_origins
     assert "https://songbird.cardinalcommerce.com" in entry.script_origins
+
+
+def test_wallets_run_with_braintree_web_only_and_add_origins_of_their_own() -> None:
+    # the demo's stand-in client has no wallet components: its page offers cards only
+    assert braintree("local").wallets == ()
+    entry = braintree("production", None, source="bundled")
+    by_wallet = {w.wallet: w for w in entry.wallets}
+    assert set(by_wallet) == {w for w, _, _ in WALLET_COMPONENTS}
+    # Google's pay.js is loaded at run time (no stable hash to pin): only its origin
+    assert by_wallet["google_pay"].script_origins == ("https://pay.google.com",)
+    assert "https://pay.google.com" not in entry.script_origins + entry.frame_origins
+    # a wallet's component without a pin (cdn) turns the wallet off, not card entry
+    pins = {name: "sha384-" + "A" * 64 for name in NAMES}
+    assert unpinned(braintree("production", pins)) == []
+    assert [s.name for s in declare("production", pins)] == [*NAMES, "pay.js"]
 
 
 def test_the_stand_in_is_refused_outside_the_local_sandbox() -> None:

@@ -4,7 +4,8 @@ It runs on its own port so that, seen from the merchant page, card entry happens
 another origin, as with Braintree's hosted fields. It serves:
 
 - the client API braintree-web calls (:mod:`.client_api`: configuration, credit-card
-  tokenization) and the 3-D Secure routes (:mod:`.three_d_secure`);
+  tokenization), the 3-D Secure routes (:mod:`.three_d_secure`) and the wallets'
+  (:mod:`.wallets`, with the stand-in of Google's ``pay.js`` at ``pay.google.com``'s path);
 - the hosted-field frame at braintree-web's path ``/web/<version>/html/
   hosted-fields-frame[.min].html`` (``hosted-fields/external/compose-url.js``), our
   own page and script (``static/field.html``, ``static/field.js``) that answer
@@ -30,6 +31,7 @@ from .client_token import ASSETS_ORIGIN, CLIENT_API_ORIGIN, fingerprint_is_valid
 from .gateway_app import SANDBOX_HEADER
 from .processing import Processor
 from .three_d_secure import register_three_d_secure_routes, three_d_secure_configuration
+from .wallets import register_wallet_routes, wallet_configuration
 
 
 def _static(name: str) -> str:
@@ -62,7 +64,10 @@ def create_assets_app(
     styles = _static("field.css")
 
     def extras() -> dict[str, Any]:
-        return three_d_secure_configuration(ASSETS_ORIGIN, merchant_id)
+        return dict(
+            three_d_secure_configuration(ASSETS_ORIGIN, merchant_id),
+            **wallet_configuration(merchant_id, private_key),
+        )
 
     client_api = register_client_api(
         app,
@@ -74,6 +79,7 @@ def create_assets_app(
     register_three_d_secure_routes(
         app, client_api, processor, merchant_id=merchant_id, private_key=private_key
     )
+    register_wallet_routes(app, client_api, merchant_id=merchant_id, private_key=private_key)
 
     @app.after_request
     def headers(response: Response) -> Response:

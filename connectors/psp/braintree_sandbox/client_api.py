@@ -158,6 +158,8 @@ def gateway_configuration(
             "supportedCardTypes": list(SUPPORTED_CARD_TYPES),
             "supportedGateways": [{"name": "clientApi"}],
         },
+        # the wallets' and 3-D Secure's blocks come from ``extra`` (wallets.py,
+        # three_d_secure.py); without them the client offers neither
         "paypalEnabled": False,
         "threeDSecureEnabled": False,
     }

@@ -108,7 +108,8 @@ def test_the_pay_page_loads_exactly_the_inventory_with_sri(
     tags = _script_tags(page.text)
     inventory = pay_page_scripts(ctx_of(app))
     assert inventory is not None
-    assert [t["src"] for t in tags] == [s.url for s in inventory.scripts]
+    # a page offering no wallet loads the inventory's scripts but the wallets' ones
+    assert [t["src"] for t in tags] == [s.url for s in inventory.scripts if s.loads_with([])]
     assert [t["src"] for t in tags] == [
         f"{sandbox.assets_url}/hosted-fields.js",
         "/pay/static/crm_pay_ui/crm_pay/pay.js",
@@ -200,7 +201,9 @@ def test_bundled_braintree_web_is_served_by_us_with_the_file_s_hash(bundled: Fla
         results = {
             r.name: r.status for r in pay_page_scripts(ctx_of(bundled)).check(ctx_of(bundled))
         }
-    assert results == dict.fromkeys([*names, "pay.js"], "ok")
+    # the wallets' components and script are in the inventory and checked too
+    wallets = ["google-payment", "apple-pay", "paypal-checkout", "pay_wallets.js"]
+    assert results == dict.fromkeys([*names, *wallets, "pay.js"], "ok")
 
 
 def _serve(rsps: responses.RequestsMock, fields_body: bytes) -> None:
@@ -272,7 +275,8 @@ def test_the_admin_can_check_now_and_others_cannot_see_the_page(
     done = admin.post(
         "/pay/admin/scripts/check", data={"csrf_token": csrf_of(page.text)}, follow_redirects=True
     )
-    assert "All 2 scripts match their pinned hashes." in done.text
+    # hosted fields (the sandbox's stand-in), pay.js and pay_wallets.js
+    assert "All 3 scripts match their pinned hashes." in done.text
     assert 'data-status="ok"' in done.text and "Not checked yet." not in done.text
     assert admin.post("/pay/admin/scripts/check").status_code == 400  # no CSRF token
     assert agent.get("/pay/admin/scripts").status_code == 403

@@ -43,7 +43,7 @@ def test_the_admin_turns_wallets_on_per_account_and_the_pay_page_follows(
     saved = _save(admin, "USD", "paypal", "apple_pay")
 
     assert "Saved: the USD account offers Apple Pay, PayPal" in saved.text
-    assert "does not show yet" in saved.text  # no promise the pay page keeps
+    assert "on the pay page" in saved.text
     assert wallets.offered(ctx, created["id"]) == ["apple_pay", "paypal"]
     assert 'value="paypal" checked' in saved.text and 'value="venmo" checked' not in saved.text
     (entry,) = _audited(ctx)

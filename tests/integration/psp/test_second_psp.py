@@ -183,6 +183,7 @@ def test_the_pay_page_scripts_are_the_ones_the_psp_declares(world: dict[str, Any
         assert {r.name: r.status for r in inventory.check(get_context(app))} == {
             "fields": "ok",
             "pay.js": "ok",
+            "pay_wallets.js": "ok",  # ours, loaded only on a page offering a wallet
         }
     # Not pinned: card entry is refused, in the adapter's words.
     gateway.hosted_fields = CardEntry(
