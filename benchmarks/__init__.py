@@ -22,4 +22,5 @@ BENCHES: dict[str, str] = {
     "reconciliation": "benchmarks.reconciliation",
     "dashboard": "benchmarks.dashboard",
     "pay_page_load": "benchmarks.pay_page_load",
+    "keypad_callbacks": "benchmarks.keypad_callbacks",
 }

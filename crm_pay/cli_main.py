@@ -16,6 +16,7 @@ from typing import Any
 import click
 from flask.cli import ScriptInfo
 
+from connectors.telephony.twilio_sandbox import cli as telephony_sandbox_cli
 from crm_pay.app import create_app
 from crm_pay.cli import cli
 from crm_pay.config import set_default_instance_path
@@ -42,10 +43,28 @@ def sandbox(host: str, port: int, assets_port: int, webhook_url: str | None) -> 
         server.stop()
 
 
+@click.command(
+    "telephony-sandbox",
+    help="Run the Twilio stand-in and its virtual phone (a development tool; "
+    "options: --host, --port, --account-sid, --auth-token, --taskrouter-callback).",
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+)
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def telephony_sandbox(options: tuple[str, ...]) -> None:
+    # the stand-in's own command line (python -m connectors.telephony.twilio_sandbox)
+    sys.exit(telephony_sandbox_cli.main(list(options)))
+
+
 @click.command("demo", help="Everything on one machine: sandbox, demo data, app, workers.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--sandbox-port", default=8830, show_default=True)
+@click.option(
+    "--telephony-port",
+    default=8840,
+    show_default=True,
+    help="The Twilio stand-in and its virtual phone (a free port when it is taken).",
+)
 @click.option(
     "--instance",
     "instance",
@@ -61,12 +80,19 @@ def sandbox(host: str, port: int, assets_port: int, webhook_url: str | None) -> 
     "approvals, a dispute, reminders, a survey answer).",
 )
 def demo(
-    host: str, port: int, sandbox_port: int, instance: str, no_serve: bool, no_sample_data: bool
+    host: str,
+    port: int,
+    sandbox_port: int,
+    telephony_port: int,
+    instance: str,
+    no_serve: bool,
+    no_sample_data: bool,
 ) -> None:
     run_demo(
         host=host,
         port=port,
         sandbox_port=sandbox_port,
+        telephony_port=telephony_port,
         instance=str(Path(instance).resolve()),
         serve=not no_serve,
         echo=click.echo,
@@ -85,7 +111,7 @@ class _Program(click.Group):
         return super().get_command(ctx, cmd_name) or cli.get_command(ctx, cmd_name)
 
 
-program = _Program("crm-pay", help=cli.help, commands=[demo, sandbox])
+program = _Program("crm-pay", help=cli.help, commands=[demo, sandbox, telephony_sandbox])
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -4,6 +4,13 @@ SQLite in the instance folder, the Braintree development sandbox as PSP, the bui
 with demo customers, the outbox dispatcher and janitor as threads. Demo mode only:
 demo users get fixed passwords printed on the console.
 
+Keypad payments run against the Twilio development stand-in
+(:mod:`connectors.telephony.twilio_sandbox`), started beside the Braintree sandbox: it
+vaults the keyed card in that sandbox as Twilio's Braintree Pay Connector does
+(``keypad_tokenizer``), posts its status callbacks to the URL crm-pay gives each capture
+and its TaskRouter events to ``{prefix}/telephony/twilio/taskrouter``, and serves the
+virtual phone (``/_sandbox/phone``) on which the demo's user plays the caller.
+
 A new instance also gets a sample history (:mod:`crm_pay.demo_history`) unless
 ``--no-sample-data`` says otherwise: it is written by an app of its own whose background
 workers are not running (the janitor would otherwise answer the story's PSP faults and
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -24,6 +32,8 @@ from werkzeug.serving import WSGIRequestHandler, make_server, run_simple
 
 from connectors.crm import DEMO_CARD_TOKENS
 from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
+from connectors.psp.braintree_sandbox.keypad_cards import keypad_tokenizer
+from connectors.telephony.twilio_sandbox import TwilioSandboxConfig, TwilioSandboxServer
 from crm_pay.app import create_app
 from crm_pay.config import CrmPayConfig, environment_settings
 from crm_pay.current import get_context
@@ -39,6 +49,8 @@ log = logging.getLogger("crm_pay.demo")
 
 __all__ = [
     "start_sandbox",
+    "start_telephony",
+    "demo_config",
     "prepare_demo",
     "prepare_accounts",
     "seed_sample_data",
@@ -46,6 +58,7 @@ __all__ = [
     "DemoRequestHandler",
     "DEMO_USERS",
     "SANDBOX_CREDENTIALS",
+    "TELEPHONY_CREDENTIALS",
 ]
 
 SANDBOX_CREDENTIALS = {
@@ -53,6 +66,14 @@ SANDBOX_CREDENTIALS = {
     "public_key": "demo_public_key",
     "private_key": "demo_private_key",
 }
+
+#: The Twilio stand-in's account: the SID in the settings, the auth token in the vault.
+TELEPHONY_CREDENTIALS = {
+    "account_sid": TwilioSandboxConfig.account_sid,
+    "auth_token": TwilioSandboxConfig.auth_token,
+}
+#: The Pay Connector the stand-in plays (Twilio's Braintree Pay Connector).
+TELEPHONY_PAY_CONNECTOR = "braintree_connector"
 
 DEMO_USERS = (
     ("agent@example.com", "agent", "demo-agent-pass"),
@@ -103,7 +124,9 @@ def start_sandbox(
             webhook_url=webhook_url,
             state_path=state_path,
             auto_settle_seconds=auto_settle_seconds,
-            **SANDBOX_CREDENTIALS,
+            merchant_id=SANDBOX_CREDENTIALS["merchant_id"],
+            public_key=SANDBOX_CREDENTIALS["public_key"],
+            private_key=SANDBOX_CREDENTIALS["private_key"],
         )
     )
     server.start()
@@ -112,11 +135,66 @@ def start_sandbox(
     return server
 
 
-def demo_config(*, host: str, port: int, sandbox_url: str, assets_url: str) -> dict[str, Any]:
+def start_telephony(
+    braintree: SandboxServer, *, host: str = "127.0.0.1", port: int = 8840, public_url: str
+) -> TwilioSandboxServer:
+    """The Twilio stand-in on ``port`` (a free one when it is taken), vaulting keyed
+    cards in ``braintree`` and telling the demo app (``public_url``) of placed calls."""
+    taskrouter = f"{public_url}{_prefix()}/telephony/twilio/taskrouter"
+
+    def server(on_port: int) -> TwilioSandboxServer:
+        return TwilioSandboxServer(
+            TwilioSandboxConfig(
+                account_sid=TELEPHONY_CREDENTIALS["account_sid"],
+                auth_token=TELEPHONY_CREDENTIALS["auth_token"],
+                host=host,
+                port=on_port,
+                tokenizer=keypad_tokenizer(braintree),
+                taskrouter_callback=taskrouter,
+                default_agent=DEMO_USERS[0][0],
+            )
+        )
+
+    if port and not _port_free(host, port):
+        # werkzeug's make_server exits the process on a taken port rather than raising
+        log.info("port %d is taken: the telephony stand-in takes a free one", port)
+        port = 0
+    return server(port).start()
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def demo_config(
+    *,
+    host: str,
+    port: int,
+    sandbox_url: str,
+    assets_url: str,
+    telephony_url: str | None = None,
+) -> dict[str, Any]:
+    """The demo app's settings; with ``telephony_url`` (the Twilio stand-in's base URL),
+    keypad payments through it."""
     # Satisfaction surveys are on in the demo unless the environment says otherwise.
     surveys = {} if "CRM_PAY_CSAT" in environment_settings() else {"CRM_PAY_CSAT": True}
+    telephony = (
+        {
+            "CRM_PAY_TWILIO_ACCOUNT_SID": TELEPHONY_CREDENTIALS["account_sid"],
+            "CRM_PAY_TWILIO_BASE_URL": telephony_url,
+            "CRM_PAY_TWILIO_PAY_CONNECTOR": TELEPHONY_PAY_CONNECTOR,
+        }
+        if telephony_url
+        else {}
+    )
     return {
         **surveys,
+        **telephony,
         "CRM_PAY_PUBLIC_URL": f"http://{host}:{port}",
         "CRM_PAY_BRAINTREE_ENVIRONMENT": "local",
         "CRM_PAY_BRAINTREE_GATEWAY_URL": sandbox_url,
@@ -133,10 +211,15 @@ def demo_config(*, host: str, port: int, sandbox_url: str, assets_url: str) -> d
 
 
 def prepare_accounts(ctx: Context) -> None:
-    """The sandbox's private key (in the vault) and the demo users. Idempotent."""
+    """The sandboxes' secrets (Braintree's private key, the Twilio stand-in's auth token,
+    in the vault) and the demo users. Idempotent."""
     if get_secret(ctx, "psp.braintree.private_key") is None:
         put_secret(
             ctx, "psp.braintree.private_key", SANDBOX_CREDENTIALS["private_key"], actor="demo"
+        )
+    if get_secret(ctx, "telephony.twilio.auth_token") is None:
+        put_secret(
+            ctx, "telephony.twilio.auth_token", TELEPHONY_CREDENTIALS["auth_token"], actor="demo"
         )
     for email, role, password in DEMO_USERS:
         with contextlib.suppress(Conflict):  # already seeded by an earlier run
@@ -209,6 +292,7 @@ def run_demo(
     serve: bool,
     echo: Callable[[str], Any],
     sample_data: bool = True,
+    telephony_port: int = 8840,
 ) -> None:
     Path(instance).mkdir(parents=True, exist_ok=True)
     public = f"http://{host}:{port}"
@@ -222,8 +306,13 @@ def run_demo(
         # the settlement webhook arriving and the payment moving to "settled".
         auto_settle_seconds=30.0,
     )
+    telephony = start_telephony(sandbox, port=telephony_port, public_url=public)
     settings = demo_config(
-        host=host, port=port, sandbox_url=sandbox.gateway_url, assets_url=sandbox.assets_url
+        host=host,
+        port=port,
+        sandbox_url=sandbox.gateway_url,
+        assets_url=sandbox.assets_url,
+        telephony_url=telephony.base_url,
     )
     seeded = None
     if sample_data:
@@ -232,6 +321,7 @@ def run_demo(
                 settings, instance=instance, sandbox=sandbox, host=host, port=port
             )
         except OSError:  # the demo's port is taken: say so as the server would
+            telephony.stop()
             sandbox.stop()
             raise
         except Exception as exc:  # noqa: BLE001 - the demo still runs, without the history
@@ -258,6 +348,7 @@ def run_demo(
         f"  Health          {public}{prefix}/healthz",
         f"  Live status     {public}{prefix}/socket.io (Socket.IO, namespace /live)",
         f"  Sandbox         {sandbox.gateway_url} (gateway), {sandbox.assets_url} (hosted fields)",
+        f"  Virtual phone   {telephony.phone_url}   (Twilio stand-in: place a call, key the card)",
         f"  Instance folder {instance}",
         *(["", f"  {seeded}"] if seeded else []),
         "",
@@ -274,6 +365,7 @@ def run_demo(
     for line in lines:
         echo(line)
     if not serve:
+        telephony.stop()
         sandbox.stop()
         return
     try:
@@ -293,4 +385,5 @@ def run_demo(
         workers = get_context(app).workers
         if workers is not None:
             workers.stop()
+        telephony.stop()
         sandbox.stop()

@@ -9,8 +9,10 @@ every call to the provider is recorded first, in a short transaction with the pa
 session row locked, with a deterministic idempotency key ``keypad:<session>:<n>``; the
 provider is called with no transaction open; its answer is applied in a second short
 transaction. A start the provider did not answer stays ``starting`` and is retried with
-the same key. A capture that ends without a card ends the session, not the payment: the
-agent may start another capture or send a pay link.
+the same key. A capture that ends without a card (cancelled, ``*``, hung up, timed out)
+ends the session and marks a waiting payment ``failed`` in plain words
+(:func:`.keypad_sessions.capture_ended`): nothing was charged, and the agent may start
+another capture on it or cancel it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ def start_capture(ctx: Context, payment_id: str, *, call_sid: str, actor: str) -
     """Start a keypad capture on the call for an ``ivr`` payment, and ask for the card
     number. A start the provider did not answer is retried with the same key."""
     telephony = telephony_of(ctx)
+    # Before any transaction: a provider built on first use reads its credentials from
+    # the vault, which on SQLite would wait for the transaction below to end.
+    provider = telephony.name
     call_sid = (call_sid or "").strip()
     if not call_sid or len(call_sid) > 64:
         raise ValidationError("give the call's id (Twilio: the Call SID, CA…)")
@@ -78,7 +83,7 @@ def start_capture(ctx: Context, payment_id: str, *, call_sid: str, actor: str) -
         if running is None:
             running = KeypadSession(
                 payment_id=payment.id,
-                provider=telephony.name,
+                provider=provider,
                 call_sid=call_sid,
                 status="starting",
                 fields_left="",
@@ -183,7 +188,8 @@ def complete_capture(ctx: Context, session_id: int, *, actor: str) -> KeypadSess
 
 
 def cancel_capture(ctx: Context, session_id: int, *, actor: str) -> KeypadSessionView:
-    """End the capture; nothing entered is sent anywhere. The payment stays open."""
+    """End the capture; nothing entered is sent anywhere. A waiting payment is
+    ``failed`` ("card entry ended"); another capture may still charge it."""
     telephony = telephony_of(ctx)
     with ctx.db.transaction() as s:
         row, _ = locked_session(s, ctx, session_id)

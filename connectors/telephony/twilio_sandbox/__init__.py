@@ -5,7 +5,10 @@ subresource of a Call), so the real ``twilio`` SDK runs against it unchanged, ke
 simulated calls whose caller "presses keys" through a small ``/_sandbox`` API, and sends
 status callbacks with Twilio's parameters, masking and ``X-Twilio-Signature``. It accepts
 only Braintree's published test card numbers, never keeps or logs a card number, and
-moves no money; the token of a completed capture is a stand-in token.
+moves no money; the token of a completed capture is a stand-in token. Its virtual phone
+(``/_sandbox/phone``, ``phone_pages.py``) lets a person play the caller in a demo, and a
+call placed with an agent can be told to a TaskRouter Event Callback URL
+(``taskrouter.py``).
 
     with TwilioSandboxServer() as twilio:
         call = twilio.place_call()

@@ -9,11 +9,14 @@ resource as JSON; refusals answer Twilio's error document (``twilio_errors.py``)
 
 Caller (the stand-in's own, under ``/_sandbox``, for tests and the demo's keypad):
 
-* ``POST /_sandbox/calls`` ``{"from": ..., "to": ...}``: a call in progress, ``{"sid"}``;
+* ``POST /_sandbox/calls`` ``{"from": ..., "to": ..., "agent": ...}``: a call in progress,
+  ``{"sid"}`` (with an agent, TaskRouter's ``reservation.accepted`` is sent when configured);
 * ``GET /_sandbox/calls/{CallSid}``: what is being asked for (masked, counts only);
 * ``POST /_sandbox/calls/{CallSid}/keypad`` ``{"keys": "4111111111111111#"}``: keys pressed;
 * ``POST /_sandbox/calls/{CallSid}/silence``: the caller lets the prompt time out;
-* ``POST /_sandbox/calls/{CallSid}/hangup``.
+* ``POST /_sandbox/calls/{CallSid}/hangup``;
+* the virtual phone's pages (``phone_pages.py``): ``GET /_sandbox/phone``,
+  ``GET /_sandbox/calls/{CallSid}/phone``.
 
 Nothing here logs a request body: the request log (``server.py``) has method, path, status.
 """
@@ -25,6 +28,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from .phone_pages import register_phone_pages
 from .switchboard import Switchboard
 from .twilio_errors import TwilioError
 
@@ -34,7 +38,13 @@ SANDBOX_HEADER = ("X-Sandbox", "crm-pay development telephony stand-in (not Twil
 _API = "/2010-04-01/Accounts/<account_sid>/Calls/<call_sid>"
 
 
-def create_api_app(switchboard: Switchboard, *, auth_token: str) -> Flask:
+def create_api_app(
+    switchboard: Switchboard,
+    *,
+    auth_token: str,
+    default_caller: str = "+12125550101",
+    default_agent: str = "agent@example.com",
+) -> Flask:
     app = Flask("crm_pay_twilio_sandbox")
 
     def twilio_error(error: TwilioError) -> Response:
@@ -54,6 +64,7 @@ def create_api_app(switchboard: Switchboard, *, auth_token: str) -> Flask:
         username = (auth.username if auth else None) or ""
         password = (auth.password if auth else None) or ""
         path_account = request.path.split("/")[3] if request.path.count("/") >= 3 else ""
+        path_account = path_account.removesuffix(".json")  # the Account resource itself
         if not (
             hmac.compare_digest(username, switchboard.account_sid)
             and hmac.compare_digest(password, auth_token)
@@ -77,6 +88,22 @@ def create_api_app(switchboard: Switchboard, *, auth_token: str) -> Flask:
         params = request.form.to_dict()
         return jsonify(switchboard.update(call_sid, payment_sid, params, request.path))
 
+    # The Account resource (twilio-python rest/api/v2010/account/__init__.py: GET
+    # /2010-04-01/Accounts/{Sid}.json), what crm-pay's admin Test connection fetches;
+    # fields as Twilio's Account resource page documents them.
+    @app.get("/2010-04-01/Accounts/<account_sid>.json")
+    def fetch_account(account_sid: str) -> Response:
+        return jsonify(
+            {
+                "sid": switchboard.account_sid,
+                "friendly_name": "crm-pay development stand-in",
+                "status": "active",
+                "type": "Full",
+                "owner_account_sid": switchboard.account_sid,
+                "uri": f"/2010-04-01/Accounts/{switchboard.account_sid}.json",
+            }
+        )
+
     @app.route("/2010-04-01/<path:rest>", methods=["GET", "POST", "DELETE"])
     def not_served(rest: str) -> Response:
         raise TwilioError.not_found(request.path)
@@ -95,7 +122,9 @@ def create_api_app(switchboard: Switchboard, *, auth_token: str) -> Flask:
     def place_call() -> tuple[Response, int]:
         body = _body()
         call = switchboard.place_call(
-            str(body.get("from") or "+12125550101"), str(body.get("to") or "+12125550199")
+            str(body.get("from") or default_caller),
+            str(body.get("to") or "+12125550199"),
+            agent=str(body["agent"]) if body.get("agent") else None,
         )
         return jsonify({"sid": call.sid, "status": call.status}), 201
 
@@ -136,4 +165,7 @@ def create_api_app(switchboard: Switchboard, *, auth_token: str) -> Flask:
             return _problem("no such call", 404)
         return jsonify(switchboard.view(call_sid))
 
+    register_phone_pages(
+        app, switchboard, default_caller=default_caller, default_agent=default_agent
+    )
     return app

@@ -105,7 +105,7 @@ class CallbackDispatcher:
             "X-Twilio-Signature": twilio_signature(self._auth_token, url, form),
             "User-Agent": USER_AGENT,
         }
-        sid = form.get("Sid", "?")
+        sid = form.get("Sid") or form.get("ReservationSid") or "?"
         try:
             response = session.post(url, data=form, headers=headers, timeout=self._timeout)
         except requests.RequestException as exc:

@@ -22,6 +22,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8840, help="REST port (0: any free)")
     parser.add_argument("--account-sid", default=defaults.account_sid)
     parser.add_argument("--auth-token", default=defaults.auth_token)
+    parser.add_argument(
+        "--taskrouter-callback",
+        default=None,
+        metavar="URL",
+        help="TaskRouter Event Callback URL: a call placed with an agent posts a signed "
+        "reservation.accepted there (crm-pay: {public_url}{prefix}/telephony/twilio/taskrouter)",
+    )
     return parser
 
 
@@ -30,7 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = TwilioSandboxConfig(
-        account_sid=args.account_sid, auth_token=args.auth_token, host=args.host, port=args.port
+        account_sid=args.account_sid,
+        auth_token=args.auth_token,
+        host=args.host,
+        port=args.port,
+        taskrouter_callback=args.taskrouter_callback,
     )
     finished = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: finished.set())
@@ -41,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  auth token:     {config.auth_token}", flush=True)
     print(f"  Pay Connectors: {', '.join(config.payment_connectors)}", flush=True)
     print(f"  a call:         POST {server.base_url}/_sandbox/calls", flush=True)
+    print(f"  virtual phone:  {server.phone_url}", flush=True)
+    if config.taskrouter_callback:
+        print(f"  TaskRouter:     {config.taskrouter_callback}", flush=True)
     try:
         while not finished.wait(1.0):
             pass

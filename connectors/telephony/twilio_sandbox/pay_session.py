@@ -49,6 +49,7 @@ class Call:
     called: str
     status: str = "in-progress"
     payment_sid: str | None = None  # the Pay session in progress on the call, if any
+    agent: str | None = None  # the crm-pay username of the agent who took it, if known
 
 
 @dataclass
@@ -78,6 +79,7 @@ class PaySession:
     security_code: str | None = None  # redacted, "xxx"
     postal_code: str | None = None
     payment_token: str | None = None
+    last_error: str | None = None  # the ErrorType of the field last ended, for the phone
 
     @property
     def uri(self) -> str:

@@ -28,7 +28,11 @@ class TwilioSandboxConfig:
     status callbacks are signed with. ``payment_connectors``: the Pay Connector unique
     names it knows (Twilio's default name is ``Default``). ``tokenizer``: makes the
     ``PaymentToken`` of a completed capture from the card's brand, BIN, last 4 and expiry
-    (never the number); by default a stand-in token nobody else knows."""
+    (never the number); by default a stand-in token nobody else knows.
+    ``taskrouter_callback``: the TaskRouter Workspace's Event Callback URL (crm-pay's
+    ``{public_url}{prefix}/telephony/twilio/taskrouter``); a call placed with an agent
+    sends ``reservation.accepted`` there. ``default_caller`` / ``default_agent``: what the
+    virtual phone's Place a call form offers (crm-pay demo's first customer and agent)."""
 
     account_sid: str = "AC" + "0" * 31 + "1"
     auth_token: str = "telephony-sandbox-auth-token"  # noqa: S105 - a development credential
@@ -37,6 +41,9 @@ class TwilioSandboxConfig:
     payment_connectors: tuple[str, ...] = ("Default", "braintree_connector")
     tokenizer: Tokenizer | None = field(default=None, compare=False)
     callback_timeout: float = 5.0
+    taskrouter_callback: str | None = None
+    default_caller: str = "+12125550101"
+    default_agent: str = "agent@example.com"
 
 
 class _QuietRequestHandler(WSGIRequestHandler):
@@ -70,6 +77,7 @@ class TwilioSandboxServer:
             send=self._dispatcher.submit,
             payment_connectors=self.config.payment_connectors,
             tokenizer=self.config.tokenizer,
+            taskrouter_callback=self.config.taskrouter_callback,
         )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -78,7 +86,12 @@ class TwilioSandboxServer:
         """Serve from a background thread; returns at once."""
         if self._server is not None:
             raise RuntimeError("the telephony stand-in is already running")
-        app = create_api_app(self.switchboard, auth_token=self.config.auth_token)
+        app = create_api_app(
+            self.switchboard,
+            auth_token=self.config.auth_token,
+            default_caller=self.config.default_caller,
+            default_agent=self.config.default_agent,
+        )
         self._server = make_server(
             self.config.host,
             self.config.port,
@@ -129,11 +142,23 @@ class TwilioSandboxServer:
             raise RuntimeError("start() the telephony stand-in first")
         return f"http://{self.config.host}:{self._server.server_port}"
 
+    @property
+    def phone_url(self) -> str:
+        """The virtual phone's page (the calls, Place a call, each call's keypad)."""
+        return f"{self.base_url}/_sandbox/phone"
+
     # -- the caller, for tests (the same as the /_sandbox API) -------------------------
 
-    def place_call(self, caller: str = "+12125550101", called: str = "+12125550199") -> Call:
-        """A call in progress with an agent; its ``sid`` is what Payments are started on."""
-        return self.switchboard.place_call(caller, called)
+    def place_call(
+        self,
+        caller: str = "+12125550101",
+        called: str = "+12125550199",
+        *,
+        agent: str | None = None,
+    ) -> Call:
+        """A call in progress with an agent; its ``sid`` is what Payments are started on.
+        With ``agent`` and a TaskRouter callback, TaskRouter's ``reservation.accepted``."""
+        return self.switchboard.place_call(caller, called, agent=agent)
 
     def press(self, call_sid: str, keys: str) -> None:
         """The caller presses ``keys`` on the phone (``#`` ends a field, ``*`` ends Pay)."""
@@ -148,7 +173,8 @@ class TwilioSandboxServer:
     # -- what was sent ---------------------------------------------------------------
 
     def wait_for_callbacks(self, timeout: float = 5.0) -> list[Delivery]:
-        """Every status callback sent so far, once those made are all attempted."""
+        """Every callback sent so far (status callbacks, TaskRouter events), once those
+        made are all attempted."""
         if not self._dispatcher.wait_idle(timeout):
             raise TimeoutError("status callbacks still being delivered")
         return self._dispatcher.deliveries

@@ -19,6 +19,8 @@ payment-resource, unless named otherwise):
   one, before moving on to validate the digits captured"); ``*`` ends the session ("<Pay>
   terminates when someone presses the * key", ``Result=caller-interrupted-with-star``);
   hanging up gives ``Result=caller-hung-up``; silence gives ``ErrorType=input-timeout``.
+* A call placed with an agent, when a TaskRouter callback URL is set, sends TaskRouter's
+  ``reservation.accepted`` event there (``taskrouter.py``), through the same signed sender.
 
 The stand-in's own choices, where Twilio documents nothing: ``Status=complete`` with fields
 still required is refused with 64021 and the session stays open; an update of a session
@@ -49,6 +51,8 @@ from .keyed_card import (
 )
 from .parameters import check_required, check_update, session_options
 from .pay_session import Call, PaySession
+from .prompts import spoken
+from .taskrouter import reservation_accepted
 from .twilio_errors import TwilioError
 
 __all__ = ["SendCallback", "Switchboard", "Tokenizer", "sid"]
@@ -79,9 +83,13 @@ class Switchboard:
         send: SendCallback,
         payment_connectors: tuple[str, ...],
         tokenizer: Tokenizer | None = None,
+        taskrouter_callback: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.account_sid = account_sid
+        #: the Workspace's EventCallbackUrl: where a placed call's reservation is told
+        self.taskrouter_callback = taskrouter_callback
+        self.workspace_sid = sid("WS")
         self._send = send
         self._connectors = payment_connectors
         self._tokenize = tokenizer or _stand_in_token
@@ -93,12 +101,37 @@ class Switchboard:
         self._timers: dict[str, threading.Timer] = {}
 
     # ------------------------------------------------------------------ calls
-    def place_call(self, caller: str = "+12125550101", called: str = "+12125550199") -> Call:
-        """A call that has reached an agent (``in-progress``)."""
-        call = Call(sid=sid("CA"), account_sid=self.account_sid, caller=caller, called=called)
+    def place_call(
+        self,
+        caller: str = "+12125550101",
+        called: str = "+12125550199",
+        *,
+        agent: str | None = None,
+    ) -> Call:
+        """A call that has reached an agent (``in-progress``). With an ``agent`` (a crm-pay
+        username) and a TaskRouter callback URL, TaskRouter's ``reservation.accepted``
+        event is sent there, as when a worker accepts the call's task."""
+        call = Call(
+            sid=sid("CA"), account_sid=self.account_sid, caller=caller, called=called, agent=agent
+        )
         with self._lock:
             self._calls[call.sid] = call
+            if agent and self.taskrouter_callback:
+                form = reservation_accepted(
+                    call,
+                    agent=agent,
+                    workspace_sid=self.workspace_sid,
+                    new_sid=sid,
+                    now=self._clock(),
+                )
+                self._send(self.taskrouter_callback, form)
         return call
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every call, newest first, as the virtual phone lists them (masked values only)."""
+        with self._lock:
+            sids = list(self._calls)
+        return [self.view(call_sid) for call_sid in reversed(sids)]
 
     def call(self, call_sid: str) -> Call:
         with self._lock:
@@ -203,8 +236,10 @@ class Switchboard:
     def _ask(self, session: PaySession, capture: str) -> None:
         self._stop_timer(session.sid)
         session.keyed.clear()
+        session.last_error = None
         if capture == "security-code" and session.card is None:
             session.capturing = None
+            session.last_error = "invalid-card-number-security-code-capture-sequence"
             self._send(
                 session.status_callback,
                 session.update_form(
@@ -274,6 +309,7 @@ class Switchboard:
             self._stop_timer(session.sid)
             session.keyed.clear()
             session.capturing = None
+            session.last_error = "input-timeout"
             session.date_updated = self._clock()
             form = session.update_form(capture, partial=False, error_type="input-timeout")
             self._send(session.status_callback, form)
@@ -307,6 +343,7 @@ class Switchboard:
         except EntryError as exc:
             error = exc.error_type
         del digits
+        session.last_error = error
         form = session.update_form(capture, partial=False, error_type=error)
         self._send(session.status_callback, form)
 
@@ -341,11 +378,17 @@ class Switchboard:
         with self._lock:
             call = self.call(call_sid)
             session = self._sessions.get(call.payment_sid or "")
+            capturing = session.capturing if session else None
+            error = session.last_error if session else None
             return {
                 "sid": call.sid,
+                "from": call.caller,
+                "to": call.called,
+                "agent": call.agent,
                 "status": call.status,
                 "payment_sid": session.sid if session else None,
                 "capturing": session.capturing if session else None,
                 "keyed": len(session.keyed) if session else 0,
                 "required": list(session.required) if session else [],
+                "prompt": spoken(call.status, capturing, session is not None, error),
             }

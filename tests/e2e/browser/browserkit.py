@@ -64,6 +64,8 @@ class DemoServer:
     #: The demo's sample history (cases, disputes, reminders, receipts in the mailbox):
     #: off by default, as most tests count every row of their demo.
     sample_data: bool = False
+    #: More ``crm-pay demo`` options (e.g. ``("--telephony-port", "0")``).
+    args: tuple[str, ...] = ()
     base: str = ""
     sandbox_assets: str = ""
     proc: subprocess.Popen[bytes] | None = None
@@ -113,6 +115,10 @@ class DemoServer:
                     str(self.instance),
                     # the browser tests know every row of their demo (figures, queues)
                     *([] if self.sample_data else ["--no-sample-data"]),
+                    # tests run side by side: each demo's Twilio stand-in on a free port
+                    "--telephony-port",
+                    "0",
+                    *self.args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
