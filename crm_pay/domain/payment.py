@@ -65,7 +65,10 @@ class PaymentStatus(StrEnum):
 
 S = PaymentStatus
 TRANSITIONS: Final[dict[PaymentStatus, frozenset[PaymentStatus]]] = {
-    S.CREATED: frozenset({S.AWAITING_CUSTOMER, S.PROCESSING, S.CANCELLED, S.EXPIRED}),
+    # created -> failed: a keypad capture on the call ended without a card (the customer
+    # pressed *, hung up, let it time out): nothing was charged; another capture may
+    # follow (failed -> processing) or the agent cancels the payment.
+    S.CREATED: frozenset({S.AWAITING_CUSTOMER, S.PROCESSING, S.FAILED, S.CANCELLED, S.EXPIRED}),
     S.AWAITING_CUSTOMER: frozenset({S.PROCESSING, S.CANCELLED, S.EXPIRED}),
     S.PROCESSING: frozenset(
         {

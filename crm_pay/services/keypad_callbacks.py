@@ -30,6 +30,7 @@ from .context import Context
 from .keypad_sessions import (
     OPEN,
     KeypadSessionView,
+    capture_ended,
     locked_session,
     publish_session,
     session_view,
@@ -84,29 +85,35 @@ def _replayed() -> Conflict:
 
 
 def _session_of(s: Session, ctx: Context, status: KeypadStatus) -> tuple[KeypadSession, Payment]:
-    found = s.scalars(
-        select(KeypadSession.id).where(KeypadSession.capture_sid == status.capture_id)
+    """The callback's session, locked (found and locked in one statement), and its
+    payment, read after the lock (so another writer's commit shows on PostgreSQL). A
+    replay is not looked for here: the digest's unique insert refuses it."""
+    row = s.scalars(
+        ctx.db.locking(
+            select(KeypadSession).where(KeypadSession.capture_sid == status.capture_id),
+            KeypadSession,
+        )
     ).first()
-    if found is None:
+    if row is None:
         # The provider may call back before its answer to the start was stored.
-        found = s.scalars(
-            select(KeypadSession.id).where(
-                KeypadSession.call_sid == status.call_id,
-                KeypadSession.status == "starting",
-                KeypadSession.capture_sid.is_(None),
+        row = s.scalars(
+            ctx.db.locking(
+                select(KeypadSession).where(
+                    KeypadSession.call_sid == status.call_id,
+                    KeypadSession.status == "starting",
+                    KeypadSession.capture_sid.is_(None),
+                ),
+                KeypadSession,
             )
         ).first()
-    if found is None:
+    if row is None:
         raise NotFound(
             "no keypad capture here has that id; nothing changed", code="unknown_capture"
         )
-    row, payment = locked_session(s, ctx, found)
+    payment = s.get(Payment, row.payment_id)
+    assert payment is not None
     if row.call_sid != status.call_id:
         raise NotFound("that capture is not on that call; nothing changed", code="unknown_capture")
-    if s.scalars(
-        select(KeypadCallbackDigest.id).where(KeypadCallbackDigest.digest == status.digest)
-    ).first():
-        raise _replayed()
     if row.capture_sid is None:
         row.capture_sid = status.capture_id
         row.status = "capturing"
@@ -147,6 +154,7 @@ def _apply(
     else:
         row.status = "cancelled" if status.result in _CANCELLED_RESULTS else "failed"
         row.ended_at = now
+        capture_ended(ctx, payment, status.result)
     return progress_of(status)
 
 

@@ -21,17 +21,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_pay.domain.errors import NotFound, TelephonyUnavailable
+from crm_pay.domain.payment import PaymentStatus, check_transition
 from crm_pay.persistence.models import KeypadSession, Payment
 from crm_pay.ports import KeypadCapture, KeypadCapturePort, KeypadField
 
 from .context import Context, Settings
-from .keypad_words import KeypadProgress
+from .keypad_words import ENDED_NEXT_STEP, KeypadProgress, ended_words
 
 __all__ = [
     "BUSY",
     "OPEN",
     "STATUS_PATH",
     "KeypadSessionView",
+    "capture_ended",
     "capture_of",
     "end_session",
     "keypad_session",
@@ -147,7 +149,9 @@ def live_event(view: KeypadSessionView, progress: KeypadProgress | None = None) 
     error, and the agent's words (masked values only; the whitelist checks it again)."""
     left = set(view.fields_left)
     event: dict[str, Any] = {"status": view.payment_status}
-    if view.status != "starting":
+    # Nothing is known of the fields before the provider's first report (the capture just
+    # started: no field left, no card number yet); "all done" would be a false tick.
+    if view.status != "starting" and (view.fields_left or view.card_last4):
         event["fields"] = {_LIVE_FIELD[f]: f not in left for f in _ASKED}
     if view.error and view.field in _LIVE_FIELD:
         event["field_problems"] = {_LIVE_FIELD[view.field]: True}
@@ -178,15 +182,35 @@ def capture_of(row: KeypadSession) -> KeypadCapture:
 
 
 def end_session(ctx: Context, session_id: int, status: str, *, result: str) -> KeypadSessionView:
-    """End a session that is still open (``cancelled`` or ``failed``); the payment stays."""
+    """End a session that is still open (``cancelled`` or ``failed``), and with it the
+    waiting payment (:func:`capture_ended`)."""
     with ctx.db.transaction() as s:
         row, payment = locked_session(s, ctx, session_id)
         if row.status in OPEN:
             row.status, row.result = status, result
             row.updated_at = row.ended_at = ctx.now()
+            if row.capture_sid is not None:  # a capture ran (not a start refused)
+                capture_ended(ctx, payment, result)
         view = session_view(row, payment)
     publish_session(ctx, view)
     return view
+
+
+def capture_ended(ctx: Context, payment: Payment, result: str) -> None:
+    """A capture ended without a card (``result``: Twilio's word): nothing was charged.
+    The locked payment, if it was waiting (``created``) or had failed before, is
+    ``failed`` with the reason in plain words, so it never sits open with nothing
+    happening; a new capture may still charge it, or the agent cancels it. A declined
+    payment keeps its bank's words."""
+    if payment.status not in (PaymentStatus.CREATED.value, PaymentStatus.FAILED.value):
+        return
+    if check_transition(payment.status, PaymentStatus.FAILED):
+        payment.status = PaymentStatus.FAILED.value
+    # no bank answered: no decline category; the code names the telephony's result
+    payment.decline_code, payment.decline_category = f"keypad.{result}"[:40], None
+    payment.decline_message = f"Card entry ended: {ended_words(result)}."[:300]
+    payment.decline_next_step = ENDED_NEXT_STEP
+    payment.updated_at = ctx.now()
 
 
 def keypad_session(ctx: Context, session_id: int) -> KeypadSessionView:

@@ -38,7 +38,10 @@ _RESULTS = {
     "input-timeout": "nothing was entered in time; the card entry was cancelled",
     "too-many-failed-attempts": "too many invalid entries; the card entry was cancelled",
     "payment-connector-error": "the card could not be checked with the bank; try again",
+    "transaction-cancelled": "the card entry was cancelled",
 }
+#: What the agent can do with a payment whose capture ended without a card.
+ENDED_NEXT_STEP = "Start card entry on the call again, or cancel the payment."
 _UNKNOWN_ERROR = "that entry was not accepted, ask for it again"
 _UNKNOWN_RESULT = "the card entry ended without a card; try again or send a pay link"
 # A card number has 12-19 digits; the agent is told how many were keyed of the usual 16
@@ -56,10 +59,15 @@ class KeypadProgress:
     ended: bool = False
 
 
+def ended_words(result: str) -> str:
+    """The agent's words for a capture that ended with ``result`` (Twilio's word)."""
+    return _RESULTS.get(result, _UNKNOWN_RESULT)
+
+
 def progress_of(status: KeypadStatus) -> KeypadProgress:
     """The agent's words for one (verified, masked) status update."""
     if status.result:
-        words = _RESULTS.get(status.result, _UNKNOWN_RESULT)
+        words = ended_words(status.result)
         return KeypadProgress(None, status.result == "success", words, ended=True)
     label = FIELD_LABELS.get(status.field or "", "Card entry")
     if status.error:

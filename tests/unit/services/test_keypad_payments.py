@@ -277,6 +277,13 @@ def test_a_callback_for_an_unknown_capture_is_refused(
     assert _sales(world) == []
 
 
+def _words_of(ctx: Context, payment_id: str) -> tuple[str, str | None, str | None]:
+    with ctx.db.transaction() as s:
+        payment = s.get(Payment, payment_id)
+        assert payment is not None
+        return payment.status, payment.decline_message, payment.decline_next_step
+
+
 def test_star_ends_the_capture_and_the_agent_can_start_again(
     world: FakeWorld, telephony: FakeKeypad
 ) -> None:
@@ -286,11 +293,39 @@ def test_star_ends_the_capture_and_the_agent_can_start_again(
 
     ended = _send(ctx, Result="caller-interrupted-with-star")
 
-    assert (ended.status, ended.payment_status) == ("cancelled", "created")
+    # the payment does not sit open: failed, in words, nothing charged
+    assert (ended.status, ended.payment_status) == ("cancelled", "failed")
+    assert _words_of(ctx, payment_id) == (
+        "failed",
+        "Card entry ended: the customer pressed * and the card entry was cancelled.",
+        "Start card entry on the call again, or cancel the payment.",
+    )
+    assert _sales(world) == []
     with pytest.raises(Conflict):
         keypad_payments.ask_for_field(ctx, first.id, NUMBER, actor=AGENT)
     again = keypad_payments.start_capture(ctx, payment_id, call_sid=CALL, actor=AGENT)
     assert again.id != first.id and again.status == "capturing"
+
+
+def test_a_timeout_fails_the_payment_in_words_and_a_new_capture_charges_it(
+    world: FakeWorld, telephony: FakeKeypad
+) -> None:
+    ctx = world.ctx
+    payment_id = _ivr_payment(ctx)
+    keypad_payments.start_capture(ctx, payment_id, call_sid=CALL, actor=AGENT)
+
+    ended = _send(ctx, Result="input-timeout")
+
+    assert ended.payment_status == "failed"
+    assert _words_of(ctx, payment_id)[1] == (
+        "Card entry ended: nothing was entered in time; the card entry was cancelled."
+    )
+    again = keypad_payments.start_capture(ctx, payment_id, call_sid=CALL, actor=AGENT)
+    _key_the_card(ctx)
+    keypad_payments.complete_capture(ctx, again.id, actor=AGENT)
+    done = _send(ctx, Result="success", PaymentToken="tok_keyed")
+    assert done.payment_status == "submitted_for_settlement"
+    assert len(_sales(world)) == 1
 
 
 def test_too_many_failed_attempts_fail_the_capture_with_plain_words(
@@ -324,15 +359,17 @@ def test_completing_with_fields_left_is_refused_before_the_provider_is_asked(
     assert keypad_sessions.keypad_session(ctx, started.id).status == "capturing"
 
 
-def test_the_agent_cancels_and_the_payment_stays_open(
+def test_the_agent_cancels_and_the_payment_fails_in_words(
     world: FakeWorld, telephony: FakeKeypad
 ) -> None:
     ctx = world.ctx
-    started = keypad_payments.start_capture(ctx, _ivr_payment(ctx), call_sid=CALL, actor=AGENT)
+    payment_id = _ivr_payment(ctx)
+    started = keypad_payments.start_capture(ctx, payment_id, call_sid=CALL, actor=AGENT)
 
     cancelled = keypad_payments.cancel_capture(ctx, started.id, actor=AGENT)
 
-    assert (cancelled.status, cancelled.payment_status) == ("cancelled", "created")
+    assert (cancelled.status, cancelled.payment_status) == ("cancelled", "failed")
+    assert _words_of(ctx, payment_id)[1] == "Card entry ended: the card entry was cancelled."
     assert ("cancel", f"keypad:{started.id}:2") in telephony.calls
     # the provider's own "cancelled" callback that follows is recorded, changes nothing
     late = _send(ctx, Result="transaction-cancelled")
