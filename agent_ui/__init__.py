@@ -11,12 +11,15 @@ from . import (
     admin,
     admin_fraud,
     admin_notifications,
+    admin_telephony,
     admin_wallets,
+    apple_pay_domain,
     approvals,
     auth,
     branding,
     console,
     console_adjustments,  # noqa: F401 (adds the write-off/adjustment request to console.bp)
+    console_keypad,  # noqa: F401 (adds the keypad panel's steps to console.bp)
     console_links,  # noqa: F401 (adds cancel, resend, ask again, new link to console.bp)
     console_manual,  # noqa: F401 (adds manual payments, my payments to console.bp)
     console_refunds,  # noqa: F401 (adds the refund route to console.bp)
@@ -48,6 +51,7 @@ i18n.install_languages(mailbox.bp)  # the demo mailbox borrows the receipts port
 def register_ui(app: Flask, prefix: str) -> None:
     """Mount every page under ``prefix``. Called once by ``CrmPay.init_app``."""
     app.register_blueprint(paypage.bp, url_prefix=prefix)
+    apple_pay_domain.init_apple_pay_domain(app)  # at the root, only when configured
     auth.init_auth(app, prefix)
     mfa.init_mfa(app, prefix)  # second factor at sign-in, Security page, step-up
     mfa_webauthn.init_webauthn(app, prefix)  # security keys: sign-in and Security page
@@ -58,6 +62,7 @@ def register_ui(app: Flask, prefix: str) -> None:
     app.register_blueprint(branding.public_bp, url_prefix=f"{prefix}/brand")
     app.register_blueprint(admin_fraud.bp, url_prefix=f"{prefix}/admin/fraud")
     app.register_blueprint(admin_wallets.bp, url_prefix=f"{prefix}/admin/wallets")
+    app.register_blueprint(admin_telephony.bp, url_prefix=f"{prefix}/admin/telephony")
     app.register_blueprint(supervisor.bp, url_prefix=f"{prefix}/supervisor")
     app.register_blueprint(approvals.bp, url_prefix=f"{prefix}/supervisor")
     app.register_blueprint(disputes.bp, url_prefix=f"{prefix}/supervisor/disputes")

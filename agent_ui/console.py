@@ -34,8 +34,10 @@ from crm_pay.rendering.receipt_pdf import render_receipt_pdf
 from crm_pay.services import (
     access,
     approvals,
+    calls,
     charge_checks,
     crm_settings,
+    keypad_requests,
     live_access,
     money_history,
     payments,
@@ -48,6 +50,7 @@ from . import console_services as services
 from .auth import protect, signed_in_principal
 from .console_forms import FormError, TakePayment, parse_take_payment
 from .console_sending import send_link
+from .console_session import flash
 
 __all__ = ["bp", "owned_payment", "closed_link_states"]
 
@@ -147,10 +150,19 @@ def _render_customer(
         )
         return Response(html, status=503)
     crm_notice = crm_settings.stale_customer_notice(ctx, crm_ref, since=started)
+    # The call the agent is on (the incoming-call banner's link carries ?call_sid=):
+    # with keypad payments set up, the form offers taking the card on its keypad.
+    call_sid = (form.get("call_sid", "") if form else request.args.get("call_sid", ""))[:64]
+    keypad_ready = ctx.telephony is not None
+    if keypad_ready and not form and not call_sid:
+        call_sid = _remembered_call(ctx, crm_ref)
     values = {
         "invoices": form.getlist("invoice") if form else [],
         "amount": form.get("amount", "") if form else "",
-        "channel": form.get("channel", "email") if form else "email",
+        "channel": form.get("channel", "email")
+        if form
+        else ("keypad" if call_sid and keypad_ready else "email"),
+        "call_sid": call_sid,
         "card": form.get("card", "") if form else "",
         # A consent is asked again on every new form: never carried into a page shown
         # for a confirmation (the customer consents to this charge, now).
@@ -178,6 +190,7 @@ def _render_customer(
         confirmations=confirmations or {},
         receipts=receipts_list,
         allow_agent_keyed=get_context().config.allow_agent_keyed,
+        keypad_ready=keypad_ready,
         crm_notice=crm_notice,
         money_history=money_history.customer_history(get_context(), view["crm_ref"]),
     )
@@ -187,6 +200,18 @@ def _render_customer(
 @bp.get("/customers/<crm_ref>")
 def customer(crm_ref: str) -> Response:
     return _render_customer(crm_ref)
+
+
+def _remembered_call(ctx: Any, crm_ref: str) -> str:
+    """The Call SID of the agent's current call (the screen-pop remembers it) when that
+    call matched this customer; else nothing, and the agent types it."""
+    principal = _principal()
+    if principal.kind != "user":
+        return ""
+    call = calls.current_call(ctx, principal.id)
+    if call is None or crm_ref not in {m.crm_ref for m in call.matches}:
+        return ""
+    return call.call_sid
 
 
 def _confirmations(order: TakePayment, principal: Principal) -> dict[str, str]:
@@ -227,7 +252,7 @@ def take_payment(crm_ref: str) -> Response:
     principal = _principal()
     view = views.customer_view(ctx, crm_ref)
     try:
-        order = parse_take_payment(view, request.form)
+        order = parse_take_payment(view, request.form, keypad_ready=ctx.telephony is not None)
         needed = _confirmations(order, principal)
         confirmed = set(request.form.getlist("confirm"))
         if set(needed) - confirmed:
@@ -254,6 +279,18 @@ def take_payment(crm_ref: str) -> Response:
         )
     if created and order.send_by:
         send_link(result["id"], order.send_by, principal, first=True)
+    if created and order.call_sid:
+        try:  # the payment is made either way: its page can start the capture again
+            keypad_requests.keypad_step(
+                ctx,
+                result["id"],
+                "start",
+                actor=principal.actor,
+                call_sid=order.call_sid,
+                idempotency_scope=f"user:{principal.id}",
+            )
+        except CrmPayError as exc:
+            flash(f"The card entry on the call did not start: {exc.message}", "warning")
     return redirect(url_for(".payment", payment_id=result["id"]))
 
 

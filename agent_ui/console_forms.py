@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,7 +27,11 @@ CHANNELS: dict[str, tuple[str, str | None]] = {
     "email": ("link", "email"),
     "sms": ("link", "sms"),
     "card": ("vaulted", None),
+    # keyed by the customer on the phone's keypad during the call (agent_ui/console_keypad.py)
+    "keypad": ("ivr", None),
 }
+# The call's id as the telephony provider names it (Twilio: a Call SID, "CA" + 32 hex).
+_CALL_SID = re.compile(r"[A-Za-z0-9_-]{2,64}")
 
 
 class FormError(Exception):
@@ -46,6 +51,8 @@ class TakePayment:
     request_hash: str
     # Set when the amount is above the customer's open balance: the agent must confirm.
     over_balance: str | None = None
+    # The call the keypad capture starts on (channel "ivr"); None otherwise.
+    call_sid: str | None = None
 
 
 def _open_invoices(customer: Mapping[str, Any]) -> dict[str, OpenInvoice]:
@@ -86,8 +93,12 @@ def _allocate(
     return amount, {a.invoice_ref: a.amount for a in plan.allocations}
 
 
-def parse_take_payment(customer: Mapping[str, Any], form: Any) -> TakePayment:
-    """Read the form (a werkzeug ``MultiDict``) against the customer panel it was shown on."""
+def parse_take_payment(
+    customer: Mapping[str, Any], form: Any, *, keypad_ready: bool = False
+) -> TakePayment:
+    """Read the form (a werkzeug ``MultiDict``) against the customer panel it was shown on.
+    ``keypad_ready``: keypad payments are set up (``ctx.telephony``), so "keypad" may be
+    chosen."""
     currency = customer["currency"]
     key = (form.get("idempotency_key") or "").strip()
     if not key or len(key) > 200:
@@ -125,6 +136,9 @@ def parse_take_payment(customer: Mapping[str, Any], form: Any) -> TakePayment:
     if choice not in CHANNELS:
         raise FormError("channel", "Choose how the customer pays: email link, SMS link or card.")
     channel, send_by = CHANNELS[choice]
+    call_sid = _call_sid(form) if choice == "keypad" else None
+    if choice == "keypad" and not keypad_ready:
+        raise FormError("channel", "Keypad payments are not set up here; send a pay link instead.")
     if send_by == "email" and not customer.get("email"):
         raise FormError("channel", "The CRM has no email address for this customer; use SMS.")
     if send_by == "sms" and not customer.get("phone"):
@@ -159,11 +173,28 @@ def parse_take_payment(customer: Mapping[str, Any], form: Any) -> TakePayment:
                 "allocations": command.allocations,
                 "card": command.payment_method_token,
                 "consent": command.customer_consent,
+                **({"call": call_sid} if call_sid else {}),
             },
             sort_keys=True,
         ).encode()
     ).hexdigest()
-    return TakePayment(command, send_by, key, digest, over_balance)
+    return TakePayment(command, send_by, key, digest, over_balance, call_sid)
+
+
+def _call_sid(form: Any) -> str:
+    """The Call SID typed or prefilled for a keypad payment, or a FormError."""
+    text = (form.get("call_sid") or "").strip()
+    if not text:
+        raise FormError(
+            "call_sid",
+            "Type the id of the customer's call (the Call SID, CA…) to take the "
+            "card on its keypad.",
+        )
+    if _CALL_SID.fullmatch(text) is None:
+        raise FormError(
+            "call_sid", "That is not a call id: a Call SID is letters and digits, e.g. CA1234…"
+        )
+    return text
 
 
 def _over_balance(customer: Mapping[str, Any], amount: Money) -> str | None:

@@ -71,7 +71,8 @@ def _refused(exc: CrmPayError) -> tuple[str, int]:
 
 def _land(target: LaunchTarget) -> Any:
     """The customer's page, or sign-in first and then the customer's page."""
-    destination = url_for("crm_pay_console.customer", crm_ref=target.crm_ref)
+    extra = {"call_sid": target.call_sid} if target.call_sid else {}
+    destination = url_for("crm_pay_console.customer", crm_ref=target.crm_ref, **extra)
     user = current_console_user()
     if user is None:
         flash("Sign in to open this customer.", "notice")

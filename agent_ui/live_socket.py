@@ -11,6 +11,10 @@ Protocol (the console's JavaScript is written against exactly this):
   ``{"ok": false, "error": "not allowed"}``. ``unwatch`` ``{"payment_id": ...}`` leaves.
 - Server -> client ``payment_status``: a dict of whitelisted keys only (see
   :mod:`crm_pay.live_publisher`): statuses and field-validity flags, never card digits.
+- Each signed-in socket is in its user's room ``agent:<user id>`` from connect on (no
+  message joins another's); server -> client ``incoming_call`` ``{"caller", "call_sid",
+  "matches": [{"crm_ref", "name", "url"}], "at"}`` when a call is handed to that agent
+  (the screen-pop, :mod:`crm_pay.services.calls`; its own whitelist in the publisher).
 
 With ``CRM_PAY_SOCKETIO_MESSAGE_QUEUE`` set (``redis://...``), several web processes and
 the ``crm-pay worker`` processes share one channel, so an event published anywhere
@@ -164,8 +168,11 @@ def _sweep(app: Flask, tracked: SessionSockets) -> None:
 def _connect(auth: Any = None) -> bool:
     """Only signed-in console users may connect; the socket is tied to the console
     session it was opened with and closes when that session ends."""
-    if current_principal() is None:
+    principal = current_principal()
+    if principal is None:
         return False
+    # the user's own room: calls handed to this agent pop on every console tab they have
+    join_room(live_publisher.agent_room(str(principal.id)))
     sid = console_cookie().get("sid")
     tracked = current_app.extensions.get(_EXTENSION)
     if isinstance(sid, str) and sid and tracked is not None:

@@ -25,7 +25,12 @@ __all__ = ["launch_url"]
     help="How long the link works (default CRM_PAY_LAUNCH_LINK_MINUTES, 5).",
 )
 @click.option("--agent", default=None, help="Only this agent (email) may use the link.")
-def launch_url(crm_ref: str, minutes: int | None, agent: str | None) -> None:
+@click.option(
+    "--call-sid",
+    default=None,
+    help="The call the agent is on (Twilio's Call SID): offered for a keypad payment.",
+)
+def launch_url(crm_ref: str, minutes: int | None, agent: str | None, call_sid: str | None) -> None:
     with app_context():
         try:
             url = launch_link(
@@ -34,6 +39,7 @@ def launch_url(crm_ref: str, minutes: int | None, agent: str | None) -> None:
                 config=LaunchConfig.from_config(command_context().config),
                 minutes=minutes or command_context().config.launch_link_minutes,
                 agent=agent,
+                call_sid=call_sid,
             )
         except CrmPayError as exc:
             fail(exc)

@@ -38,12 +38,29 @@ and the web processes deliver to their sockets.
 After each message whose status is an outcome, the publisher also nudges open dashboards
 (:mod:`crm_pay.dashboard_nudge`: ``dashboard_changed``, a time only, throttled).
 
+**Incoming calls** (the screen-pop) have their own event and their own, smaller
+whitelist: ``ctx.publish_to_agent(user_id, event)`` becomes ``incoming_call`` for the room
+``agent:<user id>``, which each signed-in console socket joins on connect
+(:func:`clean_call_event`):
+
+============== ===================================================================
+key            value
+============== ===================================================================
+caller         the caller's number, E.164 (``+12125550101``)
+call_sid       the provider's Call SID (``CA`` + 32 hex digits)
+matches        up to 20 ``{"crm_ref": str, "name": str, "url": str}``: the customers
+               the number matched, ``url`` the console's page of the customer (a path
+               on this site, with the call SID)
+at             ISO 8601 time of the event (set here)
+============== ===================================================================
+
 No Flask or web code is imported at module level: workers and services can use it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -62,6 +79,10 @@ __all__ = [
     "DEFAULT_CHANNEL",
     "room_for",
     "clean_event",
+    "CALL_EVENT",
+    "agent_room",
+    "clean_call_event",
+    "make_agent_publisher",
     "make_publisher",
     "client_manager",
     "install",
@@ -83,6 +104,15 @@ DEFAULT_CHANNEL = "crm-pay-live"
 # Generous bounds: a status is a short word, a decline message a sentence or two.
 _MAX_SHORT = 64
 _MAX_TEXT = 500
+
+#: The server -> client event of a call handed to the agent (the screen-pop).
+CALL_EVENT = "incoming_call"
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+# A page of this site: one leading slash (never "//host", another site), no scheme.
+_SITE_PATH = re.compile(r"/(?!/)[^\s\\]{0,400}")
+_MAX_MATCHES = 20
+_MAX_NAME = 300  # customers.name
 
 
 class Emitter(Protocol):
@@ -186,6 +216,76 @@ def clean_event(
     return message
 
 
+def agent_room(user_id: str) -> str:
+    """The room of one console user's sockets (every tab they have open)."""
+    return f"agent:{user_id}"
+
+
+def _match(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, Mapping):
+        return None
+    crm_ref = _text(value.get("crm_ref"), 100)
+    name = _text(value.get("name"), _MAX_NAME)
+    url = value.get("url")
+    if crm_ref is None or not isinstance(url, str) or not _SITE_PATH.fullmatch(url):
+        return None
+    out = {"crm_ref": crm_ref, "name": name or crm_ref, "url": url}
+    if _has_pan(out):
+        log.error("incoming call: dropped a match, it looked like a card number")
+        return None
+    return out
+
+
+def clean_call_event(
+    event: Mapping[str, Any], *, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """The whitelisted ``incoming_call`` message for ``event``, or None when its caller
+    or call SID is not one (nothing is sent without both)."""
+    caller, call_sid = event.get("caller"), event.get("call_sid")
+    if not (isinstance(caller, str) and _E164.fullmatch(caller)) or contains_pan(caller):
+        log.warning("incoming call: refused an event without a valid caller number")
+        return None
+    if not (isinstance(call_sid, str) and _CALL_SID.fullmatch(call_sid)):
+        log.warning("incoming call: refused an event without a valid call SID")
+        return None
+    found = event.get("matches")
+    matches = [m for m in (_match(v) for v in found) if m] if isinstance(found, list) else []
+    return {
+        "caller": caller,
+        "call_sid": call_sid,
+        "matches": matches[:_MAX_MATCHES],
+        "at": (now or datetime.now(UTC)).isoformat(),
+    }
+
+
+def make_agent_publisher(target: Emitter | str, *, channel: str = DEFAULT_CHANNEL) -> LiveStatus:
+    """A ``ctx.live_agent`` callback emitting whitelisted ``incoming_call`` events to
+    ``agent:<user id>`` on ``/live``; ``target`` as for :func:`make_publisher`. Never
+    raises: the call goes on, the agent can still search by number."""
+    emitter = _emitter(target, channel)
+
+    def publish(user_id: str, event: dict[str, Any]) -> None:
+        message = clean_call_event(event)
+        if message is None:
+            return
+        try:
+            emitter.emit(CALL_EVENT, message, to=agent_room(user_id), namespace=NAMESPACE)
+        except Exception:  # noqa: BLE001 - a queue outage must not fail the call event
+            log.exception("incoming call for agent %s could not be sent", user_id)
+
+    return publish
+
+
+def _emitter(target: Emitter | str, channel: str) -> Any:
+    """``target`` itself, or a write-only emitter of the message queue at that URL."""
+    if isinstance(target, str):
+        return socketio.Server(
+            async_mode="threading",
+            client_manager=client_manager(target, channel=channel, write_only=True),
+        )
+    return target
+
+
 def client_manager(url: str | None, *, channel: str, write_only: bool = False) -> Any:
     """The python-socketio client manager for a message queue URL (None: this process
     only). ``redis://``/``rediss://`` use Redis; other URLs go through Kombu."""
@@ -202,14 +302,7 @@ def make_publisher(target: Emitter | str, *, channel: str = DEFAULT_CHANNEL) -> 
     ``target`` is the web process's Socket.IO server, or a message-queue URL: then a
     write-only emitter (what a worker process uses). Publishing never raises: live status
     is a courtesy to the agent and must not fail the payment that triggered it."""
-    emitter: Any
-    if isinstance(target, str):
-        emitter = socketio.Server(
-            async_mode="threading",
-            client_manager=client_manager(target, channel=channel, write_only=True),
-        )
-    else:
-        emitter = target
+    emitter = _emitter(target, channel)
     nudge = DashboardNudge(emitter.emit, namespace=NAMESPACE)  # open dashboards refetch
 
     def publish(payment_id: str, event: dict[str, Any]) -> None:
@@ -231,6 +324,7 @@ def install(
     """Web process: publish through ``server``, and remember the queue (if any) so that
     :func:`use_write_only_emitter` can switch a worker process over to it."""
     ctx.live = make_publisher(server, channel=channel)
+    ctx.live_agent = make_agent_publisher(server, channel=channel)
     ctx.live_queue = (message_queue, channel) if message_queue else None
 
 
@@ -241,5 +335,7 @@ def use_write_only_emitter(ctx: Context) -> bool:
     if not queue:
         return False
     url, channel = queue
-    ctx.live = make_publisher(url, channel=channel)
+    emitter = _emitter(url, channel)  # one queue client for both kinds of event
+    ctx.live = make_publisher(emitter, channel=channel)
+    ctx.live_agent = make_agent_publisher(emitter, channel=channel)
     return True

@@ -8,8 +8,10 @@ from typing import Any
 from crm_pay.domain.money import CURRENCY_EXPONENTS
 from crm_pay.services.disputes import EVIDENCE_CATEGORIES
 
+from .openapi_calls import call_paths
 from .openapi_cases import case_paths
 from .openapi_fraud import fraud_paths
+from .openapi_keypad import keypad_paths
 from .openapi_money import approval_schema, money_paths
 from .routes_disputes import DISPUTE_STATUSES
 
@@ -490,7 +492,7 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
                             "currency": currency_field,
                             "channel": {
                                 "type": "string",
-                                "enum": ["link", "vaulted"],
+                                "enum": ["link", "vaulted", "ivr"],
                                 "default": "link",
                             },
                             "allocations": {
@@ -650,9 +652,11 @@ def openapi_document(base_path: str, currencies: Collection[str] = ("USD",)) -> 
             **_dispute_paths(idempotency_key),
             **case_paths(op=_op, path_param=_path_param),
             **fraud_paths(op=_op, path_param=_path_param, idempotency_key=idempotency_key),
+            **keypad_paths(op=_op, path_param=_path_param),
             **money_paths(
                 op=_op, path_param=_path_param, money=money, idempotency_key=idempotency_key
             ),
+            **call_paths(op=_op),
         },
         "components": {
             "securitySchemes": {

@@ -74,6 +74,9 @@ ROUTES: dict[str, str] = {
     "crm_pay_admin_fraud.save": "admin.fraud_rules",
     "crm_pay_admin_wallets.index": "admin.wallets",
     "crm_pay_admin_wallets.save": "admin.wallets",
+    "crm_pay_admin_telephony.index": "admin.connectors",
+    "crm_pay_admin_telephony.save_token": "admin.connectors",
+    "crm_pay_admin_telephony.test_connection": "admin.connectors",
     "crm_pay_admin_branding.index": "admin.branding",
     "crm_pay_admin_branding.save": "admin.branding",
     "crm_pay_brand.logo": PUBLIC,  # the logo the customer pages show
@@ -103,6 +106,7 @@ ROUTES: dict[str, str] = {
     # JSON API (API key; object rules in the services: creator or supervisor)
     "crm_pay_api.openapi": PUBLIC,
     "crm_pay_api.customer": "customer.view",
+    "crm_pay_api.notify_call": "calls.notify",  # the telephony platform: a call reached an agent
     "crm_pay_api.customer_search": "customer.view",
     "crm_pay_api.create_payment": "payment.create",
     "crm_pay_api.get_payment": "payment.view",
@@ -141,6 +145,12 @@ ROUTES: dict[str, str] = {
     "crm_pay_api.approve": "approval.decide",
     "crm_pay_api.refuse": "approval.decide",
     "crm_pay_api.close_approval": "approval.decide",
+    # keypad (DTMF) payments on the customer's call (crm_pay/api/routes_keypad.py)
+    "crm_pay_api.keypad_capture": "payment.view",
+    "crm_pay_api.start_keypad_capture": "payment.take_by_keypad",
+    "crm_pay_api.ask_keypad_field": "payment.take_by_keypad",
+    "crm_pay_api.complete_keypad_capture": "payment.take_by_keypad",
+    "crm_pay_api.cancel_keypad_capture": "payment.take_by_keypad",
     "crm_pay_api_fallback.fallback": PUBLIC,  # JSON 404 for unknown API paths
     # Sign-in, sign-out, MFA
     "crm_pay_auth.login": PUBLIC,
@@ -178,6 +188,12 @@ ROUTES: dict[str, str] = {
     "crm_pay_console.adjustment_form": "adjustment.request",
     "crm_pay_console.request_adjustment": "adjustment.request",
     "crm_pay_console.my_payments": "console.use",
+    # keypad payments on the customer's call (agent_ui/console_keypad.py)
+    "crm_pay_console.keypad_session": "payment.view",
+    "crm_pay_console.keypad_start": "payment.take_by_keypad",
+    "crm_pay_console.keypad_ask": "payment.take_by_keypad",
+    "crm_pay_console.keypad_complete": "payment.take_by_keypad",
+    "crm_pay_console.keypad_cancel": "payment.take_by_keypad",
     "crm_pay_console.static": STATIC,
     # Supervisor console
     "crm_pay_supervisor.reconciliation_page": "reconciliation.view",
@@ -237,6 +253,8 @@ ROUTES: dict[str, str] = {
     "crm_pay_webhooks.psp_webhook": PSP_SIGNATURE,
     # the telephony provider's signature (X-Twilio-Signature), checked by its adapter
     "crm_pay_webhooks.twilio_status": PSP_SIGNATURE,
+    # TaskRouter's Event Callbacks, signed by Twilio the same way (a call reached an agent)
+    "crm_pay_webhooks.twilio_taskrouter": PSP_SIGNATURE,
     "crm_pay_webhooks.healthz": PUBLIC,
     "crm_pay_metrics.metrics": METRICS_SCRAPE,
     # The standalone app (crm_pay.app): redirect to the console, host static files

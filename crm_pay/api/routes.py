@@ -59,9 +59,11 @@ from .request_body import (
     required_text,
     text_field,
 )
+from .routes_calls import register_call_routes
 from .routes_cases import register_case_routes
 from .routes_disputes import register_dispute_routes
 from .routes_fraud import register_fraud_routes
+from .routes_keypad import register_keypad_routes
 from .routes_money import register_money_routes
 from .routes_telephony import register_telephony_routes
 
@@ -173,7 +175,7 @@ def _payment_command(body: dict[str, Any]) -> payments.CreatePayment:
         crm_ref=customer,
         amount=amount,
         currency=currency,
-        channel=choice_field(body, "channel", ("link", "vaulted"), default="link"),
+        channel=choice_field(body, "channel", ("link", "vaulted", "ivr"), default="link"),
         allocations=allocations,
         description=text_field(
             body, "description", min_length=0, max_length=payments.DESCRIPTION_MAX_LENGTH
@@ -352,6 +354,8 @@ def create_api_blueprint() -> Blueprint:
     register_case_routes(bp, auth=auth)
     register_money_routes(bp, auth=auth, principal_of=_principal)
     register_fraud_routes(bp, auth=auth, principal_of=_principal)
+    register_call_routes(bp, auth=auth, principal_of=_principal)
+    register_keypad_routes(bp, auth=auth, principal_of=_principal)
     return bp
 
 

@@ -18,6 +18,7 @@ from crm_pay.ports import KeypadCallback
 from crm_pay.services import keypad_callbacks, keypad_sessions
 
 from .errors import error_response
+from .routes_calls import register_taskrouter_route
 
 __all__ = ["register_telephony_routes"]
 
@@ -49,3 +50,5 @@ def register_telephony_routes(bp: Blueprint) -> None:
         except CrmPayError as exc:
             return error_response(exc.status, exc.code, exc.message)
         return jsonify({"status": view.status}), 200
+
+    register_taskrouter_route(bp)  # TaskRouter's events: a call reached an agent

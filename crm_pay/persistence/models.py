@@ -66,6 +66,7 @@ __all__ = [
     "SavedCardConsent",
     "KeypadSession",
     "KeypadCallbackDigest",
+    "CallRecord",
 ]
 
 NAMING = {
@@ -1011,3 +1012,31 @@ class KeypadCallbackDigest(Base):
     keypad_session_id: Mapped[int] = mapped_column(ForeignKey("keypad_sessions.id"), index=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     received_at: Mapped[datetime]
+
+
+# --- calls handed to agents: the console's screen-pop (0024) ---
+
+
+class CallRecord(Base):
+    """One call handed to one agent (CTI screen-pop): the caller's number, the
+    provider's Call SID (remembered for the keypad payment), the customers it matched
+    (``[{"crm_ref", "name"}]``) and until when it counts as the agent's current call.
+    One row per call and agent: a replayed event meets the unique pair and changes
+    nothing; a transfer to another agent is a row of its own."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("call_sid", "agent_user_id", name="uq_calls_call_sid_agent"),
+        Index("ix_calls_agent_received", "agent_user_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64))
+    agent_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    caller: Mapped[str] = mapped_column(String(16))  # E.164
+    crm_ref: Mapped[str | None] = mapped_column(String(100))  # the CRM id the platform sent
+    matches: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(30))  # "api" | "twilio_taskrouter"
+    received_by: Mapped[str] = mapped_column(String(200))  # who reported it (actor)
+    received_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

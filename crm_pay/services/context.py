@@ -138,6 +138,8 @@ class Context:
     keyring: KeyRing
     clock: Callable[[], datetime] = _utcnow
     live: LiveStatus | None = None
+    # The same for an agent's own events (an incoming call's screen-pop): (user id, event).
+    live_agent: LiveStatus | None = None
     email: EmailSender | None = None
     sms: SmsSender | None = None
     # How the pay page's script check fetches an external script (the wiring builds it
@@ -169,3 +171,8 @@ class Context:
         """Push a live-status event (statuses and flags only, never card data)."""
         if self.live is not None:
             self.live(payment_id, event)
+
+    def publish_to_agent(self, user_id: int, event: dict[str, Any]) -> None:
+        """Push an ``incoming_call`` event to one agent's consoles (whitelisted too)."""
+        if self.live_agent is not None:
+            self.live_agent(str(user_id), event)

@@ -56,6 +56,8 @@ CANVAS_SECRET_NAME = "canvas.consumer_secret"  # noqa: S105 - a vault entry name
 HUBSPOT_SECRET_NAME = "hubspot.client_secret"  # noqa: S105 - a vault entry name
 _LINK_KEY_LABEL = b"crm-pay/launch-link/v1"
 _CRM_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}")
+# Twilio's Call SID (its API reference: "CA" and 32 hex digits), as services.calls checks it
+_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 _MAX_LINK_MINUTES = 24 * 60
 
 
@@ -112,6 +114,7 @@ class LaunchTarget:
     crm_ref: str
     source: str  # "salesforce" | "hubspot" | "link"
     agent: str | None = None
+    call_sid: str | None = None  # links only: the call the agent is on (keypad payments)
 
 
 def _crm_ref(value: object, source: str) -> str:
@@ -144,17 +147,27 @@ def launch_link(
     config: LaunchConfig,
     minutes: int = 5,
     agent: str | None = None,
+    call_sid: str | None = None,
 ) -> str:
     """A signed URL that opens the console on ``crm_ref``, valid for ``minutes``.
 
-    ``agent`` (an email) restricts it to that signed-in agent. The link carries no
-    secret: it says where to land, and whoever opens it still signs in."""
+    ``agent`` (an email) restricts it to that signed-in agent; ``call_sid`` (Twilio's
+    Call SID of the call the agent is on) is offered for a keypad payment. The link
+    carries no secret: it says where to land, and whoever opens it still signs in."""
     ref = _crm_ref(crm_ref, "link")
     if not 1 <= minutes <= _MAX_LINK_MINUTES:
         raise ValidationError(f"minutes must be between 1 and {_MAX_LINK_MINUTES}")
     payload: dict[str, Any] = {"crm_ref": ref}
     if agent:
         payload["agent"] = agent.strip().lower()
+    if call_sid:
+        if not _CALL_SID.fullmatch(call_sid.strip()):
+            raise ValidationError(
+                # not echoed: whatever was pasted there is not ours to repeat
+                "that is not a Call SID: Twilio's start with CA and 32 hex digits",
+                code="invalid_call_sid",
+            )
+        payload["call_sid"] = call_sid.strip()
     token = sign(payload, key=_link_key(ctx, config), expires_in=minutes * 60, now=ctx.now())
     base = ctx.settings.public_url.rstrip("/") + ctx.settings.url_prefix
     return f"{base}/agent/launch/link?t={quote(token, safe='')}"
@@ -177,11 +190,12 @@ def open_launch_link(ctx: Context, token: str, *, config: LaunchConfig) -> Launc
             "This launch link is not valid. Open the customer from the CRM again, or "
             "search for them in the console."
         ) from None
-    agent = payload.get("agent")
+    agent, call_sid = payload.get("agent"), payload.get("call_sid")
     return LaunchTarget(
         _crm_ref(payload.get("crm_ref"), "link"),
         "link",
         agent if isinstance(agent, str) and agent else None,
+        call_sid if isinstance(call_sid, str) and _CALL_SID.fullmatch(call_sid) else None,
     )
 
 

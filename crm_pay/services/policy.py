@@ -31,6 +31,7 @@ ACTIONS: dict[str, str] = {
     "payment.cancel": "agent",
     "payment.refund": "agent",
     "payment.send_link": "agent",
+    "payment.take_by_keypad": "agent",  # steer a keypad capture on the customer's call
     "payment.resolve": "supervisor",
     "receipt.view": "agent",
     "receipt.resend": "agent",
@@ -50,6 +51,9 @@ ACTIONS: dict[str, str] = {
     "dispute.view": "supervisor",
     "dispute.answer": "supervisor",
     "dashboard.view": "supervisor",
+    # The telephony platform's key reports calls handed to agents (the screen-pop): it
+    # pops a banner on any agent's console, so not every agent's key may (issue 12).
+    "calls.notify": "supervisor",
     "admin.view": "admin",
     "admin.connectors": "admin",
     "admin.sync": "admin",
@@ -68,6 +72,7 @@ OWNED = {
     "payment.cancel",
     "payment.refund",
     "payment.send_link",
+    "payment.take_by_keypad",
     "receipt.view",
     "receipt.resend",
     "live.join_payment_room",

@@ -251,6 +251,8 @@
   function apply(event) {
     if (!event || typeof event !== "object") { return; }
     if (event.payment_id && event.payment_id !== paymentId) { return; }
+    // Other panels of the page (keypad.js) follow the same events.
+    document.dispatchEvent(new CustomEvent("crm-pay:payment-status", { detail: event }));
     if (typeof event.status === "string") {
       if (event.status !== state.status) {
         if (event.status === "awaiting_customer") { startAfresh(); }

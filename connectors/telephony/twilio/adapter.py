@@ -7,11 +7,15 @@ the call with ``client.calls(sid).payments.create(...)`` (tokenize only: ``charg
 ``.payments(sid).update(capture=...)``, and the session ends with ``status="complete"`` or
 ``"cancel"``. Every status callback is signed with the account's auth token
 (``X-Twilio-Signature``, checked with the SDK's ``RequestValidator``) and refused unsigned.
+
+Also reads TaskRouter's Event Callback (a call reaching an agent, for the screen-pop) and
+fetches the account for the admin's Test connection (``client.api.v2010.accounts(sid)``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -27,6 +31,7 @@ from twilio.rest.api.v2010.account.call.payment import PaymentInstance
 from crm_pay.domain.errors import ConfigurationError, Conflict, CrmPayError, WebhookRejected
 from crm_pay.ports import (
     KEYPAD_FIELDS,
+    CallEvent,
     KeypadCallback,
     KeypadCapture,
     KeypadCaptureRequest,
@@ -97,6 +102,7 @@ class TwilioKeypadCapture:
                 "(CRM_PAY_TWILIO_PAY_CONNECTOR), as installed in the Twilio console"
             )
         self._validator = RequestValidator(auth_token)
+        self._account_sid = account_sid
         self._connector = payment_connector
         self._client = Client(
             account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout)
@@ -194,12 +200,7 @@ class TwilioKeypadCapture:
         ``CallSid``, ``Capture``, ``PartialResult``, ``Required`` (comma-separated),
         ``PaymentCardNumber`` (masked), ``PaymentCardType``, ``ErrorType``, ``Result``,
         ``PaymentToken``."""
-        signature = callback.headers.get("x-twilio-signature", "")
-        if not signature:
-            raise WebhookRejected("the status update is not signed (no X-Twilio-Signature)")
-        form = dict(callback.form)
-        if not self._validator.validate(callback.url, form, signature):
-            raise WebhookRejected("the status update's X-Twilio-Signature is not Twilio's")
+        form = self._verified_form(callback, "status update")
         sid = form.get("Sid", "")
         call_sid = form.get("CallSid", "")
         if not _SID.fullmatch(sid) or not _SID.fullmatch(call_sid):
@@ -221,6 +222,67 @@ class TwilioKeypadCapture:
             token=(form.get("PaymentToken") or None),
             digest=_digest(form),
         )
+
+    def _verified_form(self, callback: KeypadCallback, what: str) -> dict[str, str]:
+        """The form of a Twilio webhook whose ``X-Twilio-Signature`` is Twilio's (over the
+        URL we gave and the form), else ``WebhookRejected`` naming ``what`` it was."""
+        signature = callback.headers.get("x-twilio-signature", "")
+        if not signature:
+            raise WebhookRejected(f"the {what} is not signed (no X-Twilio-Signature)")
+        form = dict(callback.form)
+        if not self._validator.validate(callback.url, form, signature):
+            raise WebhookRejected(f"the {what}'s X-Twilio-Signature is not Twilio's")
+        return form
+
+    def parse_call_event(self, callback: KeypadCallback) -> CallEvent | None:
+        """A TaskRouter Event Callback, verified (``X-Twilio-Signature`` over the URL and
+        the form, as every Twilio webhook), read as a call handed to an agent.
+
+        Field names follow Twilio's "TaskRouter Events reference"
+        (twilio.com/docs/taskrouter/api/event/reference): ``EventType``, ``AccountSid``,
+        and for ``reservation.accepted`` the Task's ``TaskAttributes`` and the Worker's
+        ``WorkerAttributes``, both JSON strings. What goes into those attributes is the
+        integrator's choice; crm-pay reads ``call_sid``, ``from`` and ``crm_id`` of the
+        task (what a Studio flow or ``<Enqueue>`` puts there, Twilio's own samples use
+        ``from``) and ``crm_pay_agent`` of the worker. Any other event: None."""
+        form = self._verified_form(callback, "TaskRouter event")
+        if form.get("EventType") != "reservation.accepted":
+            return None
+        if form.get("AccountSid", self._account_sid) != self._account_sid:
+            raise WebhookRejected("the TaskRouter event is for another Twilio account")
+        task = _attributes(form.get("TaskAttributes"), "TaskAttributes")
+        worker = _attributes(form.get("WorkerAttributes"), "WorkerAttributes")
+        crm_id = task.get("crm_id")
+        return CallEvent(
+            caller=_text(task.get("from")),
+            agent=_text(worker.get("crm_pay_agent")),
+            call_sid=_text(task.get("call_sid")),
+            crm_id=crm_id if isinstance(crm_id, str) and crm_id else None,
+        )
+
+    # ------------------------------------------------------------------ admin
+    def check_account(self) -> str:
+        """Fetch the account (``GET /2010-04-01/Accounts/{sid}.json``): proves the SID and
+        auth token work. The account's friendly name and status."""
+        account = self._call(
+            "account check", lambda: self._client.api.v2010.accounts(self._account_sid).fetch()
+        )
+        return f"{account.friendly_name or self._account_sid} ({account.status or 'unknown'})"
+
+
+def _attributes(value: str | None, name: str) -> dict[str, Any]:
+    """A TaskRouter attributes field, which must be a JSON object."""
+    try:
+        parsed = json.loads(value or "")
+    except ValueError:
+        raise WebhookRejected(f"the TaskRouter event's {name} is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise WebhookRejected(f"the TaskRouter event's {name} is not a JSON object")
+    return parsed
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _digest(form: dict[str, str]) -> str:

@@ -243,6 +243,25 @@ def test_launch_link_for_another_agent_is_refused(app: Flask, signed_in: Any, ct
     assert other.status_code == 403 and "made for another agent" in other.text
 
 
+def test_a_launch_link_carries_the_call_for_a_keypad_payment(
+    app: Flask, agent: FlaskClient, ctx: Context
+) -> None:
+    call_sid = "CA" + "0f" * 16
+    result = app.test_cli_runner().invoke(
+        launch_url, ["--customer", "CUST-0001", "--call-sid", call_sid]
+    )
+    assert result.exit_code == 0, result.output
+    landed = agent.get(result.output.strip().removeprefix("http://shop.test"))
+    assert landed.status_code == 303
+    assert landed.location.endswith(f"{CUSTOMER}?call_sid={call_sid}")
+    # not a Call SID: refused when the link is made, with what a Call SID looks like
+    bad = app.test_cli_runner().invoke(
+        launch_url, ["--customer", "CUST-0001", "--call-sid", "4111111111111111"]
+    )
+    assert bad.exit_code == 1 and "start with CA and 32 hex digits" in bad.output
+    assert "4111111111111111" not in bad.output  # what was pasted is not repeated
+
+
 def test_launch_url_command_prints_a_working_link(app: Flask, agent: FlaskClient) -> None:
     result = app.test_cli_runner().invoke(launch_url, ["--customer", "CUST-0001", "--minutes", "2"])
     assert result.exit_code == 0, result.output

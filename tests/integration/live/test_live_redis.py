@@ -155,3 +155,41 @@ def test_a_worker_event_reaches_the_agent_on_the_web_process(
         assert received.get(timeout=10)["status"] == "cancelled"
     finally:
         client.disconnect()
+
+
+def test_an_incoming_call_from_a_worker_reaches_only_that_agents_socket(
+    web: tuple[Flask, str], queue_url: str, channel: str
+) -> None:
+    """The screen-pop's own event (``incoming_call``, room ``agent:<id>``) goes through
+    the same queue: published by a worker, delivered by the web process."""
+    web_app, base = web
+    ctx: Context = get_context(web_app)
+    email = "agent-redis-calls@example.com"
+    user_id = create_user(ctx, email=email, role="agent", password=PASSWORD)
+    received: queue.Queue[dict[str, Any]] = queue.Queue()
+    client = socketio.Client(reconnection=False)
+    client.on("incoming_call", received.put, namespace="/live")
+    client.connect(
+        base,
+        headers={"Cookie": _session_cookie(base, email), "User-Agent": USER_AGENT},
+        namespaces=["/live"],
+        socketio_path="/pay/socket.io",
+        transports=["polling"],
+        wait_timeout=10,
+    )
+    try:
+        _wait_for_subscriber(queue_url, channel)
+        worker_ctx = dataclasses.replace(ctx, live=None, live_agent=None)
+        assert use_write_only_emitter(worker_ctx)
+        call_sid = "CA" + "12" * 16
+        worker_ctx.publish_to_agent(
+            user_id + 1000, {"caller": "+12125550101", "call_sid": call_sid}
+        )
+        worker_ctx.publish_to_agent(
+            user_id, {"caller": "+12125550101", "call_sid": call_sid, "matches": []}
+        )
+        event = received.get(timeout=10)
+        assert event["call_sid"] == call_sid and event["matches"] == []
+        assert received.empty()  # the other agent's event never came here
+    finally:
+        client.disconnect()

@@ -1,0 +1,93 @@
+"""Entry points only: calls handed to agents, for the console's screen-pop (issue 12).
+
+- ``POST {prefix}/api/v1/calls`` (API blueprint; an API key whose role allows
+  ``calls.notify``: the telephony platform's key): ``{"caller", "agent", "call_sid",
+  "crm_id"?}``. 202 with the customers the caller's number matched, 200 for a replay of
+  the same call SID for the same agent (nothing stored twice).
+- ``POST {prefix}/telephony/twilio/taskrouter`` (webhook blueprint: no key, no CSRF;
+  Twilio's ``X-Twilio-Signature`` over the exact URL we gave it and the form is the
+  credential, checked by the telephony adapter): TaskRouter's Event Callback. A call
+  handed to an agent (``reservation.accepted``) pops it; any other event is answered 200
+  and ignored; unsigned or forged: 403, nothing changes.
+
+The rules are in :mod:`crm_pay.services.calls`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, jsonify, request
+
+from crm_pay.current import get_context
+from crm_pay.domain.errors import CrmPayError
+from crm_pay.ports import CallEvent, KeypadCallback
+from crm_pay.services import calls
+from crm_pay.services.access import Principal
+
+from .errors import error_response
+from .request_body import read_json_object, reject_unknown_fields, required_text, text_field
+
+__all__ = ["register_call_routes", "register_taskrouter_route"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FIELDS = ("caller", "agent", "call_sid", "crm_id")
+# A TaskRouter event is a form of about twenty fields with two small JSON attributes;
+# Twilio sends nothing near this large.
+_MAX_EVENT_BYTES = 64 * 1024
+
+
+def register_call_routes(
+    bp: Blueprint,
+    *,
+    auth: Callable[[str], Callable[[F], F]],
+    principal_of: Callable[[], Principal],
+) -> None:
+    """Add ``POST /calls`` to the API blueprint ``bp`` (``auth`` and ``principal_of``
+    handed over by ``crm_pay.api.routes``, which imports this module)."""
+
+    @bp.post("/calls")
+    @auth("agent")  # the route table asks for calls.notify (crm_pay/services/policy.py)
+    def notify_call() -> tuple[Response, int]:
+        body = read_json_object()
+        reject_unknown_fields(body, _FIELDS)
+        event = CallEvent(
+            caller=required_text(body, "caller", max_length=16, example="+12125550101"),
+            agent=required_text(body, "agent", max_length=320, example="agent@example.com"),
+            call_sid=required_text(body, "call_sid", max_length=34, example="CA" + "0" * 32),
+            crm_id=text_field(body, "crm_id", max_length=100, example="CUST-0001"),
+        )
+        view = calls.receive_call(get_context(), event, actor=principal_of().actor, source="api")
+        return jsonify(view.as_dict()), 200 if view.replayed else 202
+
+
+def register_taskrouter_route(bp: Blueprint) -> None:
+    """Add TaskRouter's Event Callback to the webhook blueprint ``bp``."""
+
+    @bp.post(calls.TASKROUTER_PATH)
+    def twilio_taskrouter() -> tuple[Response, int]:
+        """One signed TaskRouter Event Callback (the workspace's EventCallbackUrl)."""
+        ctx = get_context()
+        if (request.content_length or 0) > _MAX_EVENT_BYTES:
+            return error_response(
+                413, "request_too_large", "a TaskRouter event is never that large; not read"
+            )
+        request.max_content_length = _MAX_EVENT_BYTES  # bounds a chunked body too
+        # The URL Twilio was given (and signed), not the one a proxy forwarded.
+        url = calls.taskrouter_url(ctx.settings)
+        if request.query_string:
+            url += "?" + request.query_string.decode("latin-1")
+        callback = KeypadCallback(
+            url=url,
+            form=request.form.to_dict(),
+            headers={k.lower(): v for k, v in request.headers.items()},
+        )
+        try:
+            view = calls.receive_taskrouter_event(ctx, callback)
+        except CrmPayError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        if view is None:
+            return jsonify({"status": "ignored"}), 200
+        return jsonify({"status": "replayed" if view.replayed else "shown", **view.as_dict()}), 200
