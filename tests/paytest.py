@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from connectors.psp.braintree_sandbox import SandboxServer
 
 __all__ = [
+    "Emitted",
     "PASSWORD",
     "SANDBOX",
     "app_config",
@@ -205,3 +206,14 @@ def tiny_png(rgb: tuple[int, int, int] = (11, 92, 173)) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
+
+
+class Emitted:
+    """A Socket.IO server as the live publisher sees it: keeps what it would send."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def emit(self, event: str, data: Any = None, *, to: str, namespace: str) -> None:
+        if event == "payment_status":
+            self.messages.append(data)

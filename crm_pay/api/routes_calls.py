@@ -18,16 +18,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError
-from crm_pay.ports import CallEvent, KeypadCallback
+from crm_pay.ports import CallEvent
 from crm_pay.services import calls
 from crm_pay.services.access import Principal
 
 from .errors import error_response
 from .request_body import read_json_object, reject_unknown_fields, required_text, text_field
+from .signed_forms import signed_callback
 
 __all__ = ["register_call_routes", "register_taskrouter_route"]
 
@@ -70,20 +71,11 @@ def register_taskrouter_route(bp: Blueprint) -> None:
     def twilio_taskrouter() -> tuple[Response, int]:
         """One signed TaskRouter Event Callback (the workspace's EventCallbackUrl)."""
         ctx = get_context()
-        if (request.content_length or 0) > _MAX_EVENT_BYTES:
+        callback = signed_callback(calls.taskrouter_url(ctx.settings), max_bytes=_MAX_EVENT_BYTES)
+        if callback is None:
             return error_response(
                 413, "request_too_large", "a TaskRouter event is never that large; not read"
             )
-        request.max_content_length = _MAX_EVENT_BYTES  # bounds a chunked body too
-        # The URL Twilio was given (and signed), not the one a proxy forwarded.
-        url = calls.taskrouter_url(ctx.settings)
-        if request.query_string:
-            url += "?" + request.query_string.decode("latin-1")
-        callback = KeypadCallback(
-            url=url,
-            form=request.form.to_dict(),
-            headers={k.lower(): v for k, v in request.headers.items()},
-        )
         try:
             view = calls.receive_taskrouter_event(ctx, callback)
         except CrmPayError as exc:

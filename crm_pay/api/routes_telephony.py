@@ -10,15 +10,15 @@ signature; 404 an unknown capture; 409 a replay; nothing changes on any refusal.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from crm_pay.current import get_context
 from crm_pay.domain.errors import CrmPayError
-from crm_pay.ports import KeypadCallback
 from crm_pay.services import keypad_callbacks, keypad_sessions
 
 from .errors import error_response
 from .routes_calls import register_taskrouter_route
+from .signed_forms import signed_callback
 
 __all__ = ["register_telephony_routes"]
 
@@ -31,20 +31,13 @@ def register_telephony_routes(bp: Blueprint) -> None:
     def twilio_status() -> tuple[Response, int]:
         """One signed status callback of a keypad capture (Twilio's StatusCallback)."""
         ctx = get_context()
-        if (request.content_length or 0) > _MAX_CALLBACK_BYTES:
+        callback = signed_callback(
+            keypad_sessions.status_url(ctx.settings), max_bytes=_MAX_CALLBACK_BYTES
+        )
+        if callback is None:
             return error_response(
                 413, "request_too_large", "a status callback is never that large; not read"
             )
-        request.max_content_length = _MAX_CALLBACK_BYTES  # bounds a chunked body too
-        # The URL the provider was given (and signed), not the one a proxy forwarded.
-        url = keypad_sessions.status_url(ctx.settings)
-        if request.query_string:
-            url += "?" + request.query_string.decode("latin-1")
-        callback = KeypadCallback(
-            url=url,
-            form=request.form.to_dict(),
-            headers={k.lower(): v for k, v in request.headers.items()},
-        )
         try:
             view = keypad_callbacks.receive_status_callback(ctx, callback)
         except CrmPayError as exc:
