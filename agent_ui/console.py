@@ -97,9 +97,15 @@ def _principal() -> Principal:
 protect(bp, "agent")
 
 
-@bp.app_template_filter("status_words")
 def _status_words(status: str) -> str:
     return _STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
+
+
+@bp.context_processor
+def _console_template_names() -> dict[str, Any]:
+    # the console's own templates only: a filter or global on the app would reach the
+    # host app's templates too
+    return {"status_words": _status_words}
 
 
 @bp.errorhandler(CrmPayError)

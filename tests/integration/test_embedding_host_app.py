@@ -181,6 +181,8 @@ def _state(host: Flask) -> dict[str, Any]:
         "login_manager": host.login_manager,  # type: ignore[attr-defined]
         "user_loader": host.login_manager._user_callback,  # type: ignore[attr-defined]
         "jinja_globals": sorted(host.jinja_env.globals),
+        "jinja_filters": sorted(host.jinja_env.filters),
+        "jinja_tests": sorted(host.jinja_env.tests),
         "before_request": list(host.before_request_funcs.get(None, [])),
         "after_request": list(host.after_request_funcs.get(None, [])),
         "teardown_request": list(host.teardown_request_funcs.get(None, [])),
