@@ -25,6 +25,7 @@ __all__ = [
     "SANDBOX",
     "app_config",
     "balance",
+    "card_fragments",
     "create_link",
     "csrf_of",
     "free_pair",
@@ -164,6 +165,14 @@ def live_socket(client: FlaskClient, **kw: Any) -> Any:
 
 #: The password the console and admin tests give the users they create.
 PASSWORD = "correct horse battery"
+
+
+def card_fragments(text: str, card: str) -> list[str]:
+    """Every run of 5 or more digits in ``text`` (bounded by non-digits) that is part of
+    ``card``: each holds a digit beyond the last 4. Whole runs, so that a number that
+    only contains such digits (a timestamp's microseconds ``941111``) is not taken for
+    the card."""
+    return [run for run in re.findall(r"\d{5,}", text) if run in card]
 
 
 def csrf_of(html: str) -> str:

@@ -15,8 +15,10 @@ brand and last 4 digits (the expiry comes from the PSP's transaction).
 from __future__ import annotations
 
 import logging
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Select, and_, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,12 +63,12 @@ def receive_status_callback(ctx: Context, callback: KeypadCallback) -> KeypadSes
     try:
         with ctx.db.transaction() as s:
             row, payment = _session_of(s, ctx, status)
-            s.add(
-                KeypadCallbackDigest(
-                    keypad_session_id=row.id, digest=status.digest, received_at=ctx.now()
-                )
+            # the unique digest: a replay stops here, before anything changes (a Core
+            # INSERT, sent at once: nothing else waits in the unit of work)
+            s.execute(
+                _record_digest(),
+                {"session_id": row.id, "digest": status.digest, "received_at": ctx.now()},
             )
-            s.flush()  # the unique digest: a replay stops here, before anything changes
             progress = _apply(ctx, row, payment, status)
             view = session_view(row, payment)
     except IntegrityError:
@@ -85,38 +87,87 @@ def _replayed() -> Conflict:
 
 
 def _session_of(s: Session, ctx: Context, status: KeypadStatus) -> tuple[KeypadSession, Payment]:
-    """The callback's session, locked (found and locked in one statement), and its
-    payment, read after the lock (so another writer's commit shows on PostgreSQL). A
-    replay is not looked for here: the digest's unique insert refuses it."""
-    row = s.scalars(
-        ctx.db.locking(
-            select(KeypadSession).where(KeypadSession.capture_sid == status.capture_id),
-            KeypadSession,
-        )
-    ).first()
-    if row is None:
+    """The callback's session, locked, and its payment. A replay is not looked for here:
+    the digest's unique insert refuses it."""
+    found = _locked_with_payment(s, ctx, "capture", {"capture_id": status.capture_id})
+    if found is None:
         # The provider may call back before its answer to the start was stored.
-        row = s.scalars(
-            ctx.db.locking(
-                select(KeypadSession).where(
-                    KeypadSession.call_sid == status.call_id,
-                    KeypadSession.status == "starting",
-                    KeypadSession.capture_sid.is_(None),
-                ),
-                KeypadSession,
-            )
-        ).first()
-    if row is None:
+        found = _locked_with_payment(
+            s, ctx, "starting", {"call_id": status.call_id, "capture_id": status.capture_id}
+        )
+    if found is None:
         raise NotFound(
             "no keypad capture here has that id; nothing changed", code="unknown_capture"
         )
-    payment = s.get(Payment, row.payment_id)
-    assert payment is not None
+    row, payment = found
     if row.call_sid != status.call_id:
         raise NotFound("that capture is not on that call; nothing changed", code="unknown_capture")
     if row.capture_sid is None:
         row.capture_sid = status.capture_id
         row.status = "capturing"
+    return row, payment
+
+
+# Statements of every callback, built once (a callback is a hot path: building them
+# costs more than running them on SQLite). Parameters are bound at each execution.
+_FIND = {
+    # the session of a capture the provider named
+    "capture": KeypadSession.capture_sid == bindparam("capture_id"),
+    # on the callback's call, a session whose start answer is not stored yet; or, when
+    # that answer was being stored meanwhile, the capture's session after all (on
+    # PostgreSQL a lock that waited re-checks this on the row as the start left it:
+    # no longer starting, now with the capture's SID)
+    "starting": and_(
+        KeypadSession.call_sid == bindparam("call_id"),
+        or_(
+            and_(KeypadSession.status == "starting", KeypadSession.capture_sid.is_(None)),
+            KeypadSession.capture_sid == bindparam("capture_id"),
+        ),
+    ),
+}
+
+
+@cache
+def _find_statement(which: str, *, joined: bool, locking: bool) -> Select[Any]:
+    if joined:
+        stmt = select(KeypadSession, Payment).join(Payment, Payment.id == KeypadSession.payment_id)
+    else:
+        stmt = select(KeypadSession)
+    stmt = stmt.where(_FIND[which])
+    if locking:
+        stmt = stmt.with_for_update(of=[KeypadSession]).execution_options(populate_existing=True)
+    return stmt
+
+
+@cache
+def _record_digest() -> Insert:
+    """INSERT of a callback's digest, on the table (Core: nothing else is pending)."""
+    return insert(KeypadCallbackDigest.__table__).values(
+        keypad_session_id=bindparam("session_id"),
+        digest=bindparam("digest"),
+        received_at=bindparam("received_at"),
+    )
+
+
+def _locked_with_payment(
+    s: Session, ctx: Context, which: str, params: dict[str, str]
+) -> tuple[KeypadSession, Payment] | None:
+    """The session found by ``_FIND[which]``, locked, and its payment.
+
+    SQLite: one statement, the session joined to its payment (the transaction has held
+    the write lock since ``BEGIN IMMEDIATE``: what it reads is current). PostgreSQL: the
+    session is locked by a statement of its own (``FOR UPDATE``, as
+    :meth:`~crm_pay.persistence.db.Database.locking`) and the payment read after it, as
+    a row joined to a lock that had to wait would come back as it was before the wait
+    (READ COMMITTED re-reads only the locked row)."""
+    if ctx.db.is_sqlite:
+        joined = s.execute(_find_statement(which, joined=True, locking=False), params).first()
+        return None if joined is None else (joined[0], joined[1])
+    row = s.scalars(_find_statement(which, joined=False, locking=True), params).first()
+    if row is None:
+        return None
+    payment = s.get(Payment, row.payment_id)
+    assert payment is not None
     return row, payment
 
 
