@@ -3,7 +3,9 @@ Socket.IO, the customer receipts portal and (demo only) the mailbox viewer."""
 
 from __future__ import annotations
 
-from flask import Flask
+from collections.abc import Callable
+
+from flask import Flask, has_request_context, url_for
 
 from crm_pay.current import get_context
 
@@ -48,6 +50,21 @@ for _customer_bp in (paypage.bp, receipts_portal.bp, survey.bp):
 i18n.install_languages(mailbox.bp)  # the demo mailbox borrows the receipts portal's layout
 
 
+def _customer_page(app: Flask) -> Callable[[str, str], str]:
+    """The console's customer page for a call, as this app routes it: ``url_for`` in a
+    request (with its script root), else the app's URL map at ``APPLICATION_ROOT`` (a
+    call reported from outside a request), so a console mounted elsewhere links right."""
+    endpoint = f"{console.bp.name}.customer"
+
+    def page(crm_ref: str, call_sid: str) -> str:
+        if has_request_context():
+            return url_for(endpoint, crm_ref=crm_ref, call_sid=call_sid)
+        adapter = app.url_map.bind("localhost", script_name=app.config["APPLICATION_ROOT"])
+        return adapter.build(endpoint, {"crm_ref": crm_ref, "call_sid": call_sid})
+
+    return page
+
+
 def register_ui(app: Flask, prefix: str) -> None:
     """Mount every page under ``prefix``. Called once by ``CrmPay.init_app``."""
     app.register_blueprint(paypage.bp, url_prefix=prefix)
@@ -56,6 +73,7 @@ def register_ui(app: Flask, prefix: str) -> None:
     mfa.init_mfa(app, prefix)  # second factor at sign-in, Security page, step-up
     mfa_webauthn.init_webauthn(app, prefix)  # security keys: sign-in and Security page
     app.register_blueprint(console.bp, url_prefix=f"{prefix}/agent")
+    get_context(app).customer_page = _customer_page(app)
     admin.init_admin(app, prefix)  # admin console + CRM launch endpoints
     app.register_blueprint(admin_notifications.bp, url_prefix=f"{prefix}/admin/notifications")
     app.register_blueprint(branding.admin_bp, url_prefix=f"{prefix}/admin/branding")

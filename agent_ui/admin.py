@@ -343,7 +343,7 @@ def _keys_page(**extra: Any) -> Response:
     html = render_template(
         "crm_pay/admin_api_keys.html",
         keys=access.list_api_keys(get_context()),
-        roles=access.ROLES,
+        roles=access.API_KEY_ROLES,
         **extra,
     )
     return Response(html, status=201 if extra.get("secret") else 200)

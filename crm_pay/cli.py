@@ -153,9 +153,10 @@ def api_keys_group() -> None:
 @click.option("--name", required=True)
 @click.option(
     "--role",
-    type=click.Choice(["agent", "supervisor", "admin"]),
+    type=click.Choice(list(access.API_KEY_ROLES)),
     default="agent",
     show_default=True,
+    help="telephony: the telephony platform's key, which may only report calls (POST /calls).",
 )
 def api_keys_create(name: str, role: str) -> None:
     """Create an API key; the key is the last line printed (shown only this once)."""

@@ -85,7 +85,8 @@ _CALL = {
 def call_paths(*, op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     """The path; ``op`` is the document's own builder."""
     notify = op(
-        "Telephony platform (an API key whose role allows calls.notify: supervisor): a call "
+        "Telephony platform (an API key whose role allows calls.notify: telephony, which may "
+        "do nothing else, or supervisor and above): a call "
         "reached an agent. The caller's number is matched to CRM customers (the crm_id "
         "first, when given), the call is remembered for the agent's keypad payment, and an "
         "incoming-call banner pops on that agent's console only. 404 unknown_agent when the "

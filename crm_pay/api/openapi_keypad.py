@@ -102,7 +102,7 @@ def keypad_paths(
         },
         "/payments/{payment_id}/keypad/ask": {
             "post": op(
-                "Prompt the customer for one card field (again, if it was entered). 400 "
+                "Prompt the customer for one card field (again, if it was entered). 422 "
                 "invalid_field for a name not in the enum; 409 when no capture is running",
                 _SESSION,
                 params=params,

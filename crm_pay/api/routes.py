@@ -76,7 +76,11 @@ def _ctx() -> Context:
     return get_context()
 
 
-def auth(role: str = "agent") -> Callable[[F], F]:
+def auth(role: str | None = "agent") -> Callable[[F], F]:
+    """A valid key whose role is ``role`` or above, then the route table's action
+    (``policy.require``). ``role=None``: the route table's action alone decides, for a
+    route a key-only role (such as telephony, policy.KEY_ONLY_ACTIONS) may use."""
+
     def deco(fn: F) -> F:
         @wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -90,7 +94,8 @@ def auth(role: str = "agent") -> Callable[[F], F]:
                 _rate_limit(_ctx().config.api_unauthenticated_rate_limit, "api_ip", _client_ip())
                 raise
             _rate_limit(_ctx().config.api_rate_limit, "api_key", str(principal.id))
-            require_role(principal, role)
+            if role is not None:
+                require_role(principal, role)
             _require_route_policy(principal)
             g.crm_pay_principal = principal
             return fn(*args, **kwargs)

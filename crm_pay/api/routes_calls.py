@@ -1,14 +1,16 @@
 """Entry points only: calls handed to agents, for the console's screen-pop (issue 12).
 
 - ``POST {prefix}/api/v1/calls`` (API blueprint; an API key whose role allows
-  ``calls.notify``: the telephony platform's key): ``{"caller", "agent", "call_sid",
-  "crm_id"?}``. 202 with the customers the caller's number matched, 200 for a replay of
-  the same call SID for the same agent (nothing stored twice).
+  ``calls.notify``: the telephony platform's key, role ``telephony``):
+  ``{"caller", "agent", "call_sid", "crm_id"?}``. 202 with the customers the caller's
+  number matched, 200 for a replay of the same call SID for the same agent (nothing
+  stored twice).
 - ``POST {prefix}/telephony/twilio/taskrouter`` (webhook blueprint: no key, no CSRF;
   Twilio's ``X-Twilio-Signature`` over the exact URL we gave it and the form is the
   credential, checked by the telephony adapter): TaskRouter's Event Callback. A call
-  handed to an agent (``reservation.accepted``) pops it; any other event is answered 200
-  and ignored; unsigned or forged: 403, nothing changes.
+  handed to an agent (``reservation.accepted``) pops it; any other event is ignored.
+  Every accepted event (shown, a retry, ignored) is answered 204 No Content; unsigned or
+  forged: 403, nothing changes.
 
 The rules are in :mod:`crm_pay.services.calls`.
 """
@@ -43,14 +45,16 @@ _MAX_EVENT_BYTES = 64 * 1024
 def register_call_routes(
     bp: Blueprint,
     *,
-    auth: Callable[[str], Callable[[F], F]],
+    auth: Callable[[str | None], Callable[[F], F]],
     principal_of: Callable[[], Principal],
 ) -> None:
     """Add ``POST /calls`` to the API blueprint ``bp`` (``auth`` and ``principal_of``
     handed over by ``crm_pay.api.routes``, which imports this module)."""
 
     @bp.post("/calls")
-    @auth("agent")  # the route table asks for calls.notify (crm_pay/services/policy.py)
+    # No rank: the route table's calls.notify decides (crm_pay/services/policy.py), which
+    # a telephony key (that ranks nowhere) and a supervisor's or admin's key may do.
+    @auth(None)
     def notify_call() -> tuple[Response, int]:
         body = read_json_object()
         reject_unknown_fields(body, _FIELDS)
@@ -77,9 +81,11 @@ def register_taskrouter_route(bp: Blueprint) -> None:
                 413, "request_too_large", "a TaskRouter event is never that large; not read"
             )
         try:
-            view = calls.receive_taskrouter_event(ctx, callback)
+            calls.receive_taskrouter_event(ctx, callback)
         except CrmPayError as exc:
             return error_response(exc.status, exc.code, exc.message)
-        if view is None:
-            return jsonify({"status": "ignored"}), 200
-        return jsonify({"status": "replayed" if view.replayed else "shown", **view.as_dict()}), 200
+        # Twilio's TaskRouter Events reference, "Event Callbacks": respond "with 204 No
+        # Content and a Content-Type header of application/json within 15 seconds"
+        # (twilio.com/docs/taskrouter/api/event/reference). Nobody reads a body here:
+        # the agent sees the call on the console, TaskRouter only wants the 2xx.
+        return Response(status=204, content_type="application/json"), 204

@@ -7,9 +7,10 @@ prompts for a field (again); ``POST …/keypad/complete`` sends the entered card
 provider's Pay Connector (the token that comes back is charged); ``POST …/keypad/cancel``
 ends the capture (the payment stays open); ``GET …/keypad`` is the current capture
 (``session``, null before one was started), masked card only. Each POST takes an
-optional ``Idempotency-Key`` (:mod:`crm_pay.services.keypad_requests`). Answers: 400
-an unknown field, 409 a step the capture's state does not allow, 503 keypad payments
-are not set up; nothing changes on any refusal.
+optional ``Idempotency-Key`` (:mod:`crm_pay.services.keypad_requests`). Answers: 422
+an unknown field (``invalid_field``), as for every bad value of the API; 409 a step the
+capture's state does not allow, 503 keypad payments are not set up; nothing changes on
+any refusal.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ def _field(body: dict[str, Any]) -> str:
         raise ValidationError(
             f"'field' must be one of {', '.join(sorted(KEYPAD_FIELDS))}; nothing was asked",
             code="invalid_field",
-            status=400,
         )
     return field
 

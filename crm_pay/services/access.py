@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from crm_pay.domain.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
-from crm_pay.domain.roles import ROLES  # each role includes the ones before it
+from crm_pay.domain.errors import Conflict, NotFound, Unauthorized, ValidationError
+from crm_pay.domain.roles import API_KEY_ROLES, ROLES  # ROLES: each includes those before
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import ApiKey, Payment, User
 from vault import tokens
@@ -19,6 +19,7 @@ from . import audit, console_sessions, policy
 from .context import Context
 
 __all__ = [
+    "API_KEY_ROLES",
     "ROLES",
     "Principal",
     "create_api_key",
@@ -55,9 +56,11 @@ class Principal:
         return f"{self.kind}:{self.id}:{self.name}"
 
 
-def _check_role(role: str) -> str:
-    if role not in ROLES:
-        raise ValidationError(f"role must be one of {', '.join(ROLES)}")
+def _check_role(role: str, roles: tuple[str, ...] = ROLES) -> str:
+    """``role`` if it is one of ``roles`` (a user's: :data:`ROLES`; a key's:
+    :data:`API_KEY_ROLES`, which adds the key-only ones such as telephony)."""
+    if role not in roles:
+        raise ValidationError(f"role must be one of {', '.join(roles)}")
     return role
 
 
@@ -67,8 +70,8 @@ def has_role(principal: Principal, role: str) -> bool:
 
 
 def require_role(principal: Principal, role: str) -> None:
-    if not has_role(principal, role):
-        raise Forbidden(f"this needs the {role} role; yours is {principal.role}")
+    """:func:`policy.require_role`: ``Forbidden`` unless the role is ``role`` or above."""
+    policy.require_role(principal, role)
 
 
 def may_view_payment(principal: Principal, created_by: str) -> bool:
@@ -102,7 +105,7 @@ def require_payment_access(
 def create_api_key(ctx: Context, *, name: str, role: str, actor: str = "cli") -> str:
     """Create a key and return it; only its hash is stored, so this is the one chance
     to copy it."""
-    _check_role(role)
+    _check_role(role, API_KEY_ROLES)
     if not name or len(name) > 100:
         raise ValidationError("name must be 1 to 100 characters")
     secret = _KEY_PREFIX + tokens.new_token(32)

@@ -17,10 +17,10 @@ copy of the customers it has seen is searched instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -62,9 +62,6 @@ CALL_TTL = timedelta(hours=2)
 SOURCES = ("api", "twilio_taskrouter")
 #: Where Twilio TaskRouter posts its Event Callbacks (the workspace's EventCallbackUrl).
 TASKROUTER_PATH = "/telephony/twilio/taskrouter"
-# The agent console's customer page; agent_ui mounts the console at {prefix}/agent
-# (DESIGN.md, "Interfaces that outside programs rely on").
-_CUSTOMER_PAGE = "/agent/customers/"
 # A pick list, not a report (as the console's search).
 _MAX_MATCHES = 20
 
@@ -118,9 +115,15 @@ def taskrouter_url(settings: Settings) -> str:
     return f"{settings.public_url.rstrip('/')}{settings.url_prefix.rstrip('/')}{TASKROUTER_PATH}"
 
 
-def _customer_url(settings: Settings, crm_ref: str, call_sid: str) -> str:
-    prefix = settings.url_prefix.rstrip("/")
-    return f"{prefix}{_CUSTOMER_PAGE}{quote(crm_ref, safe='')}?call_sid={call_sid}"
+def _customer_page(ctx: Context) -> Callable[[str, str], str]:
+    """Where the banner's links go: the console's customer page, wherever the app
+    mounted the console (``ctx.customer_page``, set by the web layer)."""
+    if ctx.customer_page is None:
+        raise ConfigurationError(
+            "no agent console is mounted, so an incoming call has no page to open; "
+            "register crm-pay's web pages (CrmPay.init_app does) before reporting calls"
+        )
+    return ctx.customer_page
 
 
 def _checked(event: CallEvent) -> tuple[str, str, str, str | None]:
@@ -237,10 +240,11 @@ def receive_call(ctx: Context, event: CallEvent, *, actor: str, source: str = "a
     user_id, agent = _agent(ctx, username)
     view = _stored(ctx, call_sid, user_id, agent)
     if view is None:
+        page = _customer_page(ctx)
         found = _matches(ctx, caller, crm_id)  # the CRM answers with no transaction open
         matches = [
             {"crm_ref": m["crm_ref"], "name": m["name"] or m["crm_ref"]}
-            | {"url": _customer_url(ctx.settings, m["crm_ref"], call_sid)}
+            | {"url": page(m["crm_ref"], call_sid)}
             for m in found
         ]
         now = ctx.now()

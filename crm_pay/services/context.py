@@ -163,6 +163,10 @@ class Context:
     # The telephony provider's keypad capture (Twilio agent-assisted Pay), built by the
     # wiring from CRM_PAY_TWILIO_*; None: keypad payments are not set up.
     telephony: KeypadCapturePort | None = None
+    # The console's page of a customer, opened for a call: (crm_ref, call_sid) -> its URL
+    # path, set where the web layer mounts the console (agent_ui.register_ui); the
+    # incoming-call banner links to it. None: no console is mounted.
+    customer_page: Callable[[str, str], str] | None = None
 
     def now(self) -> datetime:
         return self.clock()

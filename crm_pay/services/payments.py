@@ -33,6 +33,7 @@ from .customers import (
     unresolved_payments,
 )
 from .janitor import resolve_payment
+from .keypad_sessions import telephony_of
 from .pay_links import issue_pay_link, link_of, pay_url_of
 from .payment_records import (
     IN_DOUBT,
@@ -127,7 +128,8 @@ def create_payment(
     ip: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create a payment (``link``: with a pay link; ``vaulted``: charged now; ``ivr``:
-    to be taken on the phone's keypad, :mod:`.keypad_payments`).
+    to be taken on the phone's keypad, :mod:`.keypad_payments`; ``TelephonyUnavailable``
+    when keypad payments are not set up, and nothing is created).
 
     Returns ``(view, created)``; the same idempotency key with the same request returns
     the first payment (``created`` False), with another request raises
@@ -156,6 +158,10 @@ def create_payment(
     if replay is not None:
         return replay, False
     require_psp_currency(ctx, currency)
+    if channel == Channel.IVR.value:
+        # An ivr payment can only be taken by a keypad capture: refuse it now, with the
+        # start step's words, rather than leave a payment no step can take.
+        telephony_of(ctx)
 
     snapshot = fetch_customer(ctx, cmd.crm_ref)  # CRM call: before the transaction
     if channel == Channel.VAULTED.value:

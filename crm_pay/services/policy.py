@@ -17,9 +17,21 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from crm_pay.domain.errors import Forbidden
-from crm_pay.domain.roles import ROLES  # each role includes the ones before it
+from crm_pay.domain.roles import API_KEY_ROLES, ROLES
 
-__all__ = ["ACTIONS", "OWNED", "ROLES", "has_role", "may", "require", "min_role", "owns"]
+__all__ = [
+    "ACTIONS",
+    "API_KEY_ROLES",
+    "KEY_ONLY_ACTIONS",
+    "OWNED",
+    "ROLES",
+    "has_role",
+    "may",
+    "require",
+    "require_role",
+    "min_role",
+    "owns",
+]
 
 
 # action -> the lowest role that may do it. Object rules are in _OBJECT_RULES.
@@ -53,6 +65,7 @@ ACTIONS: dict[str, str] = {
     "dashboard.view": "supervisor",
     # The telephony platform's key reports calls handed to agents (the screen-pop): it
     # pops a banner on any agent's console, so not every agent's key may (issue 12).
+    # Give that key the telephony role (KEY_ONLY_ACTIONS); supervisors' keys may too.
     "calls.notify": "supervisor",
     "admin.view": "admin",
     "admin.connectors": "admin",
@@ -64,6 +77,12 @@ ACTIONS: dict[str, str] = {
     "admin.wallets": "admin",  # the wallets the pay page offers per merchant account
     "users.manage": "admin",
     "api_keys.manage": "admin",
+}
+
+# Roles only an API key holds (domain.roles.KEY_ONLY_ROLES) -> all that such a key may do:
+# nothing in ACTIONS is granted to them by rank, and they own nothing.
+KEY_ONLY_ACTIONS: dict[str, frozenset[str]] = {
+    "telephony": frozenset({"calls.notify"}),
 }
 
 # Actions on one object that belongs to its creator: others need the supervisor role.
@@ -86,7 +105,8 @@ class _Principal(Protocol):
 
 
 def has_role(principal: _Principal, role: str) -> bool:
-    """True if ``principal``'s role is ``role`` or one above it."""
+    """True if ``principal``'s role is ``role`` or one above it (never for a key-only
+    role such as telephony, which is in no order)."""
     if principal.role not in ROLES:
         return False
     return ROLES.index(principal.role) >= ROLES.index(role)
@@ -111,6 +131,8 @@ def may(principal: _Principal | None, action: str, obj: Any = None) -> bool:
     ``created_by``. An unknown action is refused (fail closed)."""
     if principal is None or action not in ACTIONS:
         return False
+    if principal.role in KEY_ONLY_ACTIONS:
+        return principal.kind == "api_key" and action in KEY_ONLY_ACTIONS[principal.role]
     if not has_role(principal, ACTIONS[action]):
         return False
     if obj is not None and action in OWNED:
@@ -127,6 +149,8 @@ def require(principal: _Principal | None, action: str, obj: Any = None) -> None:
         raise Forbidden(f"{action} needs a signed-in user or an API key; nothing was done")
     if action not in ACTIONS:
         raise Forbidden(f"{action} has no authorization policy, so it is refused")
+    if principal.role in KEY_ONLY_ACTIONS:
+        raise _key_only_refusal(principal.role)
     needed = ACTIONS[action]
     if not has_role(principal, needed):
         raise Forbidden(
@@ -134,6 +158,20 @@ def require(principal: _Principal | None, action: str, obj: Any = None) -> None:
             "ask an admin if you need it"
         )
     raise Forbidden("this belongs to whoever created it (or a supervisor); nothing was done")
+
+
+def require_role(principal: _Principal, role: str) -> None:
+    """Raise :class:`Forbidden` unless ``principal``'s role is ``role`` or above."""
+    if has_role(principal, role):
+        return
+    if principal.role in KEY_ONLY_ACTIONS:
+        raise _key_only_refusal(principal.role)
+    raise Forbidden(f"this needs the {role} role; yours is {principal.role}")
+
+
+def _key_only_refusal(role: str) -> Forbidden:
+    allowed = ", ".join(sorted(KEY_ONLY_ACTIONS[role]))
+    return Forbidden(f"a {role} key may only do {allowed}; nothing was done. Use another key")
 
 
 def _created_by(obj: Any) -> str:

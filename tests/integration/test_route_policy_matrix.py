@@ -3,11 +3,12 @@
 The route table (crm_pay/api/route_policy.py) must list exactly the endpoints the app
 registers: a new route without an entry fails here by name. For each role-guarded route
 and each principal (anonymous, agent, other agent, supervisor, admin users; an API key
-of each role; another agent's key; a revoked key) the request is made with that
-principal's credentials and real objects in the URL, and the outcome class (refused:
-401/403, a redirect to sign-in, or the deliberate 404 of "not yours"; allowed: anything
-else) must be what :func:`policy.may` says. The pay-link and portal-link holders are
-walked over every route too: each reaches its own kind of link and nothing else.
+of each role, the key-only telephony role too; another agent's key; a revoked key) the
+request is made with that principal's credentials and real objects in the URL, and the
+outcome class (refused: 401/403, a redirect to sign-in, or the deliberate 404 of "not
+yours"; allowed: anything else) must be what :func:`policy.may` says. The pay-link and
+portal-link holders are walked over every route too: each reaches its own kind of link
+and nothing else.
 Launch, webhook and pending-sign-in routes check their own signatures and tokens in
 their own tests (console launch tests, webhook tests, test_console_mfa.py).
 """
@@ -59,7 +60,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Iterator[di
     )
     ctx = get_context(app)
     upgrade(ctx.db)
-    keys = {r: create_api_key(ctx, name=f"k-{r}", role=r) for r in policy.ROLES}
+    keys = {r: create_api_key(ctx, name=f"k-{r}", role=r) for r in policy.API_KEY_ROLES}
     keys["other"] = create_api_key(ctx, name="k-other", role="agent")
     revoked = create_api_key(ctx, name="k-revoked", role="admin")
     revoke_api_key(ctx, int(_key_id(ctx, "k-revoked")), actor="test")
@@ -108,7 +109,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sandbox: Any) -> Iterator[di
         who.append(
             Who(f"user:{name}", client, Principal("user", users[name], name, role), "console", {})
         )
-    ids = {name: _key_id(ctx, f"k-{name}") for name in (*policy.ROLES, "other")}
+    ids = {name: _key_id(ctx, f"k-{name}") for name in (*policy.API_KEY_ROLES, "other")}
     for name, secret in keys.items():
         role = "agent" if name == "other" else name
         who.append(
@@ -218,6 +219,15 @@ def test_every_guarded_route_answers_every_principal_as_the_policy_says(
                     )
     assert checked > 300
     assert not wrong, "\n".join(wrong)
+
+
+def test_each_key_only_role_lists_known_actions_and_no_user_role_is_one() -> None:
+    assert set(policy.KEY_ONLY_ACTIONS) == set(policy.API_KEY_ROLES) - set(policy.ROLES)
+    for role, actions in policy.KEY_ONLY_ACTIONS.items():
+        assert actions and actions <= policy.ACTIONS.keys(), role
+        key = Principal("api_key", 1, "k", role)
+        assert {a for a in policy.ACTIONS if policy.may(key, a)} == actions
+        assert not any(policy.may(Principal("user", 1, "u", role), a) for a in policy.ACTIONS)
 
 
 def test_an_endpoint_without_policy_is_refused(world: dict[str, Any]) -> None:

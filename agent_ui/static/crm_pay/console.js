@@ -10,7 +10,37 @@
  * card data. Without Socket.IO (vendor script missing, server refusing) it polls
  * data-status-url instead. Every text goes in with textContent: nothing from the server
  * is parsed as HTML.
+ *
+ * Shared with the console's other scripts (keypad.js, loaded after this one):
+ * `window.crmPayConsole.postFormAsJson(form, answered)` sends a console form in place
+ * and asks for JSON; see its comment.
  */
+(function () {
+  "use strict";
+
+  // A console form sent in place: POST its fields (CSRF token included) and ask for the
+  // JSON answer, its button disabled meanwhile. `answered(body)` gets the parsed answer
+  // ({ok, message, ...}); when the request or its answer fails, the form is submitted
+  // plainly so the page's own answer shows. Returns null where the browser has no
+  // fetch/FormData (let the form submit itself), else a promise settled once the button
+  // is enabled again.
+  function postFormAsJson(form, answered) {
+    if (!window.fetch || !window.FormData) { return null; }
+    var button = form.querySelector("button");
+    if (button) { button.disabled = true; }
+    return fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Accept": "application/json" },
+      body: new FormData(form)
+    }).then(function (r) { return r.json(); }).then(answered)
+      .catch(function () { form.submit(); }).then(function () {
+        if (button) { button.disabled = false; }
+      });
+  }
+  window.crmPayConsole = { postFormAsJson: postFormAsJson };
+}());
+
 (function () {
   "use strict";
 
@@ -366,16 +396,7 @@
   // "Ask again" works as a plain form too; with JavaScript it answers in place.
   panel.querySelectorAll("form.ask-again").forEach(function (form) {
     form.addEventListener("submit", function (ev) {
-      if (!window.fetch || !window.FormData) { return; }
-      ev.preventDefault();
-      var button = form.querySelector("button");
-      if (button) { button.disabled = true; }
-      fetch(form.action, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Accept": "application/json" },
-        body: new FormData(form)
-      }).then(function (r) { return r.json(); }).then(function (body) {
+      var sent = window.crmPayConsole.postFormAsJson(form, function (body) {
         if (body && body.ok) {
           state.asked[form.dataset.field] = true;
           state.fields[form.dataset.field] = false;
@@ -385,9 +406,8 @@
           var words = document.getElementById("problem-" + form.dataset.field);
           if (words) { words.textContent = (body && body.message) || "Could not ask again."; words.hidden = false; }
         }
-      }).catch(function () { form.submit(); }).then(function () {
-        if (button) { button.disabled = false; }
       });
+      if (sent) { ev.preventDefault(); }
     });
   });
 

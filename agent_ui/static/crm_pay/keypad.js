@@ -7,7 +7,8 @@
  * for the end of the entry), `fields` the done flags, `field_problems` the field in
  * error. Without live status (console.js polling), the panel polls its session URL.
  * The buttons (Ask again, Complete, the confirmed Cancel) work as plain forms; with
- * JavaScript, Ask again and Complete answer in place. Masked values only reach this page; every text goes
+ * JavaScript, Ask again and Complete answer in place (console.js's postFormAsJson,
+ * so console.js is loaded first). Masked values only reach this page; every text goes
  * in with textContent: nothing from the server is parsed as HTML.
  */
 (function () {
@@ -130,23 +131,16 @@
 
   document.addEventListener("crm-pay:payment-status", function (ev) { apply(ev.detail); });
 
+  // True when the form went in place (console.js's postFormAsJson), false when the
+  // browser cannot and the form submits itself.
   function post(form, after) {
-    if (!window.fetch || !window.FormData) { return false; }
-    var button = form.querySelector("button");
-    if (button) { button.disabled = true; }
-    fetch(form.action, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Accept": "application/json" },
-      body: new FormData(form)
-    }).then(function (r) { return r.json(); }).then(function (body) {
+    var sent = window.crmPayConsole.postFormAsJson(form, function (body) {
       note((body && body.message) || "");
       if (body && body.session) { applySession(body.session); }
       if (body && body.ok && after) { after(); }
-    }).catch(function () { form.submit(); }).then(function () {
-      if (button) { button.disabled = false; }
-      render();
     });
+    if (!sent) { return false; }
+    sent.then(render);
     return true;
   }
 

@@ -168,3 +168,25 @@ def test_api_key_created_shown_once_then_revoked(
     assert (actor, "api_key.revoked", "api_key:1") in _audit(ctx)
     bad = _post(admin, KEYS, KEYS, name="", role="agent")
     assert "No key was created" in bad.text and len(list_api_keys(ctx)) == 1
+
+
+def test_the_keys_page_offers_the_telephony_role_and_its_key_only_reports_calls(
+    app: Flask, admin: FlaskClient, ctx: Context, users: dict[str, int]
+) -> None:
+    page = admin.get(KEYS).text
+    offered = re.findall(r'<option value="([a-z]+)">', page.split('id="add-key"')[1])
+    assert offered == ["agent", "supervisor", "admin", "telephony"]
+    assert "may only report calls" in page
+    # people are never given it: the users page does not offer it
+    assert '<option value="telephony">' not in admin.get(USERS).text
+
+    token = csrf_of(page)
+    made = admin.post(KEYS, data={"csrf_token": token, "name": "pbx", "role": "telephony"})
+    assert made.status_code == 201
+    secret = re.search(r'id="new-key-secret">([^<]+)<', made.text).group(1)  # type: ignore[union-attr]
+    assert [(k["name"], k["role"]) for k in list_api_keys(ctx)] == [("pbx", "telephony")]
+    key = {"Authorization": f"Bearer {secret}"}
+    api = app.test_client()
+    call = {"caller": "+12125550101", "agent": "agent@example.com", "call_sid": "CA" + "ab" * 16}
+    assert api.post("/pay/api/v1/calls", json=call, headers=key).status_code == 202
+    assert api.get(CUSTOMER, headers=key).status_code == 403

@@ -40,6 +40,18 @@ def test_api_key_create_prints_a_working_key_last(app: Flask) -> None:
     assert _works(app, other)
 
 
+def test_api_key_create_makes_a_telephony_key_that_only_reports_calls(app: Flask) -> None:
+    result = run(app, "api-keys", "create", "--name", "pbx", "--role", "telephony")
+    assert result.exit_code == 0, result.output
+    assert "(telephony)" in result.output
+    key = result.output.strip().splitlines()[-1].strip()
+    refused = app.test_client().get(
+        "/pay/api/v1/customers/CUST-0001", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert refused.status_code == 403  # a valid key, but it may only report calls
+    assert "telephony" in run(app, "api-keys", "create", "--help").output
+
+
 def test_api_key_create_refuses_an_unknown_role(app: Flask) -> None:
     result = run(app, "api-keys", "create", "--name", "x", "--role", "root")
     assert result.exit_code != 0

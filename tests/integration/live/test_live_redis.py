@@ -110,18 +110,28 @@ def _wait_for_subscriber(queue_url: str, channel: str) -> None:
     raise AssertionError(f"the web process never subscribed to {channel}")
 
 
-def test_a_worker_event_reaches_the_agent_on_the_web_process(
-    web: tuple[Flask, str], queue_url: str, channel: str
-) -> None:
-    web_app, base = web
-    ctx: Context = get_context(web_app)
-    email = "agent-redis@example.com"
-    user_id = create_user(ctx, email=email, role="agent", password=PASSWORD)
-    payment = new_payment(ctx, Principal("user", user_id, email, "agent"))
+@dataclasses.dataclass
+class Agent:
+    """A console user whose socket the web process holds, and what it received."""
 
-    received: queue.Queue[dict[str, Any]] = queue.Queue()
+    user_id: int
+    email: str
+    client: socketio.Client
+    payment_status: queue.Queue[dict[str, Any]]
+    incoming_call: queue.Queue[dict[str, Any]]
+
+
+@pytest.fixture
+def agent(web: tuple[Flask, str], queue_url: str, channel: str) -> Iterator[Agent]:
+    """An agent signed in on the web process, its socket connected to ``/live`` (both
+    kinds of event kept), once the web process listens on the queue."""
+    web_app, base = web
+    email = "agent-redis@example.com"
+    user_id = create_user(get_context(web_app), email=email, role="agent", password=PASSWORD)
     client = socketio.Client(reconnection=False)
-    client.on("payment_status", received.put, namespace="/live")
+    found = Agent(user_id, email, client, queue.Queue(), queue.Queue())
+    client.on("payment_status", found.payment_status.put, namespace="/live")
+    client.on("incoming_call", found.incoming_call.put, namespace="/live")
     client.connect(
         base,
         headers={"Cookie": _session_cookie(base, email), "User-Agent": USER_AGENT},
@@ -131,65 +141,57 @@ def test_a_worker_event_reaches_the_agent_on_the_web_process(
         wait_timeout=10,
     )
     try:
-        ack = client.call("watch", {"payment_id": payment["id"]}, namespace="/live", timeout=10)
-        assert ack["ok"] is True and ack["snapshot"]["status"] == "awaiting_customer"
         _wait_for_subscriber(queue_url, channel)
-
-        # A worker process: same database, no Socket.IO server, a write-only emitter.
-        worker_ctx = dataclasses.replace(ctx, live=None)
-        assert use_write_only_emitter(worker_ctx)
-        worker_ctx.publish(payment["id"], {"status": "awaiting_customer", "link": "sent"})
-        event = received.get(timeout=10)
-        assert event["link"] == "sent" and event["payment_id"] == payment["id"]
-
-        # the web process's own events go through the queue too (the customer's page)
-        token = token_of(payment["pay_url"])
-        resp = requests.post(
-            f"{base}/pay/p/{token}/events", json={"field": "number", "valid": True}, timeout=5
-        )
-        assert resp.status_code == 204
-        assert received.get(timeout=10)["fields"] == {"number": True}
-
-        # a real use case run in the worker
-        cancel_payment(worker_ctx, payment["id"], actor="worker")
-        assert received.get(timeout=10)["status"] == "cancelled"
+        yield found
     finally:
         client.disconnect()
+
+
+@pytest.fixture
+def worker(web: tuple[Flask, str]) -> Context:
+    """A worker process: the same database, no Socket.IO server, a write-only emitter."""
+    worker_ctx = dataclasses.replace(get_context(web[0]), live=None, live_agent=None)
+    assert use_write_only_emitter(worker_ctx)
+    return worker_ctx
+
+
+def test_a_worker_event_reaches_the_agent_on_the_web_process(
+    web: tuple[Flask, str], agent: Agent, worker: Context
+) -> None:
+    web_app, base = web
+    payment = new_payment(
+        get_context(web_app), Principal("user", agent.user_id, agent.email, "agent")
+    )
+    ack = agent.client.call("watch", {"payment_id": payment["id"]}, namespace="/live", timeout=10)
+    assert ack["ok"] is True and ack["snapshot"]["status"] == "awaiting_customer"
+
+    worker.publish(payment["id"], {"status": "awaiting_customer", "link": "sent"})
+    event = agent.payment_status.get(timeout=10)
+    assert event["link"] == "sent" and event["payment_id"] == payment["id"]
+
+    # the web process's own events go through the queue too (the customer's page)
+    token = token_of(payment["pay_url"])
+    resp = requests.post(
+        f"{base}/pay/p/{token}/events", json={"field": "number", "valid": True}, timeout=5
+    )
+    assert resp.status_code == 204
+    assert agent.payment_status.get(timeout=10)["fields"] == {"number": True}
+
+    # a real use case run in the worker
+    cancel_payment(worker, payment["id"], actor="worker")
+    assert agent.payment_status.get(timeout=10)["status"] == "cancelled"
 
 
 def test_an_incoming_call_from_a_worker_reaches_only_that_agents_socket(
-    web: tuple[Flask, str], queue_url: str, channel: str
+    agent: Agent, worker: Context
 ) -> None:
     """The screen-pop's own event (``incoming_call``, room ``agent:<id>``) goes through
     the same queue: published by a worker, delivered by the web process."""
-    web_app, base = web
-    ctx: Context = get_context(web_app)
-    email = "agent-redis-calls@example.com"
-    user_id = create_user(ctx, email=email, role="agent", password=PASSWORD)
-    received: queue.Queue[dict[str, Any]] = queue.Queue()
-    client = socketio.Client(reconnection=False)
-    client.on("incoming_call", received.put, namespace="/live")
-    client.connect(
-        base,
-        headers={"Cookie": _session_cookie(base, email), "User-Agent": USER_AGENT},
-        namespaces=["/live"],
-        socketio_path="/pay/socket.io",
-        transports=["polling"],
-        wait_timeout=10,
+    call_sid = "CA" + "12" * 16
+    worker.publish_to_agent(agent.user_id + 1000, {"caller": "+12125550101", "call_sid": call_sid})
+    worker.publish_to_agent(
+        agent.user_id, {"caller": "+12125550101", "call_sid": call_sid, "matches": []}
     )
-    try:
-        _wait_for_subscriber(queue_url, channel)
-        worker_ctx = dataclasses.replace(ctx, live=None, live_agent=None)
-        assert use_write_only_emitter(worker_ctx)
-        call_sid = "CA" + "12" * 16
-        worker_ctx.publish_to_agent(
-            user_id + 1000, {"caller": "+12125550101", "call_sid": call_sid}
-        )
-        worker_ctx.publish_to_agent(
-            user_id, {"caller": "+12125550101", "call_sid": call_sid, "matches": []}
-        )
-        event = received.get(timeout=10)
-        assert event["call_sid"] == call_sid and event["matches"] == []
-        assert received.empty()  # the other agent's event never came here
-    finally:
-        client.disconnect()
+    event = agent.incoming_call.get(timeout=10)
+    assert event["call_sid"] == call_sid and event["matches"] == []
+    assert agent.incoming_call.empty()  # the other agent's event never came here

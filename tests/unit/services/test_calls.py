@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crm_pay.domain.errors import CrmUnavailable, NotFound, ValidationError
+from crm_pay.domain.errors import ConfigurationError, CrmUnavailable, NotFound, ValidationError
 from crm_pay.ports import CallEvent
 from crm_pay.services import calls
 from crm_pay.services.access import create_user
@@ -18,6 +18,12 @@ from crm_pay.testing import FakeWorld
 
 SID = "CA" + "9c" * 16
 PHONE = "+15555550101"  # FakeCrm.with_customer's Ada Lovelace
+
+
+@pytest.fixture(autouse=True)
+def console(ctx: Context) -> None:
+    """The console as the web layer would mount it: somewhere of its own choosing."""
+    ctx.customer_page = lambda crm_ref, call_sid: f"/desk/c/{crm_ref}?call={call_sid}"
 
 
 @pytest.fixture
@@ -42,7 +48,7 @@ def test_a_call_is_the_agents_current_call_until_it_expires(
     view = calls.receive_call(ctx, _event(), actor="tests")
 
     assert [m.name for m in view.matches] == ["Ada Lovelace"]
-    assert view.matches[0].url == f"/pay/agent/customers/CUST-0001?call_sid={SID}"
+    assert view.matches[0].url == f"/desk/c/CUST-0001?call={SID}"  # where the console is
     assert pushed == [(str(agent_id), view.live_event())]
     current = calls.current_call(ctx, agent_id)
     assert current is not None and current.call_sid == SID and current.agent == "ana@example.com"
@@ -116,3 +122,12 @@ def test_without_a_live_server_the_call_is_still_remembered(ctx: Context, agent_
     ctx.live_agent = None
     calls.receive_call(ctx, _event(), actor="tests")
     assert calls.current_call(ctx, agent_id) is not None
+
+
+def test_without_a_console_a_call_is_refused_and_nothing_is_stored(
+    ctx: Context, agent_id: int, pushed: list[Any]
+) -> None:
+    ctx.customer_page = None
+    with pytest.raises(ConfigurationError, match="no agent console is mounted"):
+        calls.receive_call(ctx, _event(), actor="tests")
+    assert pushed == [] and calls.current_call(ctx, agent_id) is None

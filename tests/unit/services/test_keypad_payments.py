@@ -415,14 +415,26 @@ def test_a_start_the_provider_did_not_answer_is_retried_with_the_same_key(
 
 
 def test_without_a_telephony_provider_keypad_payments_say_how_to_set_it_up(
-    world: FakeWorld,
+    world: FakeWorld, telephony: FakeKeypad
 ) -> None:
     ctx = world.ctx
+    payment_id = _ivr_payment(ctx)  # made while keypad payments were set up
+    ctx.telephony = None
     with pytest.raises(TelephonyUnavailable) as refused:
-        keypad_payments.start_capture(ctx, _ivr_payment(ctx), call_sid=CALL, actor=AGENT)
+        keypad_payments.start_capture(ctx, payment_id, call_sid=CALL, actor=AGENT)
     assert "CRM_PAY_TWILIO_ACCOUNT_SID" in refused.value.message
     with ctx.db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(KeypadSession)) == 0
+
+
+def test_without_a_telephony_provider_no_ivr_payment_is_created(world: FakeWorld) -> None:
+    ctx = world.ctx
+    with pytest.raises(TelephonyUnavailable) as refused:
+        _ivr_payment(ctx)
+    assert "CRM_PAY_TWILIO_ACCOUNT_SID" in refused.value.message
+    assert "pay link" in refused.value.message
+    with ctx.db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Payment)) == 0
 
 
 def test_live_events_show_masked_progress_and_pass_the_whitelist(
@@ -505,3 +517,36 @@ def test_the_first_callback_naming_no_field_shows_the_agent_nothing(
     view = _send(ctx, PaymentMethod="credit-card", TokenType="reusable")
 
     assert view.status == "capturing" and events == []
+
+
+def test_a_callback_before_the_start_answer_is_stored_finds_its_session(
+    world: FakeWorld, telephony: FakeKeypad, events: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Twilio may call back before its answer to the start reached us: the capture's SID
+    is not stored yet, so the session is found by its call (and only a starting one)."""
+    ctx = world.ctx
+    payment_id = _ivr_payment(ctx)
+    early: list[keypad_sessions.KeypadSessionView] = []
+    answer = telephony.start_capture
+
+    def start_and_call_back(request: KeypadCaptureRequest) -> KeypadCapture:
+        capture = answer(request)
+        early.append(_send(ctx, Capture=NUMBER, PartialResult="true", PaymentCardNumber="xx",
+                           Required=f"{NUMBER},{EXPIRY},{CVV}"))  # fmt: skip
+        return capture
+
+    telephony.start_capture = start_and_call_back  # type: ignore[method-assign]
+    started = keypad_payments.start_capture(ctx, payment_id, call_sid=CALL, actor=AGENT)
+
+    assert early[0].status == "capturing"
+    assert early[0].capture_sid == started.capture_sid == telephony.current
+    assert started.fields_left == (NUMBER, EXPIRY, CVV)
+    assert _digests(ctx) == 1
+    # a callback naming another capture on that call, now that one is known, is refused
+    other = {"Sid": "PK" + "8" * 32, "CallSid": CALL, "Capture": NUMBER}
+    stray = KeypadCallback(
+        keypad_sessions.status_url(ctx.settings), other, {"x-fake-signature": _digest(other)}
+    )
+    with pytest.raises(NotFound):
+        keypad_callbacks.receive_status_callback(ctx, stray)
+    assert _digests(ctx) == 1

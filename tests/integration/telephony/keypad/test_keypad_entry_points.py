@@ -24,7 +24,7 @@ from crm_pay.ports import CallEvent
 from crm_pay.services import calls
 from crm_pay.services.access import create_api_key
 from crm_pay.services.context import Context
-from paytest import Emitted, csrf_of
+from paytest import Emitted, card_fragments, csrf_of
 
 TEST_CARD = "4111111111111111"  # Braintree's published Visa test number
 API = "/pay/api/v1/payments"
@@ -134,31 +134,51 @@ def test_an_agent_takes_a_keypad_payment_through_the_api_and_it_ends_approved(
 
     # the card number is nowhere: not stored, logged, answered or sent to the agent
     everything = "\n".join([_everything(served), caplog.text, repr(live.messages), *answers])
-    runs = {TEST_CARD[i : i + 5] for i in range(len(TEST_CARD) - 4)}  # each beyond the last 4
-    assert not [run for run in runs if run in everything]
+    assert not card_fragments(everything, TEST_CARD)
 
 
-def test_keypad_payments_not_set_up_answer_503_and_change_nothing(
+def _refused_as_not_set_up(resp: Any) -> None:
+    assert resp.status_code == 503, resp.get_json()
+    error = resp.get_json()["error"]
+    assert error["code"] == "telephony_unavailable"
+    assert "not set up" in error["message"] and "pay link" in error["message"]
+
+
+def test_an_ivr_payment_is_refused_at_creation_when_keypad_payments_are_not_set_up(
     client: FlaskClient, auth: dict[str, str], ctx: Context
 ) -> None:
     ctx.telephony = None  # an installation without keypad payments
-    payment_id = _ivr_payment(client, auth)
     before = _stored(ctx)
+    body = {"customer": "CUST-0001", "amount": "100.00", "currency": "USD", "channel": "ivr"}
+    key = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+
+    _refused_as_not_set_up(client.post(API, json=body, headers=key))
+    assert _stored(ctx) == before  # no payment, no claimed key, no audit, no CRM message
+    # the same key is free: once the customer is sent a link instead, it is made
+    link = client.post(API, json=body | {"channel": "link"}, headers=key)
+    assert link.status_code == 201, link.get_json()
+    assert link.get_json()["pay_url"]
+
+
+def test_keypad_steps_answer_503_and_change_nothing_once_keypad_payments_are_gone(
+    client: FlaskClient, auth: dict[str, str], served: Context
+) -> None:
+    payment_id = _ivr_payment(client, auth)  # made while keypad payments were set up
+    served.telephony = None  # then the Twilio settings were removed
+    before = _stored(served)
     for path, body in (
         ("", {"call_sid": "CA" + "0" * 32}),
         ("/ask", {"field": "expiration-date"}),
         ("/complete", {}),
         ("/cancel", {}),
     ):
-        resp = client.post(f"{API}/{payment_id}/keypad{path}", json=body, headers=auth)
-        assert resp.status_code == 503, (path, resp.get_json())
-        error = resp.get_json()["error"]
-        assert error["code"] == "telephony_unavailable"
-        assert "not set up" in error["message"] and "pay link" in error["message"]
-    assert _stored(ctx) == before
+        _refused_as_not_set_up(
+            client.post(f"{API}/{payment_id}/keypad{path}", json=body, headers=auth)
+        )
+    assert _stored(served) == before
 
 
-def test_an_unknown_field_is_a_400_and_nothing_is_asked(
+def test_an_unknown_field_is_a_422_and_nothing_is_asked(
     client: FlaskClient, auth: dict[str, str], served: Context, twilio: TwilioSandboxServer
 ) -> None:
     payment_id = _ivr_payment(client, auth)
@@ -168,15 +188,15 @@ def test_an_unknown_field_is_a_400_and_nothing_is_asked(
     before = (_stored(served), _requests_to_provider(served, payment_id))
 
     for body, status in (
-        ({"field": "pin"}, 400),  # not a card field
-        ({"field": "card-number"}, 400),
+        ({"field": "pin"}, 422),  # not a card field
+        ({"field": "card-number"}, 422),
         ({}, 422),  # no field at all
         ({"field": "expiration-date", "x": 1}, 422),  # a field the route does not take
     ):
         resp = client.post(f"{API}/{payment_id}/keypad/ask", json=body, headers=auth)
         assert resp.status_code == status, (body, resp.get_json())
     bad = client.post(f"{API}/{payment_id}/keypad/ask", json={"field": "pin"}, headers=auth)
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert bad.get_json()["error"]["code"] == "invalid_field"
     assert "expiration-date" in bad.get_json()["error"]["message"]
     twilio.wait_for_callbacks(10)
