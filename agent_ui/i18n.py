@@ -56,6 +56,7 @@ from werkzeug.http import parse_accept_header
 
 from crm_pay.current import get_context
 from crm_pay.domain.money import Money
+from crm_pay.rendering.message_language import supported_language
 
 from .customer_words import PAY_SCRIPT_WORDS, SERVICE_ERROR_WORDS
 
@@ -112,21 +113,16 @@ def choose_language(
     counts as ``es``)."""
     offered = tuple(available)
     for value in (asked, remembered, record):
-        lang = _offered(value, offered)
+        lang = supported_language(value, offered)
         if lang is not None:
             return lang
     for tag, quality in parse_accept_header(accept_language or "", LanguageAccept):
         if quality <= 0:
             continue
-        lang = _offered(tag, offered)
+        lang = supported_language(tag, offered)
         if lang is not None:
             return lang
     return DEFAULT_LANGUAGE
-
-
-def _offered(value: str | None, offered: tuple[str, ...]) -> str | None:
-    primary = str(value or "").strip().replace("_", "-").partition("-")[0].lower()
-    return primary if primary in offered else None
 
 
 def catalog_path(lang: str) -> Path:
@@ -186,7 +182,7 @@ def customer_is(crm_ref: str | None) -> None:
 
 
 def _asked() -> str | None:
-    return _offered(request.args.get("lang"), LANGUAGES)
+    return supported_language(request.args.get("lang"), LANGUAGES)
 
 
 def page_language() -> str:
@@ -201,7 +197,9 @@ def page_language() -> str:
     remembered = request.cookies.get(LANGUAGE_COOKIE)
     crm_ref = g.get("crm_pay_customer_ref")
     record = None
-    if crm_ref and not (_offered(asked, LANGUAGES) or _offered(remembered, LANGUAGES)):
+    if crm_ref and not (
+        supported_language(asked, LANGUAGES) or supported_language(remembered, LANGUAGES)
+    ):
         record = _record_language(crm_ref)
     chosen = choose_language(
         asked=asked,

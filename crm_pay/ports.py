@@ -44,6 +44,7 @@ __all__ = [
     "SettlementSummaries",
     "PspDispute",
     "DisputeGateway",
+    "PaymentMethodVault",
     "CrmCustomer",
     "CrmInvoiceLine",
     "CrmInvoice",
@@ -434,6 +435,18 @@ class SettlementSummaries(Protocol):
     ``settlement_batch_summary``), shown beside the reconciliation of that day."""
 
     def settlement_summary(self, day: date) -> Sequence[SettlementBatchLine]: ...
+
+
+@runtime_checkable
+class PaymentMethodVault(Protocol):
+    """Optional capability: take a payment method out of the PSP's vault (a card kept by
+    a sale's ``store_in_vault`` whose payment did not go through,
+    :mod:`crm_pay.services.saved_cards`).
+
+    A token the PSP does not have (deleted already) is not an error: the method returns.
+    ``PspUnavailable`` means the outcome is unknown (ask again)."""
+
+    def delete_payment_method(self, token: str) -> None: ...
 
 
 @runtime_checkable

@@ -29,6 +29,7 @@ from crm_pay.services.notifications import CASE_UPDATE_TOPIC, deliver_message, n
 from crm_pay.services.outbox import Dispatcher, Handler
 from crm_pay.services.reconciliation import run_due_reconciliation
 from crm_pay.services.reminders import run_due_reminders
+from crm_pay.services.saved_cards import VAULT_DELETE_TOPIC, delete_at_psp
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "BackgroundWorkers", "handlers", "make_dispatcher"]
 
@@ -40,6 +41,7 @@ def handlers(ctx: Context) -> dict[str, Handler]:
     found: dict[str, Handler] = dict(CRM_HANDLERS)
     found["message.deliver"] = deliver_message
     found[CASE_UPDATE_TOPIC] = notify_case_update
+    found[VAULT_DELETE_TOPIC] = delete_at_psp
     return found
 
 

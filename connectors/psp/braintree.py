@@ -501,6 +501,19 @@ class BraintreeGateway:
             f"env={self._gateway.config.environment!s} currencies={','.join(self.currencies)}>"
         )
 
+    # ---- the vault
+    def delete_payment_method(self, token: str) -> None:
+        """The optional PaymentMethodVault capability (crm_pay.ports): delete a vaulted
+        payment method with the SDK's ``gateway.payment_method.delete`` (braintree_python
+        payment_method_gateway.py; tests/integration/test_payment_method.py::
+        test_delete_deletes_a_credit_card). Braintree answers an unknown token with a 404,
+        the SDK's ``NotFoundError``: gone already, which is what was asked."""
+        try:
+            with translate_errors("delete_payment_method", self._http):
+                self._gateway.payment_method.delete(token)
+        except NotFound:
+            log.info("payment method already absent from the Braintree vault")
+
     # ---- disputes
     # The optional DisputeGateway capability (crm_pay.ports), through the SDK's
     # gateway.dispute and gateway.document_upload (braintree_python dispute_gateway.py,

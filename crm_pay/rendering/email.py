@@ -134,6 +134,10 @@ def message_values(
     locale = locale or MessageLocale()
     if isinstance(notice, ReceiptMessage):
         return {**_receipt_values(notice, locale), "lang": locale.language}
+    if isinstance(notice, FailureNotice | CaseUpdateNotice):
+        # the domain's English words (decline reason, case outcome) in the message's
+        # language, so the templates' ``n.reason``/``n.outcome`` read as the rest does
+        notice = notice.in_language(locale.language)
     values: dict[str, Any] = {"n": notice, "merchant": notice.merchant, "lang": locale.language}
     if isinstance(notice, PayLinkNotice):
         values["amount"] = locale.amount(notice.amount)

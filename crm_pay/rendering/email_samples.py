@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
+from crm_pay.domain.declines import customer_next_step
 from crm_pay.domain.money import Money
 from crm_pay.domain.receipt import Merchant, Receipt, ReceiptLine
 
@@ -31,6 +32,7 @@ from .email import (
 )
 from .message_language import MessageLocale
 from .message_templates import MessageTemplates
+from .notices import DEFAULT_DECLINE_REASON
 
 __all__ = [
     "MESSAGE_KINDS",
@@ -202,8 +204,9 @@ def sample_notices(kind: str, *, merchant: Merchant, currency: str, base_url: st
             merchant,
             name,
             money,
-            "Your bank did not approve the payment.",
-            "Try another card, or call your bank and try again.",
+            # words the domain writes, so the preview shows them in its language
+            DEFAULT_DECLINE_REASON,
+            customer_next_step("issuer_declined"),
             retry_url=pay_url,
             expires_at=expires,
             method="Visa ending 0002",

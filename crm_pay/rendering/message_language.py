@@ -15,6 +15,7 @@ Pure: no database, no clock, no Flask.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -44,11 +45,15 @@ MESSAGE_LANGUAGES: Final = ("en", "es", "fr", "de")
 LANGUAGE_NAMES: Final = {"en": "English", "es": "Español", "fr": "Français", "de": "Deutsch"}
 
 
-def supported_language(value: str | None) -> str | None:
-    """``value`` (a BCP 47 tag of any case or region: ``es-MX``, ``fr_CA``) as one of
-    :data:`MESSAGE_LANGUAGES`, or ``None`` when it is none of them."""
+def supported_language(
+    value: str | None, offered: Collection[str] = MESSAGE_LANGUAGES
+) -> str | None:
+    """``value`` (a BCP 47 tag of any case or region: ``es-MX``, ``fr_CA``) as one of the
+    ``offered`` languages (default :data:`MESSAGE_LANGUAGES`), or ``None`` when it is none
+    of them. The one parser of a language tag: the customer pages choose theirs with it
+    too (``agent_ui.i18n``)."""
     primary = str(value or "").strip().replace("_", "-").partition("-")[0].lower()
-    return primary if primary in MESSAGE_LANGUAGES else None
+    return primary if primary in offered else None
 
 
 def message_language(record: str | None, default: str = ENGLISH) -> str:

@@ -5,11 +5,15 @@ them as ``n`` (and ``receipt``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Final
 
+from crm_pay.domain.declines import DeclineCategory, advice_for, customer_next_step
 from crm_pay.domain.money import Money
 from crm_pay.domain.receipt import Merchant, Receipt
+
+from .message_words import translated
 
 __all__ = [
     "PayLinkNotice",
@@ -21,7 +25,12 @@ __all__ = [
     "InReviewNotice",
     "ReceiptMessage",
     "Notice",
+    "DEFAULT_DECLINE_REASON",
+    "MESSAGE_WORD_IDS",
 ]
+
+# The reason a failure notice gives when the payment kept none (an old row).
+DEFAULT_DECLINE_REASON: Final = "Your bank did not approve the payment."
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,15 @@ class FailureNotice:
     retry_url: str | None = None  # only while the pay link can still take a payment
     expires_at: datetime | None = None
     method: str | None = None  # "Visa ending 0002"
+
+    def in_language(self, language: str) -> FailureNotice:
+        """This notice with its reason and next step in ``language`` (each stays English
+        when the catalog lacks it)."""
+        return replace(
+            self,
+            reason=translated(language, self.reason),
+            next_step=translated(language, self.next_step),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +119,18 @@ class CaseUpdateNotice:
     case_id: int
     payment_id: str | None
     resolution_code: str
+    language: str = "en"  # of :attr:`outcome`
 
     @property
     def outcome(self) -> str:
-        return CASE_RESOLUTION_WORDS.get(self.resolution_code, CASE_RESOLUTION_DEFAULT)
+        """What we did, in plain words in :attr:`language` (English when the catalog
+        lacks them); never the resolution code."""
+        english = CASE_RESOLUTION_WORDS.get(self.resolution_code, CASE_RESOLUTION_DEFAULT)
+        return translated(self.language, english)
+
+    def in_language(self, language: str) -> CaseUpdateNotice:
+        """This notice telling its outcome in ``language``."""
+        return replace(self, language=language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +163,18 @@ Notice = (
     | CaseUpdateNotice
     | InReviewNotice
 )
+
+
+def _message_word_ids() -> tuple[str, ...]:
+    words = [DEFAULT_DECLINE_REASON]
+    for category in DeclineCategory:
+        # a failure notice's reason is the decline's message as the payment keeps it
+        words += [advice_for(category.value, code="unknown").message]
+        words += [customer_next_step(category.value)]
+    words += [*CASE_RESOLUTION_WORDS.values(), CASE_RESOLUTION_DEFAULT]
+    return tuple(dict.fromkeys(words))
+
+
+MESSAGE_WORD_IDS: Final[tuple[str, ...]] = _message_word_ids()
+"""Every English sentence a message carries besides its template's words: the ids of the
+catalogs of :mod:`crm_pay.rendering.message_words`."""

@@ -64,7 +64,7 @@ from .payment_records import (
     transition,
 )
 from .psp_outcome import apply_decline, apply_outcome, live_event, remember_card
-from .saved_cards import SaveCardConsent, record_consent
+from .saved_cards import SaveCardConsent, forget_vaulted_card, record_consent
 from .views import payment_view
 
 __all__ = ["pay_with_nonce", "charge_vaulted"]
@@ -440,6 +440,8 @@ def _finish_screened(
             elif outcome is not None and outcome.approved:
                 payment.fraud_review = "declined"
                 apply_decline(s, ctx, payment, FRAUD_DECLINE)
+                # the authorization kept the card the customer asked to save: not now
+                forget_vaulted_card(s, ctx, payment, outcome.transaction or txn)
             else:
                 reason = _SUBMIT_FAILED if submit else _VOID_FAILED
                 hold(s, ctx, payment, txn, Decision(Action.REVIEW, (reason,)))

@@ -9,7 +9,9 @@ row lock in another.
   any successful payment (:func:`.psp_outcome.apply_transaction`: ledger, receipt,
   receipt email, CRM sync, once: the payment leaves ``held`` under its lock).
 - **Decline**: the authorization is voided and the payment declined with the "could
-  not be approved" words; the customer gets the failure notice.
+  not be approved" words; the customer gets the failure notice. A card the customer
+  ticked to save, which the PSP kept at the authorization, is deleted at the PSP
+  (:func:`.saved_cards.forget_vaulted_card`); a released one becomes their card on file.
 
 Both resolve the payment's ``fraud_review`` case, audited with the supervisor's note.
 A repeat of the decision taken (same or another key) returns the payment as it is now;
@@ -38,6 +40,7 @@ from .cases import resolve_in
 from .context import Context
 from .fraud_screening import FRAUD_DECLINE
 from .psp_outcome import apply_decline, apply_transaction, publish_status
+from .saved_cards import forget_vaulted_card
 from .views import payment_view
 
 __all__ = ["release_held", "decline_held"]
@@ -184,6 +187,8 @@ def _apply(
             )
         payment.fraud_review = "declined"
         apply_decline(s, ctx, payment, FRAUD_DECLINE)
+        # the authorization kept the card the customer asked to save: delete it
+        forget_vaulted_card(s, ctx, payment, txn)
         code = "declined"
     audit.record(
         s,

@@ -47,6 +47,7 @@ from crm_pay.rendering.email import (
 )
 from crm_pay.rendering.message_language import ENGLISH, MessageLocale
 from crm_pay.rendering.message_templates import MessageTemplates, TemplateFailure, shipped_in
+from crm_pay.rendering.notices import DEFAULT_DECLINE_REASON
 from vault import pan
 
 from .context import Context
@@ -177,7 +178,7 @@ def _gather(session: Session, ctx: Context, msg: Message) -> Draft:
             merchant=merchant,
             customer_name=customer.name,
             amount=amount,
-            reason=payment.decline_message or "Your bank did not approve the payment.",
+            reason=payment.decline_message or DEFAULT_DECLINE_REASON,
             next_step=customer_next_step(payment.decline_category),
             retry_url=retry,
             expires_at=as_utc(link.expires_at) if retry and link is not None else None,

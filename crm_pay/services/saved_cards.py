@@ -9,6 +9,17 @@ with the PSP's token. No tick, or a declined sale, keeps nothing. The agent sees
 saved card as a card on file with who consented (the customer, through the pay link),
 when, and the exact words shown.
 
+A sale the fraud rules screen is an authorization first, and Braintree keeps the card as
+soon as the authorization succeeds (``options.store_in_vault_on_success``: braintree_python
+tests/integration/test_transaction.py, the card's token is on the authorized sale); it
+cannot keep it afterwards from a transaction, the nonce being spent. So the request to
+keep it is sent from the start: a held payment that a supervisor releases completes the
+consent when the release is applied, as any successful sale does; an authorization that
+is then voided or declined (the rules, a supervisor, someone at the PSP) leaves a card
+nobody paid with: :func:`forget_vaulted_card` drops it from the cards on file and has the
+PSP delete it (``PaymentMethod.delete``) through the outbox, delivered by
+:func:`delete_at_psp` with no transaction open and retried until the PSP answers.
+
 The words are the server's, never the request's: the pay page renders
 :func:`consent_wording` (or its translation, chosen on the server) and, when the box
 came back ticked, passes that same text in :class:`SaveCardConsent`.
@@ -16,6 +27,7 @@ came back ticked, passes that same text in :class:`SaveCardConsent`.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,10 +39,17 @@ from sqlalchemy.orm import Session
 from crm_pay.domain.errors import ValidationError
 from crm_pay.persistence.db import as_utc
 from crm_pay.persistence.models import Customer, Payment, SavedCardConsent
-from crm_pay.ports import CardSummary, PspTransaction, StoredCard
+from crm_pay.ports import (
+    CardSummary,
+    PaymentMethodVault,
+    PspTransaction,
+    StoredCard,
+    capability,
+)
 from vault import pan
 
 from .context import Context
+from .outbox import enqueue
 
 __all__ = [
     "CONSENT_WORDING",
@@ -38,7 +57,10 @@ __all__ = [
     "SaveCardConsent",
     "consent_wording",
     "consents_for",
+    "delete_at_psp",
+    "forget_vaulted_card",
     "keep_saved_card",
+    "VAULT_DELETE_TOPIC",
     "record_consent",
     "saved_cards_of",
 ]
@@ -46,6 +68,10 @@ __all__ = [
 #: The sentence next to the pay page's checkbox (``{merchant}``: the merchant's name).
 CONSENT_WORDING = "Save this card for future payments to {merchant}"
 CONSENT_WORDING_MAX = 500
+log = logging.getLogger("crm_pay.saved_cards")
+
+#: The outbox topic of a vaulted card to delete at the PSP (:func:`delete_at_psp`).
+VAULT_DELETE_TOPIC = "psp.delete_payment_method"
 # a language tag as the pages use them ("en", "fr", "es-MX"), at most 8 characters
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,4})?")
 
@@ -122,6 +148,57 @@ def keep_saved_card(s: Session, ctx: Context, payment: Payment, txn: PspTransact
     row.wallet_account = card.account and card.account[:120]
     row.vaulted_at = ctx.now()
     return True
+
+
+def forget_vaulted_card(
+    s: Session, ctx: Context, payment: Payment, txn: PspTransaction | None
+) -> bool:
+    """The locked ``payment``'s current attempt ended voided or declined after its
+    authorization kept the card the customer ticked to save (``txn``: the PSP's last word
+    on that authorization): take the card off the cards on file (the consent stays, with
+    no card, as after any declined sale) and queue its deletion at the PSP. Only a card
+    kept for this attempt's consent is deleted, never a card on file the payment was
+    charged with. A repeat is a no-op. Returns True when a deletion was queued now."""
+    row = s.scalars(
+        select(SavedCardConsent).where(
+            SavedCardConsent.payment_id == payment.id,
+            SavedCardConsent.attempt == payment.attempt,
+        )
+    ).first()
+    if row is None:
+        return False
+    kept = txn.card.vault_token if txn is not None and txn.card is not None else None
+    token = row.vault_token or kept
+    if not token or token == payment.payment_method_token:
+        return False
+    row.vault_token = row.card_brand = row.card_last4 = row.card_exp = None
+    row.wallet = row.wallet_account = None
+    row.vaulted_at = None
+    enqueue(
+        s,
+        topic=VAULT_DELETE_TOPIC,
+        ordering_key=f"payment:{payment.id}",
+        dedupe_key=f"vault-delete:{payment.id}:{payment.attempt}",
+        payload={"token": token, "payment_id": payment.id},
+        now=ctx.now(),
+    )
+    return True
+
+
+def delete_at_psp(ctx: Context, payload: dict[str, Any]) -> None:
+    """Outbox handler of :data:`VAULT_DELETE_TOPIC`: delete the token at the PSP
+    (idempotent: a token already gone is fine). ``PspUnavailable`` leaves the message to
+    be tried again."""
+    vault = capability(ctx.psp, PaymentMethodVault)
+    if vault is None:
+        log.warning(
+            "payment %s: the PSP %s cannot delete a payment method; delete the card its "
+            "sale kept in the PSP's own control panel",
+            payload.get("payment_id"),
+            ctx.psp.name,
+        )
+        return
+    vault.delete_payment_method(str(payload["token"]))
 
 
 def _saved_rows(s: Session, crm_ref: str) -> list[tuple[SavedCardConsent, str]]:

@@ -25,6 +25,7 @@ from .idempotency import Answer, answer_once
 from .processing import Processor
 from .records import TransactionNotFound, UnsupportedSearch, ValidationFailure, fail
 from .search import matching_ids
+from .vaulting import delete_from_vault
 from .wallet_nonces import vaulted_wallet_document
 from .xml_codec import Items, XmlFormatError, decode, encode
 
@@ -261,6 +262,16 @@ def create_gateway_app(settings: GatewaySettings, processor: Processor, faults: 
         if record is None:
             raise TransactionNotFound(token)
         return xml(_payment_method_document(record))
+
+    @app.delete(f"{base}/payment_methods/any/<token>")
+    def delete_payment_method(merchant_id: str, token: str) -> Response:
+        # braintree_python payment_method_gateway.delete sends this DELETE and reads any
+        # 2xx with an empty body as success; an unknown token is a 404 (NotFoundError).
+        with state.lock:
+            deleted = delete_from_vault(state, token)
+        if not deleted:
+            raise TransactionNotFound(token)
+        return Response(b"", 200)
 
     return app
 

@@ -1,5 +1,6 @@
 """Keeping payment methods in the sandbox's vault beyond ``PaymentMethod.create`` of a card:
-wallets (``wallet_nonces``) and a sale's ``options.store_in_vault_on_success``.
+wallets (``wallet_nonces``) and a sale's ``options.store_in_vault_on_success``; and
+taking one out again (``PaymentMethod.delete``).
 
 Callers hold ``state.lock``.
 """
@@ -20,7 +21,7 @@ from .wallet_nonces import (
     wallet_of_record,
 )
 
-__all__ = ["store_in_vault", "vault_wallet", "wallet_of_sale"]
+__all__ = ["delete_from_vault", "store_in_vault", "vault_wallet", "wallet_of_sale"]
 
 
 def vault_wallet(state: SandboxState, nonce: str, customer_id: str | None) -> dict[str, Any]:
@@ -68,3 +69,15 @@ def store_in_vault(
             card.to_dict(), token=token, customer_id=customer_id, three_d_secure=""
         )
     return token
+
+
+def delete_from_vault(state: SandboxState, token: str) -> bool:
+    """``PaymentMethod.delete``: the payment method is gone, a later ``PaymentMethod.find``
+    of it is a 404 (braintree_python tests/integration/test_payment_method.py::
+    test_delete_deletes_a_credit_card, and ::test_delete_deletes_a_paypal_account for a
+    wallet). False when the vault has no such token, which Braintree answers with 404
+    (the SDK raises ``NotFoundError``, braintree/util/http.py)."""
+    if state.vault.pop(token, None) is None:
+        return False
+    state.save()
+    return True

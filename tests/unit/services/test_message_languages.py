@@ -251,6 +251,10 @@ def test_a_german_customer_is_told_of_a_declined_payment_in_german(euro_world: F
         and "Es wurde nichts abgebucht." in failed.text
     )
     assert "did not go through" not in failed.text and 'lang="de"' in failed.html
+    # the decline's reason and next step too, as the pay page says them in German
+    assert "Der Kartenherausgeber hat die Zahlung abgelehnt." in failed.text
+    assert "Bitte versuchen Sie es mit einer anderen Karte" in failed.text
+    assert "card issuer" not in failed.text + failed.html
 
 
 def test_a_french_customer_is_told_of_a_resolved_case_in_french(euro_world: FakeWorld) -> None:
@@ -277,6 +281,8 @@ def test_a_french_customer_is_told_of_a_resolved_case_in_french(euro_world: Fake
     assert update.subject.endswith(" : du nouveau concernant votre paiement")
     assert f"Nous avons du nouveau concernant votre paiement {view['id']}." in update.text
     assert "en indiquant la référence 7." in update.text
+    assert "Nous avons remboursé le paiement ; vous recevrez un reçu" in update.text
+    assert "We have refunded" not in update.text + update.html
 
 
 def test_a_receipt_shipped_only_in_english_is_all_english_even_for_a_spanish_customer(
