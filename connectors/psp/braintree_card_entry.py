@@ -36,7 +36,12 @@ sessions``, ``v1/payment_methods/apple_payment_tokens``). PayPal: PayPal's JS SD
 which braintree-web's ``paypalCheckout.loadPayPalSDK`` adds from ``www.paypal.com/sdk/js``
 (unpinnable: it is built per request), its buttons' and window's frames and calls on
 PayPal's origins and images from ``www.paypalobjects.com`` (PayPal's "Content Security
-Policy" guidance for the JS SDK).
+Policy" guidance for the JS SDK). Venmo: nothing beyond the card scripts' origins. In a
+desktop browser braintree-web's ``venmo`` (``allowDesktop``) shows its QR code in a frame
+from the assets URL (``venmo/venmo.js``: ``/web/<version>/html/venmo-desktop-frame.html``)
+and polls the payment context on Braintree's GraphQL API (``payments[.sandbox].braintree-
+api.com``, ``lib/constants.js`` ``GRAPHQL_URLS``); on a phone it leaves for the Venmo app
+or ``venmo.com`` (a navigation, outside the page's policy) and comes back to the page.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ WALLET_COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("google_pay", "google-payment", "Braintree Google Pay: Google Pay's sheet and its nonce"),
     ("apple_pay", "apple-pay", "Braintree Apple Pay: the merchant validation and the nonce"),
     ("paypal", "paypal-checkout", "Braintree PayPal Checkout: loads PayPal's buttons, the nonce"),
+    ("venmo", "venmo", "Braintree Venmo: the QR code sheet or the Venmo app, the nonce"),
 )
 _GOOGLE_PAY = "https://pay.google.com"
 _PAYPAL = ("https://www.paypal.com", "https://www.sandbox.paypal.com")
@@ -90,6 +96,9 @@ _WALLETS = (
         img_origins=(*_PAYPAL, "https://www.paypalobjects.com"),
         script_origins=("https://www.paypal.com", "https://www.paypalobjects.com"),
     ),
+    # Venmo adds nothing: its QR code frame is on the assets origin and its payment
+    # contexts go to Braintree's GraphQL API, both already allowed for the card scripts.
+    WalletEntry("venmo"),
 )
 # Where braintree-web and what it loads go, by directive.
 _FRAMES = (

@@ -33,6 +33,11 @@
   FIELDS.forEach(function (name) { options.fields[name] = { container: CONTAINERS[name] }; });
 
   var bt = window.braintree;
+  // The page's one braintree.client (one configuration fetch), shared with the wallets
+  // (pay_wallets.js, loaded after this script) through window.crmPay.client.
+  var clientReady = bt.client.create({ authorization: form.dataset.clientToken });
+  window.crmPay = window.crmPay || {};
+  window.crmPay.client = clientReady;
   var deviceInput = document.getElementById("device-data");
   var threeDS = null;        // what verifyCard needs, from the server (or null: no 3DS)
   try { threeDS = JSON.parse(form.dataset.threeDSecure || "null"); } catch (e) { threeDS = null; }
@@ -54,7 +59,7 @@
   }
 
   function createFields() {
-    return bt.client.create({ authorization: form.dataset.clientToken })
+    return clientReady
       .then(function (client) {
         options.client = client;
         collectDeviceData(client);

@@ -1,4 +1,4 @@
-// Customer pay page: the wallets (Google Pay, Apple Pay, PayPal) above the card form.
+// Customer pay page: the wallets (Google Pay, Apple Pay, PayPal, Venmo) above the card form.
 //
 // Each offered wallet's button appears once braintree-web's component for it is ready
 // and the wallet can pay in this browser. The wallet's own sheet asks the customer;
@@ -15,14 +15,22 @@
 // onpaymentauthorized -> tokenize -> completePayment); PayPal its "PayPal > Checkout
 // with Vault" guide (braintree.paypalCheckout, loadPayPalSDK, paypal.Buttons with
 // createOrder -> createPayment({flow: "checkout", requestBillingAgreement: true}),
-// onApprove -> tokenizePayment).
+// onApprove -> tokenizePayment); Venmo its "Venmo > Client-side implementation" guide
+// (braintree.venmo.create with paymentMethodUsage "single_use", allowDesktop for the
+// QR code a desktop customer scans with the Venmo app, mobileWebFallBack for a phone
+// without the app; isBrowserSupported, then tokenize; a page that comes back from the
+// Venmo app carries the result: hasTokenizationResult -> tokenize at once).
+//
+// The components share the page's one braintree.client, which pay.js creates
+// (window.crmPay.client).
 (function () {
   "use strict";
   var section = document.getElementById("wallets");
   var cardForm = document.getElementById("pay-form");
   var walletForm = document.getElementById("wallet-form");
   var bt = window.braintree;
-  if (!section || !cardForm || !walletForm || !bt || !bt.client) { return; }
+  var shared = window.crmPay && window.crmPay.client;  // pay.js's braintree.client
+  if (!section || !cardForm || !walletForm || !bt || !shared) { return; }
   var WORDS = {};
   try { WORDS = JSON.parse(cardForm.dataset.words || "{}"); } catch (e) { WORDS = {}; }
   function words(text) { return WORDS[text] || text; }
@@ -192,9 +200,39 @@
     }).catch(function () { /* PayPal is not enabled: no button */ });
   }
 
-  bt.client.create({ authorization: cardForm.dataset.clientToken }).then(function (client) {
+  // braintree-web's Venmo errors (venmo/shared/errors.js) that mean the customer stopped:
+  // closed the QR code sheet, cancelled in the Venmo app or came back without paying.
+  var VENMO_STOPPED = ["VENMO_DESKTOP_CANCELED", "VENMO_CUSTOMER_CANCELED", "VENMO_APP_CANCELED",
+    "VENMO_CANCELED", "VENMO_MOBILE_POLLING_TOKENIZATION_CANCELED"];
+
+  function venmo(client) {
+    var el = button("venmo");
+    if (!el || !bt.venmo) { return; }
+    bt.venmo.create({
+      client: client,
+      paymentMethodUsage: "single_use",
+      allowDesktop: true,
+      mobileWebFallBack: true
+    }).then(function (component) {
+      function pay() {
+        start();
+        component.tokenize().then(function (payload) {
+          submit("venmo", payload.nonce);
+        }).catch(function (err) {
+          if (err && VENMO_STOPPED.indexOf(err.code) >= 0) { cancelled(); } else { failed(); }
+        });
+      }
+      if (!component.isBrowserSupported()) { return; }
+      ready(el);
+      el.addEventListener("click", pay);
+      if (component.hasTokenizationResult()) { pay(); }  // back from the Venmo app
+    }).catch(function () { /* Venmo is not enabled: the button stays hidden */ });
+  }
+
+  shared.then(function (client) {
     googlePay(client);
     applePay(client);
     payPal(client);
+    venmo(client);
   }).catch(function () { /* the card form reports the client's failure */ });
 })();

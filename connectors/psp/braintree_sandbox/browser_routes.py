@@ -7,7 +7,8 @@ token names ``api.sandbox.braintreegateway.com`` and ``assets.braintreegateway.c
 (``connectors/psp/braintree_sandbox/client_token.py``). Here every request the browser
 makes to those hosts, and to the PayPal hosts braintree-web's analytics
 (``www.paypal.com``) and data collector (``c.paypal.com``) use, and to Google Pay's
-``pay.google.com`` (the sandbox's stand-in of ``pay.js``), is answered by the
+``pay.google.com`` (the sandbox's stand-in of ``pay.js``) and to Braintree's GraphQL
+API (``payments.sandbox.braintree-api.com``, Venmo's payment contexts), is answered by the
 sandbox's assets app over loopback: the browser still sees Braintree's origins, so the
 SDK's own origin checks run unchanged. Nothing leaves the machine: a request to any
 other https host is aborted and recorded, for the test to assert on.
@@ -30,6 +31,7 @@ ROUTED_HOSTS = (
     "www.paypal.com",
     "c.paypal.com",
     "pay.google.com",  # Google's pay.js: the sandbox's stand-in (wallets.py)
+    "payments.sandbox.braintree-api.com",  # Braintree's GraphQL API: Venmo (venmo.py)
 )
 _HTTPS = re.compile(r"^https://")
 # Request headers that belong to the browser's connection, not to the request.

@@ -10,8 +10,10 @@ What each part follows:
   ``currencyCode``, ``merchantIdentifier``, ``supportedNetworks``). PayPal:
   ``paypalEnabled`` and ``paypal`` (``paypal-checkout/paypal-checkout.js`` reads
   ``clientId``, ``displayName``, ``assetsUrl``, ``environmentNoNetwork``,
-  ``unvettedMerchant``). The sandbox offers every wallet it simulates; the pay page
-  shows only those the merchant turned on.
+  ``unvettedMerchant``). Venmo: ``payWithVenmo`` and Braintree's GraphQL endpoint
+  (:mod:`.venmo`, which also answers the GraphQL operations and serves the QR code
+  frame of braintree-web's desktop flow). The sandbox offers every wallet it
+  simulates; the pay page shows only those the merchant turned on.
 - the client API routes braintree-web's Apple Pay calls (``apple-pay/apple-pay.js``):
   ``POST v1/apple_pay_web/sessions`` (``performValidation``: Braintree asks Apple for a
   merchant session and answers it as it is) and ``POST v1/payment_methods/
@@ -53,6 +55,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from .client_token import ASSETS_ORIGIN, fingerprint_is_valid, make_fingerprint
+from .venmo import register_venmo_routes, venmo_configuration
 from .wallet_nonces import WALLET_NONCES
 
 __all__ = [
@@ -123,6 +126,7 @@ def wallet_configuration(merchant_id: str, private_key: str) -> dict[str, Any]:
             "merchantIdentifier": APPLE_PAY_MERCHANT_IDENTIFIER,
             "supportedNetworks": list(_NETWORKS),
         },
+        **venmo_configuration(),
     }
 
 
@@ -184,9 +188,12 @@ def _choice(key: object, cards: tuple[tuple[str, str, str], ...]) -> str | None:
 
 
 def register_wallet_routes(app: Flask, base: str, *, merchant_id: str, private_key: str) -> None:
-    """Add the Apple Pay client API routes under ``base`` (``/merchants/<id>/client_api``;
-    its CORS headers are the client API's) and Google's ``pay.js`` stand-in with its
-    sheet's endpoint at the root (the paths ``pay.google.com`` has)."""
+    """Add the Apple Pay and PayPal client API routes under ``base``
+    (``/merchants/<id>/client_api``; its CORS headers are the client API's), Google's
+    ``pay.js`` and PayPal's SDK stand-ins with the Google sheet's endpoint at the root
+    (the paths ``pay.google.com`` and ``www.paypal.com`` have), and Venmo's GraphQL
+    endpoint and QR code frame (:func:`.venmo.register_venmo_routes`)."""
+    register_venmo_routes(app, merchant_id=merchant_id, private_key=private_key)
     google_js = _static("google-pay.js")
     paypal_js = _static("paypal-sdk.js")
     # PayPal orders created and not yet tokenized: token -> Checkout with Vault asked

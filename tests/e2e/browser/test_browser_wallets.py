@@ -1,17 +1,16 @@
 """Wallets on the pay page, end to end: braintree-web's own wallet components (3.144.0,
 served by crm-pay) against the development sandbox, with the sandbox's simulated sheets
-standing in for Google's ``pay.js``, Apple's ``ApplePaySession`` and PayPal's JS SDK.
+standing in for Google's ``pay.js``, Apple's ``ApplePaySession``, PayPal's JS SDK and
+the Venmo app (behind braintree-web's own Venmo QR code flow).
 
 The admin turns a wallet on for the demo's USD account (``/pay/admin/wallets/``); the
 customer opens a pay link, presses the wallet's button, approves the clearly labelled
 sandbox sheet and sees the approved page; the receipt and the agent's payment page name
 the wallet ("Google Pay · Visa ending 1111"). Braintree's and Google's hosts are routed
-to the sandbox (``BraintreeHosts``); nothing leaves the machine. Venmo is not on the
-pay page yet (its desktop web login runs through Braintree's GraphQL API and a popup
-window, which the sandbox does not simulate).
+to the sandbox (``BraintreeHosts``); nothing leaves the machine.
 
-Screenshots (``UPDATE_SCREENSHOTS=1``): ``docs/screenshots/pay-page-wallets.png`` and
-``docs/screenshots/admin-wallets.png``.
+Screenshots (``UPDATE_SCREENSHOTS=1``): ``docs/screenshots/pay-page-wallets.png``,
+``docs/screenshots/pay-page-venmo-qr-code.png`` and ``docs/screenshots/admin-wallets.png``.
 """
 
 from __future__ import annotations
@@ -230,7 +229,7 @@ def test_the_pay_page_with_wallet_buttons_is_accessible(
     agent_context: Any,
     shoot: Callable[[Any, str], Path],
 ) -> None:
-    _offer(wallet_demo, browser, "google_pay", "apple_pay", "paypal")
+    _offer(wallet_demo, browser, "google_pay", "apple_pay", "paypal", "venmo")
     # axe-core is injected by the test: a context that lets it past the page's policy
     context = browser.new_context(bypass_csp=True, viewport=PHONE_VIEWPORT, device_scale_factor=1)
     context.set_default_timeout(15_000)
@@ -241,6 +240,7 @@ def test_the_pay_page_with_wallet_buttons_is_accessible(
     customer.locator("#wallet-google_pay").wait_for(state="visible")
     customer.locator("#wallet-apple_pay").wait_for(state="visible")
     customer.locator("#wallet-paypal button").wait_for(state="visible")
+    customer.locator("#wallet-venmo").wait_for(state="visible")
     assert_accessible(customer)
     shoot(customer, "pay-page-wallets")
     context.close()
@@ -383,3 +383,85 @@ def test_cancel_in_the_paypal_sheet_charges_nothing_and_paypal_can_be_tried_agai
     customer.click("#sandbox-paypal-approve")
     customer.wait_for_selector("h1:has-text('payment approved')")
     assert len(sent) == 1
+
+
+# ------------------------------------------------------------------------------ Venmo
+# braintree-web's venmo (allowDesktop) sees the headless Chromium's desktop user agent and
+# runs its desktop QR code flow: a frame from the assets URL, payment contexts on
+# Braintree's GraphQL API, polled until the (simulated) Venmo app approves.
+VENMO_FRAME = "iframe[name=venmo-desktop-iframe]"
+
+
+def test_venmo_pays_end_to_end_through_the_qr_code_sheet_and_names_the_user(
+    browser: Any,
+    wallet_demo: DemoServer,
+    agent_context: Any,
+    customer_context: Any,
+    routed: BraintreeHosts,
+    shoot: Callable[[Any, str], Path],
+) -> None:
+    _offer(wallet_demo, browser, "venmo")
+    customer = customer_context.new_page()
+    sent = _posted(customer)
+    payment_id = _open(wallet_demo, agent_context, customer, "CUST-0006", "INV-1008")
+    button = customer.locator("#wallet-venmo")
+    button.wait_for(state="visible")
+    assert customer.evaluate("() => braintree.venmo.VERSION") == "3.144.0"
+    # the Venmo origins the page needs are the card scripts' own: nothing is added
+    policy = customer.request.get(customer.url).headers["content-security-policy"]
+    assert "venmo.com" not in policy
+
+    button.click()
+    sheet = customer.frame_locator(VENMO_FRAME).locator("#sandbox-venmo-sheet")
+    sheet.wait_for(state="visible")
+    assert "Development sandbox — simulated Venmo app" in sheet.inner_text()
+    # braintree-web created the payment context over GraphQL and shows its "QR code"
+    approve = customer.frame_locator(VENMO_FRAME).locator("#sandbox-venmo-approve:not([disabled])")
+    approve.wait_for()
+    shoot(customer, "pay-page-venmo-qr-code")
+    approve.click()
+    customer.wait_for_selector("h1:has-text('payment approved')", timeout=20_000)
+    assert "paid with Venmo · @venmojoe" in customer.inner_text("#paid-with")
+    receipt = customer.inner_text("#receipt-number")
+
+    (body,) = sent
+    form = parse_qs(body)
+    assert form["method"] == ["venmo"]
+    assert form["payment_method_nonce"] == ["fake-venmo-account-nonce"]
+    seen = {(host, path) for _, host, path in routed.seen}
+    assert ("payments.sandbox.braintree-api.com", "/graphql") in seen
+    assert ("assets.braintreegateway.com", "/web/3.144.0/html/venmo-desktop-frame.html") in seen
+    # one braintree.client on the page (pay.js's, shared): one configuration fetch
+    configuration = [p for _, _, p in routed.seen if p.endswith("/client_api/v1/configuration")]
+    assert len(configuration) == 1
+    assert routed.refused == []
+    assert "Venmo · @venmojoe" in _agent_sees(wallet_demo, agent_context, payment_id)
+    _receipt_names(wallet_demo, receipt, "Venmo · @venmojoe")
+
+
+def test_cancel_in_the_venmo_sheet_charges_nothing_and_venmo_can_be_tried_again(
+    browser: Any,
+    wallet_demo: DemoServer,
+    agent_context: Any,
+    customer_context: Any,
+    routed: BraintreeHosts,
+) -> None:
+    _offer(wallet_demo, browser, "venmo", "google_pay")
+    customer = customer_context.new_page()
+    sent = _posted(customer)
+    _open(wallet_demo, agent_context, customer, "CUST-0004", "INV-1006")
+    customer.locator("#wallet-venmo").click()
+    frame = customer.frame_locator(VENMO_FRAME)
+    frame.locator("#sandbox-venmo-approve:not([disabled])").wait_for()
+    frame.locator("#sandbox-venmo-cancel").click()
+    error = customer.locator("#wallet-error")
+    error.wait_for(state="visible")
+    assert "Nothing was charged" in error.inner_text()
+    assert customer.locator(VENMO_FRAME).is_hidden()
+    assert sent == []
+    # every way to pay is still there, Venmo too, with a new payment context
+    assert customer.is_enabled("#wallet-google_pay") and customer.is_enabled("#wallet-venmo")
+    customer.locator("#wallet-venmo").click()
+    frame.locator("#sandbox-venmo-approve:not([disabled])").click()
+    customer.wait_for_selector("h1:has-text('payment approved')", timeout=20_000)
+    assert len(sent) == 1 and parse_qs(sent[0])["method"] == ["venmo"]

@@ -170,3 +170,23 @@ def test_paypal_adds_paypal_s_origins_and_its_payment_names_the_masked_payer(
     )
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["method"] == "PayPal · p***@example.com"
+
+
+def test_venmo_loads_its_component_without_widening_the_policy_and_names_the_user(
+    client: FlaskClient, auth: dict[str, str], ctx: Context
+) -> None:
+    wallets.set_wallets(ctx, merchant_account="USD", wallets=["apple_pay"], actor="test")
+    created = _link(client, auth)
+    without = _page(client, created)
+    assert "braintree-web/venmo.js" not in without.text
+    wallets.set_wallets(ctx, merchant_account="USD", wallets=["apple_pay", "venmo"], actor="test")
+    page = _page(client, created)
+    assert 'id="wallet-venmo"' in page.text and "braintree-web/venmo.js" in page.text
+    # its QR code frame (assets origin) and GraphQL calls are the card scripts' origins
+    assert page.headers["Content-Security-Policy"] == without.headers["Content-Security-Policy"]
+    assert "https://payments.sandbox.braintree-api.com" in _policy(page, "connect-src")
+
+    answer = _pay(client, created, payment_method_nonce="fake-venmo-account-nonce", method="venmo")
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["method"] == "Venmo · @venmojoe"
+    assert answer.get_json()["wallet"] == "venmo"
