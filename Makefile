@@ -24,7 +24,9 @@ $(STAMP): pyproject.toml
 # and copied (git-ignored) into agent_ui/static/vendor/: the Socket.IO client of the agent
 # console's live panel, Chart.js of the dashboard, Braintree's browser SDK (braintree-web)
 # of the pay page and axe-core of the browser tests' accessibility checks. Re-runs when
-# the lock file changes.
+# the lock file changes. braintree-web's npm package has only its unminified browser builds
+# (dist/browser/<name>.js; the .min.js files are on Braintree's CDN only): crm-pay sends
+# them gzip-compressed, cached for good under links versioned by content.
 VENDOR_JS := agent_ui/static/vendor/socket.io.min.js
 
 $(VENDOR_JS): package.json package-lock.json

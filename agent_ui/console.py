@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     jsonify,
@@ -51,10 +50,11 @@ from .auth import protect, signed_in_principal
 from .console_forms import FormError, TakePayment, parse_take_payment
 from .console_sending import send_link
 from .console_session import flash
+from .static_files import VersionedStatic
 
 __all__ = ["bp", "owned_payment", "closed_link_states"]
 
-bp = Blueprint(
+bp = VersionedStatic(
     "crm_pay_console",
     __name__,
     template_folder="templates",

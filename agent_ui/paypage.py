@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import (
-    Blueprint,
     Flask,
     Response,
     current_app,
@@ -51,12 +50,13 @@ from crm_pay.services.context import Context
 from vault.pan import redact
 
 from . import i18n, pay_scripts
+from .static_files import VersionedStatic
 
 __all__ = ["bp", "hosted_fields_scripts", "install_script_inventory"]
 
 log = logging.getLogger("crm_pay.paypage")
 
-bp = Blueprint(
+bp = VersionedStatic(
     "crm_pay_paypage",
     __name__,
     template_folder="templates",

@@ -10,16 +10,21 @@ the card-number field inside its frame is visible and enabled.
 Printed per run kind, p50 and p95 over the runs:
 - **cold**: a new browser context each time (empty cache), what a customer opening the
   link from a message gets;
-- **warm**: the same context reloading the page (cache kept).
-Each: requests (every frame, every origin, including the frames' own documents), bytes
-(response headers + bodies as received), and milliseconds from navigation start to the
-first interactive field.
+- **warm**: the same context opening a second link (cache kept).
+Each: requests (every frame, every origin, including the frames' own documents), of
+them *fetched* (not answered by the browser's cache), bytes (response headers + bodies
+as received over the connection, so compressed when sent so) and milliseconds from
+navigation start to the first interactive field.
 
 Measured for both pay-page clients: ``bundled`` (braintree-web 3.144.0 as crm-pay
-serves it in production, its requests to Braintree's and PayPal's hosts answered by the
-sandbox through ``braintree_sandbox/browser_routes.py``: client, hosted fields, data
-collector, 3-D Secure files, the client configuration, the frames) and ``stand-in``
-(the demo's sandbox client). Skipped, with the reason, when chromium or Playwright is missing.
+serves it in production: versioned by content, cached for good, gzip-compressed) and
+``stand-in`` (the demo's sandbox client). With ``bundled`` braintree-web's requests to
+Braintree's and PayPal's hosts (client configuration, hosted-field frames, data
+collector, analytics) are answered by the sandbox, as ``braintree_sandbox/browser_routes.py``
+answers them for the browser tests, but through a TLS server on loopback that chromium's
+host resolver sends those hosts to (:func:`_braintree_front`): Playwright's routing
+turns the HTTP cache off, and a warm load would then fetch everything again. Skipped,
+with the reason, when chromium or Playwright is missing.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from werkzeug.serving import WSGIRequestHandler
+
 from benchmarks.common import RunOptions, format_table, machine_info, percentile, write_results
 
 __all__ = ["DESCRIPTION", "NAME", "run"]
@@ -46,6 +53,71 @@ RUNS, QUICK_RUNS = 15, 3
 PHONE = {"width": 390, "height": 844}
 FIELD_FRAME = 'iframe[name="braintree-hosted-field-number"]'
 SOURCES = ("bundled", "stand-in")
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """No access log line per request: the table is the output."""
+
+
+# Request and answer headers that belong to one connection, not to the message.
+_HOP = {"host", "connection", "content-length", "content-encoding", "transfer-encoding"}
+
+
+def _forward_to(sandbox_assets: str) -> Any:
+    """A WSGI app answering every request with the sandbox's answer to the same path."""
+    import requests
+
+    session = requests.Session()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        from werkzeug.wrappers import Request
+
+        request = Request(environ)
+        answer = session.request(
+            request.method,
+            sandbox_assets.rstrip("/") + request.full_path.rstrip("?"),
+            headers={k: v for k, v in request.headers.items() if k.lower() not in _HOP},
+            data=request.get_data(),
+            timeout=10,
+            allow_redirects=False,
+        )
+        kept = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP]
+        start_response(f"{answer.status_code} {answer.reason}", kept)
+        return [answer.content]
+
+    return app
+
+
+@contextmanager
+def _braintree_front(sandbox_assets: str) -> Iterator[list[str]]:
+    """Braintree's and PayPal's hosts for chromium, answered by the sandbox (as
+    ``braintree_sandbox/browser_routes.py`` does for the browser tests), through a TLS
+    server on loopback that chromium's host resolver sends those hosts to. Not
+    Playwright's routing: a routed context has the HTTP cache turned off, and a warm
+    load would fetch everything again. Yields chromium's launch arguments."""
+    from werkzeug.serving import make_server
+
+    from connectors.psp.braintree_sandbox.browser_routes import ROUTED_HOSTS
+
+    server = make_server(
+        "127.0.0.1",
+        0,
+        _forward_to(sandbox_assets),
+        threaded=True,
+        request_handler=_Quiet,
+        ssl_context="adhoc",
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    # those hosts to the front, any other one not found (nothing leaves the machine)
+    rules = [f"MAP {host} 127.0.0.1:{server.server_port}" for host in ROUTED_HOSTS]
+    rules += ["MAP * ~NOTFOUND", "EXCLUDE 127.0.0.1"]
+    try:
+        yield [f"--host-resolver-rules={', '.join(rules)}"]
+    finally:
+        server.shutdown()
+        thread.join(5)
 
 
 @contextmanager
@@ -97,7 +169,8 @@ def _new_link(app: Any, auth: dict[str, str]) -> str:
 
 
 def _load(page: Any, url: str) -> dict[str, float]:
-    """Open ``url`` in ``page``; requests, bytes, ms until the card-number field is usable."""
+    """Open ``url`` in ``page``: requests made, those that went to a server (not answered
+    by the browser's cache), bytes received and ms until the card-number field is usable."""
     seen: list[Any] = []
 
     def finished(request: Any) -> None:
@@ -112,16 +185,24 @@ def _load(page: Any, url: str) -> dict[str, float]:
         time.sleep(0.005)
     elapsed_ms = (time.perf_counter() - started) * 1000
     page.remove_listener("requestfinished", finished)
-    size = 0
+    size = fetched = 0
     for request in seen:
         sizes = request.sizes()
-        size += sizes["responseHeadersSize"] + sizes["responseBodySize"]
-    return {"requests": float(len(seen)), "bytes": float(size), "ms": elapsed_ms}
+        # what came over the connection; chromium reports 0 for an answer from its cache
+        received = max(0, sizes["responseHeadersSize"] + sizes["responseBodySize"])
+        size += received
+        fetched += received > 0
+    return {
+        "requests": float(len(seen)),
+        "fetched": float(fetched),
+        "bytes": float(size),
+        "ms": elapsed_ms,
+    }
 
 
 def _summary(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for metric in ("requests", "bytes", "ms"):
+    for metric in ("requests", "fetched", "bytes", "ms"):
         values = sorted(s[metric] for s in samples)
         out[metric] = {"p50": percentile(values, 50), "p95": percentile(values, 95)}
     return out
@@ -136,21 +217,28 @@ def run(options: RunOptions) -> dict[str, Any]:
     except ImportError:
         print("  skipped: playwright (Python) is not installed")
         return {"skipped": "playwright missing"}
-    from connectors.psp.braintree_sandbox.browser_routes import BraintreeHosts
-
     runs = options.iterations or (QUICK_RUNS if options.quick else RUNS)
     figures: dict[str, Any] = {"runs": runs}
     rows = []
     for source in SOURCES:
         cold: list[dict[str, float]] = []
         warm: list[dict[str, float]] = []
-        with _served_app(source) as (_base, auth, app, sandbox), sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        with ExitStack() as stack:
+            _base, auth, app, sandbox = stack.enter_context(_served_app(source))
+            args = ["--no-sandbox"]
+            if source == "bundled":
+                args += stack.enter_context(_braintree_front(sandbox.assets_url))
+            p = stack.enter_context(sync_playwright())
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
             try:
                 for _ in range(runs):
-                    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-                    if source == "bundled":
-                        BraintreeHosts(sandbox.assets_url).attach(context)
+                    context = browser.new_context(
+                        viewport=PHONE,
+                        is_mobile=True,
+                        has_touch=True,
+                        # the front's certificate is its own (Braintree's hosts, locally)
+                        ignore_https_errors=source == "bundled",
+                    )
                     page = context.new_page()
                     cold.append(_load(page, _new_link(app, auth)))
                     warm.append(_load(page, _new_link(app, auth)))
@@ -163,6 +251,7 @@ def run(options: RunOptions) -> dict[str, Any]:
                 source,
                 kind,
                 f"{figures[source][kind]['requests']['p50']:.0f}",
+                f"{figures[source][kind]['fetched']['p50']:.0f}",
                 f"{figures[source][kind]['bytes']['p50'] / 1024:.1f}",
                 f"{figures[source][kind]['bytes']['p95'] / 1024:.1f}",
                 f"{figures[source][kind]['ms']['p50']:.0f}",
@@ -172,11 +261,15 @@ def run(options: RunOptions) -> dict[str, Any]:
         ]
     print(
         format_table(
-            ["client", "cache", "requests", "KiB p50", "KiB p95", "ms p50", "ms p95"],
+            ["client", "cache", "requests", "fetched", "KiB p50", "KiB p95", "ms p50", "ms p95"],
             rows,
         )
     )
-    print(f"  {runs} runs each; the card-number field counted usable when visible and enabled")
+    print(
+        f"  {runs} runs each; the card-number field counted usable when visible and enabled;"
+        " fetched: requests not answered by the browser's cache; KiB: received over the"
+        " connection (headers + bodies as sent, compressed or not)"
+    )
     payload = {"machine": machine_info(), "figures": figures}
     if options.results_dir is not None:
         write_results(options.results_dir, NAME, payload)

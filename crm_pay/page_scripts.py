@@ -7,6 +7,11 @@ PSP's scripts are whatever its adapter's ``CardEntry`` declares now (with their 
 ours are hashed from ``agent_ui/static`` once at start-up. A check reads our own files
 from disk and fetches the PSP's through ``Context.fetch_script``, which the wiring
 builds with the outbound URL policy (this module imports no adapter).
+
+The files served from our origin (ours, and the PSP's we bundle) are linked with
+``?v=<content version>`` of the bytes their SRI pin is taken from, so the static route
+may let browsers keep them for good (``agent_ui/static_files.py``): a changed file has a
+new URL.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from crm_pay.services.script_inventory import (
     declare_pay_page_scripts,
     sri,
     unpinned,
+    versioned_url,
 )
 
 __all__ = [
@@ -50,8 +56,8 @@ class PayPageScripts:
 
     card_entry: Callable[[], CardEntry]
     own_bodies: dict[str, bytes]
-    own_files: dict[str, Path]  # URL path -> the file served under it
-    own_url: Callable[[str], str]
+    own_files: dict[str, Path]  # URL path (no query) -> the file served under it
+    own_url: Callable[[str], str]  # one of our file names -> its URL (versioned)
     fetch_external: Callable[..., bytes] | None
     interval_seconds: float
     vendor_dir: Path = Path()
@@ -71,8 +77,9 @@ class PayPageScripts:
         )
 
     def bundled(self, path: str) -> tuple[str, str]:
-        """URL path and SRI hash of a PSP script we serve from our vendor folder (read
-        and hashed once per process: the folder changes only with ``make install``)."""
+        """URL (versioned by content) and SRI hash of a PSP script we serve from our
+        vendor folder (read and hashed once per process: the folder changes only with
+        ``make install``)."""
         found = self._bundled.get(path)
         if found is None:
             file = self.vendor_dir / path
@@ -81,9 +88,9 @@ class PayPageScripts:
             except OSError:
                 log.error("pay page: %s is missing; run 'make install'", file)
                 return "", ""
-            found = (self.vendor_url(path), sri(body))
+            found = (versioned_url(self.vendor_url(path), body), sri(body))
             self._bundled[path] = found
-            self.own_files[found[0]] = file
+            self.own_files[self.vendor_url(path)] = file
         return found
 
     def unpinned(self) -> list[str]:
@@ -96,7 +103,7 @@ class PayPageScripts:
 
     def fetch(self, script: PageScript) -> bytes:
         """The body the world gets for ``script`` now (ours: the file as served)."""
-        own = self.own_files.get(script.url)
+        own = self.own_files.get(script.url.partition("?")[0])
         if own is not None:
             return own.read_bytes()
         if self.fetch_external is None:
@@ -146,16 +153,18 @@ def build_pay_page_scripts(
     ``own_url_prefix`` is the URL path they are served under (``/pay/static/.../``);
     ``vendor_dir`` and ``vendor_url_prefix`` the same for the PSP's bundled scripts."""
 
+    bodies = {name: (static_dir / name).read_bytes() for name, _, _ in OWN_SCRIPTS}
+
     def own_url(name: str) -> str:
-        return own_url_prefix + name
+        return versioned_url(own_url_prefix + name, bodies[name])
 
     def vendor_url(path: str) -> str:
         return vendor_url_prefix + path
 
     return PayPageScripts(
         card_entry=_psp_card_entry(ctx),
-        own_bodies={name: (static_dir / name).read_bytes() for name, _, _ in OWN_SCRIPTS},
-        own_files={own_url(name): static_dir / name for name, _, _ in OWN_SCRIPTS},
+        own_bodies=bodies,
+        own_files={own_url_prefix + name: static_dir / name for name, _, _ in OWN_SCRIPTS},
         own_url=own_url,
         fetch_external=ctx.fetch_script,
         interval_seconds=float(ctx.config.script_check_interval or 0),

@@ -38,11 +38,13 @@ __all__ = [
     "PageScript",
     "ScriptResult",
     "check_scripts",
+    "content_version",
     "declare_pay_page_scripts",
     "last_check",
     "script_origins",
     "sri",
     "unpinned",
+    "versioned_url",
 ]
 
 log = logging.getLogger("crm_pay.script_inventory")
@@ -105,6 +107,17 @@ class ScriptResult:
 def sri(body: bytes) -> str:
     """The Subresource Integrity value of ``body`` (SHA-384, as browsers check it)."""
     return "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode("ascii")
+
+
+def content_version(body: bytes) -> str:
+    """A short name of ``body``'s content for a URL's ``?v=``: a changed file gets a new
+    URL, so the browser may keep a file under its URL for good (64 bits of SHA-256)."""
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
+def versioned_url(url: str, body: bytes) -> str:
+    """``url`` (a path of ours) versioned by the content it serves: ``?v=<version>``."""
+    return f"{url}?v={content_version(body)}"
 
 
 def declare_pay_page_scripts(

@@ -71,7 +71,16 @@ def host_logging() -> Iterator[Captured]:
 
 
 def build_host(tmp_path: Path, name: str, crm_pay: dict[str, Any] | None) -> Flask:
-    host = Flask(HOST_LOG, instance_path=str(tmp_path / name))
+    # the host's own static files: crm-pay's caching and compression are not theirs
+    static = tmp_path / "host_static"
+    static.mkdir(exist_ok=True)
+    (static / "shop.js").write_text("function shop() { return 'tea'; }\n" * 100)
+    host = Flask(
+        HOST_LOG,
+        instance_path=str(tmp_path / name),
+        static_folder=str(static),
+        static_url_path="/static",
+    )
     host.config.update(
         SECRET_KEY="the-host-apps-own-secret",
         SESSION_COOKIE_NAME="host_session",
@@ -169,8 +178,14 @@ def _host_run(host: Flask) -> list[dict[str, Any]]:
         client.post("/login", data={"user": "alice"}),
         client.get("/account"),
         client.get("/pay-day"),  # a host path that starts like crm-pay's prefix
+        client.get("/static/shop.js", headers={"Accept-Encoding": "gzip"}),
+        client.get("/static/shop.js?v=1", headers={"Accept-Encoding": "gzip"}),
     ]
-    return [_answer(r) for r in answers]
+    try:
+        return [_answer(r) for r in answers]
+    finally:
+        for r in answers:
+            r.close()
 
 
 def _state(host: Flask) -> dict[str, Any]:
@@ -228,7 +243,9 @@ def test_the_host_answers_exactly_as_without_crm_pay(
     for number, (want, have) in enumerate(zip(expected, got, strict=True)):
         assert have == want, f"request {number}"
     # the run meant something: the host's session, CSRF-free form, pages and login
-    assert [a["status"] for a in got] == [200, 200, 200, 404, 405, 302, 401, 200, 200, 404]
+    assert [a["status"] for a in got[:10]] == [200, 200, 200, 404, 405, 302, 401, 200, 200, 404]
+    assert [a["status"] for a in got[10:]] == [200, 200]
+    assert got[10]["body"].startswith("function shop()")  # the host's file, as Flask sends it
     assert got[3]["body"] == "host's own 404 page" and got[4]["body"] == "host's own 405 page"
     assert set(got[0]["cookies"]) == {"host_session"}
     assert got[0]["cookies"]["host_session"]["samesite"] == "Strict"

@@ -20,7 +20,7 @@ from crm_pay.page_scripts import pay_page_scripts, run_due_script_check
 from crm_pay.services.access import create_api_key
 from crm_pay.services.cases import open_cases
 from crm_pay.services.context import Context
-from crm_pay.services.script_inventory import last_check, sri
+from crm_pay.services.script_inventory import last_check, sri, versioned_url
 from crm_pay.wiring import braintree_merchant_accounts
 from paytest import SANDBOX, create_link, csrf_of, token_of
 
@@ -29,7 +29,12 @@ FIELDS_JS = b"/* braintree hosted-fields 3.111.0 */"
 COLLECTOR_JS = b"/* braintree data-collector 3.111.0 */"
 THREE_DS_JS = b"/* braintree three-d-secure 3.111.0 */"
 BRAINTREE = "https://js.braintreegateway.com/web/3.111.0/js"
-VENDOR = Path(__file__).resolve().parents[3] / "agent_ui" / "static" / "vendor" / "braintree-web"
+STATIC = Path(__file__).resolve().parents[3] / "agent_ui" / "static"
+VENDOR = STATIC / "vendor" / "braintree-web"
+# our script as the page links it: versioned by the content it serves
+PAY_JS = versioned_url(
+    "/pay/static/crm_pay_ui/crm_pay/pay.js", (STATIC / "crm_pay/pay.js").read_bytes()
+)
 
 
 class _Scripts(HTMLParser):
@@ -112,7 +117,7 @@ def test_the_pay_page_loads_exactly_the_inventory_with_sri(
     assert [t["src"] for t in tags] == [s.url for s in inventory.scripts if s.loads_with([])]
     assert [t["src"] for t in tags] == [
         f"{sandbox.assets_url}/hosted-fields.js",
-        "/pay/static/crm_pay_ui/crm_pay/pay.js",
+        PAY_JS,
     ]
     for tag in tags:
         assert tag["crossorigin"] == "anonymous"
@@ -186,8 +191,8 @@ def test_bundled_braintree_web_is_served_by_us_with_the_file_s_hash(bundled: Fla
     names = ["client", "hosted-fields", "data-collector", "three-d-secure"]
     prefix = "/pay/static/crm_pay_ui/vendor/braintree-web"
     assert [t["src"] for t in tags] == [
-        *(f"{prefix}/{n}.js" for n in names),
-        "/pay/static/crm_pay_ui/crm_pay/pay.js",
+        *(versioned_url(f"{prefix}/{n}.js", (VENDOR / f"{n}.js").read_bytes()) for n in names),
+        PAY_JS,
     ]
     for tag, name in zip(tags, names, strict=False):
         # the pin is the hash of the bytes we serve: the copy make install took from npm
@@ -202,7 +207,7 @@ def test_bundled_braintree_web_is_served_by_us_with_the_file_s_hash(bundled: Fla
             r.name: r.status for r in pay_page_scripts(ctx_of(bundled)).check(ctx_of(bundled))
         }
     # the wallets' components and script are in the inventory and checked too
-    wallets = ["google-payment", "apple-pay", "paypal-checkout", "pay_wallets.js"]
+    wallets = ["google-payment", "apple-pay", "paypal-checkout", "venmo", "pay_wallets.js"]
     assert results == dict.fromkeys([*names, *wallets, "pay.js"], "ok")
 
 

@@ -24,8 +24,14 @@ from crm_pay.page_scripts import pay_page_scripts
 from crm_pay.persistence.migrate import upgrade
 from crm_pay.ports import CardEntry, CardScript
 from crm_pay.services.access import create_api_key
-from crm_pay.services.script_inventory import sri
+from crm_pay.services.script_inventory import sri, versioned_url
 from crm_pay.testing.gateway import FakeGateway
+
+# our script as the page links it: versioned by the content it serves
+PAY_JS = versioned_url(
+    "/pay/static/crm_pay_ui/crm_pay/pay.js",
+    (Path(__file__).resolve().parents[3] / "agent_ui/static/crm_pay/pay.js").read_bytes(),
+)
 
 
 @pytest.fixture()
@@ -156,7 +162,7 @@ def test_the_pay_page_policy_follows_the_psps_card_entry(world: dict[str, Any]) 
     assert "frame-src;" in policy and "connect-src 'self';" in policy
     # ... and no scripts: the page loads only ours, and script-src is our origin alone.
     assert "script-src 'self';" in policy
-    assert _script_srcs(resp.get_data(as_text=True)) == ["/pay/static/crm_pay_ui/crm_pay/pay.js"]
+    assert _script_srcs(resp.get_data(as_text=True)) == [PAY_JS]
 
 
 def test_the_pay_page_scripts_are_the_ones_the_psp_declares(world: dict[str, Any]) -> None:
@@ -173,7 +179,7 @@ def test_the_pay_page_scripts_are_the_ones_the_psp_declares(world: dict[str, Any
     assert resp.status_code == 200
     assert _script_srcs(resp.get_data(as_text=True)) == [
         f"{_SDK}/fields.js",
-        "/pay/static/crm_pay_ui/crm_pay/pay.js",
+        PAY_JS,
     ]
     assert f"script-src 'self' {_SDK};" in resp.headers["Content-Security-Policy"]
     inventory = pay_page_scripts(get_context(app))
