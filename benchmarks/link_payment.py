@@ -16,6 +16,11 @@ timed in the same run and interleaved with our payments, so both see the same ma
 ``ratio`` = our median / bare median, ``overhead`` = our median - bare median: what
 crm-pay adds on top of the PSP round trip.
 
+It also prints the CPU time one payment and one bare sale cost this thread (the test
+client runs crm-pay's requests in the calling thread; the sandbox answers from threads
+of its own, which are not counted): :func:`time.thread_time` around each operation of
+the timed loop, averaged. On a shared machine it moves far less than the wall times.
+
 Next to the times it prints what one payment asks of the database: transactions, SQL
 statements (transaction control not counted) and new connections, counted with the
 engine's events (:mod:`crm_pay.persistence.instrumentation`) over a separate, untimed
@@ -102,6 +107,8 @@ class BackendResult:
     rows_per_payment: dict[str, float | None] = field(default_factory=dict)
     #: Per payment, averaged over the counted pass: transactions, statements, ...
     db_per_payment: dict[str, float] = field(default_factory=dict)
+    #: CPU time of this thread, averaged over the timed loop: {"ours": ms, "bare": ms}.
+    cpu_ms: dict[str, float] = field(default_factory=dict)
     server_version: str | None = None
 
     @property
@@ -145,6 +152,7 @@ class BackendResult:
             "overhead_median_ms": None if self.overhead_ms is None else round(self.overhead_ms, 3),
             "rows_per_payment": self.rows_per_payment,
             "db_per_payment": self.db_per_payment,
+            "cpu_ms": self.cpu_ms,
         }
 
 
@@ -395,19 +403,30 @@ def _bench_backend(result: BackendResult, db_url: str | None, iterations: int, w
         creates: list[int] = []
         pays: list[int] = []
         bare: list[int] = []
+        cpu_ours = cpu_bare = 0
         gc.collect()
         for i in range(iterations):
             # Interleave, alternating which goes first, so that both series see the same
             # machine (other processes, CPU frequency, a growing sandbox).
             if i % 2:
+                started = time.thread_time_ns()
                 bare.append(_bare_sale(rig.gateway))
+                cpu_bare += time.thread_time_ns() - started
+            started = time.thread_time_ns()
             create_ns, pay_ns = _link_payment(rig, customer(warmup + i))
+            cpu_ours += time.thread_time_ns() - started
             if not i % 2:
+                started = time.thread_time_ns()
                 bare.append(_bare_sale(rig.gateway))
+                cpu_bare += time.thread_time_ns() - started
             creates.append(create_ns)
             pays.append(pay_ns)
             ours.append(create_ns + pay_ns)
         after = rig.count_rows()
+        result.cpu_ms = {
+            "ours": round(cpu_ours / iterations / 1e6, 3),
+            "bare": round(cpu_bare / iterations / 1e6, 3),
+        }
 
         # Untimed: what each payment asks of the database. The test client runs the
         # requests in this thread, so only this thread is counted.
@@ -500,6 +519,11 @@ def _print_results(results: list[BackendResult]) -> None:
         if r.db_per_payment:
             per = ", ".join(f"{k} {v:g}" for k, v in r.db_per_payment.items())
             print(f"  {r.backend} database work per payment: {per}")
+        if r.cpu_ms:
+            print(
+                f"  {r.backend} CPU of this thread: {r.cpu_ms['ours']:.2f} ms per payment, "
+                f"{r.cpu_ms['bare']:.2f} ms per bare SDK sale"
+            )
 
 
 def run(options: RunOptions) -> dict[str, Any]:

@@ -132,26 +132,54 @@ def redact_obj(obj: Any) -> tuple[Any, int]:
     number sent as a JSON number is not caught: the payloads we forward carry card data
     only as strings, and an integer cannot be partially redacted without changing type.
     """
+    hits = [0]
+    return _redacted(obj, hits), hits[0]
+
+
+_UNCHANGED = frozenset({int, float, bool, type(None)})
+
+
+def _redacted(obj: Any, hits: list[int]) -> Any:
+    """:func:`redact_obj`'s walk, adding the PANs found to ``hits[0]``. The exact types
+    of JSON are tested first (``type() is``, one comparison each): a receipt or a CRM
+    payload is hundreds of short strings and numbers, and this walk runs on every one;
+    subclasses (an ``OrderedDict``, a ``str`` enum) take the ``isinstance`` tests after."""
+    kind = type(obj)
+    if kind is str:
+        return _redacted_text(obj, hits)
+    if kind in _UNCHANGED:
+        return obj
+    if kind is dict or isinstance(obj, dict):
+        # A key is walked before its value, as a dict display evaluates them; two keys
+        # that redact alike keep the later value, as assigning them in turn would.
+        return {_redacted(key, hits): _redacted(value, hits) for key, value in obj.items()}
+    if kind is list or isinstance(obj, list):
+        return [_redacted(item, hits) for item in obj]
     if isinstance(obj, str):
-        return _redact_counting(obj)
-    if isinstance(obj, dict):
-        hits = 0
-        out: dict[Any, Any] = {}
-        for key, value in obj.items():
-            new_key, key_hits = redact_obj(key)
-            new_value, value_hits = redact_obj(value)
-            out[new_key] = new_value
-            hits += key_hits + value_hits
-        return out, hits
-    if isinstance(obj, list | tuple):
-        items = []
-        hits = 0
-        for item in obj:
-            new_item, item_hits = redact_obj(item)
-            items.append(new_item)
-            hits += item_hits
-        return (tuple(items) if isinstance(obj, tuple) else items), hits
-    return obj, 0
+        return _redacted_text(obj, hits)
+    if isinstance(obj, tuple):
+        return tuple([_redacted(item, hits) for item in obj])
+    return obj
+
+
+def _redacted_text(text: str, hits: list[int]) -> str:
+    if not _may_hold_pan(text):
+        return text
+    redacted, found = _redact_counting(text)
+    hits[0] += found
+    return redacted
+
+
+def _may_hold_pan(text: str) -> bool:
+    """False when ``text`` cannot hold a card number: fewer characters than a card has
+    digits (in any script), or ASCII with fewer than 13 digits — counted in C, far
+    cheaper than any regex scan. Non-ASCII text is always scanned, because ``\\d`` also
+    matches e.g. the full-width digits a Japanese input method produces."""
+    if len(text) < _MIN_DIGITS:
+        return False
+    return not (
+        text.isascii() and len(text.encode("ascii").translate(None, _NON_DIGIT_BYTES)) < _MIN_DIGITS
+    )
 
 
 def _redact_counting(text: str) -> tuple[str, int]:
@@ -169,11 +197,7 @@ def _redact_counting(text: str) -> tuple[str, int]:
 
 
 def _iter_pans(text: str) -> Iterator[PanMatch]:
-    if text.isascii() and len(text.encode("ascii").translate(None, _NON_DIGIT_BYTES)) < _MIN_DIGITS:
-        # Fast path for the common case (most log lines, most notes): counting ASCII
-        # digits in C is far cheaper than any regex scan. Non-ASCII text takes the
-        # regex path, because ``\d`` also matches e.g. the full-width digits a
-        # Japanese input method produces.
+    if not _may_hold_pan(text):  # the common case: most log lines, most notes
         return
     for run in _CANDIDATE_RUN.finditer(text):
         yield from _pans_in_run(text, run.start(), run.end())

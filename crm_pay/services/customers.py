@@ -7,13 +7,15 @@ Layer: records (below the views and every use case; imports only the PAN guard
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, select
+from sqlalchemy import Text, and_, cast, select
 from sqlalchemy.orm import Session
 
 from crm_pay.domain.errors import (
@@ -48,7 +50,9 @@ __all__ = [
     "summary",
     "load_ledger",
     "load_ledger_and_invoices",
+    "StoredInvoice",
     "ledger_rows",
+    "StoredEntry",
     "E164",
     "persist_entries",
     "unresolved_payments",
@@ -76,38 +80,106 @@ def crm_call(what: str, fn: Any, *args: Any) -> Any:
         ) from exc
 
 
-def ledger_rows(session: Session, customer: Customer) -> list[LedgerEntryRow]:
-    """The customer's ledger rows in booking order, read once per unit of work: entries
-    booked later in the same transaction through :func:`persist_entries` are added to
-    the list, so a view built after the booking sees them without reading again."""
+class StoredEntry(NamedTuple):
+    """One stored ledger entry as the services read it: plain values, not an ORM object
+    (a customer's history is replayed whole on each payment, and loading every entry as
+    a mapped, tracked object cost more than the rest of the replay). Entries are
+    append-only, so nothing is ever written back through one."""
+
+    kind: str
+    amount_minor: int
+    currency: str
+    invoice_ref: str | None
+    payment_id: str | None
+    memo: str
+    due_on: date | None
+
+
+#: The columns of a :class:`StoredEntry`, in its order.
+_ENTRY = (
+    LedgerEntryRow.kind,
+    LedgerEntryRow.amount_minor,
+    LedgerEntryRow.currency,
+    LedgerEntryRow.invoice_ref,
+    LedgerEntryRow.payment_id,
+    LedgerEntryRow.memo,
+    LedgerEntryRow.due_on,
+)
+_ENTRY_WIDTH = len(_ENTRY)
+
+
+def ledger_rows(session: Session, customer: Customer) -> list[StoredEntry]:
+    """The customer's ledger entries in booking order, read once per unit of work:
+    entries booked later in the same transaction through :func:`persist_entries` are
+    added to the list, so a view built after the booking sees them without reading
+    again."""
     known = unit_cache(session, "ledger_rows")
     if customer.id not in known:
-        known[customer.id] = list(
-            session.scalars(
-                select(LedgerEntryRow)
+        known[customer.id] = [
+            StoredEntry._make(row)
+            for row in session.execute(
+                select(*_ENTRY)
                 .where(LedgerEntryRow.customer_id == customer.id)
                 .order_by(LedgerEntryRow.id)
             )
-        )
+        ]
     return known[customer.id]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInvoice:
+    """What a receipt shows of a stored invoice (:func:`load_ledger_and_invoices`).
+
+    Its lines stay the JSON text they are stored as until :attr:`lines` is read: a
+    payment's outcome reads every invoice of the customer but puts only the ones it paid
+    on the receipt, so the others' lines are never decoded."""
+
+    crm_ref: str
+    lines_json: str
+    shipping_minor: int
+    tax_minor: int
+    tax_label: str
+
+    @property
+    def lines(self) -> list[Any]:
+        """``[{description, quantity, unit_price_minor, tax_minor, sku}]`` (as stored by
+        the ``JSON`` column, whose default codec is the standard :mod:`json`)."""
+        decoded: list[Any] = json.loads(self.lines_json)
+        return decoded
+
+
+# The invoice columns a receipt needs, the lines as their stored text (CAST: on
+# PostgreSQL the driver would otherwise decode every invoice's JSON as it arrives).
+_STORED_INVOICE = (
+    Invoice.crm_ref,
+    cast(Invoice.lines, Text),
+    Invoice.shipping_minor,
+    Invoice.tax_minor,
+    Invoice.tax_label,
+)
 
 
 def load_ledger_and_invoices(
     session: Session, customer: Customer
-) -> tuple[Ledger, dict[str, Invoice]]:
+) -> tuple[Ledger, dict[str, StoredInvoice]]:
     """The ledger and the customer's invoices (by CRM reference), read in one statement:
     every invoice is stored together with its one charge entry (see :func:`_store`), so
     a LEFT JOIN of the entries to the invoices finds them all. For a payment's outcome,
-    which books the allocation and then writes the invoices' lines on the receipt."""
+    which books the allocation and then writes the paid invoices' lines on the receipt;
+    the invoices are read as plain columns (no ORM objects) and their lines decoded only
+    for the invoices the receipt shows (:class:`StoredInvoice`)."""
     known = unit_cache(session, "ledger_rows")
     if customer.id in known:  # the entries were read already: only the invoices now
         invoices = {
-            inv.crm_ref: inv
-            for inv in session.scalars(select(Invoice).where(Invoice.customer_id == customer.id))
+            row[0]: StoredInvoice(*row)
+            for row in session.execute(
+                select(*_STORED_INVOICE).where(Invoice.customer_id == customer.id)
+            )
         }
         return load_ledger(session, customer), invoices
-    pairs = session.execute(
-        select(LedgerEntryRow, Invoice)
+    # Any: a row is sliced in two (the entry's columns, the invoice's)
+    pairs: Sequence[Any] = session.execute(
+        select(*_ENTRY, *_STORED_INVOICE)
         .outerjoin(
             Invoice,
             and_(
@@ -119,8 +191,14 @@ def load_ledger_and_invoices(
         .where(LedgerEntryRow.customer_id == customer.id)
         .order_by(LedgerEntryRow.id)
     ).all()
-    known[customer.id] = [row for row, _inv in pairs]
-    invoices = {inv.crm_ref: inv for _row, inv in pairs if inv is not None}
+    entries: list[StoredEntry] = []
+    invoices = {}
+    for row in pairs:
+        entries.append(StoredEntry._make(row[:_ENTRY_WIDTH]))
+        ref, lines, shipping, tax, label = row[_ENTRY_WIDTH:]
+        if ref is not None:  # an invoice charge: its invoice came with it
+            invoices[ref] = StoredInvoice(ref, lines, shipping, tax, label)
+    known[customer.id] = entries
     return load_ledger(session, customer), invoices
 
 
@@ -165,7 +243,17 @@ def persist_entries(
         )
         session.add(row)
         if known is not None:
-            known.append(row)
+            known.append(
+                StoredEntry(
+                    e.kind.value,
+                    e.amount.minor,
+                    e.amount.currency,
+                    e.invoice_ref,
+                    e.payment_ref,
+                    e.memo,
+                    e.due_on,
+                )
+            )
 
 
 _UNRESOLVED = "unresolved_payments"
@@ -183,7 +271,7 @@ def _lock_customer(session: Session, ctx: Context, crm_ref: str) -> Customer | N
     would return the joined rows as they were before the wait (READ COMMITTED re-reads
     only the locked row)."""
     read = (
-        select(Customer, LedgerEntryRow, Payment)
+        select(Customer, Payment, LedgerEntryRow.id, *_ENTRY)
         .outerjoin(LedgerEntryRow, LedgerEntryRow.customer_id == Customer.id)
         .outerjoin(
             Payment, and_(Payment.customer_id == Customer.id, Payment.status.in_(UNRESOLVED))
@@ -203,10 +291,12 @@ def _lock_customer(session: Session, ctx: Context, crm_ref: str) -> Customer | N
     if not rows:
         return None
     customer: Customer = rows[0][0]
-    # dict.fromkeys: each row once (a row repeats once per row of the other join), in order
-    entries = dict.fromkeys(entry for _c, entry, _p in rows if entry is not None)
-    payments = dict.fromkeys(payment for _c, _e, payment in rows if payment is not None)
-    unit_cache(session, "ledger_rows")[customer.id] = list(entries)
+    # each entry and payment once (one repeats once per row of the other join), in order
+    entries = {row[2]: row[3:] for row in rows if row[2] is not None}
+    payments = dict.fromkeys(row[1] for row in rows if row[1] is not None)
+    unit_cache(session, "ledger_rows")[customer.id] = [
+        StoredEntry._make(entry) for entry in entries.values()
+    ]
     unit_cache(session, _UNRESOLVED)[customer.id] = list(payments)
     return customer
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from .context import Context
 from .sequences import next_value
 
 __all__ = [
+    "InvoiceOnReceipt",
     "issue_receipt",
     "receipts_of",
     "known_receipts_of",
@@ -37,6 +39,22 @@ __all__ = [
     "receipt_from_row",
     "get_receipt",
 ]
+
+
+class InvoiceOnReceipt(Protocol):
+    """What a receipt shows of an invoice: a stored ``Invoice`` row, or the lighter
+    :class:`crm_pay.services.customers.StoredInvoice` a payment's outcome reads."""
+
+    @property
+    def crm_ref(self) -> str: ...
+    @property
+    def lines(self) -> list[Any]: ...
+    @property
+    def shipping_minor(self) -> int: ...
+    @property
+    def tax_minor(self) -> int: ...
+    @property
+    def tax_label(self) -> str: ...
 
 
 def receipts_of(session: Session, payment_id: str) -> list[ReceiptRow]:
@@ -79,7 +97,7 @@ def issue_receipt(
     refund_ref: str = "",
     amount: Money | None = None,
     first_of_kind: bool = False,
-    invoices_by_ref: dict[str, Invoice] | None = None,
+    invoices_by_ref: Mapping[str, InvoiceOnReceipt] | None = None,
     ledger: Ledger | None = None,
 ) -> ReceiptRow:
     """Issue the receipt in the caller's transaction; a second call for the same payment
@@ -98,9 +116,14 @@ def issue_receipt(
             return existing
     now = ctx.now()
     prefix = ctx.settings.receipt_prefix
-    seq = next_value(session, f"receipt:{prefix}:{now.year}")
+    # The counter's UPDATE needs nothing this unit of work has pending (the ledger
+    # entries, the link used): they go out with the receipt's flush below, one flush
+    # where the UPDATE's autoflush would have made it two.
+    with session.no_autoflush:
+        seq = next_value(session, f"receipt:{prefix}:{now.year}")
     number = format_receipt_number(now.year, seq, prefix)
     refs = [ref for ref, _ in allocations]
+    invoices: list[InvoiceOnReceipt]
     if invoices_by_ref is not None:
         invoices = [invoices_by_ref[ref] for ref in refs if ref in invoices_by_ref]
     elif refs:

@@ -32,7 +32,7 @@ from crm_pay.persistence.models import (
 )
 
 from .context import Context
-from .customers import cards_on_file, ledger_rows, load_ledger, sync_customer
+from .customers import StoredEntry, cards_on_file, ledger_rows, load_ledger, sync_customer
 from .pay_links import expire_if_due, find_link, link_of, link_state, publish_expired
 from .payment_records import events_of
 from .receipts import known_receipts_of
@@ -45,7 +45,7 @@ log = logging.getLogger("crm_pay.customers")
 
 def _allocation_rows(
     session: Session, customer: Customer, payment: Payment
-) -> list[LedgerEntryRow]:
+) -> list[StoredEntry] | list[LedgerEntryRow]:
     """The payment's allocation entries: from the customer's ledger when this unit of
     work has already read it (the charge that booked them did), else one query."""
     if customer.id in unit_cache(session, "ledger_rows"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 
 import pytest
 from hypothesis import given
@@ -137,6 +138,46 @@ def test_redact_obj_walks_nested_payloads() -> None:
         "missing": None,
     }
     assert payload["note"] == f"customer said {VISA}"  # the input is left alone
+
+
+@pytest.mark.parametrize("card", TEST_CARDS)
+def test_redact_obj_catches_every_test_card_wherever_it_sits(card: str) -> None:
+    class Word(str):
+        """A str subclass, as a ``StrEnum`` member is."""
+
+    spaced = " ".join(card[i : i + 4] for i in range(0, len(card), 4))
+    full_width = card.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    payload = OrderedDict(
+        [
+            (card, "as a key"),
+            ("exact", card),  # a bare card: 15 or 16 characters, no room to spare
+            ("spaced", [spaced]),
+            ("wide", (full_width,)),
+            ("sub", Word(card)),
+            ("deep", {"a": [{"b": (f"x{card}x", 7, None, 1.5)}]}),
+        ]
+    )
+
+    redacted, hits = redact_obj(payload)
+
+    assert hits == 6
+    assert type(redacted) is dict and card not in repr(redacted)
+    assert redacted == {
+        REDACTED_PAN: "as a key",
+        "exact": REDACTED_PAN,
+        "spaced": [REDACTED_PAN],
+        "wide": (REDACTED_PAN,),
+        "sub": REDACTED_PAN,
+        "deep": {"a": [{"b": (f"x{REDACTED_PAN}x", 7, None, 1.5)}]},
+    }
+
+
+def test_redact_obj_catches_the_shortest_card_and_leaves_shorter_digits() -> None:
+    thirteen = _with_check_digit("411111111111")  # 13 digits: a Visa may be that short
+    assert redact_obj({"a": thirteen, "b": thirteen[:12]}) == (
+        {"a": REDACTED_PAN, "b": thirteen[:12]},
+        1,
+    )
 
 
 def test_redact_obj_without_cards_counts_zero() -> None:
