@@ -55,8 +55,8 @@ from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
 from crm_pay.current import get_context
+from crm_pay.domain.languages import supported_language
 from crm_pay.domain.money import Money
-from crm_pay.rendering.message_language import supported_language
 
 from .customer_words import PAY_SCRIPT_WORDS, SERVICE_ERROR_WORDS
 

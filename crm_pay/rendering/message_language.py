@@ -15,7 +15,6 @@ Pure: no database, no clock, no Flask.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,6 +24,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_time
 from babel.numbers import format_currency
 
+from crm_pay.domain.languages import ENGLISH, MESSAGE_LANGUAGES, supported_language
 from crm_pay.domain.money import Money
 
 from .receipt_pdf import format_moment
@@ -38,22 +38,8 @@ __all__ = [
     "supported_language",
 ]
 
-ENGLISH: Final = "en"
-# The languages the shipped messages are written in (as the customer pages offer them).
-MESSAGE_LANGUAGES: Final = ("en", "es", "fr", "de")
 # Each language in its own words, for the admin's language selector.
 LANGUAGE_NAMES: Final = {"en": "English", "es": "Español", "fr": "Français", "de": "Deutsch"}
-
-
-def supported_language(
-    value: str | None, offered: Collection[str] = MESSAGE_LANGUAGES
-) -> str | None:
-    """``value`` (a BCP 47 tag of any case or region: ``es-MX``, ``fr_CA``) as one of the
-    ``offered`` languages (default :data:`MESSAGE_LANGUAGES`), or ``None`` when it is none
-    of them. The one parser of a language tag: the customer pages choose theirs with it
-    too (``agent_ui.i18n``)."""
-    primary = str(value or "").strip().replace("_", "-").partition("-")[0].lower()
-    return primary if primary in offered else None
 
 
 def message_language(record: str | None, default: str = ENGLISH) -> str:
