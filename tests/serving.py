@@ -71,11 +71,22 @@ class Served:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         return {int(p) for p in children.read_text().split()}
 
-    def holder_of(self, client_port: int) -> int | None:
+    def holder_of(self, client_port: int, wait: float = 5.0) -> int | None:
         """The worker process holding the server end of the connection from
-        ``client_port`` (read from /proc: no header or event says so)."""
+        ``client_port`` (read from /proc: no header or event says so). Asked before the
+        request is sent: a connection still in the listen queue (no worker accepted it
+        yet, as on a busy machine) is waited for up to ``wait`` seconds; once accepted it
+        stays with its worker until answered."""
+        deadline = time.monotonic() + wait
+        while True:
+            pid = self._holder_now(client_port)
+            if pid is not None or time.monotonic() >= deadline:
+                return pid
+            time.sleep(0.01)
+
+    def _holder_now(self, client_port: int) -> int | None:
         inode = _server_inode(self.port, client_port)
-        if inode is None:
+        if inode is None or inode == "0":  # "0": in the listen queue, held by no process
             return None
         target = f"socket:[{inode}]"
         for pid in self.worker_pids():
