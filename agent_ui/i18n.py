@@ -40,16 +40,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
-from io import BytesIO
 from pathlib import Path
 from typing import Any, Final
 
 from babel import Locale
 from babel.dates import format_date, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_currency
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 from flask import Blueprint, Response, current_app, g, has_request_context, request
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
@@ -57,6 +54,7 @@ from werkzeug.http import parse_accept_header
 from crm_pay.current import get_context
 from crm_pay.domain.languages import supported_language
 from crm_pay.domain.money import Money
+from crm_pay.gettext_catalogs import compiled_catalog
 
 from .customer_words import PAY_SCRIPT_WORDS, SERVICE_ERROR_WORDS
 
@@ -133,15 +131,9 @@ def catalog_path(lang: str) -> Path:
 @cache
 def translations(lang: str) -> NullTranslations:
     """The catalog of ``lang`` (read once per process); English is the identity."""
-    path = catalog_path(lang)
-    if lang == DEFAULT_LANGUAGE or not path.is_file():
+    if lang == DEFAULT_LANGUAGE:
         return NullTranslations()
-    with path.open("rb") as f:
-        catalog = read_po(f, locale=lang)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
+    return compiled_catalog(catalog_path(lang), lang)
 
 
 # --------------------------------------------------------------- the page's language

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from io import BytesIO
 from pathlib import Path
 from typing import Final
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
+
+from crm_pay.gettext_catalogs import compiled_catalog
 
 __all__ = ["catalog_path", "translated"]
 
@@ -44,15 +43,9 @@ def catalog_path(language: str) -> Path:
 
 @cache
 def _catalog(language: str) -> NullTranslations:
-    path = catalog_path(language)
-    if language == _ENGLISH or not path.is_file():
+    if language == _ENGLISH:
         return NullTranslations()
-    with path.open("rb") as f:
-        catalog = read_po(f, locale=language)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
+    return compiled_catalog(catalog_path(language), language)
 
 
 def translated(language: str, english: str) -> str:
