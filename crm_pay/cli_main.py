@@ -58,7 +58,12 @@ def telephony_sandbox(options: tuple[str, ...]) -> None:
 @click.command("demo", help="Everything on one machine: sandbox, demo data, app, workers.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
-@click.option("--sandbox-port", default=8830, show_default=True)
+@click.option(
+    "--sandbox-port",
+    default=8830,
+    show_default=True,
+    help="The Braintree sandbox's gateway; its hosted fields on the next port (0: any free ports).",
+)
 @click.option(
     "--telephony-port",
     default=8840,

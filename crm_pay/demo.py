@@ -299,7 +299,8 @@ def run_demo(
     sandbox = start_sandbox(
         host="127.0.0.1",
         port=sandbox_port,
-        assets_port=sandbox_port + 1,
+        # the hosted-fields origin on the next port; 0 (any free port) for both
+        assets_port=sandbox_port + 1 if sandbox_port else 0,
         webhook_url=f"{public}{_prefix()}/webhooks/braintree",
         state_path=str(Path(instance) / "sandbox-state.json"),
         # Settle like Braintree's nightly batch, but within a minute, so the demo shows
