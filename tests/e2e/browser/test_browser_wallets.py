@@ -108,6 +108,30 @@ def _receipt_names(demo: DemoServer, receipt_number: str, method: str) -> None:
     assert method in found.text
 
 
+def _paid_and_named(
+    customer: Any,
+    sent: list[str],
+    demo: DemoServer,
+    agent_context: Any,
+    payment_id: str,
+    *,
+    method: str,
+    nonce: str,
+    named: str,
+) -> None:
+    """The customer's page says the payment was approved, once, by ``method`` with the
+    wallet's ``nonce``; the page, the agent's payment page and the receipt e-mail each
+    name it ``named`` (e.g. "Apple Pay · Visa ending 1881")."""
+    customer.wait_for_selector("h1:has-text('payment approved')", timeout=20_000)
+    assert f"paid with {named}" in customer.inner_text("#paid-with")
+    receipt = customer.inner_text("#receipt-number")
+    (body,) = sent
+    form = parse_qs(body)
+    assert (form["method"], form["payment_method_nonce"]) == ([method], [nonce])
+    assert named in _agent_sees(demo, agent_context, payment_id)
+    _receipt_names(demo, receipt, named)
+
+
 # ------------------------------------------------------------------------- Google Pay
 def test_google_pay_pays_end_to_end_and_names_the_wallet(
     browser: Any,
@@ -146,19 +170,13 @@ def test_google_pay_pays_end_to_end_and_names_the_wallet(
     assert "Development sandbox — simulated Google Pay sheet" in sheet.inner_text()
     assert "25.00 USD" in sheet.inner_text()
     customer.click("#sandbox-google-pay-approve")
-    customer.wait_for_selector("h1:has-text('payment approved')")
-    assert "paid with Google Pay · Visa ending 1111" in customer.inner_text("#paid-with")
-    receipt = customer.inner_text("#receipt-number")
-
-    (body,) = sent
-    form = parse_qs(body)
-    assert form["method"] == ["google_pay"]
-    assert form["payment_method_nonce"] == ["fake-android-pay-visa-nonce"]
+    _paid_and_named(
+        customer, sent, wallet_demo, agent_context, payment_id, method="google_pay",
+        nonce="fake-android-pay-visa-nonce", named="Google Pay · Visa ending 1111",
+    )  # fmt: skip
     hosts = {(host, path) for _, host, path in routed.seen}
     assert ("pay.google.com", "/gp/p/js/pay.js") in hosts
     assert routed.refused == []
-    assert "Google Pay · Visa ending 1111" in _agent_sees(wallet_demo, agent_context, payment_id)
-    _receipt_names(wallet_demo, receipt, "Google Pay · Visa ending 1111")
 
 
 def test_a_wallet_the_link_does_not_offer_is_refused_and_nothing_is_charged(
@@ -276,19 +294,13 @@ def test_apple_pay_pays_end_to_end_and_names_the_wallet(
     # the sheet waits for the merchant's validation (braintree-web's performValidation)
     customer.wait_for_selector("#sandbox-apple-pay-approve:not([disabled])")
     customer.click("#sandbox-apple-pay-approve")
-    customer.wait_for_selector("h1:has-text('payment approved')")
-    assert "paid with Apple Pay · Visa ending 1881" in customer.inner_text("#paid-with")
-    receipt = customer.inner_text("#receipt-number")
-
-    (body,) = sent
-    form = parse_qs(body)
-    assert form["method"] == ["apple_pay"]
-    assert form["payment_method_nonce"] == ["fake-apple-pay-visa-nonce"]
+    _paid_and_named(
+        customer, sent, wallet_demo, agent_context, payment_id, method="apple_pay",
+        nonce="fake-apple-pay-visa-nonce", named="Apple Pay · Visa ending 1881",
+    )  # fmt: skip
     paths = {path.rsplit("/", 2)[-1] for _, _, path in routed.seen}
     assert {"sessions", "apple_payment_tokens"} <= paths
     assert routed.refused == []
-    assert "Apple Pay · Visa ending 1881" in _agent_sees(wallet_demo, agent_context, payment_id)
-    _receipt_names(wallet_demo, receipt, "Apple Pay · Visa ending 1881")
 
 
 def test_a_declined_wallet_payment_leaves_the_link_open_for_another_way(
@@ -345,21 +357,15 @@ def test_paypal_checkout_with_vault_pays_end_to_end_and_names_the_payer(
     sheet.wait_for(state="visible")
     assert "Development sandbox — simulated PayPal sheet" in sheet.inner_text()
     customer.click("#sandbox-paypal-approve")
-    customer.wait_for_selector("h1:has-text('payment approved')")
-    # the payer's e-mail as the PSP adapter masks it, never a card
-    assert "paid with PayPal · p***@example.com" in customer.inner_text("#paid-with")
-    receipt = customer.inner_text("#receipt-number")
-
-    (body,) = sent
-    form = parse_qs(body)
-    assert form["method"] == ["paypal"]
-    # Checkout with Vault: Braintree's billing-agreement nonce (it can be vaulted)
-    assert form["payment_method_nonce"] == ["fake-paypal-billing-agreement-nonce"]
+    # Checkout with Vault: Braintree's billing-agreement nonce (it can be vaulted); the
+    # payer's e-mail as the PSP adapter masks it, never a card
+    _paid_and_named(
+        customer, sent, wallet_demo, agent_context, payment_id, method="paypal",
+        nonce="fake-paypal-billing-agreement-nonce", named="PayPal · p***@example.com",
+    )  # fmt: skip
     paths = {path.rsplit("/", 1)[-1] for _, _, path in routed.seen}
     assert {"create_payment_resource", "paypal_accounts", "js"} <= paths
     assert routed.refused == []
-    assert "PayPal · p***@example.com" in _agent_sees(wallet_demo, agent_context, payment_id)
-    _receipt_names(wallet_demo, receipt, "PayPal · p***@example.com")
 
 
 def test_cancel_in_the_paypal_sheet_charges_nothing_and_paypal_can_be_tried_again(
@@ -420,14 +426,10 @@ def test_venmo_pays_end_to_end_through_the_qr_code_sheet_and_names_the_user(
     approve.wait_for()
     shoot(customer, "pay-page-venmo-qr-code")
     approve.click()
-    customer.wait_for_selector("h1:has-text('payment approved')", timeout=20_000)
-    assert "paid with Venmo · @venmojoe" in customer.inner_text("#paid-with")
-    receipt = customer.inner_text("#receipt-number")
-
-    (body,) = sent
-    form = parse_qs(body)
-    assert form["method"] == ["venmo"]
-    assert form["payment_method_nonce"] == ["fake-venmo-account-nonce"]
+    _paid_and_named(
+        customer, sent, wallet_demo, agent_context, payment_id, method="venmo",
+        nonce="fake-venmo-account-nonce", named="Venmo · @venmojoe",
+    )  # fmt: skip
     seen = {(host, path) for _, host, path in routed.seen}
     assert ("payments.sandbox.braintree-api.com", "/graphql") in seen
     assert ("assets.braintreegateway.com", "/web/3.144.0/html/venmo-desktop-frame.html") in seen
@@ -435,8 +437,6 @@ def test_venmo_pays_end_to_end_through_the_qr_code_sheet_and_names_the_user(
     configuration = [p for _, _, p in routed.seen if p.endswith("/client_api/v1/configuration")]
     assert len(configuration) == 1
     assert routed.refused == []
-    assert "Venmo · @venmojoe" in _agent_sees(wallet_demo, agent_context, payment_id)
-    _receipt_names(wallet_demo, receipt, "Venmo · @venmojoe")
 
 
 def test_cancel_in_the_venmo_sheet_charges_nothing_and_venmo_can_be_tried_again(
