@@ -22,7 +22,7 @@ serves it in production: versioned by content, cached for good, gzip-compressed)
 Braintree's and PayPal's hosts (client configuration, hosted-field frames, data
 collector, analytics) are answered by the sandbox, as ``braintree_sandbox/browser_routes.py``
 answers them for the browser tests, but through a TLS server on loopback that chromium's
-host resolver sends those hosts to (:func:`_braintree_front`): Playwright's routing
+host resolver sends those hosts to (``braintree_sandbox/https_front.py``): Playwright's routing
 turns the HTTP cache off, and a warm load would then fetch everything again. Skipped,
 with the reason, when chromium or Playwright is missing.
 """
@@ -39,9 +39,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler
-
 from benchmarks.common import RunOptions, format_table, machine_info, percentile, write_results
+from connectors.psp.braintree_sandbox.https_front import BraintreeHostsFront
 
 __all__ = ["DESCRIPTION", "NAME", "run"]
 
@@ -53,71 +52,6 @@ RUNS, QUICK_RUNS = 15, 3
 PHONE = {"width": 390, "height": 844}
 FIELD_FRAME = 'iframe[name="braintree-hosted-field-number"]'
 SOURCES = ("bundled", "stand-in")
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """No access log line per request: the table is the output."""
-
-
-# Request and answer headers that belong to one connection, not to the message.
-_HOP = {"host", "connection", "content-length", "content-encoding", "transfer-encoding"}
-
-
-def _forward_to(sandbox_assets: str) -> Any:
-    """A WSGI app answering every request with the sandbox's answer to the same path."""
-    import requests
-
-    session = requests.Session()
-
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        from werkzeug.wrappers import Request
-
-        request = Request(environ)
-        answer = session.request(
-            request.method,
-            sandbox_assets.rstrip("/") + request.full_path.rstrip("?"),
-            headers={k: v for k, v in request.headers.items() if k.lower() not in _HOP},
-            data=request.get_data(),
-            timeout=10,
-            allow_redirects=False,
-        )
-        kept = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP]
-        start_response(f"{answer.status_code} {answer.reason}", kept)
-        return [answer.content]
-
-    return app
-
-
-@contextmanager
-def _braintree_front(sandbox_assets: str) -> Iterator[list[str]]:
-    """Braintree's and PayPal's hosts for chromium, answered by the sandbox (as
-    ``braintree_sandbox/browser_routes.py`` does for the browser tests), through a TLS
-    server on loopback that chromium's host resolver sends those hosts to. Not
-    Playwright's routing: a routed context has the HTTP cache turned off, and a warm
-    load would fetch everything again. Yields chromium's launch arguments."""
-    from werkzeug.serving import make_server
-
-    from connectors.psp.braintree_sandbox.browser_routes import ROUTED_HOSTS
-
-    server = make_server(
-        "127.0.0.1",
-        0,
-        _forward_to(sandbox_assets),
-        threaded=True,
-        request_handler=_Quiet,
-        ssl_context="adhoc",
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    # those hosts to the front, any other one not found (nothing leaves the machine)
-    rules = [f"MAP {host} 127.0.0.1:{server.server_port}" for host in ROUTED_HOSTS]
-    rules += ["MAP * ~NOTFOUND", "EXCLUDE 127.0.0.1"]
-    try:
-        yield [f"--host-resolver-rules={', '.join(rules)}"]
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 @contextmanager
@@ -227,7 +161,9 @@ def run(options: RunOptions) -> dict[str, Any]:
             _base, auth, app, sandbox = stack.enter_context(_served_app(source))
             args = ["--no-sandbox"]
             if source == "bundled":
-                args += stack.enter_context(_braintree_front(sandbox.assets_url))
+                # Braintree's hosts to the sandbox, through a TLS front on loopback
+                front = stack.enter_context(BraintreeHostsFront(sandbox.assets_url))
+                args.append(f"--host-resolver-rules={front.resolver_rules()}")
             p = stack.enter_context(sync_playwright())
             browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
             try:

@@ -84,6 +84,12 @@ def telephony_sandbox(options: tuple[str, ...]) -> None:
     help="Prepare a new instance without the sample history (two days of payments, cases, "
     "approvals, a dispute, reminders, a survey answer).",
 )
+@click.option(
+    "--braintree-web",
+    is_flag=True,
+    help="The pay page runs Braintree's own braintree-web (as in production, wallets too) "
+    "against the sandbox; prints how to open the demo in a chromium that reaches it.",
+)
 def demo(
     host: str,
     port: int,
@@ -92,6 +98,7 @@ def demo(
     instance: str,
     no_serve: bool,
     no_sample_data: bool,
+    braintree_web: bool,
 ) -> None:
     run_demo(
         host=host,
@@ -102,6 +109,7 @@ def demo(
         serve=not no_serve,
         echo=click.echo,
         sample_data=not no_sample_data,
+        braintree_web=braintree_web,
     )
 
 

@@ -11,6 +11,13 @@ vaults the keyed card in that sandbox as Twilio's Braintree Pay Connector does
 and its TaskRouter events to ``{prefix}/telephony/twilio/taskrouter``, and serves the
 virtual phone (``/_sandbox/phone``) on which the demo's user plays the caller.
 
+The pay page's client is the sandbox's stand-in by default. ``--braintree-web`` runs
+braintree-web itself (the ``bundled`` copy, as production serves it, wallets included):
+braintree-web talks only to Braintree's https hosts, so a TLS front on loopback
+(:mod:`connectors.psp.braintree_sandbox.https_front`) answers them with the sandbox, and
+the banner prints the chromium command (its own profile, those hosts resolved to the
+front) to open the demo in.
+
 A new instance also gets a sample history (:mod:`crm_pay.demo_history`) unless
 ``--no-sample-data`` says otherwise: it is written by an app of its own whose background
 workers are not running (the janitor would otherwise answer the story's PSP faults and
@@ -22,7 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import socket
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -32,6 +41,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server, run_simple
 
 from connectors.crm import DEMO_CARD_TOKENS
 from connectors.psp.braintree_sandbox import SandboxConfig, SandboxServer
+from connectors.psp.braintree_sandbox.https_front import BraintreeHostsFront
 from connectors.psp.braintree_sandbox.keypad_cards import keypad_tokenizer
 from connectors.telephony.twilio_sandbox import TwilioSandboxConfig, TwilioSandboxServer
 from crm_pay.app import create_app
@@ -283,6 +293,27 @@ def _prefix() -> str:
     return CrmPayConfig.from_mapping(environment_settings()).prefix
 
 
+def _braintree_web_lines(front: BraintreeHostsFront, host: str, console: str) -> list[str]:
+    """How to open the demo in a browser that runs braintree-web against the sandbox."""
+    profile = Path(tempfile.gettempdir()) / "crm-pay-demo-chromium"
+    command = shlex.join(
+        [
+            "chromium",
+            f"--user-data-dir={profile}",
+            *front.chromium_arguments(host),
+            console,
+        ]
+    )
+    return [
+        "",
+        "  Pay page client: braintree-web (Braintree's own, as in production). It talks only",
+        "  to Braintree's https hosts; here they are answered by the sandbox through",
+        f"  https://127.0.0.1:{front.port} (a development tool: certificate checks off). Open",
+        "  the demo in a chromium of its own (other names do not resolve in it):",
+        f"    {command}",
+    ]
+
+
 def run_demo(
     *,
     host: str,
@@ -293,6 +324,7 @@ def run_demo(
     echo: Callable[[str], Any],
     sample_data: bool = True,
     telephony_port: int = 8840,
+    braintree_web: bool = False,
 ) -> None:
     Path(instance).mkdir(parents=True, exist_ok=True)
     public = f"http://{host}:{port}"
@@ -315,6 +347,20 @@ def run_demo(
         assets_url=sandbox.assets_url,
         telephony_url=telephony.base_url,
     )
+    front = None
+    if braintree_web:
+        # The pay page runs braintree-web itself, as with Braintree's sandbox and in
+        # production; its requests to Braintree's hosts reach this sandbox through a
+        # TLS front that a browser started with the printed arguments resolves them to.
+        settings["CRM_PAY_BRAINTREE_JS_SOURCE"] = "bundled"
+        front = BraintreeHostsFront(sandbox.assets_url).start()
+
+    def stop_sandboxes() -> None:
+        if front is not None:
+            front.stop()
+        telephony.stop()
+        sandbox.stop()
+
     seeded = None
     if sample_data:
         try:
@@ -322,8 +368,7 @@ def run_demo(
                 settings, instance=instance, sandbox=sandbox, host=host, port=port
             )
         except OSError:  # the demo's port is taken: say so as the server would
-            telephony.stop()
-            sandbox.stop()
+            stop_sandboxes()
             raise
         except Exception as exc:  # noqa: BLE001 - the demo still runs, without the history
             log.exception("the sample history could not be written")
@@ -351,6 +396,7 @@ def run_demo(
         f"  Sandbox         {sandbox.gateway_url} (gateway), {sandbox.assets_url} (hosted fields)",
         f"  Virtual phone   {telephony.phone_url}   (Twilio stand-in: place a call, key the card)",
         f"  Instance folder {instance}",
+        *(_braintree_web_lines(front, host, f"{public}{prefix}/agent/") if front else []),
         *(["", f"  {seeded}"] if seeded else []),
         "",
         "  Demo users (demo mode only):",
@@ -366,8 +412,7 @@ def run_demo(
     for line in lines:
         echo(line)
     if not serve:
-        telephony.stop()
-        sandbox.stop()
+        stop_sandboxes()
         return
     try:
         # The Socket.IO server wraps app.wsgi_app (agent_ui.live_socket), so this threaded server
@@ -386,5 +431,4 @@ def run_demo(
         workers = get_context(app).workers
         if workers is not None:
             workers.stop()
-        telephony.stop()
-        sandbox.stop()
+        stop_sandboxes()
