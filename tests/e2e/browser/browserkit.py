@@ -267,6 +267,21 @@ def take_link_payment(
     return str(payment_id)
 
 
+def offer_wallets(demo: DemoServer, browser: Any, *wallets: str) -> Any:
+    """The admin offers exactly ``wallets`` for the USD account (in a browser context of
+    their own; the demo runs with :data:`NO_MFA`); returns the admin page."""
+    context = browser.new_context(viewport=AGENT_VIEWPORT, device_scale_factor=1)
+    context.set_default_timeout(15_000)
+    admin = context.new_page()
+    sign_in(admin, demo.base, "/pay/admin/wallets/", ("admin@example.com", "demo-admin-pass"))
+    form = admin.locator("#wallets-USD")
+    for box in form.locator("input[name=wallet]").all():
+        box.set_checked(box.get_attribute("value") in wallets)
+    form.locator("button[type=submit]").click()
+    admin.wait_for_selector("text=Saved: the USD account offers")
+    return admin
+
+
 def step(page: Any, name: str, state: str = "done") -> None:
     """Wait until the agent's live panel shows ``name`` in ``state``."""
     page.wait_for_selector(f'#live-panel li[data-step="{name}"][data-state="{state}"]')

@@ -22,12 +22,12 @@ from urllib.parse import parse_qs
 
 import pytest
 from browserkit import (
-    AGENT_VIEWPORT,
     NO_MFA,
     PHONE_VIEWPORT,
     DemoServer,
     assert_accessible,
     hosted_field,
+    offer_wallets,
     sign_in,
     take_link_payment,
 )
@@ -36,7 +36,6 @@ from connectors.psp.braintree_sandbox.browser_routes import BraintreeHosts
 
 pytestmark = pytest.mark.browser
 
-ADMIN = ("admin@example.com", "demo-admin-pass")
 VISA = "4111111111111111"  # Braintree's published Visa test number
 APPLE_PAY_SESSION = (
     Path(__file__).resolve().parents[3]
@@ -52,21 +51,6 @@ def wallet_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     ).start()
     yield server
     server.stop()
-
-
-def _offer(demo: DemoServer, browser: Any, *wallets: str) -> Any:
-    """The admin offers exactly ``wallets`` for the USD account (in a browser context of
-    their own); returns the admin page."""
-    context = browser.new_context(viewport=AGENT_VIEWPORT, device_scale_factor=1)
-    context.set_default_timeout(15_000)
-    admin = context.new_page()
-    sign_in(admin, demo.base, "/pay/admin/wallets/", ADMIN)
-    form = admin.locator("#wallets-USD")
-    for box in form.locator("input[name=wallet]").all():
-        box.set_checked(box.get_attribute("value") in wallets)
-    form.locator("button[type=submit]").click()
-    admin.wait_for_selector("text=Saved: the USD account offers")
-    return admin
 
 
 @pytest.fixture
@@ -141,7 +125,7 @@ def test_google_pay_pays_end_to_end_and_names_the_wallet(
     routed: BraintreeHosts,
     shoot: Callable[[Any, str], Path],
 ) -> None:
-    admin = _offer(wallet_demo, browser, "google_pay", "apple_pay")
+    admin = offer_wallets(wallet_demo, browser, "google_pay", "apple_pay")
     assert admin.is_checked("#wallets-USD input[value=google_pay]")
     # the admin page no longer says wallets are missing from the pay page
     assert admin.locator("#wallets-not-on-pay-page").count() == 0
@@ -186,7 +170,7 @@ def test_a_wallet_the_link_does_not_offer_is_refused_and_nothing_is_charged(
     customer_context: Any,
     routed: BraintreeHosts,
 ) -> None:
-    _offer(wallet_demo, browser, "apple_pay")  # not Google Pay
+    offer_wallets(wallet_demo, browser, "apple_pay")  # not Google Pay
     customer = customer_context.new_page()
     payment_id = _open(wallet_demo, agent_context, customer, "CUST-0002", "INV-1002")
     assert customer.locator("#wallet-google_pay").count() == 0
@@ -217,7 +201,7 @@ def test_cancel_in_the_sheet_then_pay_by_card(
     customer_context: Any,
     routed: BraintreeHosts,
 ) -> None:
-    _offer(wallet_demo, browser, "google_pay")
+    offer_wallets(wallet_demo, browser, "google_pay")
     customer = customer_context.new_page()
     sent = _posted(customer)
     _open(wallet_demo, agent_context, customer, "CUST-0003", "INV-1003")
@@ -247,7 +231,7 @@ def test_the_pay_page_with_wallet_buttons_is_accessible(
     agent_context: Any,
     shoot: Callable[[Any, str], Path],
 ) -> None:
-    _offer(wallet_demo, browser, "google_pay", "apple_pay", "paypal", "venmo")
+    offer_wallets(wallet_demo, browser, "google_pay", "apple_pay", "paypal", "venmo")
     # axe-core is injected by the test: a context that lets it past the page's policy
     context = browser.new_context(bypass_csp=True, viewport=PHONE_VIEWPORT, device_scale_factor=1)
     context.set_default_timeout(15_000)
@@ -280,7 +264,7 @@ def test_apple_pay_pays_end_to_end_and_names_the_wallet(
     apple_context: Any,
     routed: BraintreeHosts,
 ) -> None:
-    _offer(wallet_demo, browser, "apple_pay", "google_pay")
+    offer_wallets(wallet_demo, browser, "apple_pay", "google_pay")
     customer = apple_context.new_page()
     sent = _posted(customer)
     payment_id = _open(wallet_demo, agent_context, customer, "CUST-0003", "INV-1005")
@@ -310,7 +294,7 @@ def test_a_declined_wallet_payment_leaves_the_link_open_for_another_way(
     apple_context: Any,
     routed: BraintreeHosts,
 ) -> None:
-    _offer(wallet_demo, browser, "apple_pay", "google_pay")
+    offer_wallets(wallet_demo, browser, "apple_pay", "google_pay")
     customer = apple_context.new_page()
     # Braintree's test amounts 2000.00-2999.99 are declined by the processor ("2001
     # Insufficient Funds"), whatever the payment method
@@ -341,7 +325,7 @@ def test_paypal_checkout_with_vault_pays_end_to_end_and_names_the_payer(
     customer_context: Any,
     routed: BraintreeHosts,
 ) -> None:
-    _offer(wallet_demo, browser, "paypal")
+    offer_wallets(wallet_demo, browser, "paypal")
     customer = customer_context.new_page()
     sent = _posted(customer)
     payment_id = _open(wallet_demo, agent_context, customer, "CUST-0003", "INV-1007")
@@ -375,7 +359,7 @@ def test_cancel_in_the_paypal_sheet_charges_nothing_and_paypal_can_be_tried_agai
     customer_context: Any,
     routed: BraintreeHosts,
 ) -> None:
-    _offer(wallet_demo, browser, "paypal")
+    offer_wallets(wallet_demo, browser, "paypal")
     customer = customer_context.new_page()
     sent = _posted(customer)
     _open(wallet_demo, agent_context, customer, "CUST-0002", "INV-1002")
@@ -406,7 +390,7 @@ def test_venmo_pays_end_to_end_through_the_qr_code_sheet_and_names_the_user(
     routed: BraintreeHosts,
     shoot: Callable[[Any, str], Path],
 ) -> None:
-    _offer(wallet_demo, browser, "venmo")
+    offer_wallets(wallet_demo, browser, "venmo")
     customer = customer_context.new_page()
     sent = _posted(customer)
     payment_id = _open(wallet_demo, agent_context, customer, "CUST-0006", "INV-1008")
@@ -446,7 +430,7 @@ def test_cancel_in_the_venmo_sheet_charges_nothing_and_venmo_can_be_tried_again(
     customer_context: Any,
     routed: BraintreeHosts,
 ) -> None:
-    _offer(wallet_demo, browser, "venmo", "google_pay")
+    offer_wallets(wallet_demo, browser, "venmo", "google_pay")
     customer = customer_context.new_page()
     sent = _posted(customer)
     _open(wallet_demo, agent_context, customer, "CUST-0004", "INV-1006")
