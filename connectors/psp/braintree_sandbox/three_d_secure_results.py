@@ -8,11 +8,6 @@ Sources:
   4000000000001000 ... 4000000000001125, one per scenario, each with its ``status``; the
   Mastercard and American Express frictionless success and failure numbers of the same
   table. The docs give expiry 01/(current year + 3); the sandbox takes any future date.
-  Braintree's newer page "3D Secure > Testing" (developer.paypal.com/braintree/docs/
-  guides/3d-secure/testing) publishes another series (Visa 4000000000002701 ...): its
-  first four no-challenge rows (successful, failed, attempt, and for Visa unable to
-  authenticate) are simulated too, for Visa, Mastercard, American Express and Discover;
-  its other rows are not here yet.
 - the liability columns: Braintree docs "Advanced Options > Liability shift" (shifted:
   authentication succeeded; possible: the card was eligible; both false: not eligible)
   and the status table of "Applying 3DS to transactions > 3DS status codes".
@@ -94,20 +89,6 @@ _CARDS: dict[tuple[str, str], CardCheck] = {
     ("520000", "1013"): CardCheck("authenticate_frictionless_failed"),
     ("340000", "1007"): CardCheck("authenticate_successful"),
     ("340000", "1015"): CardCheck("authenticate_frictionless_failed"),
-    # the newer series ("3D Secure > Testing")
-    ("400000", "2701"): CardCheck("authenticate_successful"),
-    ("400000", "2925"): CardCheck("authenticate_frictionless_failed"),
-    ("400000", "2719"): CardCheck("authenticate_attempt_successful"),
-    ("400000", "2313"): CardCheck("authenticate_unable_to_authenticate"),
-    ("520000", "2235"): CardCheck("authenticate_successful"),
-    ("520000", "2276"): CardCheck("authenticate_frictionless_failed"),
-    ("520000", "2482"): CardCheck("authenticate_attempt_successful"),
-    ("340000", "2708"): CardCheck("authenticate_successful"),
-    ("340000", "2096"): CardCheck("authenticate_frictionless_failed"),
-    ("340000", "2872"): CardCheck("authenticate_attempt_successful"),
-    ("601100", "2117"): CardCheck("authenticate_successful"),
-    ("601100", "2364"): CardCheck("authenticate_frictionless_failed"),
-    ("601100", "2646"): CardCheck("authenticate_attempt_successful"),
 }
 _NOT_ENROLLED = CardCheck("lookup_not_enrolled")
 
