@@ -36,7 +36,7 @@ from .notifications import queue_failure_notice, share_receipt
 from .pay_links import link_of
 from .payment_records import IN_DOUBT, add_event, crm_sync_messages, crm_timeline_note, transition
 from .receipts import issue_receipt
-from .saved_cards import forget_vaulted_card, keep_saved_card
+from .saved_cards import keep_saved_card
 
 __all__ = [
     "apply_outcome",
@@ -229,8 +229,10 @@ def apply_transaction(
             if payment.status in SUCCESSFUL:
                 _book_void(session, ctx, payment, txn)
             transition(session, ctx, payment, PaymentStatus.VOIDED)
-            # no payment came of it: a card saved with it is not kept either
-            forget_vaulted_card(session, ctx, payment, txn)
+            # A card the customer saved with it stays on file, as after a void made in
+            # crm-pay (refunds): the sale went through and was taken back, the consent
+            # stands. Only an authorization that crm-pay's rules or a supervisor
+            # refused takes its card with it (charging, fraud_review).
         return True
     if payment.status == PaymentStatus.SETTLEMENT_DECLINED.value:
         return True  # final: a stale "settled" read never undoes the reversal

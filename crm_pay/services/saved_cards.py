@@ -15,8 +15,8 @@ tests/integration/test_transaction.py, the card's token is on the authorized sal
 cannot keep it afterwards from a transaction, the nonce being spent. So the request to
 keep it is sent from the start: a held payment that a supervisor releases completes the
 consent when the release is applied, as any successful sale does; an authorization that
-is then voided or declined (the rules, a supervisor, someone at the PSP) leaves a card
-nobody paid with: :func:`forget_vaulted_card` drops it from the cards on file and has the
+crm-pay then refuses (voided by the fraud rules, declined by a supervisor's review) leaves
+a card nobody paid with: :func:`forget_vaulted_card` drops it from the cards on file and has the
 PSP delete it (``PaymentMethod.delete``) through the outbox, delivered by
 :func:`delete_at_psp` with no transaction open and retried until the PSP answers.
 

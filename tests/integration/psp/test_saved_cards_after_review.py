@@ -1,9 +1,10 @@
 """A card the customer ticked to save, on a payment the fraud rules screen, through the
 real braintree SDK against the sandbox: Braintree keeps it at the authorization, so a
 held payment the supervisor releases makes it the customer's card on file with its
-consent (and it stays once the sale settles), while an authorization then declined or
-voided leaves no card on file and none in Braintree's vault (``PaymentMethod.delete``).
-A card on file the payment was charged with is never deleted."""
+consent (and it stays once the sale settles), while an authorization crm-pay then refuses
+(declined by the review, voided by the rules) leaves no card on file and none in
+Braintree's vault (``PaymentMethod.delete``). A card on file the payment was charged with
+is never deleted, nor is a saved card when a paid sale is voided afterwards."""
 
 from __future__ import annotations
 
@@ -246,7 +247,7 @@ def test_a_held_card_on_file_payment_declined_keeps_the_customer_s_card(
     assert sdk.payment_method.find(card.token).token == card.token
 
 
-def test_a_paid_sale_voided_at_the_psp_takes_its_saved_card_with_it(
+def test_a_paid_sale_voided_at_the_psp_keeps_its_saved_card_as_a_void_in_crm_pay_does(
     client: FlaskClient, auth: dict[str, str], ctx: Context, sdk: braintree.BraintreeGateway
 ) -> None:
     paid = _pay_and_save(client, auth, ctx, "fake-valid-visa-nonce")
@@ -259,9 +260,11 @@ def test_a_paid_sale_voided_at_the_psp_takes_its_saved_card_with_it(
     refresh_from_psp(ctx, paid["id"])
     OutboxRunner(ctx).drain()
 
-    assert saved_cards_of(ctx, CUSTOMER) == []
-    with pytest.raises(NotFoundError):
-        sdk.payment_method.find(card.token)
+    with ctx.db.transaction() as s:
+        assert s.get(Payment, paid["id"]).status == "voided"  # type: ignore[union-attr]
+    # the customer consented to keep the card; taking the sale back does not undo that
+    assert [c.token for c in saved_cards_of(ctx, CUSTOMER)] == [card.token]
+    assert sdk.payment_method.find(card.token).token == card.token
 
 
 def test_the_sandbox_deletes_a_vaulted_card_as_braintree_does(
