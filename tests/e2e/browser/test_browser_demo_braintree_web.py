@@ -84,8 +84,12 @@ def test_the_demo_pays_through_braintree_web_in_the_printed_browser(
         "() => ({fields: braintree.hostedFields.VERSION, standIn: !!braintree.developmentSandbox})"
     )
     assert sdk == {"fields": "3.144.0", "standIn": False}  # Braintree's own client
+    fields = ("number", "expirationDate", "cvv", "postalCode")
+    for name in fields:  # every field's frame has loaded (each starts as about:blank)
+        hosted_field(customer, name).wait_for()
     frames = [f.url for f in customer.frames if f.name.startswith("braintree-hosted-field-")]
-    assert frames and all(u.startswith("https://assets.braintreegateway.com/") for u in frames)
+    assert len(frames) == len(fields)
+    assert all(u.startswith("https://assets.braintreegateway.com/") for u in frames), frames
     for name, value in (
         ("number", VISA),
         ("expirationDate", "1230"),
